@@ -1,0 +1,263 @@
+"""Load, normalise, validate and hash the config directory.
+
+``load_config(dir)`` reads every file of ``schema.FILES`` (a missing file means that
+section's defaults), normalises percentages once (``normalize_percentage``), refuses
+unknown keys and bad values with a ``ConfigError`` naming file, key and reason, and
+returns the frozen config with its hash and the list of normalisations applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from config.schema import FILES, TIERS, HedgeConfig
+
+REPO_CONFIG_DIR = Path(__file__).resolve().parent
+_hash_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class ConfigError(ValueError):
+    """A config problem: ``file: key: reason`` (the CLI exits 2 on it)."""
+
+    def __init__(self, file: str, key: str, reason: str):
+        self.file, self.key, self.reason = file, key, reason
+        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
+
+
+class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
+    config: HedgeConfig
+    config_hash: str
+    normalisations: list[str]
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return config_to_dict(self.config)
+
+
+def resolve_config_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config DIR`` beats ``HEDGE_CONFIG_DIR`` beats the repo's ``config/``."""
+    return Path(explicit or os.environ.get("HEDGE_CONFIG_DIR") or REPO_CONFIG_DIR)
+
+
+def normalize_percentage(value: float) -> float:
+    """5 -> 0.05; 0.05 stays 0.05 (the seeds' ``normalize_percentage``)."""
+    return value / 100.0 if value > 1 else value
+
+
+def _is_pct_key(key: str) -> bool:
+    return key.endswith("_pct") or key.endswith("_frac")
+
+
+def _normalise(node: Any, path: str, file: str, notes: list[str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if _is_pct_key(str(k)) and isinstance(v, int | float) and not isinstance(v, bool):
+                if v < 0:
+                    raise ConfigError(file, sub, f"must be a fraction >= 0, got {v}")
+                nv = normalize_percentage(float(v))
+                if nv != v:
+                    notes.append(f"{file}: {sub}: {v} -> {nv} (percentage normalised to a fraction)")
+                if nv > 1:
+                    raise ConfigError(file, sub, f"must be a fraction <= 1, got {v}")
+                out[k] = nv
+            else:
+                out[k] = _normalise(v, sub, file, notes)
+        return out
+    if isinstance(node, list):
+        return [_normalise(v, f"{path}[{i}]", file, notes) for i, v in enumerate(node)]
+    return node
+
+
+_LOC = re.compile(r" - at `\$(.*)`$")
+
+
+def _validation_error(file: str, exc: msgspec.ValidationError) -> ConfigError:
+    msg = str(exc)
+    m = _LOC.search(msg)
+    key = ""
+    if m:
+        key = m.group(1).lstrip(".").replace("[", ".").replace("]", "").replace("'", "").replace('"', "")
+        msg = msg[: m.start()]
+    unknown = re.match(r"Object contains unknown field `(.+)`", msg)
+    if unknown:
+        key = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
+        msg = "unknown key"
+    missing = re.match(r"Object missing required field `(.+)`", msg)
+    if missing:
+        key = f"{key}.{missing.group(1)}" if key else missing.group(1)
+        msg = "required key missing"
+    return ConfigError(file, key, msg)
+
+
+def read_raw(directory: Path) -> tuple[dict[str, Any], list[str]]:
+    """Raw (normalised) section dicts keyed by section name, and the notes."""
+    if not directory.is_dir():
+        raise ConfigError(str(directory), "", "config directory does not exist")
+    known = set(FILES)
+    for p in sorted(directory.glob("*.json")):
+        if p.name not in known:
+            raise ConfigError(p.name, "", f"unknown config file (expected one of {', '.join(sorted(known))})")
+    raw: dict[str, Any] = {}
+    notes: list[str] = []
+    for fname, (section, _) in FILES.items():
+        path = directory / fname
+        if not path.exists():
+            raw[section] = {}
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(fname, "", f"not UTF-8 text ({exc.reason})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(fname, f"line {exc.lineno} col {exc.colno}", f"invalid JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(fname, "", f"must be a JSON object, got {type(data).__name__}")
+        raw[section] = _normalise(data, "", fname, notes)
+    return raw, notes
+
+
+def build(raw: dict[str, Any], notes: list[str], source: str) -> LoadedConfig:
+    """Convert raw sections into the frozen config, validate, hash."""
+    sections: dict[str, Any] = {}
+    for fname, (section, struct) in FILES.items():
+        try:
+            sections[section] = msgspec.convert(raw.get(section, {}), struct, strict=True)
+        except msgspec.ValidationError as exc:
+            raise _validation_error(fname, exc) from None
+    cfg = HedgeConfig(**sections)
+    validate(cfg)
+    return LoadedConfig(config=cfg, config_hash=config_hash(cfg), normalisations=notes, source=source)
+
+
+def load_config(directory: str | os.PathLike[str] | None = None) -> LoadedConfig:
+    d = resolve_config_dir(directory)
+    raw, notes = read_raw(d)
+    return build(raw, notes, str(d))
+
+
+def config_to_dict(cfg: HedgeConfig) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(cfg)
+    return out
+
+
+def config_hash(cfg: HedgeConfig) -> str:
+    return hashlib.sha256(_hash_encoder.encode(cfg)).hexdigest()
+
+
+def from_dict(d: dict[str, Any], source: str = "log") -> LoadedConfig:
+    """Rebuild a config from the normalised dict recorded in ``SessionStarted``."""
+    return build(d, [], source)
+
+
+def validate(cfg: HedgeConfig) -> None:
+    """Cross-file rules that a schema alone cannot express."""
+    rl = cfg.risk_limits
+    g = rl.global_
+    f = "risk_limits.json"
+    for t in TIERS:
+        if t not in rl.tiers:
+            raise ConfigError(f, f"tiers.{t}", "tier missing (CORE, SATELLITE, TACTICAL, ALT-EXT are required)")
+    for t in rl.tiers:
+        if t not in TIERS:
+            raise ConfigError(f, f"tiers.{t}", f"unknown tier (expected one of {', '.join(TIERS)})")
+    if not g.dd_cautious_pct < g.dd_defensive_pct <= g.max_drawdown_pct:
+        raise ConfigError(f, "global.dd_cautious_pct", "need dd_cautious_pct < dd_defensive_pct <= max_drawdown_pct")
+    if g.max_open_positions < 1:
+        raise ConfigError(f, "global.max_open_positions", "must be >= 1")
+    if g.nav_freshness_seconds <= 0:
+        raise ConfigError(f, "global.nav_freshness_seconds", "must be > 0")
+    if g.max_gross_nav_mult <= 0:
+        raise ConfigError(f, "global.max_gross_nav_mult", "must be > 0")
+    u = "pairs_universe.json"
+    if not cfg.universe.symbols:
+        raise ConfigError(u, "symbols", "at least one symbol is required")
+    if cfg.universe.interval not in ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h"):
+        raise ConfigError(u, "interval", f"unsupported kline interval {cfg.universe.interval!r}")
+    for sym, spec in cfg.universe.symbols.items():
+        if not re.fullmatch(r"[A-Z0-9]{2,20}USDT", sym):
+            raise ConfigError(u, f"symbols.{sym}", "symbol must look like XXXUSDT (USD-M perpetual)")
+        for k in ("tick_size", "step_size", "min_qty"):
+            if getattr(spec, k) <= 0:
+                raise ConfigError(u, f"symbols.{sym}.{k}", "must be > 0")
+        if spec.liquidity_bucket not in cfg.liquidity_buckets.buckets:
+            raise ConfigError(u, f"symbols.{sym}.liquidity_bucket",
+                              f"unknown bucket {spec.liquidity_bucket!r} (see liquidity_buckets.json)")
+    for name, grp in cfg.correlation_groups.groups.items():
+        for sym in grp.symbols:
+            if sym not in cfg.universe.symbols:
+                raise ConfigError("correlation_groups.json", f"groups.{name}.symbols", f"{sym} is not in the universe")
+    for sym in cfg.alerts.core_symbols:
+        if sym not in cfg.universe.symbols:
+            raise ConfigError("alerts.json", "core_symbols", f"{sym} is not in the universe")
+    r = cfg.runtime
+    for k in ("start_utc", "end_utc"):
+        v = getattr(r.trading_window, k)
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ConfigError("runtime.json", f"trading_window.{k}", f"must be HH:MM (UTC), got {v!r}")
+    if r.router.twap.slices < 1:
+        raise ConfigError("runtime.json", "router.twap.slices", "must be >= 1")
+    if r.router.max_reprices < 0:
+        raise ConfigError("runtime.json", "router.max_reprices", "must be >= 0")
+    if r.group_commit.max_batch < 1 or r.group_commit.max_latency_ms <= 0:
+        raise ConfigError("runtime.json", "group_commit", "max_batch >= 1 and max_latency_ms > 0 required")
+    s = cfg.strategy
+    if not 1 <= s.fast_ema < s.slow_ema:
+        raise ConfigError("strategy_config.json", "fast_ema", "need 1 <= fast_ema < slow_ema")
+    if s.atr_regime.period < 1 or s.atr_regime.baseline_bars < s.atr_regime.period:
+        raise ConfigError("strategy_config.json", "atr_regime", "need period >= 1 and baseline_bars >= period")
+    if not 0 < s.atr_regime.low_ratio < 1 < s.atr_regime.high_ratio:
+        raise ConfigError("strategy_config.json", "atr_regime", "need 0 < low_ratio < 1 < high_ratio")
+    for asset, h in cfg.offexchange.holdings.items():
+        if h.qty < 0 or h.cost_basis_usd < 0:
+            raise ConfigError("offexchange_holdings.json", f"holdings.{asset}", "qty and cost_basis_usd must be >= 0")
+        if h.price_symbol is None and h.fixed_price_usd is None:
+            raise ConfigError("offexchange_holdings.json", f"holdings.{asset}", "needs price_symbol or fixed_price_usd")
+
+
+# ------------------------------------------------------------------ overrides (what-if)
+
+_SECTION_ALIASES = {"risk": "risk_limits.global", "router": "runtime.router", "tiers": "risk_limits.tiers"}
+
+
+def apply_overrides(base: dict[str, Any], assignments: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Apply ``key.path=value`` assignments to a config dict; unknown keys are refused.
+
+    ``risk.X`` is short for ``risk_limits.global.X``; ``router.X`` for ``runtime.router.X``.
+    Values are JSON literals (``0.08``, ``true``, ``"09:00"``) or bare strings.
+    """
+    out = json.loads(json.dumps(base))
+    changes: list[dict[str, Any]] = []
+    for a in assignments:
+        if "=" not in a:
+            raise ConfigError("--set", a, "expected key=value")
+        key, text = a.split("=", 1)
+        key = key.strip()
+        head = key.split(".", 1)[0]
+        full = _SECTION_ALIASES[head] + key[len(head):] if head in _SECTION_ALIASES else key
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        parts = full.split(".")
+        node = out
+        for p in parts[:-1]:
+            if not isinstance(node, dict) or p not in node:
+                raise ConfigError("--set", key, "unknown key")
+            node = node[p]
+        leaf = parts[-1]
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError("--set", key, "unknown key")
+        if _is_pct_key(leaf) and isinstance(value, int | float) and not isinstance(value, bool):
+            value = normalize_percentage(float(value))
+        changes.append({"key": full, "old": node[leaf], "new": value})
+        node[leaf] = value
+    return out, changes

@@ -1,0 +1,233 @@
+"""Config schemas: frozen msgspec Structs, unknown keys refused.
+
+Percent-like fields (names ending in ``_pct`` or ``_frac``) are fractions
+(0.05 = 5%). A value > 1 in a file is normalised once at load by
+``normalize_percentage`` and the normalisation is reported.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Tier = Literal["CORE", "SATELLITE", "TACTICAL", "ALT-EXT"]
+TIERS: tuple[str, ...] = ("CORE", "SATELLITE", "TACTICAL", "ALT-EXT")
+
+
+class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+# ------------------------------------------------------------------ risk_limits.json
+
+
+class GlobalLimits(Strict):
+    max_trade_nav_pct: float = 0.06
+    max_gross_nav_mult: float = 1.5  # gross notional / NAV (a multiple, not a percentage)
+    max_open_positions: int = 6
+    daily_loss_limit_pct: float = 0.03
+    max_drawdown_pct: float = 0.15
+    nav_freshness_seconds: float = 90.0
+    nav_stale_after_seconds: float = 3600.0
+    dd_cautious_pct: float = 0.05
+    dd_defensive_pct: float = 0.10
+    cautious_size_mult: float = 0.5
+    high_vol_size_mult: float = 0.7
+    min_clamp_ratio: float = 0.2
+
+
+class TierLimits(Strict):
+    per_symbol_nav_pct: float
+    tier_gross_nav_pct: float
+    twap_allowed: bool = True
+    size_down_high_vol: bool = False
+    disable_on_stale_or_dd: bool = False
+
+
+class RiskLimits(Strict):
+    global_: GlobalLimits = msgspec.field(default_factory=GlobalLimits, name="global")
+    tiers: dict[str, TierLimits] = {}
+
+
+# ------------------------------------------------------------------ universe
+
+
+class SymbolSpec(Strict):
+    tier: Tier
+    tick_size: float
+    step_size: float
+    min_qty: float
+    min_notional: float = 5.0
+    liquidity_bucket: str = "B"
+    core: bool = False
+
+
+class Universe(Strict):
+    interval: str = "5m"
+    symbols: dict[str, SymbolSpec] = {}
+
+
+class CorrelationGroup(Strict):
+    symbols: list[str]
+    max_gross_nav_pct: float
+
+
+class CorrelationGroups(Strict):
+    groups: dict[str, CorrelationGroup] = {}
+
+
+class LiquidityBucket(Strict):
+    half_spread_bps: float
+    impact_bps_per_10k_usd: float
+    max_slippage_bps: float
+    depth_usd: float
+
+
+class LiquidityBuckets(Strict):
+    buckets: dict[str, LiquidityBucket] = {}
+
+
+# ------------------------------------------------------------------ runtime.json
+
+
+class TradingWindow(Strict):
+    enabled: bool = False
+    start_utc: str = "00:00"
+    end_utc: str = "23:59"
+
+
+class Twap(Strict):
+    enabled: bool = True
+    min_notional_usd: float = 25000.0
+    slices: int = 4
+    interval_s: float = 60.0
+
+
+class RouterCfg(Strict):
+    maker_first: bool = True
+    max_reprices: int = 2
+    maker_wait_s: float = 30.0
+    reprice_offset_ticks: int = 1
+    twap: Twap = msgspec.field(default_factory=Twap)
+
+
+class Fees(Strict):
+    maker_frac: float = 0.0002
+    taker_frac: float = 0.0005
+
+
+class SignalGate(Strict):
+    expectancy_min: float = -1.0
+    min_atr_pct: float = 0.0
+
+
+class GroupCommit(Strict):
+    max_batch: int = 4096
+    max_latency_ms: float = 5.0
+
+
+class SimCfg(Strict):
+    seed: int = 7
+    initial_balance_usd: float = 100000.0
+    start_ms: int = 1751328000000  # 2025-07-01T00:00Z
+    leverage: float = 3.0
+    funding_interval_h: float = 8.0
+    default_funding_rate: float = 0.0001
+    nav_every_bars: int = 1
+
+
+class Runtime(Strict):
+    dry_run: bool = True
+    testnet: bool = False
+    engine_version: str = "0.1.0"
+    trading_window: TradingWindow = msgspec.field(default_factory=TradingWindow)
+    router: RouterCfg = msgspec.field(default_factory=RouterCfg)
+    fees: Fees = msgspec.field(default_factory=Fees)
+    signal_gate: SignalGate = msgspec.field(default_factory=SignalGate)
+    group_commit: GroupCommit = msgspec.field(default_factory=GroupCommit)
+    sim: SimCfg = msgspec.field(default_factory=SimCfg)
+
+
+# ------------------------------------------------------------------ strategy_config.json
+
+
+class AtrRegimeCfg(Strict):
+    period: int = 14
+    baseline_bars: int = 288
+    low_ratio: float = 0.75
+    high_ratio: float = 1.5
+
+
+class Strategy(Strict):
+    name: str = "trend_atr"
+    fast_ema: int = 20
+    slow_ema: int = 100
+    breakout_bars: int = 48
+    per_trade_nav_pct: float = 0.05
+    vol_target_frac: float = 0.01
+    tp_atr_mult: float = 4.0
+    sl_atr_mult: float = 2.0
+    min_bars: int = 120
+    cooldown_bars: int = 12
+    atr_regime: AtrRegimeCfg = msgspec.field(default_factory=AtrRegimeCfg)
+
+
+# ------------------------------------------------------------------ offexchange_holdings.json
+
+
+class Holding(Strict):
+    qty: float
+    cost_basis_usd: float
+    price_symbol: str | None = None
+    fixed_price_usd: float | None = None
+
+
+class OffExchange(Strict):
+    holdings: dict[str, Holding] = {}
+
+
+# ------------------------------------------------------------------ alerts.json
+
+
+class Alerts(Strict):
+    summary_interval_h: float = 4.0
+    nav_move_frac: float = 0.02
+    router_health_floor: float = 0.5
+    router_degradation_drop: float = 0.2
+    daily_cap: int = 3
+    min_gap_h: float = 12.0
+    core_symbols: list[str] = []
+    retry_attempts: int = 4
+    retry_base_s: float = 1.0
+
+
+# ------------------------------------------------------------------ the whole
+
+
+class HedgeConfig(Strict):
+    risk_limits: RiskLimits
+    universe: Universe
+    correlation_groups: CorrelationGroups
+    liquidity_buckets: LiquidityBuckets
+    runtime: Runtime
+    strategy: Strategy
+    offexchange: OffExchange
+    alerts: Alerts
+
+    def tier_of(self, symbol: str) -> str:
+        spec = self.universe.symbols.get(symbol)
+        return spec.tier if spec else "ALT-EXT"
+
+
+# file name -> (section attribute, struct)
+FILES: dict[str, tuple[str, type[Strict]]] = {
+    "risk_limits.json": ("risk_limits", RiskLimits),
+    "pairs_universe.json": ("universe", Universe),
+    "correlation_groups.json": ("correlation_groups", CorrelationGroups),
+    "liquidity_buckets.json": ("liquidity_buckets", LiquidityBuckets),
+    "runtime.json": ("runtime", Runtime),
+    "strategy_config.json": ("strategy", Strategy),
+    "offexchange_holdings.json": ("offexchange", OffExchange),
+    "alerts.json": ("alerts", Alerts),
+}

@@ -1,0 +1,1 @@
+"""Venue adapters behind the ``engine.ports.Venue`` port: ``sim`` and ``binance``."""

@@ -1,0 +1,69 @@
+"""msgspec codec for events: compact msgpack bytes, typed decoding, upcasting.
+
+Encoded bytes never contain ``seq`` (the store assigns it); defaults are omitted so
+adding a defaulted field keeps old payloads decodable and byte-stable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from eventlog.events import EVENT_TYPES, AnyEvent, Event
+from eventlog.upcast import CURRENT_VERSIONS, upcast
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(AnyEvent)
+_raw_decoder = msgspec.msgpack.Decoder()
+_json_encoder = msgspec.json.Encoder()
+
+
+class DecodeError(ValueError):
+    """A stored payload that does not decode into a known event."""
+
+
+def encode(event: Event) -> bytes:
+    """Encode an event (its ``seq`` is dropped: the store assigns it)."""
+    if event.seq:
+        event = msgspec.structs.replace(event, seq=0)
+    return _encoder.encode(event)
+
+
+def decode(payload: bytes, seq: int = 0) -> Event:
+    """Decode one stored payload into its event, upcasting old versions."""
+    try:
+        event: Event = _decoder.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(str(exc)) from exc
+    name = type(event).__name__
+    if event.v != CURRENT_VERSIONS.get(name, 1):
+        raw = _raw_decoder.decode(payload)
+        try:
+            event = msgspec.convert(upcast(raw), AnyEvent)
+        except (msgspec.ValidationError, KeyError) as exc:
+            raise DecodeError(f"upcast of {name} v{event.v} failed: {exc}") from exc
+    if seq:
+        event = msgspec.structs.replace(event, seq=seq)
+    return event
+
+
+def type_name(event: Event) -> str:
+    return type(event).__name__
+
+
+def to_builtins(event: Event) -> dict[str, Any]:
+    """Plain dict with a ``type`` key (for JSON output, audit tables, docs)."""
+    out: dict[str, Any] = msgspec.to_builtins(event)
+    return out
+
+
+def to_json(event: Event) -> bytes:
+    return _json_encoder.encode(event)
+
+
+def event_class(name: str) -> type[Event]:
+    try:
+        return EVENT_TYPES[name]
+    except KeyError:
+        raise DecodeError(f"unknown event type {name!r}") from None

@@ -1,0 +1,358 @@
+"""Event schemas: frozen, keyword-only msgspec Structs in one tagged union.
+
+Every event carries the same header:
+
+* ``seq`` - global sequence number, assigned by the store (0 before it is stored;
+  it is not part of the encoded bytes, the reader fills it from the row id).
+* ``session_id`` - the session that recorded it.
+* ``session_seq`` - position inside the session (1, 2, ...). The engine knows it at
+  append time, so decisions can cite the exact events they saw (``state_refs``).
+* ``stream`` - logical stream (``session``, ``market.BTCUSDT``, ``risk``, ``orders``...).
+* ``ts_event_ns`` - when it happened (venue time or the injected clock).
+* ``ts_init_ns`` - when the engine recorded it (injected clock).
+* ``v`` - schema version of this event type.
+
+Names are past tense. Adding a field with a default is backwards compatible;
+anything else needs a new version and a named upcaster in ``eventlog.upcast``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import msgspec
+
+Scalar = Union[float, int, str, bool, None]
+Outcome = Literal["allow", "clamp", "veto"]
+Side = Literal["BUY", "SELL"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=False):
+    """Common header of every event."""
+
+    seq: int = 0
+    session_id: str
+    session_seq: int
+    stream: str
+    ts_event_ns: int
+    ts_init_ns: int
+    v: int = 1
+
+
+# --------------------------------------------------------------------------- session
+
+
+class SessionStarted(Event, tag=True):
+    """A session began: the full normalised config and its hash are frozen here."""
+
+    engine_version: str
+    mode: str  # sim | binance-dry | testnet | live
+    venue: str  # sim | binance
+    symbols: list[str]
+    config: dict[str, Any]
+    config_hash: str
+    normalisations: list[str] = []
+    data_source: str = ""
+    params: dict[str, Any] = {}
+    resumed_from: str | None = None
+
+
+class SessionEnded(Event, tag=True):
+    """A session ended (normally, by signal or by error) with its summary."""
+
+    reason: str
+    summary: dict[str, Any] = {}
+
+
+class ConfigChanged(Event, tag=True):
+    """The running config changed; decisions after this use the new hash."""
+
+    config: dict[str, Any]
+    config_hash: str
+    previous_hash: str
+    changes: list[dict[str, Any]] = []
+
+
+# --------------------------------------------------------------------------- market
+
+
+class MarketTick(Event, tag=True):
+    """Top of book (and mark price when known) for one symbol."""
+
+    symbol: str
+    bid: float
+    ask: float
+    bid_qty: float = 0.0
+    ask_qty: float = 0.0
+    mark: float | None = None
+    funding_rate: float | None = None
+
+
+class KlineClosed(Event, tag=True):
+    """A closed candle of the configured interval."""
+
+    symbol: str
+    interval: str
+    open_time_ms: int
+    close_time_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+# --------------------------------------------------------------------------- account
+
+
+class NavSnapshot(Event, tag=True):
+    """Futures wallet NAV reading (NAV is the futures wallet, nothing else)."""
+
+    nav_usd: float
+    wallet_balance: float
+    unrealized_pnl: float
+    available_balance: float
+    sources_ok: bool = True
+    source: str = "venue"
+
+
+class PositionSnapshot(Event, tag=True):
+    """Exchange-side position for one symbol (qty signed: >0 long, <0 short, 0 flat)."""
+
+    symbol: str
+    qty: float
+    entry_price: float
+    mark_price: float
+    unrealized_pnl: float
+    leverage: float = 1.0
+    notional: float = 0.0
+
+
+class FundingApplied(Event, tag=True):
+    """Funding settlement on an open position (amount > 0 received)."""
+
+    symbol: str
+    rate: float
+    mark_price: float
+    position_qty: float
+    amount_usd: float
+
+
+class OffExchangeValued(Event, tag=True):
+    """Valuation of off-exchange holdings (BTC, XAUT, USDC) against cost basis."""
+
+    holdings: list[dict[str, Any]]  # {asset, qty, price_usd, value_usd, cost_basis_usd, pnl_usd}
+    total_usd: float
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class IntentEmitted(Event, tag=True):
+    """The screener wants a position change (it never does risk math)."""
+
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: float
+    notional_usd: float
+    price: float
+    reduce_only: bool = False
+    tp: float | None = None
+    sl: float | None = None
+    strategy: str = "trend_atr"
+    reason: str = ""
+    signal: dict[str, Scalar] = {}
+    kline_ref: int = 0  # session_seq of the KlineClosed it answered
+
+
+class RiskDecided(Event, tag=True):
+    """check_order's answer to an intent: allow, clamp or veto, and exactly why."""
+
+    decision_id: str
+    intent_id: str
+    symbol: str
+    outcome: Outcome
+    gate: str
+    reasons: list[str]
+    thresholds: dict[str, Scalar]
+    observations: dict[str, Scalar]
+    config_hash: str
+    requested_qty: float
+    approved_qty: float
+    approved_notional_usd: float
+    source: str = "risk_limits"
+    breached: list[str] = []  # threshold names that broke
+    state_refs: dict[str, int] = {}  # what the decision saw: name -> session_seq
+
+
+class RoutePlanned(Event, tag=True):
+    """The router's plan for an allowed order (maker-first, TWAP slices)."""
+
+    plan_id: str
+    decision_id: str
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: float
+    style: str  # maker_first | taker | twap
+    slices: int
+    slice_qty: float
+    decision_price: float
+    reduce_only: bool = False
+
+
+class OrderSubmitted(Event, tag=True):
+    """An order was sent to the venue."""
+
+    order_id: str  # client order id, derived from inputs
+    plan_id: str
+    symbol: str
+    side: Side
+    order_type: str  # LIMIT | MARKET
+    time_in_force: str  # GTX | IOC | GTC
+    qty: float
+    price: float | None
+    decision_price: float
+    reduce_only: bool = False
+    attempt: int = 0
+    slice_index: int = 0
+
+
+class OrderAccepted(Event, tag=True):
+    order_id: str
+    symbol: str
+    venue_order_id: str = ""
+
+
+class OrderRejected(Event, tag=True):
+    order_id: str
+    symbol: str
+    code: int
+    reason: str
+
+
+class OrderCanceled(Event, tag=True):
+    order_id: str
+    symbol: str
+    reason: str
+    filled_qty: float = 0.0
+
+
+class OrderExpired(Event, tag=True):
+    order_id: str
+    symbol: str
+    reason: str
+    filled_qty: float = 0.0
+
+
+class OrderFilled(Event, tag=True):
+    """A (partial) fill, as the venue reported it."""
+
+    order_id: str
+    trade_id: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    is_maker: bool
+    fee_usd: float
+    realized_pnl: float
+    slippage_bps: float
+    decision_price: float
+    fee_asset: str = "USDT"
+    position_qty_after: float = 0.0
+
+
+class RouterFallback(Event, tag=True):
+    """A maker order gave up and the rest went as taker."""
+
+    plan_id: str
+    order_id: str
+    symbol: str
+    reason: str  # maker_timeout | reprice_limit
+    remaining_qty: float
+    reprices: int
+    waited_ms: int
+
+
+class PositionClosed(Event, tag=True):
+    """A TP or SL level was hit and an exit intent followed (ledger bookkeeping)."""
+
+    symbol: str
+    trigger: str  # tp | sl
+    level: float
+    price: float
+
+
+# --------------------------------------------------------------------------- ops
+
+
+class AlertSent(Event, tag=True):
+    alert_id: str
+    kind: str
+    text: str
+    chat_id: str
+    message_id: int
+    attempts: int = 1
+    trigger_seq: int = 0
+
+
+class AlertFailed(Event, tag=True):
+    alert_id: str
+    kind: str
+    error: str
+    attempts: int
+    trigger_seq: int = 0
+
+
+class VenueError(Event, tag=True):
+    """A venue payload or call that could not be used; the loop went on."""
+
+    source: str  # ws.market | ws.user | rest.<endpoint>
+    kind: str  # parse | http | ws | rate_limit | reconnect
+    field: str
+    message: str
+    raw: str = ""
+
+
+class VenueReconciled(Event, tag=True):
+    """On (re)start, exchange state was read and taken as authoritative."""
+
+    open_orders: list[dict[str, Any]]
+    positions: list[dict[str, Any]]
+    canceled_orders: list[str] = []
+
+
+AnyEvent = Union[
+    SessionStarted,
+    SessionEnded,
+    ConfigChanged,
+    MarketTick,
+    KlineClosed,
+    NavSnapshot,
+    PositionSnapshot,
+    FundingApplied,
+    OffExchangeValued,
+    IntentEmitted,
+    RiskDecided,
+    RoutePlanned,
+    OrderSubmitted,
+    OrderAccepted,
+    OrderRejected,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    RouterFallback,
+    PositionClosed,
+    AlertSent,
+    AlertFailed,
+    VenueError,
+    VenueReconciled,
+]
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in AnyEvent.__args__  # type: ignore[attr-defined]
+}
+
+HEADER_FIELDS = ("seq", "session_id", "session_seq", "stream", "ts_event_ns", "ts_init_ns", "v")

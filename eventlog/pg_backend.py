@@ -1,0 +1,147 @@
+"""PostgreSQL backend: the eventsourcing PostgreSQL application recorder + hash chain.
+
+The library locks the events table in EXCLUSIVE mode for each insert so that
+notification order equals commit order. We keep that lock (never the
+database-function insert path, which skips it) and, inside the same transaction,
+read the last stored row to chain the new rows to it. Notification ids may have
+gaps after a rollback: readers never assume ``id + 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL, Identifier
+
+from eventlog.chain import GENESIS, chain_states, row_hash
+
+Row = tuple[int, str, int, str, bytes]
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """postgresql://user:pass@host:port/db -> connection kwargs (password never logged)."""
+    u = urlparse(url)
+    if u.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"HEDGE_STORE_URL: scheme must be postgresql://, got {u.scheme!r}")
+    if not u.path.strip("/"):
+        raise ValueError("HEDGE_STORE_URL: database name missing (postgresql://user:pass@host:port/db)")
+    return {
+        "dbname": u.path.strip("/"),
+        "host": u.hostname or "127.0.0.1",
+        "port": u.port or 5432,
+        "user": unquote(u.username or "postgres"),
+        "password": unquote(u.password or ""),
+    }
+
+
+def redact_url(url: str) -> str:
+    u = urlparse(url)
+    if u.password:
+        netloc = f"{u.username}:***@{u.hostname}" + (f":{u.port}" if u.port else "")
+        return u._replace(netloc=netloc).geturl()
+    return url
+
+
+class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    """Application recorder that chains rows under the library's table lock."""
+
+    def __init__(self, url: str, *, pool_size: int = 2):
+        kw = parse_url(url)
+        datastore = PostgresDatastore(
+            kw["dbname"], kw["host"], kw["port"], kw["user"], kw["password"],
+            pool_size=pool_size, max_overflow=2, lock_timeout=30, enable_db_functions=False,
+        )
+        super().__init__(datastore)
+        self.create_table()
+        t = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(self.events_table_name))
+        self._t = t
+        self._last_sql = SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {0} "
+            "ORDER BY notification_id DESC LIMIT 1"
+        ).format(t)
+        self.url = redact_url(url)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if not stored_events:
+            return []
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            curs.execute(self._last_sql)
+            row = curs.fetchone()
+            prev = row_hash(bytes(row["state"])) if row else GENESIS
+            states, _ = chain_states(prev, [s.state for s in stored_events])
+            pg_events = [
+                self.construct_pg_stored_event(_oid(s.originator_id), s.originator_version, s.topic, st)
+                for s, st in zip(stored_events, states, strict=True)
+            ]
+            curs.execute(self.insert_events_statement, (pg_events,))
+            ids = [r["notification_id"] for r in curs.fetchall()]
+        if ids != sorted(ids):
+            raise RuntimeError("PostgreSQL returned notification ids out of insert order")
+        return ids
+
+    def _rows(self, sql: Any, params: Sequence[Any]) -> list[Row]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(sql, params)
+            return [
+                (r["notification_id"], r["originator_id"].replace("-", ""), r["originator_version"], r["topic"], bytes(r["state"]))
+                for r in curs.fetchall()
+            ]
+
+    def select_rows(
+        self,
+        start: int,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        originator_id: str | None = None,
+    ) -> list[Row]:
+        sql = SQL(
+            "SELECT notification_id, originator_id::text AS originator_id, originator_version, topic, state "
+            "FROM {0} WHERE notification_id >= %s"
+        ).format(self._t)
+        params: list[Any] = [start]
+        if stop is not None:
+            sql += SQL(" AND notification_id <= %s")
+            params.append(stop)
+        if originator_id is not None:
+            sql += SQL(" AND originator_id = %s")
+            params.append(UUID(originator_id))
+        if topics:
+            sql += SQL(" AND topic = ANY(%s)")
+            params.append(list(topics))
+        sql += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        return self._rows(sql, params)
+
+    def last_row(self) -> Row | None:
+        rows = self._rows(self._last_sql, ())
+        return rows[0] if rows else None
+
+    def max_version(self, originator_id: str) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT MAX(originator_version) AS m FROM {0} WHERE originator_id = %s").format(self._t),
+                (UUID(originator_id),),
+            )
+            row = curs.fetchone()
+        return int((row or {}).get("m") or 0)
+
+    def count(self) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT COUNT(*) AS n FROM {0}").format(self._t))
+            row = curs.fetchone()
+        return int((row or {}).get("n") or 0)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _oid(originator_id: UUID | str) -> UUID:
+    return originator_id if isinstance(originator_id, UUID) else UUID(originator_id)

@@ -1,0 +1,148 @@
+"""SQLite backend: the eventsourcing SQLite application recorder, inserting in bulk.
+
+The library's recorder inserts row by row to learn each row id. Under an immediate
+(write-locked) transaction the ids of a bulk insert are ``max(rowid)+1 ...``, so we
+insert with one ``executemany`` and chain the rows to the last stored hash inside
+the same transaction: the chain follows commit order even with several writers.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteDatastore,
+)
+
+from eventlog.chain import GENESIS, chain_states, row_hash
+
+Row = tuple[int, str, int, str, bytes]
+
+
+class _Pool(SQLiteConnectionPool):
+    """Connection pool that applies our pragmas to every connection."""
+
+    synchronous = "NORMAL"
+
+    def _create_connection(self) -> SQLiteConnection:
+        conn = super()._create_connection()
+        raw = conn._sqlite_conn
+        raw.execute(f"PRAGMA synchronous={self.synchronous}")
+        return conn
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    """Application recorder with bulk inserts and the hash chain."""
+
+    def __init__(self, db_path: str, *, synchronous: str | None = None, readonly: bool = False):
+        sync = (synchronous or os.environ.get("HEDGE_SQLITE_SYNC") or "NORMAL").upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"HEDGE_SQLITE_SYNC must be OFF|NORMAL|FULL|EXTRA, not {sync!r}")
+        datastore = SQLiteDatastore(db_name=db_path, lock_timeout=30)
+        pool = _Pool(db_name=db_path, lock_timeout=30)
+        pool.synchronous = sync
+        datastore.pool = pool
+        super().__init__(datastore)
+        self.db_path = db_path
+        self._last_sql = f"SELECT rowid, state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
+
+    # -- writing -----------------------------------------------------------------
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        if not stored_events:
+            return []
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                cur = raw.cursor()
+                cur.row_factory = None
+                row = cur.execute(self._last_sql).fetchone()
+                max_id, prev = (row[0], row_hash(row[1])) if row else (0, GENESIS)
+                states, _ = chain_states(prev, [s.state for s in stored_events])
+                cur.executemany(
+                    self.insert_events_statement,
+                    [
+                        (_oid(s.originator_id), s.originator_version, s.topic, st)
+                        for s, st in zip(stored_events, states, strict=True)
+                    ],
+                )
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+        return list(range(max_id + 1, max_id + 1 + len(stored_events)))
+
+    # -- reading -----------------------------------------------------------------
+
+    def select_rows(
+        self,
+        start: int,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        originator_id: str | None = None,
+    ) -> list[Row]:
+        """Raw rows (id, originator_id, version, topic, state) with id >= start."""
+        sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
+        params: list[Any] = [start]
+        if stop is not None:
+            sql += " AND rowid<=?"
+            params.append(stop)
+        if originator_id is not None:
+            sql += " AND originator_id=?"
+            params.append(originator_id)
+        if topics:
+            sql += f" AND topic IN ({','.join('?' * len(topics))})"
+            params.extend(topics)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        with self.datastore.get_connection(commit=False) as conn:
+            cur = conn._sqlite_conn.cursor()
+            cur.row_factory = None
+            return cur.execute(sql, params).fetchall()
+
+    def last_row(self) -> Row | None:
+        with self.datastore.get_connection(commit=False) as conn:
+            cur = conn._sqlite_conn.cursor()
+            cur.row_factory = None
+            return cur.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
+            ).fetchone()
+
+    def max_version(self, originator_id: str) -> int:
+        with self.datastore.get_connection(commit=False) as conn:
+            row = conn._sqlite_conn.execute(
+                f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id=?",
+                (originator_id,),
+            ).fetchone()
+        return int(row[0] or 0)
+
+    def count(self) -> int:
+        with self.datastore.get_connection(commit=False) as conn:
+            return int(conn._sqlite_conn.execute(f"SELECT COUNT(*) FROM {self.events_table_name}").fetchone()[0])
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _oid(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+
+def check_sqlite_file(path: str) -> None:
+    """Refuse a file that exists but is not an SQLite database (clear error, no overwrite)."""
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head != b"SQLite format 3\x00":
+            raise sqlite3.DatabaseError(f"{path} is not an SQLite event log (bad file header)")

@@ -1,0 +1,200 @@
+"""The event store: append batches, read in order, filter by session and type.
+
+Built on the eventsourcing application recorders (``sqlite_backend`` /
+``pg_backend``). Each session is one originator (its UUID) whose versions are the
+session-local ``session_seq``; the recorder's notification id is the global ``seq``.
+There is no update or delete path anywhere in this package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import StoredEvent
+
+from eventlog.chain import row_hash, split
+from eventlog.codec import decode, encode, type_name
+from eventlog.events import Event, SessionEnded, SessionStarted
+
+Row = tuple[int, str, int, str, bytes]
+DEFAULT_BATCH = 5000
+
+
+class Recorder(Protocol):
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]: ...
+    def select_rows(
+        self, start: int, limit: int, stop: int | None = None, topics: Sequence[str] = (),
+        originator_id: str | None = None,
+    ) -> list[Row]: ...
+    def last_row(self) -> Row | None: ...
+    def max_version(self, originator_id: str) -> int: ...
+    def count(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """``--home`` beats ``HEDGE_HOME`` beats ``./logs``."""
+    return Path(home or os.environ.get("HEDGE_HOME") or "logs")
+
+
+def describe_store(home: str | os.PathLike[str] | None = None, url: str | None = None) -> str:
+    from eventlog.pg_backend import redact_url
+
+    url = url or os.environ.get("HEDGE_STORE_URL")
+    return redact_url(url) if url else str(resolve_home(home) / "eventlog.sqlite")
+
+
+class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    session_id: str
+    first_seq: int
+    started_ns: int
+    mode: str
+    venue: str
+    symbols: list[str]
+    config_hash: str
+    last_seq: int | None = None
+    ended_ns: int | None = None
+    end_reason: str | None = None
+    events: int | None = None
+
+
+class EventStore:
+    """Append-only, hash-chained event log."""
+
+    def __init__(self, recorder: Recorder, location: str):
+        self.recorder = recorder
+        self.location = location
+
+    # -- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, home: str | os.PathLike[str] | None = None, url: str | None = None, *,
+        create: bool = True,
+    ) -> EventStore:
+        """SQLite file ``$HEDGE_HOME/eventlog.sqlite`` unless a PostgreSQL URL is given."""
+        url = url or os.environ.get("HEDGE_STORE_URL")
+        if url:
+            from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
+
+            return cls(ChainedPostgresRecorder(url), redact_url(url))
+        from eventlog.sqlite_backend import ChainedSQLiteRecorder, check_sqlite_file
+
+        path = resolve_home(home) / "eventlog.sqlite"
+        if not create and not path.exists():
+            raise FileNotFoundError(f"no event log at {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_file(str(path))
+        rec = ChainedSQLiteRecorder(str(path))
+        rec.create_table()
+        return cls(rec, str(path))
+
+    def close(self) -> None:
+        self.recorder.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        """Append events atomically, in order; returns their global seq numbers."""
+        stored = [
+            StoredEvent(
+                originator_id=UUID(e.session_id),
+                originator_version=e.session_seq,
+                topic=type_name(e),
+                state=encode(e),
+            )
+            for e in events
+        ]
+        return list(self.recorder.insert_events(stored))
+
+    def append_encoded(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
+        """Append pre-encoded payloads (session_id, session_seq, type, payload)."""
+        stored = [StoredEvent(originator_id=UUID(s), originator_version=v, topic=t, state=p) for s, v, t, p in rows]
+        return list(self.recorder.insert_events(stored))
+
+    # -- reading -------------------------------------------------------------------
+
+    def rows(
+        self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
+        session: str | None = None, types: Sequence[str] = (),
+    ) -> Iterator[list[Row]]:
+        """Raw stored rows in seq order, in batches (gaps in seq are tolerated)."""
+        pos = max(1, start)
+        oid = UUID(session).hex if session else None
+        while True:
+            got = self.recorder.select_rows(pos, batch, stop, tuple(types), oid)
+            if not got:
+                return
+            yield got
+            pos = got[-1][0] + 1
+            if len(got) < batch:
+                return
+
+    def read_batches(
+        self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
+        session: str | None = None, types: Sequence[str] = (),
+    ) -> Iterator[list[Event]]:
+        for rows in self.rows(start, stop=stop, batch=batch, session=session, types=types):
+            yield [decode(split(r[4])[1], r[0]) for r in rows]
+
+    def read(
+        self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
+        session: str | None = None, types: Sequence[str] = (),
+    ) -> Iterator[Event]:
+        """Events in seq order from ``start`` (inclusive), optionally filtered."""
+        for evs in self.read_batches(start, stop=stop, batch=batch, session=session, types=types):
+            yield from evs
+
+    def head(self) -> tuple[int, str]:
+        """(last seq, hex hash of the last row) - the value to publish for tamper checks."""
+        row = self.recorder.last_row()
+        if row is None:
+            return 0, "0" * 64
+        return row[0], row_hash(row[4]).hex()
+
+    def last_seq(self) -> int:
+        return self.head()[0]
+
+    def count(self) -> int:
+        return self.recorder.count()
+
+    def next_session_seq(self, session_id: str) -> int:
+        return self.recorder.max_version(UUID(session_id).hex) + 1
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session in the log, oldest first, with its end if recorded."""
+        found: dict[str, SessionInfo] = {}
+        for ev in self.read(types=("SessionStarted", "SessionEnded")):
+            if isinstance(ev, SessionStarted):
+                found[ev.session_id] = SessionInfo(
+                    session_id=ev.session_id, first_seq=ev.seq, started_ns=ev.ts_event_ns,
+                    mode=ev.mode, venue=ev.venue, symbols=list(ev.symbols), config_hash=ev.config_hash,
+                )
+            elif isinstance(ev, SessionEnded) and ev.session_id in found:
+                found[ev.session_id] = msgspec.structs.replace(
+                    found[ev.session_id], last_seq=ev.seq, ended_ns=ev.ts_event_ns,
+                    end_reason=ev.reason, events=ev.session_seq,
+                )
+        return list(found.values())
+
+    def find_session(self, prefix: str) -> SessionInfo:
+        """A session by id or unique id prefix (``last`` = the newest)."""
+        sessions = self.sessions()
+        if prefix == "last" and sessions:
+            return sessions[-1]
+        hits = [s for s in sessions if s.session_id.startswith(prefix.replace("-", ""))]
+        if len(hits) != 1:
+            what = "no session" if not hits else f"{len(hits)} sessions"
+            raise LookupError(f"{what} match {prefix!r} in {self.location}")
+        return hits[0]

@@ -1,0 +1,15 @@
+"""``hedge audit``: not built yet (see the open issues)."""
+
+from __future__ import annotations
+
+import argparse
+
+from hedge.cli import UsageError
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UsageError("'hedge audit' is not built yet")

@@ -1,0 +1,32 @@
+"""``hedge verify``: walk the log, check the chain and that every event decodes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from eventlog.store import EventStore, describe_store
+from eventlog.verify import verify
+from hedge.progress import counter
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--head", metavar="HASH", help="published head hash to check against (detects tail truncation)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def run(args: argparse.Namespace) -> int:
+    with EventStore.open(create=False) as store:
+        total = store.count()
+        with counter("verifying", total, enabled=args.format == "text") as tick:
+            res = verify(store, published_head=args.head, progress=tick)
+    if args.format == "json":
+        import msgspec
+
+        print(json.dumps(msgspec.to_builtins(res)))
+    elif res.ok:
+        print(f"ok: {res.events} events (seq {res.first_seq}..{res.last_seq}), {res.sessions} sessions, "
+              f"chain intact, head {res.head_hash}  [{describe_store()}]")
+    else:
+        print(f"FAILED at seq {res.bad_seq}: {res.problem} ({res.events} events verified before it)")
+    return 0 if res.ok else 1

@@ -1,0 +1,1 @@
+"""Replay: deterministic re-run of sessions, veto explanation, what-if."""

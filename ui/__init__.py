@@ -1,0 +1,1 @@
+"""Investor dashboard (Panel) - reads state files only."""
