@@ -220,12 +220,16 @@ class OrderSubmitted(Event, tag=True):
 
 
 class OrderAccepted(Event, tag=True):
+    """The venue acknowledged an order (it rests or is working)."""
+
     order_id: str
     symbol: str
     venue_order_id: str = ""
 
 
 class OrderRejected(Event, tag=True):
+    """The venue refused an order (e.g. -5022: post-only would take)."""
+
     order_id: str
     symbol: str
     code: int
@@ -233,6 +237,8 @@ class OrderRejected(Event, tag=True):
 
 
 class OrderCanceled(Event, tag=True):
+    """An order was canceled (by the router, e.g. maker wait over, or by the venue)."""
+
     order_id: str
     symbol: str
     reason: str
@@ -240,6 +246,8 @@ class OrderCanceled(Event, tag=True):
 
 
 class OrderExpired(Event, tag=True):
+    """An order expired at the venue (IOC remainder, GTX that would cross...)."""
+
     order_id: str
     symbol: str
     reason: str
@@ -289,6 +297,8 @@ class PositionClosed(Event, tag=True):
 
 
 class AlertSent(Event, tag=True):
+    """A Telegram alert was delivered; ``message_id`` is what Telegram returned."""
+
     alert_id: str
     kind: str
     text: str
@@ -299,6 +309,8 @@ class AlertSent(Event, tag=True):
 
 
 class AlertFailed(Event, tag=True):
+    """An alert could not be delivered after its last retry."""
+
     alert_id: str
     kind: str
     error: str
