@@ -67,7 +67,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self.url = redact_url(url)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        if not stored_events:
+        """The library's entry point: insert stored events (chained, in one transaction)."""
+        return self.insert_rows(
+            [(_oid(s.originator_id).hex, s.originator_version, s.topic, s.state) for s in stored_events]
+        )
+
+    def insert_rows(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
+        """Bulk insert (originator hex, version, topic, payload) rows under the table lock."""
+        if not rows:
             return []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._lock_table(curs)
@@ -75,10 +82,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self._last_sql)
             row = curs.fetchone()
             prev = row_hash(bytes(row["state"])) if row else GENESIS
-            states, _ = chain_states(prev, [s.state for s in stored_events])
+            states, _ = chain_states(prev, [r[3] for r in rows])
             pg_events = [
-                self.construct_pg_stored_event(_oid(s.originator_id), s.originator_version, s.topic, st)
-                for s, st in zip(stored_events, states, strict=True)
+                self.construct_pg_stored_event(UUID(r[0]), r[1], r[2], st)
+                for r, st in zip(rows, states, strict=True)
             ]
             curs.execute(self.insert_events_statement, (pg_events,))
             ids = [r["notification_id"] for r in curs.fetchall()]

@@ -57,7 +57,18 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     # -- writing -----------------------------------------------------------------
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        if not stored_events:
+        """The library's entry point: insert stored events (chained, in one transaction)."""
+        return self.insert_rows(
+            [(_oid(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events]
+        )
+
+    def insert_rows(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
+        """Bulk insert (originator hex, version, topic, payload) rows; returns their ids.
+
+        Chains the payloads to the last stored row inside a write-locked transaction,
+        so the chain follows commit order and the ids are ``max(rowid)+1 ...``.
+        """
+        if not rows:
             return []
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
@@ -67,20 +78,17 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 cur.row_factory = None
                 row = cur.execute(self._last_sql).fetchone()
                 max_id, prev = (row[0], row_hash(row[1])) if row else (0, GENESIS)
-                states, _ = chain_states(prev, [s.state for s in stored_events])
+                states, _ = chain_states(prev, [r[3] for r in rows])
                 cur.executemany(
                     self.insert_events_statement,
-                    [
-                        (_oid(s.originator_id), s.originator_version, s.topic, st)
-                        for s, st in zip(stored_events, states, strict=True)
-                    ],
+                    [(r[0], r[1], r[2], st) for r, st in zip(rows, states, strict=True)],
                 )
                 raw.execute("COMMIT")
             except BaseException:
                 if raw.in_transaction:
                     raw.execute("ROLLBACK")
                 raise
-        return list(range(max_id + 1, max_id + 1 + len(stored_events)))
+        return list(range(max_id + 1, max_id + 1 + len(rows)))
 
     # -- reading -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 
 from eventlog.chain import row_hash, split
-from eventlog.codec import decode, encode, type_name
+from eventlog.codec import decode, encode
 from eventlog.events import Event, SessionEnded, SessionStarted
 
 Row = tuple[int, str, int, str, bytes]
@@ -27,6 +27,7 @@ DEFAULT_BATCH = 5000
 
 class Recorder(Protocol):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]: ...
+    def insert_rows(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]: ...
     def select_rows(
         self, start: int, limit: int, stop: int | None = None, topics: Sequence[str] = (),
         originator_id: str | None = None,
@@ -69,6 +70,7 @@ class EventStore:
     def __init__(self, recorder: Recorder, location: str):
         self.recorder = recorder
         self.location = location
+        self._hexes: dict[str, str] = {}
 
     # -- opening -------------------------------------------------------------------
 
@@ -107,21 +109,19 @@ class EventStore:
 
     def append(self, events: Sequence[Event]) -> list[int]:
         """Append events atomically, in order; returns their global seq numbers."""
-        stored = [
-            StoredEvent(
-                originator_id=UUID(e.session_id),
-                originator_version=e.session_seq,
-                topic=type_name(e),
-                state=encode(e),
-            )
-            for e in events
-        ]
-        return list(self.recorder.insert_events(stored))
+        hexes = self._hexes
+        rows = []
+        for e in events:
+            sid = e.session_id
+            h = hexes.get(sid)
+            if h is None:
+                h = hexes[sid] = UUID(sid).hex
+            rows.append((h, e.session_seq, type(e).__name__, encode(e)))
+        return self.recorder.insert_rows(rows)
 
     def append_encoded(self, rows: Sequence[tuple[str, int, str, bytes]]) -> list[int]:
         """Append pre-encoded payloads (session_id, session_seq, type, payload)."""
-        stored = [StoredEvent(originator_id=UUID(s), originator_version=v, topic=t, state=p) for s, v, t, p in rows]
-        return list(self.recorder.insert_events(stored))
+        return self.recorder.insert_rows([(UUID(s).hex, v, t, p) for s, v, t, p in rows])
 
     # -- reading -------------------------------------------------------------------
 
