@@ -1,0 +1,80 @@
+"""Shared benchmark helpers: results, timing, the figure table, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MARKET_DIR = Path(os.environ.get("HEDGE_MARKET_DIR", REPO.parent / "shared" / "market"))
+RESULTS_DIR = REPO / "bench" / "results"
+
+
+@dataclass
+class Figure:
+    """One measured figure beside its same-run baseline."""
+
+    bench: str
+    name: str
+    value: float
+    unit: str
+    baseline_name: str | None = None
+    baseline: float | None = None
+    target: str = ""
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline in (None, 0) or self.baseline is None:
+            return None
+        return self.value / self.baseline
+
+
+def best_of(fn: Callable[[], float], repeats: int) -> float:
+    """Best (max) rate over ``repeats`` runs: the least disturbed by the noisy machine."""
+    return max(fn() for _ in range(max(1, repeats)))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def table(figs: list[Figure]) -> str:
+    rows = [("bench", "figure", "value", "baseline", "ratio", "target")]
+    for f in figs:
+        base = f"{f.baseline:,.0f} {f.unit} ({f.baseline_name})" if f.baseline is not None else "-"
+        ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
+        rows.append((f.bench, f.name, f"{f.value:,.2f} {f.unit}", base, ratio, f.target))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_json(figs: list[Figure], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"machine": machine(), "figures": [asdict(f) | {"ratio": f.ratio} for f in figs]}
+    path.write_text(json.dumps(data, indent=2))
