@@ -50,14 +50,20 @@ def redact_url(url: str) -> str:
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
     """Application recorder that chains rows under the library's table lock."""
 
-    def __init__(self, url: str, *, pool_size: int = 2):
+    def __init__(self, url: str, *, pool_size: int = 2, create: bool = True):
         kw = parse_url(url)
         datastore = PostgresDatastore(
             kw["dbname"], kw["host"], kw["port"], kw["user"], kw["password"],
             pool_size=pool_size, max_overflow=2, lock_timeout=30, enable_db_functions=False,
         )
         super().__init__(datastore)
-        self.create_table()
+        # Only create what is missing: a read-only database (an auditor's replica, a
+        # database turned read-only) refuses even CREATE ... IF NOT EXISTS.
+        if not self._table_exists():
+            if not create:
+                datastore.close()
+                raise FileNotFoundError(f"no event log in {redact_url(url)}")
+            self.create_table()
         t = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(self.events_table_name))
         self._t = t
         self._last_sql = SQL(
@@ -92,6 +98,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         if ids != sorted(ids):
             raise RuntimeError("PostgreSQL returned notification ids out of insert order")
         return ids
+
+    def _table_exists(self) -> bool:
+        name = f"{self.datastore.schema}.{self.events_table_name}"
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute("SELECT to_regclass(%s) AS t", (name,))
+            row = curs.fetchone()
+        return bool(row and row["t"])
 
     def _rows(self, sql: Any, params: Sequence[Any]) -> list[Row]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

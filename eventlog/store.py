@@ -84,7 +84,7 @@ class EventStore:
         if url:
             from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
 
-            return cls(ChainedPostgresRecorder(url), redact_url(url))
+            return cls(ChainedPostgresRecorder(url, create=create), redact_url(url))
         from eventlog.sqlite_backend import ChainedSQLiteRecorder, check_sqlite_file
 
         path = resolve_home(home) / "eventlog.sqlite"

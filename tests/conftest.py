@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The throwaway PostgreSQL cluster fixtures (pg_server, pg_url) for every test.
+pytest_plugins = ["tests.pgserver"]
+
 REPO = Path(__file__).resolve().parents[1]
 MARKET_DIR = Path(os.environ.get("HEDGE_MARKET_DIR", REPO.parent / "shared" / "market"))
 

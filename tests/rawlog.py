@@ -1,0 +1,82 @@
+"""Direct access to a stored log, bypassing our code: the attacker's (and the auditor's) view.
+
+Tamper tests use this to change, delete, reorder or truncate stored rows with
+plain ``sqlite3``/``psycopg`` - no code path of the project can do that. Works on
+the SQLite file and on a PostgreSQL database alike; ``seq`` is the row id
+(``rowid`` / ``notification_id``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from eventlog.pg_backend import parse_url
+
+TABLE = "stored_events"
+
+
+class RawLog:
+    """Raw rows of one stored log (SQLite path or PostgreSQL URL)."""
+
+    def __init__(self, *, sqlite_path: str | Path | None = None, url: str | None = None):
+        if (sqlite_path is None) == (url is None):
+            raise ValueError("give exactly one of sqlite_path, url")
+        self.sqlite_path = str(sqlite_path) if sqlite_path else None
+        self.url = url
+        self.id_col = "rowid" if self.sqlite_path else "notification_id"
+        self.ph = "?" if self.sqlite_path else "%s"
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        sql = sql.replace("{id}", self.id_col).replace("?", self.ph)
+        if self.sqlite_path:
+            con = sqlite3.connect(self.sqlite_path, isolation_level=None)
+            try:
+                return con.execute(sql, params).fetchall()
+            finally:
+                con.close()
+        import psycopg
+
+        kw = parse_url(self.url or "")
+        with psycopg.connect(**kw, autocommit=True) as con, con.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    def seqs(self) -> list[int]:
+        return [int(r[0]) for r in self._exec(f"SELECT {{id}} FROM {TABLE} ORDER BY {{id}}")]
+
+    def state(self, seq: int) -> bytes:
+        return bytes(self._exec(f"SELECT state FROM {TABLE} WHERE {{id}} = ?", (seq,))[0][0])
+
+    def rows(self) -> list[tuple[int, str, int, str, bytes]]:
+        """(seq, originator_id text, version, topic, state) in seq order."""
+        sel = "originator_id" if self.sqlite_path else "originator_id::text"
+        return [(int(a), str(b).replace("-", ""), int(c), str(d), bytes(e)) for a, b, c, d, e in self._exec(
+            f"SELECT {{id}}, {sel}, originator_version, topic, state FROM {TABLE} ORDER BY {{id}}")]
+
+    def set_state(self, seq: int, state: bytes) -> None:
+        self._exec(f"UPDATE {TABLE} SET state = ? WHERE {{id}} = ?", (state, seq))
+
+    def flip_byte(self, seq: int, offset: int) -> None:
+        """XOR one byte of a stored row (offset into prev-hash + payload)."""
+        s = bytearray(self.state(seq))
+        s[offset % len(s)] ^= 0xFF
+        self.set_state(seq, bytes(s))
+
+    def delete(self, seq: int) -> None:
+        self._exec(f"DELETE FROM {TABLE} WHERE {{id}} = ?", (seq,))
+
+    def truncate_after(self, seq: int) -> None:
+        self._exec(f"DELETE FROM {TABLE} WHERE {{id}} > ?", (seq,))
+
+    def swap(self, a: int, b: int) -> None:
+        """Reorder: exchange the full rows stored at seqs ``a`` and ``b``."""
+        cols = "originator_id, originator_version, topic, state"
+        ra = self._exec(f"SELECT {cols} FROM {TABLE} WHERE {{id}} = ?", (a,))[0]
+        rb = self._exec(f"SELECT {cols} FROM {TABLE} WHERE {{id}} = ?", (b,))[0]
+        # The (originator_id, version) primary key forbids a direct swap: park one row first.
+        self._exec(f"UPDATE {TABLE} SET originator_version = -1 WHERE {{id}} = ?", (a,))
+        for seq, r in ((b, ra), (a, rb)):
+            self._exec(f"UPDATE {TABLE} SET originator_id = ?, originator_version = ?, topic = ?, state = ? "
+                       f"WHERE {{id}} = ?", (*r, seq))
