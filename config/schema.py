@@ -200,6 +200,15 @@ class Alerts(Strict):
     core_symbols: list[str] = []
     retry_attempts: int = 4
     retry_base_s: float = 1.0
+    # added for issue 8 (alerts); all have defaults, so older logs still load
+    retry_max_s: float = 60.0  # cap on one backoff wait (a 429 retry_after is honoured in full)
+    request_timeout_s: float = 15.0  # one Bot API call
+    atr_confirm_bars: int = 48  # a core symbol's ATR regime counts once held this many bars (4h of 5m)
+    # a regime shift is material if it enters or leaves one of these
+    atr_major_regimes: list[str] = msgspec.field(default_factory=lambda: ["high"])
+    router_window_fills: int = 20  # router health = maker share of the last N fills
+    router_min_fills: int = 10  # no router verdict before this many fills
+    router_rearm_frac: float = 0.1  # the floor alert re-arms at floor + this
 
 
 # ------------------------------------------------------------------ the whole

@@ -1,0 +1,328 @@
+"""The alert policy: a pure fold over one session's events that decides what to say.
+
+No clock, no I/O: every input is an event of the session (its ``SessionStarted``
+config, ``ConfigChanged``, ``KlineClosed``, ``NavSnapshot``, ``OrderFilled``,
+``RouterFallback``) and every output is an :class:`Alert` whose id is derived from
+the event that triggered it. Folding the same events always yields the same
+alerts, so a restarted sender re-derives them and skips the ones the log already
+records as sent or failed.
+
+Rules (thresholds from the ``alerts`` config section recorded in the log):
+
+* **4h-close summary** - at each ``summary_interval_h`` boundary of kline close
+  time, if something material changed since the last message (NAV moved by at
+  least ``nav_move_frac``, DD state changed, a core symbol's confirmed ATR regime
+  changed, router health dropped by ``router_degradation_drop``), at least
+  ``min_gap_h`` after the last non-urgent message.
+* **Urgent** - DD state escalation (normal -> cautious -> defensive), and router
+  health falling below ``router_health_floor``; no minimum gap, each re-arms only
+  after the condition has cleared.
+* **Daily cap** - at most ``daily_cap`` messages per UTC day of event time; a
+  capped urgent alert is counted and mentioned in the next message.
+
+DD uses the risk gate's thresholds (``risk_limits.global.dd_*``) and the shared
+``projections.indicators`` definitions; ATR regime uses ``strategy.atr_regime``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from config.loader import from_dict
+from config.schema import HedgeConfig
+from eventlog.events import (
+    ConfigChanged,
+    Event,
+    KlineClosed,
+    NavSnapshot,
+    OrderFilled,
+    RouterFallback,
+    SessionStarted,
+)
+from projections.alerts.text import Snapshot, render
+from projections.indicators import WilderAtr, atr_regime, dd_state, drawdown_frac
+
+# Event types the policy reads (the follower asks the store for these only).
+POLICY_TYPES: tuple[str, ...] = (
+    "SessionStarted", "ConfigChanged", "KlineClosed", "NavSnapshot", "OrderFilled", "RouterFallback",
+)
+_DD_RANK = {"normal": 0, "cautious": 1, "defensive": 2}
+_HOUR_NS = 3_600_000_000_000
+_DAY_NS = 24 * _HOUR_NS
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """One message the policy decided to send."""
+
+    alert_id: str  # "<session_id>:<trigger session_seq>:<kind>"
+    kind: str  # summary | dd_escalation | router_floor
+    urgent: bool
+    text: str
+    reasons: list[str]
+    session_id: str
+    trigger_seq: int  # global seq of the triggering event (0 if not stored yet)
+    trigger_session_seq: int
+    ts_event_ns: int
+
+
+def alert_id_for(session_id: str, session_seq: int, kind: str) -> str:
+    return f"{session_id}:{session_seq}:{kind}"
+
+
+class _Regime:
+    """A core symbol's ATR and its confirmed regime (held ``confirm`` bars)."""
+
+    __slots__ = ("atr", "candidate", "confirmed", "held")
+
+    def __init__(self, period: int, baseline: int):
+        self.atr = WilderAtr(period, baseline)
+        self.confirmed = "unknown"
+        self.candidate = "unknown"
+        self.held = 0
+
+    def update(self, k: KlineClosed, low: float, high: float, confirm: int) -> None:
+        self.atr.update(k.high, k.low, k.close)
+        now = atr_regime(self.atr.ratio, low, high)
+        if now == self.candidate:
+            self.held += 1
+        else:
+            self.candidate, self.held = now, 1
+        if self.held >= confirm and self.candidate != "unknown":
+            self.confirmed = self.candidate
+
+
+class SessionAlertPolicy:
+    """State of the policy for one trading session; :meth:`apply` is the fold step."""
+
+    def __init__(self, started: SessionStarted):
+        self.session_id = started.session_id
+        self.cfg: HedgeConfig = from_dict(started.config).config
+        c = self.cfg
+        self.core = list(c.alerts.core_symbols) or sorted(s for s, sp in c.universe.symbols.items() if sp.core)
+        ar = c.strategy.atr_regime
+        self.regimes = {s: _Regime(ar.period, ar.baseline_bars) for s in self.core}
+        self.nav: float | None = None
+        self.peak = 0.0
+        self.dd = 0.0
+        self.dd_state = "normal"
+        self.fills: deque[tuple[bool, float]] = deque(maxlen=c.alerts.router_window_fills)
+        self.fallbacks: deque[int] = deque()  # fill counter at each fallback
+        self.n_fills = 0
+        # what the last message said (the reference for "material change")
+        self.ref_nav: float | None = None
+        self.ref_dd_state = "normal"
+        self.ref_regime: dict[str, str] = {}
+        self.ref_health: float | None = None
+        # pacing
+        self.last_boundary = -1
+        self.last_summary_ns: int | None = None
+        self.day = -1
+        self.day_count = 0
+        self.capped = 0
+        self.dd_alerted = 0
+        self.dd_lower_since: int | None = None
+        self.router_armed = True
+
+    # -- fold ------------------------------------------------------------------------
+
+    def apply(self, ev: Event) -> list[Alert]:
+        """Fold one event of this session; returns the alerts it triggers (often none)."""
+        if isinstance(ev, KlineClosed):
+            return self._on_kline(ev)
+        if isinstance(ev, NavSnapshot):
+            return self._on_nav(ev)
+        if isinstance(ev, OrderFilled):
+            self.fills.append((ev.is_maker, ev.slippage_bps))
+            self.n_fills += 1
+            return self._check_router(ev)
+        if isinstance(ev, RouterFallback):
+            self.fallbacks.append(self.n_fills)
+            return []
+        if isinstance(ev, ConfigChanged):
+            self._reconfigure(ev.config)
+        return []
+
+    def _reconfigure(self, config: dict[str, Any]) -> None:
+        cfg = from_dict(config).config
+        if cfg.alerts.router_window_fills != self.cfg.alerts.router_window_fills:
+            self.fills = deque(self.fills, maxlen=cfg.alerts.router_window_fills)
+        self.cfg = cfg
+
+    # -- observations ----------------------------------------------------------------
+
+    def router_health(self) -> float | None:
+        """Maker share of the last ``router_window_fills`` fills (None before enough fills)."""
+        if len(self.fills) < max(1, self.cfg.alerts.router_min_fills):
+            return None
+        return sum(1 for m, _ in self.fills if m) / len(self.fills)
+
+    def _fallbacks_in_window(self) -> int:
+        first = self.n_fills - len(self.fills)
+        while self.fallbacks and self.fallbacks[0] < first:
+            self.fallbacks.popleft()
+        return len(self.fallbacks)
+
+    def snapshot(self, ts_ns: int) -> Snapshot:
+        ar = self.cfg.strategy.atr_regime
+        return Snapshot(
+            session_id=self.session_id, ts_ns=ts_ns, nav=self.nav, ref_nav=self.ref_nav,
+            dd=self.dd, dd_state=self.dd_state,
+            regimes={s: (r.confirmed, r.atr.ratio) for s, r in self.regimes.items()},
+            atr_low=ar.low_ratio, atr_high=ar.high_ratio,
+            health=self.router_health(), fills=len(self.fills),
+            maker=sum(1 for m, _ in self.fills if m), fallbacks=self._fallbacks_in_window(),
+            slip_bps=(sum(s for _, s in self.fills) / len(self.fills)) if self.fills else None,
+            capped=self.capped,
+        )
+
+    # -- rules -----------------------------------------------------------------------
+
+    def _on_kline(self, k: KlineClosed) -> list[Alert]:
+        a = self.cfg.alerts
+        ar = self.cfg.strategy.atr_regime
+        reg = self.regimes.get(k.symbol)
+        if reg is not None and k.interval == self.cfg.universe.interval:
+            reg.update(k, ar.low_ratio, ar.high_ratio, max(1, a.atr_confirm_bars))
+            # the first confirmed regime is the reference until a message says otherwise
+            if reg.confirmed != "unknown":
+                self.ref_regime.setdefault(k.symbol, reg.confirmed)
+        step_ms = int(a.summary_interval_h * 3_600_000)
+        if step_ms <= 0:
+            return []
+        boundary = (k.close_time_ms + 1) // step_ms
+        if (k.close_time_ms + 1) % step_ms or boundary <= self.last_boundary:
+            return []
+        self.last_boundary = boundary
+        reasons = self._material_changes()
+        if not reasons:
+            return []
+        if self.last_summary_ns is not None and k.ts_event_ns - self.last_summary_ns < a.min_gap_h * _HOUR_NS:
+            return []
+        return self._emit(k, "summary", reasons, urgent=False)
+
+    def _material_changes(self) -> list[str]:
+        a = self.cfg.alerts
+        out: list[str] = []
+        if self.nav is not None and self.ref_nav:
+            move = self.nav / self.ref_nav - 1.0
+            if abs(move) >= a.nav_move_frac:
+                out.append(f"NAV {move:+.1%} since last message")
+        if self.dd_state != self.ref_dd_state:
+            out.append(f"DD state {self.ref_dd_state} -> {self.dd_state}")
+        for s in self.core:
+            now, before = self.regimes[s].confirmed, self.ref_regime.get(s)
+            major = now in a.atr_major_regimes or before in a.atr_major_regimes
+            if before is not None and now != "unknown" and now != before and major:
+                out.append(f"{s} ATR regime {before} -> {now}")
+        h = self.router_health()
+        if h is not None and self.ref_health is not None and self.ref_health - h >= a.router_degradation_drop:
+            out.append(f"router maker share {self.ref_health:.0%} -> {h:.0%}")
+        return out
+
+    def _on_nav(self, n: NavSnapshot) -> list[Alert]:
+        if not n.sources_ok or n.nav_usd <= 0:
+            return []
+        g = self.cfg.risk_limits.global_
+        self.nav = n.nav_usd
+        if self.ref_nav is None:
+            self.ref_nav = n.nav_usd
+        self.peak = max(self.peak, n.nav_usd)
+        self.dd = drawdown_frac(n.nav_usd, self.peak)
+        prev = self.dd_state
+        self.dd_state = dd_state(self.dd, g.dd_cautious_pct, g.dd_defensive_pct)
+        rank = _DD_RANK[self.dd_state]
+        if rank > self.dd_alerted:
+            self.dd_alerted = rank
+            self.dd_lower_since = None
+            why = f"DD {self.dd:.1%} crossed the {self.dd_state} threshold ({prev} -> {self.dd_state})"
+            return self._emit(n, "dd_escalation", [why], urgent=True)
+        if rank < self.dd_alerted:
+            # re-arm only after the state stayed lower for min_gap_h (no flapping)
+            if self.dd_lower_since is None:
+                self.dd_lower_since = n.ts_event_ns
+            elif n.ts_event_ns - self.dd_lower_since >= self.cfg.alerts.min_gap_h * _HOUR_NS:
+                self.dd_alerted = rank
+                self.dd_lower_since = None
+        else:
+            self.dd_lower_since = None
+        return []
+
+    def _check_router(self, f: OrderFilled) -> list[Alert]:
+        a = self.cfg.alerts
+        h = self.router_health()
+        if h is None:
+            return []
+        if self.ref_health is None:
+            self.ref_health = h
+        if self.router_armed and h < a.router_health_floor:
+            self.router_armed = False
+            why = f"router maker share {h:.0%} fell below the floor {a.router_health_floor:.0%}"
+            return self._emit(f, "router_floor", [why], urgent=True)
+        if not self.router_armed and h >= a.router_health_floor + a.router_rearm_frac:
+            self.router_armed = True
+        return []
+
+    def _emit(self, ev: Event, kind: str, reasons: list[str], *, urgent: bool) -> list[Alert]:
+        day = ev.ts_event_ns // _DAY_NS
+        if day != self.day:
+            self.day, self.day_count = day, 0
+        if self.day_count >= self.cfg.alerts.daily_cap:
+            self.capped += 1
+            return []
+        self.day_count += 1
+        # other material news rides along (an urgent alert already states its own reason)
+        own = {"dd_escalation": "DD state", "router_floor": "router"}.get(kind)
+        reasons = reasons + [
+            r for r in self._material_changes() if r not in reasons and not (own and r.startswith(own))
+        ]
+        text = render(kind, reasons, self.snapshot(ev.ts_event_ns))
+        self.capped = 0
+        if not urgent:
+            self.last_summary_ns = ev.ts_event_ns
+        # the message is the new reference for "what changed since the last message"
+        self.ref_nav = self.nav
+        self.ref_dd_state = self.dd_state
+        self.ref_regime.update({s: r.confirmed for s, r in self.regimes.items() if r.confirmed != "unknown"})
+        h = self.router_health()
+        if h is not None:
+            self.ref_health = h
+        return [Alert(
+            alert_id=alert_id_for(self.session_id, ev.session_seq, kind), kind=kind, urgent=urgent,
+            text=text, reasons=reasons, session_id=self.session_id, trigger_seq=ev.seq,
+            trigger_session_seq=ev.session_seq, ts_event_ns=ev.ts_event_ns,
+        )]
+
+
+class AlertPolicy:
+    """Routes events to one :class:`SessionAlertPolicy` per trading session.
+
+    Sessions without a ``SessionStarted`` (the alerter's own sessions) are ignored.
+    ``sessions`` restricts the policy to the given session ids.
+    """
+
+    def __init__(self, sessions: Iterable[str] | None = None):
+        self.only = set(sessions) if sessions is not None else None
+        self.by_session: dict[str, SessionAlertPolicy] = {}
+
+    def apply(self, ev: Event) -> list[Alert]:
+        sid = ev.session_id
+        if self.only is not None and sid not in self.only:
+            return []
+        if isinstance(ev, SessionStarted):
+            self.by_session[sid] = SessionAlertPolicy(ev)
+            return []
+        pol = self.by_session.get(sid)
+        return pol.apply(ev) if pol is not None else []
+
+
+def alerts_for(events: Iterable[Event], sessions: Iterable[str] | None = None) -> list[Alert]:
+    """Every alert the policy decides over ``events`` (in order)."""
+    pol = AlertPolicy(sessions)
+    out: list[Alert] = []
+    for ev in events:
+        out.extend(pol.apply(ev))
+    return out
