@@ -1,0 +1,149 @@
+"""The investor dashboard: one Panel page per browser session, rebuilt from state files.
+
+``create_app(home)`` builds the page; a periodic callback compares the state files'
+(mtime, size) signature every ``REFRESH_MS`` and, when anything changed, re-reads the
+files and swaps every pane's content in place (no page reload, no flicker of the layout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+from panel.theme.fast import Fast
+
+from ui import components as c
+from ui import fmt, model, state
+
+REFRESH_MS = 2000
+TITLE = "gpt-hedge · Fund dashboard"
+POSITION_COLUMNS = ["Symbol", "Side", "Qty", "Entry", "Mark", "Notional", "PnL", "TP", "SL",
+                    "DD state", "DD today", "ATR ratio", "ATR regime"]
+SYMBOL_COLUMNS = ["Symbol", "Position", "Last close", "ATR", "ATR %", "ATR ratio", "ATR regime",
+                  "DD state", "DD today"]
+VETO_COLUMNS = ["Time", "Symbol", "Outcome", "Gate", "Threshold", "Observation", "Reason"]
+ROUTER_COLUMNS = ["Symbol", "Quality", "Score", "Maker fill", "Fallback", "Slip p50 (bps)",
+                  "Slip q95 (bps)", "Fills", "Orders", "Post-only rejects", "Last fill"]
+
+# The Fast design links Open Sans from fonts.googleapis.com; the deployment is offline, so
+# drop that link (the stylesheet falls back to system fonts). Set once, at import.
+Fast._resources = {**Fast._resources, "font": {}}
+
+
+def _html(text: str = "", **kw: Any) -> pn.pane.HTML:
+    return pn.pane.HTML(text, stylesheets=[c.css()], sizing_mode="stretch_width", margin=(4, 8), **kw)
+
+
+def _table(columns: list[str], **kw: Any) -> pn.widgets.Tabulator:
+    return pn.widgets.Tabulator(c.table_frame([], columns), disabled=True, show_index=False,
+                                sizing_mode="stretch_width", layout="fit_data_stretch",
+                                selectable=False, theme="fast", margin=(4, 8), **kw)
+
+
+class Dashboard:
+    """One session's page and the panes it refreshes."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.sig: tuple[Any, ...] | None = None
+        self.status = _html()
+        self.risk_cards = _html()
+        self.overview_cards = _html()
+        self.aum_table = _html()
+        self.donut_fig, self.donut_source, self.donut_centre = c.donut([], None)
+        self.donut = pn.pane.Bokeh(self.donut_fig, sizing_mode="stretch_width", margin=(4, 8))
+        self.positions = _table(POSITION_COLUMNS)
+        self.symbols = _table(SYMBOL_COLUMNS)
+        self.nav_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
+        self.dd_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
+        self.chart_note = _html()
+        self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10)
+        self.gates = _html()
+        self.router = _table(ROUTER_COLUMNS)
+        self.refresh(force=True)
+
+    # -- layout ---------------------------------------------------------------------------
+    def section(self, title: str, sub: str, *body: Any) -> pn.Column:
+        return pn.Column(_html(c.section_title(title, sub)), *body, sizing_mode="stretch_width",
+                         css_classes=["hedge-section"])
+
+    def template(self) -> pn.template.FastListTemplate:
+        """The whole page in a FastListTemplate (its assets are served by the Panel server)."""
+        tmpl = pn.template.FastListTemplate(
+            title=TITLE, font_url="", font="Inter, 'Segoe UI', system-ui, sans-serif",
+            header_background="#0f1b2d", accent_base_color="#1d4ed8", theme_toggle=False,
+            main_max_width="1480px", collapsed_sidebar=True, sidebar_width=0,
+        )
+        tmpl.main.extend([
+            pn.Column(self.status, sizing_mode="stretch_width"),
+            self.section("v7 Risk KPIs", "drawdown, volatility, costs and execution at a glance",
+                         self.risk_cards),
+            self.section("Overview (v7)", "futures NAV, total AUM, drawdown and router", self.overview_cards),
+            self.section("AUM breakdown (USD)", "futures NAV plus off-exchange holdings · hover a slice",
+                         pn.Row(pn.Column(self.donut, sizing_mode="stretch_width", min_width=300),
+                                pn.Column(self.aum_table, sizing_mode="stretch_width", min_width=300),
+                                sizing_mode="stretch_width")),
+            self.section("Open positions", "marks, TP/SL and per-symbol risk regime", self.positions),
+            self.section("NAV and drawdown", "hourly history, then every recent reading",
+                         self.chart_note, self.nav_chart, self.dd_chart),
+            self.section("Risk vetoes", "recent vetoes and clamps, with the threshold that broke",
+                         pn.Row(pn.Column(self.vetoes, sizing_mode="stretch_width"),
+                                pn.Column(self.gates, width=330), sizing_mode="stretch_width")),
+            self.section("Router health", "maker-first execution quality per symbol", self.router),
+            self.section("Symbols", "volatility regime and intraday drawdown of every configured symbol",
+                         self.symbols),
+        ])
+        return tmpl
+
+    # -- refresh --------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read the state files if their signature changed; True when the page changed."""
+        sig = state.signature(self.home)
+        if not force and sig == self.sig:
+            return False
+        self.sig = sig
+        self.show(state.load(self.home))
+        return True
+
+    def show(self, s: state.Snapshot) -> None:
+        """Put a snapshot's numbers into every pane."""
+        nav = s.nav_state
+        freshness = fmt.label(nav.get("freshness"), "no state" if not s.present else "unknown")
+        self.status.object = c.status_html([
+            ("Session", fmt.label(nav.get("session_id"))),
+            ("Data as of", fmt.when(nav.get("updated_ts"))),
+            ("Log seq", fmt.plain(nav.get("seq"), 0)),
+            ("State files", f"{len(s.present)}/{len(s.files)}"),
+            ("Read", fmt.when(s.read_at).replace(" UTC", "") + " UTC"),
+        ], (f"NAV {freshness}", model.tone(freshness)))
+        self.risk_cards.object = c.cards_html(model.risk_cards(s))
+        self.overview_cards.object = c.cards_html(model.overview_cards(s))
+        slices = model.aum_slices(s)
+        total = model.aum_total(s)
+        self.donut_source.data = c.donut_data(slices)
+        self.donut_centre.data = {**self.donut_centre.data, "text": ["AUM", fmt.usd(total, 0)]}
+        self.aum_table.object = c.aum_table_html(slices, total, state.sub(s.aum, "total", "pnl"))
+        positions = model.position_rows(s)
+        self.positions.value = c.table_frame(positions, POSITION_COLUMNS)
+        self.symbols.value = c.table_frame(model.symbol_rows(s), SYMBOL_COLUMNS)
+        charts = c.nav_charts(model.nav_points(s))
+        if charts is None:
+            self.chart_note.object = '<div class="empty">NAV history: n/a (fewer than two readings)</div>'
+            self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = True, False, False
+        else:
+            self.nav_chart.object, self.dd_chart.object = charts
+            self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = False, True, True
+        self.vetoes.value = c.table_frame(model.veto_rows(s), VETO_COLUMNS)
+        self.gates.object = (c.section_title("By gate", "session") +
+                             c.bars_html(model.veto_counts(s), model.decision_counts(s)))
+        self.router.value = c.table_frame(model.router_rows(s), ROUTER_COLUMNS)
+
+
+def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:
+    """Build one session's page and start its refresh callback (when inside a server)."""
+    dash = Dashboard(state.hedge_home(home))
+    page = dash.template()
+    if pn.state.curdoc is not None and refresh_ms > 0:
+        pn.state.add_periodic_callback(dash.refresh, period=refresh_ms)
+    return page

@@ -1,0 +1,169 @@
+"""Panel building blocks of the dashboard: KPI cards, the AUM donut, tables, charts.
+
+Each builder returns plain HTML or a Bokeh/HoloViews object from the rows that
+:mod:`ui.model` computed; :mod:`ui.app` places them and swaps them in place when the
+state files change. No I/O here.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
+from bokeh.plotting import figure
+
+from ui import fmt
+from ui.model import Card
+
+CSS_PATH = Path(__file__).with_name("assets") / "dashboard.css"
+#: Slice colours: futures NAV, BTC, XAUT (gold), USDC, then spares.
+PALETTE = ("#1d4ed8", "#f7931a", "#c9a227", "#14b8a6", "#8b5cf6", "#ec4899", "#64748b")
+DONUT_SOURCE = "aum-donut-source"
+
+
+@cache
+def css() -> str:
+    """The dashboard stylesheet (applied to every HTML pane's shadow root)."""
+    return CSS_PATH.read_text(encoding="utf-8")
+
+
+def esc(text: Any) -> str:
+    """HTML-escape any value's string form."""
+    return html.escape(str(text), quote=True)
+
+
+def section_title(title: str, sub: str = "") -> str:
+    """A section heading with an optional muted subtitle."""
+    sub_html = f'<span class="sub">{esc(sub)}</span>' if sub else ""
+    return f'<div class="section-title"><h2>{esc(title)}</h2>{sub_html}</div>'
+
+
+def cards_html(cards: list[Card]) -> str:
+    """A responsive grid of KPI cards; each carries ``data-kpi`` for tests and scripts."""
+    parts = []
+    for c in cards:
+        is_word = bool(c.value) and not any(ch.isdigit() for ch in c.value) and c.value != fmt.NA
+        parts.append(
+            f'<div class="kpi {esc(c.tone)}" data-kpi="{esc(c.key)}">'
+            f'<div class="title">{esc(c.title)}</div>'
+            f'<div class="value{" word" if is_word else ""}" title="{esc(c.value)}">{esc(c.value)}</div>'
+            f'<div class="caption" title="{esc(c.caption)}">{esc(c.caption)}</div></div>')
+    return f'<div class="cards">{"".join(parts)}</div>'
+
+
+def status_html(items: list[tuple[str, str]], pill: tuple[str, str]) -> str:
+    """The status strip under the header: a freshness pill and ``label value`` pairs."""
+    word, tone = pill
+    body = "".join(f"<span>{esc(k)} <b>{esc(v)}</b></span>" for k, v in items)
+    return f'<div class="status"><span class="pill {esc(tone)}">{esc(word)}</span>{body}</div>'
+
+
+def _signed_class(value: float | None) -> str:
+    if value is None or value == 0:
+        return ""
+    return "pos" if value > 0 else "neg"
+
+
+def aum_table_html(slices: list[dict[str, Any]], total: Any, total_pnl: Any) -> str:
+    """The AUM figures beside the donut: bucket, value, PnL, share, and the total."""
+    if not slices:
+        return '<div class="empty">AUM: n/a (no aum_v7.json yet)</div>'
+    rows = []
+    for i, s in enumerate(slices):
+        rows.append(
+            f'<tr data-bucket="{esc(s["key"])}"><td><span class="swatch" style="background:{PALETTE[i % len(PALETTE)]}">'
+            f'</span>{esc(s["label"])}</td><td class="num">{esc(fmt.usd(s["value"]))}</td>'
+            f'<td class="num {_signed_class(s["pnl"])}">{esc(fmt.usd(s["pnl"], sign=True))}</td>'
+            f'<td class="num">{esc(fmt.pct(s["share"], 1))}</td></tr>')
+    pnl = fmt.num(total_pnl)
+    rows.append(f'<tr class="total"><td>Total AUM</td><td class="num" data-aum-total>{esc(fmt.usd(total))}</td>'
+                f'<td class="num {_signed_class(pnl)}">{esc(fmt.usd(pnl, sign=True))}</td><td class="num">100%</td></tr>')
+    head = '<tr><th>Bucket</th><th class="num">Value</th><th class="num">PnL</th><th class="num">Share</th></tr>'
+    return f'<table class="aum">{head}{"".join(rows)}</table>'
+
+
+def donut_data(slices: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """ColumnDataSource columns for the donut: one row per bucket (zero-size when no value)."""
+    values = [max(s["value"] or 0.0, 0.0) for s in slices]
+    total = sum(values)
+    start, starts, ends = math.pi / 2, [], []
+    for v in values:
+        sweep = 2 * math.pi * v / total if total else 0.0
+        starts.append(start - sweep)
+        ends.append(start)
+        start -= sweep
+    return {
+        "key": [s["key"] for s in slices], "label": [s["label"] for s in slices], "value": values,
+        "value_fmt": [fmt.usd(s["value"]) for s in slices],
+        "pnl_fmt": [fmt.usd(s["pnl"], sign=True) for s in slices],
+        "share_fmt": [fmt.pct(s["share"], 1) for s in slices],
+        "start": starts, "end": ends, "color": [PALETTE[i % len(PALETTE)] for i in range(len(slices))],
+    }
+
+
+def donut(slices: list[dict[str, Any]], total: Any) -> tuple[Any, ColumnDataSource, ColumnDataSource]:
+    """A Bokeh donut (annular wedges sized in screen pixels, so it stays round and inside its
+    column at any width) with value and PnL per slice on hover and the total in the hole."""
+    source = ColumnDataSource(donut_data(slices), name=DONUT_SOURCE)
+    centre = ColumnDataSource({"x": [0, 0], "y": [0.1, -0.14], "text": ["AUM", fmt.usd(total, 0)],
+                               "size": ["12px", "17px"], "color": ["#5b6b80", "#0f1b2d"]}, name="aum-donut-centre")
+    p = figure(height=290, min_width=260, sizing_mode="stretch_width", x_range=(-1, 1), y_range=(-1, 1),
+               toolbar_location=None, tools="", outline_line_color=None, name="aum-donut")
+    wedges = p.annular_wedge(x=0, y=0, inner_radius=74, outer_radius=122, inner_radius_units="screen",
+                             outer_radius_units="screen", start_angle="start", end_angle="end",
+                             fill_color="color", line_color="white", line_width=2, source=source,
+                             hover_fill_alpha=0.85, hover_line_color="#0f1b2d")
+    p.text(x="x", y="y", text="text", text_font_size="size", text_color="color", text_align="center",
+           text_baseline="middle", text_font_style="bold", source=centre)
+    p.add_tools(HoverTool(renderers=[wedges], tooltips=[("", "@label"), ("Value", "@value_fmt"),
+                                                          ("PnL", "@pnl_fmt"), ("Share", "@share_fmt")]))
+    p.add_layout(Legend(items=[LegendItem(label={"field": "label"}, renderers=[wedges])],
+                        location="center", border_line_color=None, label_text_font_size="12px"), "right")
+    p.axis.visible = False
+    p.grid.visible = False
+    p.background_fill_color = None
+    p.border_fill_color = None
+    return p, source, centre
+
+
+def table_frame(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
+    """Rows as a DataFrame with the given columns (an empty frame keeps the headers)."""
+    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+def nav_charts(points: list[dict[str, float]]) -> tuple[Any, Any] | None:
+    """hvplot NAV line and drawdown area over time, or None with fewer than 2 points."""
+    if len(points) < 2:
+        return None
+    import hvplot.pandas  # noqa: F401  (registers .hvplot; imported late: it is slow)
+
+    df = pd.DataFrame(points)
+    df["time"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.tz_localize(None)
+    df["drawdown_pct"] = -100.0 * df["drawdown_frac"]
+    common = {"x": "time", "responsive": True, "xlabel": "", "grid": True, "tools": ["hover"],
+              "default_tools": [], "toolbar": None}
+    nav = df.hvplot.line(y="nav_usd", ylabel="NAV (USD)", height=260, color="#1d4ed8", line_width=2,
+                         yformatter="$%.0f", hover_cols=["nav_usd"], title="", **common)
+    dd = df.hvplot.area(y="drawdown_pct", ylabel="Drawdown (%)", height=170, color="#c53030", alpha=0.35,
+                        line_color="#c53030", yformatter="%.2f%%", title="", **common)
+    return nav, dd
+
+
+def bars_html(counts: list[tuple[str, int]], decisions: dict[str, str]) -> str:
+    """Vetoes by gate as horizontal bars, with the session's allow/clamp/veto counts above."""
+    head = ('<div class="counts">'
+            + "".join(f'<span data-decisions="{esc(k)}">{esc(k)} <b>{esc(v)}</b></span>'
+                      for k, v in decisions.items()) + "</div>")
+    if not counts:
+        return head + '<div class="empty">No vetoes in this session.</div>'
+    top = max(n for _, n in counts) or 1
+    rows = "".join(
+        f'<div class="row" data-gate="{esc(g)}"><span>{esc(g)}</span><div class="track">'
+        f'<div class="fill" style="width:{100 * n / top:.1f}%"></div></div><span class="n">{n}</span></div>'
+        for g, n in counts)
+    return head + f'<div class="bars">{rows}</div>'

@@ -1,0 +1,290 @@
+"""What each dashboard section shows, computed from a :class:`ui.state.Snapshot`.
+
+Pure functions: snapshot in, plain rows and strings out (no Panel, no I/O), so every
+card and table can be unit-tested without a server. Field names follow
+docs/state_contract.md; each value falls back to "n/a" (or a documented word such as
+``unknown``) when its file or field is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ui import fmt
+from ui.state import Snapshot, first, sub
+
+#: Donut order and labels when aum_v7.json has no ``buckets`` list.
+AUM_BUCKETS: tuple[tuple[str, str], ...] = (
+    ("futures_nav_usd", "Futures NAV"),
+    ("btc_spot_usd", "BTC"),
+    ("xaut_spot_usd", "XAUT"),
+    ("usdc_spot_usd", "USDC"),
+)
+#: Tone of each state word: drives the card's colour.
+TONES: dict[str, str] = {
+    "normal": "good", "good": "good", "fresh": "good", "low": "good", "strong": "good",
+    "positive": "good", "ok": "warn", "cautious": "warn", "high": "warn", "flat": "warn",
+    "defensive": "bad", "degraded": "bad", "stale": "bad", "nav_stale": "bad",
+    "negative": "bad",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """One KPI tile: a title, a big value, a caption, a tone and a stable key for tests."""
+
+    key: str
+    title: str
+    value: str
+    caption: str = ""
+    tone: str = "neutral"
+
+
+def tone(word: str) -> str:
+    """``good`` / ``warn`` / ``bad`` / ``neutral`` for a state word."""
+    return TONES.get(word.lower(), "neutral")
+
+
+def risk_cards(s: Snapshot) -> list[Card]:
+    """The "v7 Risk KPIs" row: drawdown state, ATR regime, fee/PnL, router quality."""
+    risk, router = sub(s.kpis, "risk") or {}, sub(s.kpis, "router") or {}
+    has_risk = bool(risk)
+    dd = fmt.label(risk.get("dd_state"), "normal" if has_risk else fmt.NA)
+    atr = fmt.label(risk.get("atr_regime"), "unknown" if has_risk else fmt.NA)
+    quality = fmt.label(router.get("quality"), "unknown" if router else fmt.NA)
+    fees, gross = risk.get("fees_usd_window"), risk.get("gross_pnl_usd_window")
+    return [
+        Card("dd_state", "Drawdown state", dd,
+             f"risk mode {fmt.label(risk.get('risk_mode'))} · DD {fmt.pct(risk.get('drawdown_pct'))}",
+             tone(dd)),
+        Card("atr_regime", "ATR regime", atr,
+             f"ATR / baseline {fmt.ratio(risk.get('atr_ratio'))}", tone(atr)),
+        Card("fee_pnl", "Fee / PnL", fmt.pct(risk.get("fee_pnl_ratio"), 1),
+             f"fees {fmt.usd(fees)} of gross {fmt.usd(gross)}"),
+        Card("router_quality", "Router quality", quality,
+             f"health score {fmt.ratio(router.get('router_health_score'))}", tone(quality)),
+    ]
+
+
+def aum_total(s: Snapshot) -> Any:
+    """Total AUM in USD from aum_v7.json, else nav_state's ``aum.total``, else kpis."""
+    return first(s.aum.get("total_usd"), sub(s.aum, "total", "value"),
+                 sub(s.nav_state, "aum", "total"), sub(s.kpis, "nav", "aum_total_usd"))
+
+
+def nav_usd(s: Snapshot) -> Any:
+    """NAV (futures wallet) in USD from nav_state.json."""
+    return first(s.nav_state.get("nav_usd"), s.nav_state.get("nav_total"),
+                 sub(s.kpis, "nav", "nav_usd"))
+
+
+def overview_cards(s: Snapshot) -> list[Card]:
+    """The "Overview" row: NAV, AUM, DD / ATR, router fill / fallback, NAV age."""
+    nav, kn = s.nav_state, sub(s.kpis, "nav") or {}
+    risk, router = sub(s.kpis, "risk") or {}, sub(s.kpis, "router") or {}
+    dd = first(risk.get("drawdown_pct"), nav.get("drawdown_frac"))
+    maker, fallback = router.get("maker_fill_rate"), router.get("fallback_ratio")
+    age = first(nav.get("nav_age_s"), kn.get("nav_age_s"), kn.get("age_s"))
+    freshness = fmt.label(first(nav.get("freshness"), kn.get("freshness")), "unknown")
+    aum = s.aum
+    return [
+        Card("nav", "NAV (USD)", fmt.usd(nav_usd(s)),
+             f"return {fmt.pct(first(nav.get('return_frac'), kn.get('return_frac')), sign=True)}"
+             f" · today {fmt.usd(first(nav.get('daily_pnl_usd'), kn.get('daily_pnl_usd')), sign=True)}"),
+        Card("aum", "AUM (USD)", fmt.usd(aum_total(s)),
+             f"PnL {fmt.usd(sub(aum, 'total', 'pnl'), sign=True)}"
+             + ("" if aum.get("complete", True) else " · incomplete")),
+        Card("dd_atr", "DD / ATR", f"{fmt.pct(dd)} / {fmt.ratio(risk.get('atr_ratio'))}",
+             f"peak {fmt.usd(first(nav.get('peak_nav_usd'), kn.get('peak_nav_usd')))}"),
+        Card("router_fill", "Router fill / fallback", f"{fmt.pct(maker, 0)} / {fmt.pct(fallback, 0)}",
+             f"maker fill {fmt.ratio(maker)} · fallback {fmt.ratio(fallback)}"),
+        Card("nav_age", "NAV age", fmt.age(age),
+             f"{freshness} · as of {fmt.when(nav.get('nav_ts'))}", tone(freshness)),
+    ]
+
+
+def aum_slices(s: Snapshot) -> list[dict[str, Any]]:
+    """Donut slices in order: ``{key, label, value, pnl, share}`` with numbers or None."""
+    buckets = s.aum.get("buckets")
+    rows: list[dict[str, Any]] = []
+    if isinstance(buckets, list) and buckets:
+        for b in buckets:
+            if isinstance(b, dict):
+                rows.append({"key": str(b.get("key", "")), "label": fmt.label(b.get("label"), str(b.get("key", "?"))),
+                             "value": fmt.num(b.get("value")), "pnl": fmt.num(b.get("pnl")),
+                             "share": fmt.num(b.get("share"))})
+    else:
+        for key, label in AUM_BUCKETS:
+            b = s.aum.get(key)
+            if isinstance(b, dict):
+                rows.append({"key": key, "label": label, "value": fmt.num(b.get("value")),
+                             "pnl": fmt.num(b.get("pnl")), "share": None})
+    total = sum(r["value"] for r in rows if r["value"] and r["value"] > 0)
+    for r in rows:
+        if r["share"] is None and total and r["value"] is not None:
+            r["share"] = max(r["value"], 0.0) / total
+    return rows
+
+
+def position_rows(s: Snapshot) -> list[dict[str, str]]:
+    """Open positions with TP/SL from the ledger and per-symbol KPIs from kpis_v7."""
+    positions = sub(s.get("positions_state.json"), "positions")
+    ledger = sub(s.get("positions_ledger.json"), "entries") or {}
+    symbols = sub(s.kpis, "symbols") or {}
+    rows = []
+    for p in positions if isinstance(positions, list) else []:
+        if not isinstance(p, dict):
+            continue
+        sym, side = str(p.get("symbol", "?")), fmt.label(p.get("side"), "?")
+        entry = ledger.get(f"{sym}:{side}") if isinstance(ledger, dict) else None
+        tp_sl = sub(entry, "tp_sl") or {}
+        k = symbols.get(sym) if isinstance(symbols, dict) else None
+        k = k if isinstance(k, dict) else {}
+        rows.append({
+            "Symbol": sym, "Side": side, "Qty": fmt.qty(p.get("qty")),
+            "Entry": fmt.price(first(p.get("entry_price"), p.get("entryPrice"))),
+            "Mark": fmt.price(p.get("mark_price")),
+            "Notional": fmt.usd(p.get("notional")),
+            "PnL": fmt.usd(first(p.get("pnl"), p.get("unrealized_pnl")), sign=True),
+            "TP": fmt.price(tp_sl.get("tp")), "SL": fmt.price(tp_sl.get("sl")),
+            "DD state": fmt.label(k.get("dd_state")),
+            "DD today": fmt.pct(k.get("dd_today_pct")),
+            "ATR ratio": fmt.ratio(k.get("atr_ratio")),
+            "ATR regime": fmt.label(k.get("atr_regime")),
+        })
+    return rows
+
+
+def symbol_rows(s: Snapshot) -> list[dict[str, str]]:
+    """Per-symbol risk regime for every configured symbol (kpis_v7 ``symbols``)."""
+    symbols = sub(s.kpis, "symbols")
+    rows = []
+    for sym, k in sorted(symbols.items()) if isinstance(symbols, dict) else []:
+        k = k if isinstance(k, dict) else {}
+        rows.append({"Symbol": sym, "Position": fmt.qty(k.get("position_qty")),
+                     "Last close": fmt.price(k.get("last_close")),
+                     "ATR": fmt.price(k.get("atr")), "ATR %": fmt.pct(k.get("atr_pct")),
+                     "ATR ratio": fmt.ratio(k.get("atr_ratio")),
+                     "ATR regime": fmt.label(k.get("atr_regime")),
+                     "DD state": fmt.label(k.get("dd_state")),
+                     "DD today": fmt.pct(k.get("dd_today_pct"))})
+    return rows
+
+
+def nav_points(s: Snapshot) -> list[dict[str, float]]:
+    """NAV history for the charts: hourly points before the recent window, then recent."""
+    hist = s.get("nav_history.json")
+    recent = [p for p in hist.get("recent") or [] if _point(p)]
+    hourly = [p for p in hist.get("hourly") or [] if _point(p)]
+    start = recent[0]["ts"] if recent else float("inf")
+    merged = [p for p in hourly if p["ts"] < start] + recent
+    return [{"ts": float(p["ts"]), "nav_usd": float(p["nav_usd"]),
+             "drawdown_frac": float(fmt.num(p.get("drawdown_frac")) or 0.0)} for p in merged]
+
+
+def _point(p: Any) -> bool:
+    return isinstance(p, dict) and fmt.num(p.get("ts")) is not None and fmt.num(p.get("nav_usd")) is not None
+
+
+def _stem(name: str) -> str:
+    """``max_drawdown_pct`` -> ``drawdown``: the part a threshold and its observation share."""
+    words = [w for w in re.split(r"[_\W]+", name.lower())
+             if w and w not in {"max", "min", "limit", "pct", "frac", "usd", "s", "seconds", "after", "cap"}]
+    return "_".join(words)
+
+
+def _closest(name: str, observations: dict[str, Any]) -> str | None:
+    """The observation key sharing the most words with threshold ``name`` (None if none)."""
+    want = set(_stem(name).split("_")) - {""}
+    best, score = None, 0
+    for k in sorted(observations):
+        shared = len(want & set(_stem(k).split("_")))
+        if shared > score:
+            best, score = k, shared
+    return best
+
+
+def breaking_pair(line: dict[str, Any]) -> tuple[str, str]:
+    """("name = threshold", "name = observation") for the first breached threshold."""
+    thresholds = line.get("thresholds") if isinstance(line.get("thresholds"), dict) else {}
+    observations = line.get("observations") if isinstance(line.get("observations"), dict) else {}
+    breached = [b for b in line.get("breached") or [] if isinstance(b, str)]
+    names = breached or sorted(thresholds)
+    if not names:
+        return fmt.NA, fmt.compact(observations) if observations else fmt.NA
+    name = names[0]
+    threshold = f"{name} = {fmt.compact(thresholds.get(name))}"
+    obs_key = name if name in observations else _closest(name, observations)
+    if obs_key is None:
+        return threshold, fmt.compact(observations) if observations else fmt.NA
+    return threshold, f"{obs_key} = {fmt.compact(observations[obs_key])}"
+
+
+def veto_rows(s: Snapshot, limit: int = 50) -> list[dict[str, str]]:
+    """Recent vetoes and clamps, newest first, with the breaking threshold and observation."""
+    rows = []
+    for line in reversed(s.vetoes[-limit:]):
+        threshold, observation = breaking_pair(line)
+        reasons = line.get("reasons")
+        rows.append({"Time": fmt.when(line.get("ts")), "Symbol": fmt.label(line.get("symbol")),
+                     "Outcome": fmt.label(line.get("outcome")), "Gate": fmt.label(line.get("gate")),
+                     "Threshold": threshold, "Observation": observation,
+                     "Reason": "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else fmt.NA})
+    return rows
+
+
+def veto_counts(s: Snapshot) -> list[tuple[str, int]]:
+    """(gate, count) sorted by count: the session counters, else counted from the jsonl tail."""
+    by_gate = sub(s.get("diagnostics.json"), "veto_counters", "by_gate")
+    if isinstance(by_gate, dict) and by_gate:
+        counts = {str(k): int(v) for k, v in by_gate.items() if fmt.num(v) is not None}
+    else:
+        counts = dict(Counter(str(v.get("gate", "?")) for v in s.vetoes))
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def decision_counts(s: Snapshot) -> dict[str, str]:
+    """allow / clamp / veto counts of the session (risk_snapshot ``decisions``)."""
+    d = sub(s.get("risk_snapshot.json"), "decisions") or {}
+    return {k: fmt.plain(d.get(k), 0) for k in ("allow", "clamp", "veto")}
+
+
+def router_rows(s: Snapshot) -> list[dict[str, str]]:
+    """Router health per configured symbol (router_health.json ``symbols``)."""
+    rows = []
+    for r in sub(s.get("router_health.json"), "symbols") or []:
+        if not isinstance(r, dict):
+            continue
+        rows.append({"Symbol": fmt.label(r.get("symbol")), "Quality": fmt.label(r.get("quality")),
+                     "Score": fmt.ratio(r.get("router_health_score")),
+                     "Maker fill": fmt.pct(r.get("maker_fill_rate"), 1),
+                     "Fallback": fmt.pct(r.get("fallback_ratio"), 1),
+                     "Slip p50 (bps)": fmt.plain(r.get("slippage_p50")),
+                     "Slip q95 (bps)": fmt.plain(r.get("slip_q95")),
+                     "Fills": fmt.plain(r.get("fills"), 0), "Orders": fmt.plain(r.get("orders"), 0),
+                     "Post-only rejects": fmt.plain(r.get("post_only_rejects"), 0),
+                     "Last fill": fmt.when(r.get("last_fill_ts"))})
+    return rows
+
+
+def health(s: Snapshot) -> dict[str, Any]:
+    """The /healthz body: which files exist, how old they are (wall clock), NAV age (log clock)."""
+    ages = {n: round(max(0.0, s.read_at - m), 1) for n, m in sorted(s.mtimes.items())}
+    nav = s.nav_state
+    newest = min(ages.values()) if ages else None
+    return {
+        "status": "ok" if nav else "no_state",
+        "state_dir": str(s.home / "state"),
+        "files_present": len(s.present),
+        "files_expected": len(s.files),
+        "state_age_s": newest,
+        "file_age_s": ages,
+        "nav_usd": fmt.num(nav_usd(s)),
+        "nav_age_s": fmt.num(nav.get("nav_age_s")),
+        "nav_freshness": fmt.label(nav.get("freshness"), "unknown"),
+        "updated_ts": fmt.num(nav.get("updated_ts")),
+        "session_id": nav.get("session_id") if isinstance(nav.get("session_id"), str) else None,
+    }
