@@ -1,0 +1,346 @@
+"""Binance USD-M futures venue: the ``engine.ports.Venue`` the loop runs on for ``--venue binance``.
+
+Market data from websocket streams (closed klines of the configured interval on
+``/market``, mark price on ``/market``, book ticker on ``/public``), account state
+from REST (``/fapi/v3/account``, ``/fapi/v3/positionRisk``) and the user-data stream
+on ``/private`` (listen key kept alive), orders as post-only GTX limits or taker
+MARKET/IOC. Every payload is parsed at the edge (``binance_wire``) and converted to
+event content (``binance_convert``, ``binance_orders``); a payload that does not
+parse becomes a ``VenueError`` naming the field and the loop goes on.
+
+Reconnects with backoff; after a market-stream gap the missed closed klines are
+fetched from REST (exactly once, in order); after a user-stream gap the account,
+open orders and missed fills are read back. On connect, exchange state is read and
+recorded (``VenueReconciled`` + snapshots) before the first order.
+
+``DRY_RUN=1``: the same market data, but orders go to a simulated matcher (see
+``binance_dry``) and are never sent.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from engine.clock import LiveClock
+from engine.ports import Clock, OrderRequest, SymbolFilters, VenueUpdate
+from engine.venues.binance_client import CLOSED, BinanceRest, RestError, StreamConn
+from engine.venues.binance_convert import (
+    MS,
+    AccountBook,
+    KlineGate,
+    TickMerger,
+    kline_update,
+    venue_error,
+)
+from engine.venues.binance_env import BinanceEnv, Redactor, load_env
+from engine.venues.binance_orders import OrderTracker
+from engine.venues.binance_sync import SyncMixin
+from engine.venues.binance_wire import (
+    SubscribeAck,
+    WireError,
+    WsAccountUpdate,
+    WsBookTicker,
+    WsKline,
+    WsListenKeyExpired,
+    WsMarkPrice,
+    WsOrderUpdate,
+    decode_market,
+    decode_user,
+)
+
+
+class VenueClock:
+    """Follows the venue's own event time (for accelerated loopback venues); never goes back."""
+
+    def __init__(self, start_ns: int = 0):
+        self._now = start_ns
+
+    def observe(self, ts_ns: int) -> None:
+        if ts_ns > self._now:
+            self._now = ts_ns
+
+    def now_ns(self) -> int:
+        return self._now
+
+
+class BinanceVenue(SyncMixin):
+    """Binance USD-M through binance-futures-connector (testnet, live, or dry with real data)."""
+
+    name = "binance"
+
+    def __init__(self, env: BinanceEnv, *, interval: str, maker_fee: float = 0.0002,
+                 taker_fee: float = 0.0005, clock: Clock | None = None, venue_clock: bool = False,
+                 tick_min_interval_ms: int = 1000, warmup_bars: int = 0, account_poll_s: float = 30.0,
+                 keepalive_s: float = 1800.0, stale_after_s: float = 300.0, poll_timeout_s: float = 0.2,
+                 backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, cancel_open_on_start: bool = True,
+                 dry_matcher: Any = None, rest: BinanceRest | None = None):
+        self.env = env
+        self.mode = env.mode
+        self.interval = interval
+        self._venue_clock = VenueClock(time.time_ns()) if venue_clock else None
+        self._clock: Clock = clock or self._venue_clock or LiveClock()
+        self.redact = Redactor(env.secrets.key, env.secrets.secret)
+        self.rest = rest or BinanceRest(env, self.redact)
+        self.maker_fee, self.taker_fee = maker_fee, taker_fee
+        self.warmup_bars, self.account_poll_s, self.keepalive_s = warmup_bars, account_poll_s, keepalive_s
+        self.stale_after_s, self.poll_timeout_s = stale_after_s, poll_timeout_s
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.cancel_open_on_start = cancel_open_on_start
+        self.symbols: list[str] = []
+        self._filters: dict[str, SymbolFilters] = {}
+        self.gate = KlineGate()
+        self.ticks = TickMerger(tick_min_interval_ms)
+        self.account = AccountBook()
+        self.orders = OrderTracker(self.account)
+        self.dry = dry_matcher
+        self._q: queue.Queue[tuple[str, int, Any, str]] = queue.Queue()
+        self.conns: dict[str, StreamConn] = {}
+        self._retry: dict[str, tuple[int, float]] = {}  # route -> (failed attempts, next try monotonic)
+        self._down_since_ms: dict[str, int] = {}
+        self.listen_key = ""
+        self._last_open_ids: list[str] = []
+        self._next_keepalive = 0.0
+        self._next_poll = 0.0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"BinanceVenue(mode={self.mode}, rest={self.env.rest_url}, stream={self.env.stream_url})"
+
+    # ------------------------------------------------------------------ port
+
+    def clock(self) -> Clock:
+        return self._clock
+
+    def filters(self) -> dict[str, SymbolFilters]:
+        return dict(self._filters)
+
+    def connect(self, symbols: list[str]) -> list[VenueUpdate]:
+        """Filters, reconciliation, warm-up klines, then the streams; exchange state first."""
+        self.symbols = sorted(dict.fromkeys(symbols))
+        out: list[VenueUpdate] = []
+        out += self._load_filters()
+        if self._venue_clock is not None:
+            try:
+                self._venue_clock.observe(self.rest.server_time_ms() * MS)
+            except RestError as exc:
+                out.append(self._rest_error(exc))
+        out += self._reconcile(initial=True) if self.dry is None else self.dry.snapshot(self.now_ns())
+        out += self._warmup()
+        streams = {"market": self._market_streams, "public": self._public_streams}
+        if self.dry is None:
+            self.listen_key = self.rest.new_listen_key()
+            self._next_keepalive = time.monotonic() + self.keepalive_s
+            streams["private"] = lambda: [self.listen_key]
+        for route, fn in streams.items():
+            self.conns[route] = StreamConn(route, self.env.route_url(route), self._q, fn, self.redact)
+            try:
+                self.conns[route].connect()
+            except ConnectionError as exc:
+                out.append(self._err(f"ws.{route}", "ws", route, str(exc)))
+                self._schedule_retry(route)
+        self._next_poll = time.monotonic() + self.account_poll_s
+        return self._with_notices(out)
+
+    def next_updates(self) -> list[VenueUpdate] | None:
+        if self._closed:
+            return None
+        out = self._supervise()
+        try:
+            item = self._q.get(timeout=self.poll_timeout_s)
+        except queue.Empty:
+            return self._with_notices(out)
+        batch = [item]
+        while len(batch) < 2000:
+            try:
+                batch.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        for route, gen, raw, info in batch:
+            conn = self.conns.get(route)
+            if conn is None or gen != conn.generation:
+                continue  # a frame or close from a socket already replaced
+            if raw is CLOSED:
+                out += self._on_closed(route, info)
+            elif route == "private":
+                out += self._on_user(raw)
+            else:
+                out += self._on_market(route, raw)
+        return self._with_notices(out)
+
+    def submit(self, req: OrderRequest) -> list[VenueUpdate]:
+        if self.dry is not None:
+            return self.dry.submit(req, self.now_ns())
+        self.orders.submitted(req, self.ticks.mid(req.symbol))
+        params: dict[str, Any] = {"symbol": req.symbol, "side": req.side, "type": req.order_type,
+                                  "quantity": _num(req.qty), "newClientOrderId": req.order_id,
+                                  "newOrderRespType": "RESULT"}
+        if req.order_type == "LIMIT":
+            params["timeInForce"] = req.time_in_force or "GTX"
+            params["price"] = _num(req.price or 0.0)
+        if req.reduce_only:
+            params["reduceOnly"] = "true"
+        try:
+            resp = self.rest.new_order(**params)
+        except RestError as exc:
+            if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
+                return self._with_notices(self._resolve_unknown(req, exc))
+            code = exc.code if exc.code is not None else exc.status
+            return self._with_notices(self.orders.rejected(req, code, exc.message, self.now_ns()))
+        return self._with_notices(self._order_answer(resp, "rest.order"))
+
+    def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
+        if self.dry is not None:
+            return self.dry.cancel(symbol, order_id, self.now_ns())
+        try:
+            resp = self.rest.cancel_order(symbol, order_id)
+        except RestError as exc:
+            return self._with_notices([self._rest_error(exc, field="origClientOrderId")])
+        return self._with_notices(self._order_answer(resp, "rest.cancelOrder", reason="canceled by router"))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for conn in self.conns.values():
+            conn.stop()
+        if self.listen_key:
+            try:
+                self.rest.close_listen_key(self.listen_key)
+            except RestError:
+                pass
+        self.rest.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def now_ns(self) -> int:
+        return self._clock.now_ns()
+
+    def _market_streams(self) -> list[str]:
+        return [s for sym in self.symbols
+                for s in (f"{sym.lower()}@kline_{self.interval}", f"{sym.lower()}@markPrice@1s")]
+
+    def _public_streams(self) -> list[str]:
+        return [f"{sym.lower()}@bookTicker" for sym in self.symbols]
+
+    def _err(self, source: str, kind: str, field_: str, message: str, raw: Any = "") -> VenueUpdate:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return venue_error(source, kind, field_, self.redact(message), self.now_ns(), self.redact(text))
+
+    def _rest_error(self, exc: RestError, field: str = "") -> VenueUpdate:
+        kind = "rate_limit" if exc.rate_limited else "http"
+        return self._err(f"rest.{exc.endpoint}", kind, field or ("Retry-After" if exc.rate_limited else
+                                                                   f"HTTP {exc.status}"), str(exc))
+
+    def _with_notices(self, out: list[VenueUpdate]) -> list[VenueUpdate]:
+        """Append the REST gate's rate-limit notices (429/418 answers) as VenueErrors."""
+        while self.rest.notices:
+            endpoint, status, code, message, pause = self.rest.notices.popleft()
+            out.append(self._err(f"rest.{endpoint}", "rate_limit", "Retry-After",
+                                 f"HTTP {status} code {code}: {message}; backing off {pause:g}s"))
+        return out
+
+    def _on_market(self, route: str, raw: Any) -> list[VenueUpdate]:
+        try:
+            frame = decode_market(raw)
+        except WireError as exc:
+            return [self._err(f"ws.{route}", "parse", exc.field, exc.message, raw)]
+        if isinstance(frame, SubscribeAck):
+            return [self._err(f"ws.{route}", "ws", "error", str(frame.error))] if frame.error else []
+        if self._venue_clock is not None:
+            self._venue_clock.observe(frame.event_ms * MS)
+        if isinstance(frame, WsBookTicker):
+            u = self.ticks.on_book(frame)
+            return self._feed_dry([u] if u else [])
+        if isinstance(frame, WsMarkPrice):
+            self.account.apply_mark(frame.symbol, frame.mark)
+            u = self.ticks.on_mark(frame)
+            return self._feed_dry([u] if u else [])
+        if isinstance(frame, WsKline) and frame.k.closed:
+            return self._feed_dry(self._on_closed_kline(frame))
+        return []
+
+    def _on_closed_kline(self, frame: WsKline) -> list[VenueUpdate]:
+        k = frame.k
+        if k.interval != self.interval or k.symbol not in self.symbols:
+            return []
+        out: list[VenueUpdate] = []
+        gap = self.gate.gap_before(k.symbol, k.open_time_ms)
+        if gap is not None:
+            out += self._backfill(k.symbol, gap[0], gap[1])
+        if self.gate.accept(k.symbol, k.open_time_ms, k.close_time_ms):
+            out.append(kline_update(k.symbol, self.interval, k))
+        return out
+
+    def _feed_dry(self, updates: list[VenueUpdate]) -> list[VenueUpdate]:
+        if self.dry is None:
+            return updates
+        out: list[VenueUpdate] = []
+        for u in updates:
+            out.append(u)
+            out += self.dry.on_market(u)
+        return out
+
+    def _on_user(self, raw: Any) -> list[VenueUpdate]:
+        try:
+            frame = decode_user(raw)
+        except WireError as exc:
+            return [self._err("ws.private", "parse", exc.field, exc.message, raw)]
+        if frame is None:
+            return []
+        if isinstance(frame, SubscribeAck):
+            return [self._err("ws.private", "ws", "error", str(frame.error))] if frame.error else []
+        if isinstance(frame, WsOrderUpdate):
+            return self.orders.on_ws_order(frame.o, frame.event_ms, "ws.private")
+        if isinstance(frame, WsAccountUpdate):
+            changed = self.account.apply_update(frame)
+            ts = frame.event_ms * MS
+            return [self.account.nav_update(ts), *(self.account.position_update(s, ts) for s in changed)]
+        if isinstance(frame, WsListenKeyExpired):
+            return self._renew_user_stream("listen key expired")
+        return []
+
+
+def _num(x: float) -> str:
+    """A float as Binance wants it in a query string (no exponent, no trailing zeros)."""
+    text = f"{x:.10f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    v = env.get(name, "")
+    try:
+        return int(v) if v.strip() else default
+    except ValueError:
+        return default
+
+
+def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, str] | None = None,
+                       clock: Clock | None = None) -> BinanceVenue:
+    """The Binance venue for ``hedge run --venue binance`` (called by ``engine.bootstrap``).
+
+    ``env`` defaults to ``os.environ``. Unset ``DRY_RUN``/``BINANCE_TESTNET`` fall back to
+    ``runtime.dry_run``/``runtime.testnet``. Tuning: ``BINANCE_WARMUP_BARS`` (closed klines
+    fetched per symbol at start, default ``strategy.min_bars``), ``BINANCE_TICK_INTERVAL_MS``
+    (MarketTick throttle per symbol, default 1000), ``BINANCE_CLOCK=venue`` (follow the
+    venue's event time; for accelerated loopback venues).
+    """
+    env = os.environ if env is None else env
+    cfg = loaded_cfg.config
+    benv = load_env(env, dry_run_default=cfg.runtime.dry_run, testnet_default=cfg.runtime.testnet)
+    dry = None
+    if benv.dry_run:
+        from engine.venues.binance_dry import make_dry_matcher
+
+        dry = make_dry_matcher(loaded_cfg, symbols)
+    return BinanceVenue(
+        benv, interval=cfg.universe.interval, maker_fee=cfg.runtime.fees.maker_frac,
+        taker_fee=cfg.runtime.fees.taker_frac, clock=clock,
+        venue_clock=env.get("BINANCE_CLOCK", "").lower() == "venue",
+        tick_min_interval_ms=_int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000),
+        warmup_bars=_int_env(env, "BINANCE_WARMUP_BARS", cfg.strategy.min_bars),
+        dry_matcher=dry,
+    )

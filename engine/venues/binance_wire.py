@@ -1,0 +1,357 @@
+"""Binance USD-M wire format: venue Structs and strict parsers at the edge.
+
+Binance sends prices and quantities as strings and times in milliseconds. Each
+payload is decoded into a frozen venue Struct here (strings -> floats with
+``strict=False``, non-finite numbers refused); nothing outside ``engine/venues``
+sees a raw payload. Every refusal is a ``WireError`` naming the field (a dotted
+path such as ``o.L`` or ``[3][4]``; ``$`` is the payload itself), which the venue
+records as a ``VenueError`` event before going on.
+
+The Structs mirror the official examples in ``shared/binance/`` (``ws_*.json``,
+``rest_*.json``); fields the engine does not use are ignored, so a new field on
+Binance's side never breaks parsing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, TypeVar, Union
+
+import msgspec
+
+T = TypeVar("T")
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+
+
+class WireError(ValueError):
+    """A payload that does not parse; ``field`` names where it broke."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field or "$"
+        self.message = message
+        super().__init__(f"{self.field}: {message}")
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every venue Struct (unknown keys ignored)."""
+
+
+def _F(name: str) -> Any:
+    return msgspec.field(name=name)
+
+
+# --------------------------------------------------------------------------- websocket: market
+
+
+class WsKlineBody(_Wire, kw_only=True):
+    open_time_ms: int = _F("t")
+    close_time_ms: int = _F("T")
+    symbol: str = _F("s")
+    interval: str = _F("i")
+    open: float = _F("o")
+    close: float = _F("c")
+    high: float = _F("h")
+    low: float = _F("l")
+    volume: float = _F("v")
+    closed: bool = _F("x")
+
+
+class WsKline(_Wire, kw_only=True, tag_field="e", tag="kline"):
+    event_ms: int = _F("E")
+    symbol: str = _F("s")
+    k: WsKlineBody
+
+
+class WsMarkPrice(_Wire, kw_only=True, tag_field="e", tag="markPriceUpdate"):
+    event_ms: int = _F("E")
+    symbol: str = _F("s")
+    mark: float = _F("p")
+    funding_rate: float | None = _F("r")
+    next_funding_ms: int = _F("T")
+
+
+class WsBookTicker(_Wire, kw_only=True, tag_field="e", tag="bookTicker"):
+    event_ms: int = _F("E")
+    symbol: str = _F("s")
+    bid: float = _F("b")
+    bid_qty: float = _F("B")
+    ask: float = _F("a")
+    ask_qty: float = _F("A")
+
+
+MarketFrame = Union[WsKline, WsMarkPrice, WsBookTicker]
+
+
+# --------------------------------------------------------------------------- websocket: user data
+
+
+class WsOrderBody(_Wire, kw_only=True):
+    symbol: str = _F("s")
+    client_order_id: str = _F("c")
+    side: str = _F("S")
+    order_type: str = _F("o")
+    time_in_force: str = _F("f")
+    qty: float = _F("q")
+    price: float = _F("p")
+    exec_type: str = _F("x")
+    status: str = _F("X")
+    order_id: int = _F("i")
+    last_qty: float = _F("l")
+    cum_qty: float = _F("z")
+    last_price: float = _F("L")
+    fee_asset: str = msgspec.field(name="N", default="")  # not pushed when no commission
+    fee: float = msgspec.field(name="n", default=0.0)
+    trade_time_ms: int = _F("T")
+    trade_id: int = _F("t")
+    is_maker: bool = _F("m")
+    reduce_only: bool = msgspec.field(name="R", default=False)
+    position_side: str = msgspec.field(name="ps", default="BOTH")
+    realized_pnl: float = msgspec.field(name="rp", default=0.0)
+
+
+class WsOrderUpdate(_Wire, kw_only=True, tag_field="e", tag="ORDER_TRADE_UPDATE"):
+    event_ms: int = _F("E")
+    o: WsOrderBody
+
+
+class WsBalance(_Wire, kw_only=True):
+    asset: str = _F("a")
+    wallet: float = _F("wb")
+    cross_wallet: float = msgspec.field(name="cw", default=0.0)
+
+
+class WsPosition(_Wire, kw_only=True):
+    symbol: str = _F("s")
+    amount: float = _F("pa")
+    entry_price: float = _F("ep")
+    unrealized_pnl: float = _F("up")
+    position_side: str = msgspec.field(name="ps", default="BOTH")
+
+
+class WsAccountBody(_Wire, kw_only=True):
+    reason: str = msgspec.field(name="m", default="")
+    balances: list[WsBalance] = msgspec.field(name="B", default_factory=list)
+    positions: list[WsPosition] = msgspec.field(name="P", default_factory=list)
+
+
+class WsAccountUpdate(_Wire, kw_only=True, tag_field="e", tag="ACCOUNT_UPDATE"):
+    event_ms: int = _F("E")
+    a: WsAccountBody
+
+
+class WsListenKeyExpired(_Wire, kw_only=True, tag_field="e", tag="listenKeyExpired"):
+    event_ms: int = _F("E")
+
+
+UserFrame = Union[WsOrderUpdate, WsAccountUpdate, WsListenKeyExpired]
+
+# user-data events the engine has no use for: skipped without an error
+IGNORED_USER_EVENTS = frozenset({
+    "ACCOUNT_CONFIG_UPDATE", "TRADE_LITE", "MARGIN_CALL", "STRATEGY_UPDATE", "GRID_UPDATE",
+    "CONDITIONAL_ORDER_TRIGGER_REJECT", "ALGO_UPDATE",
+})
+
+
+class SubscribeAck(_Wire, kw_only=True):
+    """``{"result": null, "id": 1}``: answer to a SUBSCRIBE (or an error for it)."""
+
+    id: int | str | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- REST
+
+
+class RestFilter(_Wire, kw_only=True):
+    filter_type: str = _F("filterType")
+    tick_size: float | None = msgspec.field(name="tickSize", default=None)
+    step_size: float | None = msgspec.field(name="stepSize", default=None)
+    min_qty: float | None = msgspec.field(name="minQty", default=None)
+    notional: float | None = None
+
+
+class RestSymbol(_Wire, kw_only=True):
+    symbol: str
+    status: str = "TRADING"
+    filters: list[RestFilter] = []
+
+
+class RestExchangeInfo(_Wire, kw_only=True):
+    server_time_ms: int = msgspec.field(name="serverTime", default=0)
+    symbols: list[RestSymbol] = []
+
+
+class RestAsset(_Wire, kw_only=True):
+    asset: str
+    wallet: float = _F("walletBalance")
+    unrealized_pnl: float = msgspec.field(name="unrealizedProfit", default=0.0)
+    available: float = msgspec.field(name="availableBalance", default=0.0)
+
+
+class RestAccount(_Wire, kw_only=True):
+    total_wallet: float = _F("totalWalletBalance")
+    total_unrealized: float = _F("totalUnrealizedProfit")
+    available: float = _F("availableBalance")
+    assets: list[RestAsset] = []
+
+
+class RestPositionRisk(_Wire, kw_only=True):
+    symbol: str
+    position_side: str = msgspec.field(name="positionSide", default="BOTH")
+    amount: float = _F("positionAmt")
+    entry_price: float = _F("entryPrice")
+    mark_price: float = _F("markPrice")
+    unrealized_pnl: float = _F("unRealizedProfit")
+    notional: float = 0.0
+    initial_margin: float = msgspec.field(name="positionInitialMargin", default=0.0)
+    update_ms: int = msgspec.field(name="updateTime", default=0)
+
+
+class RestOrder(_Wire, kw_only=True):
+    """An order as POST/GET/DELETE /fapi/v1/order and /fapi/v1/openOrders return it."""
+
+    symbol: str
+    order_id: int = _F("orderId")
+    client_order_id: str = _F("clientOrderId")
+    status: str
+    side: str = ""
+    order_type: str = msgspec.field(name="type", default="")
+    time_in_force: str = msgspec.field(name="timeInForce", default="")
+    price: float = 0.0
+    orig_qty: float = msgspec.field(name="origQty", default=0.0)
+    executed_qty: float = msgspec.field(name="executedQty", default=0.0)
+    avg_price: float = msgspec.field(name="avgPrice", default=0.0)
+    reduce_only: bool = msgspec.field(name="reduceOnly", default=False)
+    update_ms: int = msgspec.field(name="updateTime", default=0)
+
+
+class RestTrade(_Wire, kw_only=True):
+    """One row of GET /fapi/v1/userTrades."""
+
+    id: int
+    order_id: int = _F("orderId")
+    symbol: str
+    side: str
+    price: float
+    qty: float
+    realized_pnl: float = _F("realizedPnl")
+    commission: float
+    commission_asset: str = _F("commissionAsset")
+    maker: bool
+    time_ms: int = _F("time")
+
+
+class RestKline(_Wire, kw_only=True):
+    """One row of GET /fapi/v1/klines (an array on the wire)."""
+
+    open_time_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    close_time_ms: int
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _field_of(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    m = _AT.search(text)
+    path = m.group("path").lstrip(".") if m else ""
+    miss = _MISSING.search(text)
+    if miss:
+        path = f"{path}.{miss.group('name')}" if path else miss.group("name")
+    return path or "$"
+
+
+def _check_finite(obj: Any, path: str = "") -> None:
+    """Refuse NaN/inf anywhere in a decoded Struct (``strict=False`` lets "nan" through)."""
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise WireError(path or "$", f"not a finite number: {obj}")
+    elif isinstance(obj, msgspec.Struct):
+        for name in obj.__struct_fields__:
+            wire = obj.__struct_encode_fields__[obj.__struct_fields__.index(name)]
+            _check_finite(getattr(obj, name), f"{path}.{wire}" if path else wire)
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            _check_finite(item, f"{path}[{i}]")
+
+
+def convert(obj: Any, type_: type[T] | Any, prefix: str = "") -> T:
+    """Python object -> venue Struct; ``WireError`` naming the field on any problem."""
+    try:
+        out = msgspec.convert(obj, type_, strict=False)
+    except msgspec.ValidationError as exc:
+        field = _field_of(exc)
+        if prefix:
+            field = prefix.rstrip(".") if field == "$" else prefix + field
+        raise WireError(field, str(exc)) from None
+    _check_finite(out, prefix.rstrip("."))
+    return out  # type: ignore[no-any-return]
+
+
+def loads(raw: str | bytes) -> Any:
+    """JSON text -> Python object; malformed JSON is a ``WireError`` on ``$``."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise WireError("$", f"malformed JSON: {exc}") from None
+
+
+def _unwrap(obj: Any) -> Any:
+    """Combined-stream frames are ``{"stream": ..., "data": {...}}``."""
+    if isinstance(obj, dict) and "data" in obj and "stream" in obj and "e" not in obj:
+        return obj["data"]
+    return obj
+
+
+def decode_market(raw: str | bytes) -> MarketFrame | SubscribeAck:
+    """A frame from the ``/market`` or ``/public`` stream."""
+    obj = _unwrap(loads(raw))
+    if isinstance(obj, dict) and "e" not in obj and ("result" in obj or "error" in obj):
+        return convert(obj, SubscribeAck)
+    if not isinstance(obj, dict):
+        raise WireError("$", f"expected an object, got {type(obj).__name__}")
+    if "e" not in obj:
+        raise WireError("e", "missing event type")
+    return convert(obj, MarketFrame)  # type: ignore[arg-type]
+
+
+def decode_user(raw: str | bytes) -> UserFrame | SubscribeAck | None:
+    """A frame from the ``/private`` user-data stream (``None``: known, not used)."""
+    obj = _unwrap(loads(raw))
+    if isinstance(obj, dict) and "e" not in obj and ("result" in obj or "error" in obj):
+        return convert(obj, SubscribeAck)
+    if not isinstance(obj, dict):
+        raise WireError("$", f"expected an object, got {type(obj).__name__}")
+    if "e" not in obj:
+        raise WireError("e", "missing event type")
+    if obj["e"] in IGNORED_USER_EVENTS:
+        return None
+    return convert(obj, UserFrame)  # type: ignore[arg-type]
+
+
+def decode_list(obj: Any, item: type[T], name: str) -> list[T]:
+    """A REST array of objects; each item is checked, errors name ``name[i].field``."""
+    if not isinstance(obj, list):
+        raise WireError(name, f"expected an array, got {type(obj).__name__}")
+    return [convert(x, item, f"{name}[{i}].") for i, x in enumerate(obj)]
+
+
+def decode_klines(obj: Any) -> list[RestKline]:
+    """GET /fapi/v1/klines rows ``[openTime, o, h, l, c, v, closeTime, ...]``."""
+    if not isinstance(obj, list):
+        raise WireError("klines", f"expected an array, got {type(obj).__name__}")
+    out = []
+    names = ("open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms")
+    for i, row in enumerate(obj):
+        if not isinstance(row, list) or len(row) < 7:
+            raise WireError(f"klines[{i}]", "expected an array of at least 7 values")
+        out.append(convert(dict(zip(names, row[:7], strict=True)), RestKline, f"klines[{i}]."))
+    return out
