@@ -5,7 +5,7 @@ A message is at most a handful of lines::
     gpt-hedge 4h summary · 2025-07-10 16:00 UTC · session 3f2a9c1e
     Why: NAV +2.4% since last message; BTCUSDT ATR regime normal -> high
     NAV $102,345 (+2.4%) · DD 1.2% (normal)
-    ATR: BTCUSDT high 1.62x · ETHUSDT normal 1.05x
+    ATR: BTCUSDT high (now 1.62x) · ETHUSDT normal (now 1.05x)
     Router: maker 14/20 fills (70%) · 2 fallbacks · slip 0.8 bps
 
 Every number comes from the :class:`Snapshot` the policy built from events, so the
@@ -64,7 +64,7 @@ def _atr_line(s: Snapshot) -> str:
     parts = []
     for sym in sorted(s.regimes):
         regime, ratio = s.regimes[sym]
-        parts.append(f"{sym} {regime}" + (f" {ratio:.2f}x" if ratio is not None else ""))
+        parts.append(f"{sym} {regime}" + (f" (now {ratio:.2f}x)" if ratio is not None else ""))
     return "ATR: " + (" · ".join(parts) if parts else "no core symbols")
 
 
