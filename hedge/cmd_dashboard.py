@@ -1,15 +1,48 @@
-"""``hedge dashboard``: not built yet (see the open issues)."""
+"""``hedge dashboard``: the investor dashboard (Panel) on loopback, reading state files.
+
+Serves ``$HEDGE_HOME/state/*.json`` as a live page at ``http://ADDRESS:PORT/`` and an
+open ``/healthz``; stops on Ctrl-C or SIGTERM. For investor access put nginx in front:
+``hedge serve``.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from hedge.cli import UsageError
+from ui import server, state
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("--port", type=int, default=5006, help="port to listen on (default 5006)")
+    p.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                   help="extra origin allowed to open the websocket (repeatable; e.g. behind a proxy)")
+    p.add_argument("--use-xheaders", action="store_true",
+                   help="trust X-Forwarded-* headers (when behind a reverse proxy)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'hedge dashboard' is not built yet")
+    home = state.hedge_home()
+    serve_blocking(home, args.port, args.address, args.allow_websocket_origin, args.use_xheaders)
+    return 0
+
+
+def serve_blocking(home: Path, port: int, address: str, extra_origins: list[str] | None = None,
+                   use_xheaders: bool = False) -> None:
+    """Start the dashboard, print its URL, block until Ctrl-C/SIGTERM, then stop it."""
+    server.check_port_free(address, port)
+    origins = server.websocket_origins(port, extra_origins or [])
+    if address not in ("127.0.0.1", "localhost", "0.0.0.0", "::", ""):
+        origins.append(f"{address}:{port}")
+    thread = server.serve(home, port=port, address=address, origins=origins,
+                          use_xheaders=use_xheaders, threaded=True)
+    try:
+        base = f"http://{server.url_host(address)}:{port}"
+        server.wait_http(f"{base}/healthz", alive=thread.is_alive)
+        present = len(state.load(home).present)
+        print(f"dashboard: {base}/  (state: {home / 'state'}, {present} files; Ctrl-C stops)", flush=True)
+        server.run_until_signal(tick=thread.is_alive)
+    finally:
+        thread.stop()
+    print("dashboard: stopped", flush=True)

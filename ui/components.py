@@ -146,7 +146,7 @@ def nav_charts(points: list[dict[str, float]]) -> tuple[Any, Any] | None:
     df["time"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.tz_localize(None)
     df["drawdown_pct"] = -100.0 * df["drawdown_frac"]
     common = {"x": "time", "responsive": True, "xlabel": "", "grid": True, "tools": ["hover"],
-              "default_tools": [], "toolbar": None}
+              "toolbar": None}
     nav = df.hvplot.line(y="nav_usd", ylabel="NAV (USD)", height=260, color="#1d4ed8", line_width=2,
                          yformatter="$%.0f", hover_cols=["nav_usd"], title="", **common)
     dd = df.hvplot.area(y="drawdown_pct", ylabel="Drawdown (%)", height=170, color="#c53030", alpha=0.35,

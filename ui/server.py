@@ -56,3 +56,83 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
         start=True,
         print_url=False,
     )
+
+
+class ServeError(ValueError):
+    """The server could not start (port in use, did not answer): one-line CLI error."""
+
+
+def check_port_free(address: str, port: int) -> None:
+    """Raise ServeError when ``address:port`` cannot be bound (in use, bad address)."""
+    import socket
+
+    fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``address`` right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0, alive: Any = None) -> None:
+    """Poll ``url`` until it answers (any HTTP status); ServeError after ``timeout`` s or
+    as soon as ``alive()`` returns False."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise ServeError(f"{url}: the server exited while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise ServeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def url_host(address: str) -> str:
+    """The host to print in a URL for a listen address (0.0.0.0 -> 127.0.0.1)."""
+    if address in ("0.0.0.0", "", "*"):
+        return "127.0.0.1"
+    if address == "::":
+        return "[::1]"
+    return f"[{address}]" if ":" in address else address
+
+
+def run_until_signal(tick: Any = None, period: float = 1.0) -> str:
+    """Block until SIGINT or SIGTERM; call ``tick()`` every ``period`` s (a False return
+    stops the wait). Returns the signal name, or "exited"."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    got: list[str] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        got.append(signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(period):
+            if tick is not None and tick() is False:
+                return "exited"
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return got[0] if got else "exited"

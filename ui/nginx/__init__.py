@@ -1,0 +1,1 @@
+"""nginx templates for investor access (site config and the foreground master config)."""
