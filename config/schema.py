@@ -135,6 +135,8 @@ class SimCfg(Strict):
     funding_interval_h: float = 8.0
     default_funding_rate: float = 0.0001
     nav_every_bars: int = 1
+    # added for issue 3 (engine): share of a bar's volume one order may fill in the simulator
+    max_participation_frac: float = 0.25
 
 
 class Runtime(Strict):
@@ -170,6 +172,7 @@ class Strategy(Strict):
     sl_atr_mult: float = 2.0
     min_bars: int = 120
     cooldown_bars: int = 12
+    retry_after_veto_bars: int = 3  # added for issue 3: bars to wait after a vetoed entry
     atr_regime: AtrRegimeCfg = msgspec.field(default_factory=AtrRegimeCfg)
 
 

@@ -1,15 +1,221 @@
-"""``hedge run``: not built yet (see the open issues)."""
+"""``hedge run``: the trading loop (simulated venue by default), every step an event.
+
+Records ``SessionStarted`` (the normalised config and its hash) first and
+``SessionEnded`` (with the summary) last; prints the session id at the start and
+a short summary at the end. Env flags keep the seeds' meaning: ``DRY_RUN=1``
+never sends real orders, ``BINANCE_TESTNET=1`` uses testnet endpoints,
+``EXECUTOR_ONCE=1`` is ``--once``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from hedge.cli import UsageError
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("--venue", choices=("sim", "binance"), default="sim", help="venue adapter (default sim)")
+    p.add_argument("--data", metavar="DIR", help="kline CSVs <SYMBOL>.csv (open_time_ms,open,high,low,close,volume); "
+                   "default: a generated, seeded market")
+    p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: all with data / the universe)")
+    p.add_argument("--speed", default="max", metavar="N|max",
+                   help="simulated clock rate: N x real time, or max (default)")
+    p.add_argument("--bars", type=int, metavar="N", help="stop after N bar steps")
+    p.add_argument("--until", metavar="TIME", help="stop at this market time (ISO 8601 UTC or epoch ms)")
+    p.add_argument("--once", action="store_true", help="one iteration and exit (as EXECUTOR_ONCE=1)")
+    p.add_argument("--seed", type=int, help="seed of the generated market (default runtime.sim.seed)")
+    p.add_argument("--session-id", metavar="UUID", help="explicit session id (default: a new random one)")
+    p.add_argument("--no-projections", action="store_true", help="do not run the projection follower")
+    p.add_argument("--quiet", action="store_true", help="print only the session id and the summary")
+
+
+def parse_speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise UsageError(f"--speed: expected a number or 'max', got {text!r}") from None
+    if not v > 0:
+        raise UsageError(f"--speed: must be > 0, got {text!r}")
+    return v
+
+
+def parse_until(text: str | None) -> int | None:
+    """ISO 8601 (UTC if no zone) or epoch milliseconds -> epoch ns."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text) * 1_000_000
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--until: expected ISO 8601 time or epoch ms, got {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000_000)
+
+
+def _session_id(text: str | None) -> str:
+    if not text:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise UsageError(f"--session-id: not a UUID: {text!r}") from None
+
+
+def _start_projections(home: Path) -> Any:
+    try:
+        from projections.runner import ProjectionFollower  # type: ignore[import-not-found,unused-ignore]
+    except (ImportError, AttributeError):
+        return None
+    try:
+        follower = ProjectionFollower(home, os.environ.get("HEDGE_STORE_URL") or None)
+        follower.start()
+        return follower
+    except Exception as exc:  # projections must never stop trading
+        print(f"hedge run: projections not started: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def _stop_projections(follower: Any) -> None:
+    if follower is None:
+        return
+    try:
+        follower.stop()
+    except Exception as exc:
+        print(f"hedge run: projections stopped with an error: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    vg = summary.get("vetoes_by_gate", {})
+    vetoes = ", ".join(f"{g} {n}" for g, n in sorted(vg.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
+    nav = summary.get("final_nav_usd")
+    lines = [
+        f"  events {summary.get('events', 0)}  bar steps {summary.get('bar_steps', 0)}  "
+        f"bars {summary.get('bars', 0)}",
+        f"  intents {summary.get('intents', 0)}  vetoes {summary.get('vetoes', 0)} ({vetoes})  "
+        f"clamps {summary.get('clamps', 0)}",
+        f"  orders {summary.get('orders', 0)}  rejects {summary.get('rejects', 0)}  "
+        f"fallbacks {summary.get('fallbacks', 0)}  fills {summary.get('fills', 0)} "
+        f"(maker {summary.get('maker_fills', 0)})  fees {summary.get('fees_usd', 0.0):,.2f} USD",
+        f"  realized {summary.get('realized_pnl_usd', 0.0):,.2f} USD  funding {summary.get('funding_usd', 0.0):,.2f} USD  "
+        f"max dd {summary.get('max_dd_frac', 0.0):.2%}  final NAV "
+        + (f"{nav:,.2f} USD" if isinstance(nav, int | float) else "n/a"),
+    ]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'hedge run' is not built yet")
+    from config.loader import load_config
+    from engine.bootstrap import SimOptions, VenueUnavailable, env_flag, make_venue, resolve_symbols
+    from engine.loop import Engine
+    from eventlog.store import EventStore, resolve_home
+    from eventlog.writer import LogWriter, WriterFailed
+
+    env = dict(os.environ)
+    loaded = load_config(getattr(args, "config", None))
+    cfg = loaded.config
+    speed = parse_speed(args.speed)
+    until_ns = parse_until(args.until)
+    if args.bars is not None and args.bars < 1:
+        raise UsageError("--bars: must be >= 1")
+    once = bool(args.once or env_flag(env, "EXECUTOR_ONCE"))
+    data_dir = Path(args.data) if args.data else None
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"--data: {data_dir} is not a directory")
+    if args.data and args.venue != "sim":
+        raise UsageError("--data is only for --venue sim")
+    requested = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    symbols = resolve_symbols(loaded, requested, data_dir)
+    session_id = _session_id(args.session_id)
+    try:
+        venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed), env)
+    except VenueUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    home = resolve_home(getattr(args, "home", None))
+    store = EventStore.open(home)
+    if store.next_session_seq(session_id) != 1:
+        store.close()
+        raise UsageError(f"--session-id: session {session_id} already exists in {store.location}")
+    gc = cfg.runtime.group_commit
+    clock = venue.clock()
+    writer = LogWriter(store, session_id, clock_ns=clock.now_ns, max_batch=gc.max_batch,
+                       max_latency_ms=gc.max_latency_ms)
+    engine = Engine(venue, writer)
+    stop = {"flag": False}
+
+    def _term(signum: int, frame: Any) -> None:
+        stop["flag"] = True
+
+    old_term = signal.signal(signal.SIGTERM, _term) if _main_thread() else None
+    params = {"bars": args.bars, "until": args.until, "speed": args.speed, "once": once,
+              "seed": args.seed if args.seed is not None else cfg.runtime.sim.seed,
+              "data": str(data_dir) if data_dir else None,
+              "dry_run": env_flag(env, "DRY_RUN"), "testnet": env_flag(env, "BINANCE_TESTNET")}
+    data_source = str(getattr(venue, "data_source", args.venue))
+    follower = None
+    wall0 = time.perf_counter()
+    reason = "error"
+    try:
+        engine.start(engine_version=cfg.runtime.engine_version, mode=venue.mode, venue=venue.name,
+                     symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
+                     normalisations=list(loaded.normalisations), data_source=data_source,
+                     params=params, ts_event_ns=clock.now_ns())
+        print(f"session {session_id}  venue {venue.name} ({venue.mode})  symbols {','.join(symbols)}  "
+              f"data {data_source}  config {loaded.config_hash[:12]}", flush=True)
+        if not args.no_projections:
+            writer.flush()
+            follower = _start_projections(home)
+        try:
+            reason = engine.run(max_bars=args.bars, until_ns=until_ns, once=once,
+                                idle=lambda: time.sleep(0.05), should_stop=lambda: stop["flag"])
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        wall = time.perf_counter() - wall0
+        bars = sum(s.bars for s in engine.state.syms.values())
+        ended = engine.end(reason)
+        summary = dict(ended.summary)  # type: ignore[attr-defined]
+        writer.close()
+        _stop_projections(follower)
+        follower = None
+        print(f"session {session_id} ended ({reason})")
+        print(format_summary(summary))
+        if not args.quiet:
+            print(f"  {bars / wall:,.0f} bars/s, {summary['events'] / wall:,.0f} events/s over {wall:.2f} s "
+                  f"-> {store.location}")
+        return 0
+    except WriterFailed as exc:
+        print(f"hedge run: the event log failed, trading stopped: {exc}", file=sys.stderr)
+        return 1
+    except BaseException as exc:
+        try:
+            engine.end(f"error: {type(exc).__name__}: {exc}"[:500])
+            writer.close()
+        except Exception:
+            pass
+        raise
+    finally:
+        _stop_projections(follower)
+        try:
+            venue.close()
+        finally:
+            store.close()
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,134 @@
+"""The decision core: which recorded event triggers which pure decision.
+
+``decide(state, event)`` is called by the live loop right after ``evolve`` folded
+``event`` (so ``state`` already includes it); it returns ``Action`` items. The
+decision time is always ``event.ts_event_ns`` and every decision event is
+recorded with that ``ts_event_ns``. Nothing else is read: no wall clock, no
+venue, no randomness. Replay re-derives every decision by folding the log with
+``evolve`` and calling ``decide`` on each event, in log order (see
+``engine.replay_core.rederive``).
+
+Trigger table (event folded -> decision -> events recorded):
+
+==================  =======================================  =================================
+trigger             decision                                 records
+==================  =======================================  =================================
+KlineClosed         ``screener.on_kline``                    PositionClosed?, IntentEmitted
+IntentEmitted       ``risk.check_order(intent, build_view)`` RiskDecided
+RiskDecided         ``router.plan_route`` (allow / clamp)    RoutePlanned
+RoutePlanned        ``router.on_planned``                    OrderSubmitted (slice 0)
+OrderRejected       ``router.on_rejected`` (-5022 only)      OrderSubmitted (reprice) or
+                                                             RouterFallback + OrderSubmitted
+OrderCanceled       ``router.on_canceled`` (our fallback)    OrderSubmitted (MARKET remainder)
+MarketTick          ``router.on_tick``                       RouterFallback (maker timeout),
+                                                             OrderSubmitted (next TWAP slice)
+NavSnapshot         ``valuation.on_nav`` (first of an hour)  OffExchangeValued
+OrderSubmitted      act: ``Submit`` the OrderRequest         (venue answers: acks, rejects, fills)
+RouterFallback      act: ``Cancel`` (maker_timeout only)     (venue answers: OrderCanceled)
+==================  =======================================  =================================
+
+Actions are executed depth-first: a recorded decision is folded and decided on
+before the next action of the same trigger, so the log order is the order of a
+depth-first walk and replay can match recorded decisions one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import router, screener, valuation
+from engine.ids import decision_id
+from engine.ports import OrderRequest
+from engine.risk import build_view, check_order
+from engine.state import EngineState
+from eventlog.events import (
+    Event,
+    IntentEmitted,
+    KlineClosed,
+    MarketTick,
+    NavSnapshot,
+    OrderCanceled,
+    OrderRejected,
+    OrderSubmitted,
+    RiskDecided,
+    RoutePlanned,
+    RouterFallback,
+)
+
+# Event types that are decisions (re-derived and compared by replay), not inputs.
+DECISION_TYPES: tuple[str, ...] = (
+    "IntentEmitted", "PositionClosed", "RiskDecided", "RoutePlanned", "OrderSubmitted",
+    "RouterFallback", "OffExchangeValued",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Record this event (header stamped by the writer), then fold and decide on it."""
+
+    cls: type[Event]
+    stream: str
+    ts_event_ns: int
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    req: OrderRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    symbol: str
+    order_id: str
+
+
+Action = Emit | Submit | Cancel
+
+
+def decide_risk(state: EngineState, ev: IntentEmitted) -> dict[str, Any]:
+    """The RiskDecided fields for one recorded intent (what-if replay calls this with another config)."""
+    view = build_view(state, ev, ev.ts_event_ns)
+    return check_order(ev, view, state.config, ev.ts_event_ns, config_hash=state.config_hash,
+                       decision_id=decision_id(state.tag, ev.session_seq))
+
+
+def _emits(out: list[tuple[type, str, dict[str, Any]]], ts: int) -> list[Action]:
+    return [Emit(c, s, ts, f) for c, s, f in out]
+
+
+def decide(state: EngineState, ev: Event) -> list[Action]:
+    """Everything the engine does in answer to one folded event (see the trigger table)."""
+    t = type(ev)
+    ts = ev.ts_event_ns
+    if t is MarketTick:
+        return _emits(router.on_tick(state, ev), ts) if state.syms.get(ev.symbol) and state.syms[ev.symbol].open_plans else []  # type: ignore[attr-defined]
+    if t is KlineClosed:
+        return _emits(screener.on_kline(state, ev), ts)  # type: ignore[arg-type]
+    if t is NavSnapshot:
+        return _emits(valuation.on_nav(state, ev), ts)  # type: ignore[arg-type]
+    if t is IntentEmitted:
+        return [Emit(RiskDecided, "risk", ts, decide_risk(state, ev))]  # type: ignore[arg-type]
+    if t is RiskDecided:
+        assert isinstance(ev, RiskDecided)
+        intent = state.intents.get(ev.intent_id)
+        if ev.outcome == "veto" or intent is None or ev.approved_qty <= 0:
+            return []
+        return _emits(router.plan_route(state, ev, intent), ts)
+    if t is RoutePlanned:
+        return _emits(router.on_planned(state, ev), ts)  # type: ignore[arg-type]
+    if t is OrderSubmitted:
+        assert isinstance(ev, OrderSubmitted)
+        return [Submit(OrderRequest(order_id=ev.order_id, symbol=ev.symbol, side=ev.side,
+                                    order_type=ev.order_type, time_in_force=ev.time_in_force,
+                                    qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only))]
+    if t is OrderRejected:
+        return _emits(router.on_rejected(state, ev), ts)  # type: ignore[arg-type]
+    if t is OrderCanceled:
+        return _emits(router.on_canceled(state, ev), ts)  # type: ignore[arg-type]
+    if t is RouterFallback:
+        assert isinstance(ev, RouterFallback)
+        if ev.reason == "maker_timeout":
+            return [Cancel(ev.symbol, ev.order_id)]
+    return []

@@ -1,0 +1,294 @@
+"""The risk gates: one small pure predicate each, in the order ``check_order`` runs them.
+
+A gate reads a ``GateInput`` (the intent, the ``RiskView``, the config and the
+notional approved so far) and returns a ``Verdict``: ``pass``, ``clamp`` (with
+the reduced notional) or ``veto``, always with the thresholds it checked and the
+names of those that broke. ``docs/risk.md`` describes every gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.schema import HedgeConfig
+from engine.accounting import round_step_down
+from eventlog.events import IntentEmitted, Scalar
+
+Kind = str  # pass | clamp | veto
+
+
+@dataclass(slots=True)
+class Verdict:
+    kind: Kind
+    gate: str
+    source: str
+    thresholds: dict[str, Scalar]
+    reason: str = ""
+    usd: float | None = None  # clamped notional
+    qty: float | None = None  # exchange-rounded quantity (lot size)
+    breached: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class GateInput:
+    intent: IntentEmitted
+    view: Any  # engine.risk.RiskView
+    cfg: HedgeConfig
+    price: float
+    requested_usd: float
+    usd: float  # running approved notional
+    increasing: bool
+    qty_override: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    name: str
+    check: Callable[[GateInput], Verdict]
+    on_reducing: bool = False  # also applies to exits (orders that only reduce exposure)
+
+
+def _ok(gate: str, source: str, th: dict[str, Scalar]) -> Verdict:
+    return Verdict("pass", gate, source, th)
+
+
+def _veto(gate: str, source: str, th: dict[str, Scalar], reason: str, *breached: str) -> Verdict:
+    return Verdict("veto", gate, source, th, reason, breached=breached or tuple(th))
+
+
+def _cap(gi: GateInput, gate: str, name: str, cap_usd: float, current_usd: float, th: dict[str, Scalar]) -> Verdict:
+    """Shared clamp rule: fit the order under ``cap_usd``; veto if what fits is too small."""
+    room = cap_usd - current_usd
+    if gi.usd <= room + 1e-9:
+        return _ok(gate, "risk_limits", th)
+    ratio = gi.cfg.risk_limits.global_.min_clamp_ratio
+    th = {**th, "min_clamp_ratio": ratio}
+    if room <= 0 or room < ratio * gi.requested_usd:
+        return _veto(gate, "risk_limits", th,
+                     f"{name}: {current_usd:.2f} + {gi.usd:.2f} USD over cap {cap_usd:.2f} USD "
+                     f"(room {max(room, 0.0):.2f} < {ratio:.0%} of request)", name)
+    return Verdict("clamp", gate, "risk_limits", th,
+                   f"{name}: clamped {gi.usd:.2f} -> {room:.2f} USD (cap {cap_usd:.2f} USD)",
+                   usd=room, breached=(name,))
+
+
+def _hhmm(s: str) -> int:
+    h, m = s.split(":")
+    return int(h) * 60 + int(m)
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def trading_window(gi: GateInput) -> Verdict:
+    tw = gi.cfg.runtime.trading_window
+    th: dict[str, Scalar] = {"trading_window": f"{tw.start_utc}-{tw.end_utc}" if tw.enabled else "off"}
+    if not tw.enabled:
+        return _ok("trading_window", "runtime", th)
+    m, a, b = gi.view.minute_of_day, _hhmm(tw.start_utc), _hhmm(tw.end_utc)
+    inside = a <= m <= b if a <= b else (m >= a or m <= b)
+    if inside:
+        return _ok("trading_window", "runtime", th)
+    return _veto("trading_window", "runtime", th, f"{m // 60:02d}:{m % 60:02d} UTC outside {th['trading_window']}")
+
+
+def nav_freshness(gi: GateInput) -> Verdict:
+    lim = gi.cfg.risk_limits.global_.nav_freshness_seconds
+    th: dict[str, Scalar] = {"nav_freshness_seconds": lim}
+    age = gi.view.nav_age_s
+    if gi.view.nav_usd is None or age is None:
+        return _veto("nav_freshness", "nav_guard", th, "no NAV reading yet")
+    if age > lim:
+        return _veto("nav_freshness", "nav_guard", th, f"nav_age_s {age:.1f} > {lim:g}")
+    return _ok("nav_freshness", "nav_guard", th)
+
+
+def nav_sources(gi: GateInput) -> Verdict:
+    th: dict[str, Scalar] = {"nav_sources_ok_required": True}
+    if not gi.view.nav_sources_ok:
+        return _veto("nav_sources", "nav_guard", th, "last NAV reading has sources_ok = false",
+                     "nav_sources_ok_required")
+    return _ok("nav_sources", "nav_guard", th)
+
+
+def alt_ext_disabled(gi: GateInput) -> Verdict:
+    tl = gi.cfg.risk_limits.tiers.get(gi.view.tier)
+    on = bool(tl and tl.disable_on_stale_or_dd)
+    g = gi.cfg.risk_limits.global_
+    th: dict[str, Scalar] = {f"tiers.{gi.view.tier}.disable_on_stale_or_dd": on}
+    if not on:
+        return _ok("alt_ext_disabled", "risk_limits", th)
+    th["nav_stale_after_seconds"] = g.nav_stale_after_seconds
+    th["dd_cautious_pct"] = g.dd_cautious_pct
+    age = gi.view.nav_age_s
+    stale = age is None or age > g.nav_freshness_seconds or not gi.view.nav_sources_ok
+    if stale or gi.view.dd_frac >= g.dd_cautious_pct:
+        why = "NAV stale or sources not ok" if stale else f"dd_frac {gi.view.dd_frac:.4f} >= {g.dd_cautious_pct}"
+        return _veto("alt_ext_disabled", "risk_limits", th, f"{gi.view.tier} disabled: {why}",
+                     "nav_stale_after_seconds" if stale else "dd_cautious_pct")
+    return _ok("alt_ext_disabled", "risk_limits", th)
+
+
+def drawdown_limit(gi: GateInput) -> Verdict:
+    lim = gi.cfg.risk_limits.global_.max_drawdown_pct
+    th: dict[str, Scalar] = {"max_drawdown_pct": lim}
+    if gi.view.dd_frac >= lim:
+        return _veto("drawdown_limit", "risk_limits", th, f"dd_frac {gi.view.dd_frac:.4f} >= {lim}")
+    return _ok("drawdown_limit", "risk_limits", th)
+
+
+def daily_loss_limit(gi: GateInput) -> Verdict:
+    lim = gi.cfg.risk_limits.global_.daily_loss_limit_pct
+    th: dict[str, Scalar] = {"daily_loss_limit_pct": lim}
+    if gi.view.daily_loss_frac >= lim:
+        return _veto("daily_loss_limit", "risk_limits", th,
+                     f"daily_loss_frac {gi.view.daily_loss_frac:.4f} >= {lim}")
+    return _ok("daily_loss_limit", "risk_limits", th)
+
+
+def dd_state_gate(gi: GateInput) -> Verdict:
+    g = gi.cfg.risk_limits.global_
+    th: dict[str, Scalar] = {"dd_cautious_pct": g.dd_cautious_pct, "dd_defensive_pct": g.dd_defensive_pct,
+                             "cautious_size_mult": g.cautious_size_mult}
+    st = gi.view.dd_state
+    if st == "defensive":
+        return _veto("dd_state", "dd_guard", th, f"dd_state defensive (dd_frac {gi.view.dd_frac:.4f})",
+                     "dd_defensive_pct")
+    if st == "cautious":
+        new = gi.usd * g.cautious_size_mult
+        return Verdict("clamp", "dd_state", "dd_guard", th,
+                       f"dd_state cautious: size x{g.cautious_size_mult:g}", usd=new, breached=("dd_cautious_pct",))
+    return _ok("dd_state", "dd_guard", th)
+
+
+def atr_regime_gate(gi: GateInput) -> Verdict:
+    g = gi.cfg.risk_limits.global_
+    tl = gi.cfg.risk_limits.tiers.get(gi.view.tier)
+    ar = gi.cfg.strategy.atr_regime
+    th: dict[str, Scalar] = {"atr_high_ratio": ar.high_ratio, "atr_low_ratio": ar.low_ratio}
+    if tl is None or not tl.size_down_high_vol:
+        return _ok("atr_regime", "risk_limits", th)
+    th["high_vol_size_mult"] = g.high_vol_size_mult
+    if gi.view.atr_regime == "high":
+        return Verdict("clamp", "atr_regime", "risk_limits", th,
+                       f"atr_regime high (ratio {gi.view.atr_ratio:.2f}): size x{g.high_vol_size_mult:g}",
+                       usd=gi.usd * g.high_vol_size_mult, breached=("atr_high_ratio",))
+    return _ok("atr_regime", "risk_limits", th)
+
+
+def max_trade_nav(gi: GateInput) -> Verdict:
+    lim = gi.cfg.risk_limits.global_.max_trade_nav_pct
+    nav = gi.view.nav_usd or 0.0
+    th: dict[str, Scalar] = {"max_trade_nav_pct": lim}
+    cap = lim * nav
+    if gi.usd <= cap + 1e-9:
+        return _ok("max_trade_nav", "risk_limits", th)
+    if cap <= 0:
+        return _veto("max_trade_nav", "risk_limits", th, "NAV <= 0")
+    return Verdict("clamp", "max_trade_nav", "risk_limits", th,
+                   f"trade {gi.usd:.2f} USD > {lim:.2%} of NAV ({cap:.2f} USD)", usd=cap,
+                   breached=("max_trade_nav_pct",))
+
+
+def max_open_positions(gi: GateInput) -> Verdict:
+    lim = gi.cfg.risk_limits.global_.max_open_positions
+    th: dict[str, Scalar] = {"max_open_positions": lim}
+    opening = abs(gi.view.exposure_qty) <= 1e-12
+    if opening and gi.view.open_positions_count >= lim:
+        return _veto("max_open_positions", "risk_limits", th,
+                     f"{gi.view.open_positions_count} open >= max {lim}")
+    return _ok("max_open_positions", "risk_limits", th)
+
+
+def symbol_cap(gi: GateInput) -> Verdict:
+    tl = gi.cfg.risk_limits.tiers.get(gi.view.tier)
+    pct = tl.per_symbol_nav_pct if tl else 0.0
+    th: dict[str, Scalar] = {"per_symbol_nav_pct": pct}
+    return _cap(gi, "symbol_cap", "per_symbol_nav_pct", pct * (gi.view.nav_usd or 0.0), gi.view.symbol_gross, th)
+
+
+def tier_cap(gi: GateInput) -> Verdict:
+    tl = gi.cfg.risk_limits.tiers.get(gi.view.tier)
+    pct = tl.tier_gross_nav_pct if tl else 0.0
+    th: dict[str, Scalar] = {"tier_gross_nav_pct": pct}
+    return _cap(gi, "tier_cap", "tier_gross_nav_pct", pct * (gi.view.nav_usd or 0.0), gi.view.tier_gross, th)
+
+
+def correlation_cap(gi: GateInput) -> Verdict:
+    groups = gi.cfg.correlation_groups.groups
+    nav = gi.view.nav_usd or 0.0
+    th: dict[str, Scalar] = {
+        f"correlation.{name}.max_gross_nav_pct": groups[name].max_gross_nav_pct for name in sorted(gi.view.group_gross)
+    }
+    usd = gi.usd
+    clamp: Verdict | None = None
+    for name in sorted(gi.view.group_gross):
+        key = f"correlation.{name}.max_gross_nav_pct"
+        probe = GateInput(gi.intent, gi.view, gi.cfg, gi.price, gi.requested_usd, usd, gi.increasing)
+        v = _cap(probe, "correlation_cap", key, groups[name].max_gross_nav_pct * nav, gi.view.group_gross[name], th)
+        if v.kind == "veto":
+            return v
+        if v.kind == "clamp":
+            usd = v.usd if v.usd is not None else usd
+            clamp = v
+    return clamp if clamp is not None else _ok("correlation_cap", "risk_limits", th)
+
+
+def portfolio_gross(gi: GateInput) -> Verdict:
+    mult = gi.cfg.risk_limits.global_.max_gross_nav_mult
+    th: dict[str, Scalar] = {"max_gross_nav_mult": mult}
+    return _cap(gi, "portfolio_gross", "max_gross_nav_mult", mult * (gi.view.nav_usd or 0.0),
+                gi.view.portfolio_gross, th)
+
+
+def lot_size(gi: GateInput) -> Verdict:
+    spec = gi.cfg.universe.symbols.get(gi.intent.symbol)
+    if spec is None:
+        return _veto("lot_size", "exchange_filters", {"universe": "missing"},
+                     f"{gi.intent.symbol} is not in the universe")
+    th: dict[str, Scalar] = {"step_size": spec.step_size, "min_qty": spec.min_qty}
+    raw = gi.intent.qty if not gi.increasing else gi.usd / gi.price
+    qty = round_step_down(min(raw, gi.intent.qty), spec.step_size)
+    if qty < spec.min_qty - 1e-12:
+        return _veto("lot_size", "exchange_filters", th,
+                     f"qty {raw:.8g} rounds to {qty:g} < min_qty {spec.min_qty:g} (step {spec.step_size:g})",
+                     "min_qty")
+    v = _ok("lot_size", "exchange_filters", th)
+    v.qty = qty
+    return v
+
+
+def min_notional(gi: GateInput) -> Verdict:
+    spec = gi.cfg.universe.symbols.get(gi.intent.symbol)
+    mn = spec.min_notional if spec else 0.0
+    th: dict[str, Scalar] = {"min_notional": mn}
+    qty = gi.qty_override if gi.qty_override is not None else gi.usd / gi.price
+    notional = qty * gi.price
+    if notional < mn - 1e-9:
+        return _veto("min_notional", "exchange_filters", th, f"notional {notional:.2f} < min_notional {mn:g} USD")
+    return _ok("min_notional", "exchange_filters", th)
+
+
+GATES: tuple[Gate, ...] = (
+    Gate("trading_window", trading_window),
+    Gate("nav_freshness", nav_freshness),
+    Gate("nav_sources", nav_sources),
+    Gate("alt_ext_disabled", alt_ext_disabled),
+    Gate("drawdown_limit", drawdown_limit),
+    Gate("daily_loss_limit", daily_loss_limit),
+    Gate("dd_state", dd_state_gate),
+    Gate("atr_regime", atr_regime_gate),
+    Gate("max_trade_nav", max_trade_nav),
+    Gate("max_open_positions", max_open_positions),
+    Gate("symbol_cap", symbol_cap),
+    Gate("tier_cap", tier_cap),
+    Gate("correlation_cap", correlation_cap),
+    Gate("portfolio_gross", portfolio_gross),
+    Gate("lot_size", lot_size, on_reducing=True),
+    Gate("min_notional", min_notional),
+)
+
+GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)

@@ -1,0 +1,124 @@
+"""The live loop: venue updates -> record -> fold -> decide -> record -> act.
+
+``Engine.process`` records one event through the log writer, folds it with
+``evolve`` and executes what ``decide`` returns, depth-first: decision events
+are recorded and decided on in turn, ``Submit``/``Cancel`` go to the venue and
+its immediate answers are processed the same way. The same code runs for the
+simulated venue and for Binance; only the venue and the clock differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.core import Cancel, Emit, Submit, decide
+from engine.ports import Venue, VenueUpdate
+from engine.state import EngineState, evolve
+from eventlog.events import Event, KlineClosed, OrderFilled, SessionEnded, SessionStarted
+from eventlog.writer import LogWriter
+
+
+def enrich_fill(state: EngineState, fields: dict[str, Any]) -> dict[str, Any]:
+    """Add decision price and slippage (bps, positive = worse) to a venue fill.
+
+    The venue does not know the decision price; the router's order does. Pure:
+    reads only the folded state.
+    """
+    o = state.orders.get(fields.get("order_id", ""))
+    if o is None or not o.decision_price:
+        return fields
+    dp = o.decision_price
+    sign = 1.0 if fields.get("side", o.side) == "BUY" else -1.0
+    fields["decision_price"] = dp
+    fields["slippage_bps"] = round(sign * (fields["price"] - dp) / dp * 10_000.0, 6)
+    return fields
+
+
+class Engine:
+    """Wires a venue, the log writer and the decision core."""
+
+    def __init__(self, venue: Venue, writer: LogWriter, state: EngineState | None = None,
+                 on_event: Callable[[Event], None] | None = None):
+        self.venue = venue
+        self.writer = writer
+        self.state = state or EngineState()
+        self.on_event = on_event
+        self.bar_steps = 0
+        self._last_close_ms = -1
+
+    def record(self, cls: type[Event], stream: str, ts_event_ns: int, fields: dict[str, Any]) -> Event:
+        """Record one event, fold it, and carry out every decision it triggers."""
+        if cls is OrderFilled:
+            fields = enrich_fill(self.state, dict(fields))
+        ev = self.writer.emit(cls, stream=stream, ts_event_ns=ts_event_ns, **fields)
+        evolve(self.state, ev)
+        if cls is KlineClosed and ev.close_time_ms > self._last_close_ms:  # type: ignore[attr-defined]
+            self._last_close_ms = ev.close_time_ms  # type: ignore[attr-defined]
+            self.bar_steps += 1
+        if self.on_event is not None:
+            self.on_event(ev)
+        for action in decide(self.state, ev):
+            if type(action) is Emit:
+                self.record(action.cls, action.stream, action.ts_event_ns, action.fields)
+            elif type(action) is Submit:
+                self.apply(self.venue.submit(action.req))
+            elif type(action) is Cancel:
+                self.apply(self.venue.cancel(action.symbol, action.order_id))
+        return ev
+
+    def apply(self, updates: list[VenueUpdate]) -> None:
+        for u in updates:
+            self.record(u.cls, u.stream, u.ts_event_ns, u.fields)
+
+    def start(self, *, engine_version: str, mode: str, venue: str, symbols: list[str],
+              config: dict[str, Any], config_hash: str, normalisations: list[str],
+              data_source: str, params: dict[str, Any], ts_event_ns: int) -> Event:
+        """Record SessionStarted (config frozen into the log) and the venue's opening state."""
+        ev = self.record(SessionStarted, "session", ts_event_ns, {
+            "engine_version": engine_version, "mode": mode, "venue": venue, "symbols": symbols,
+            "config": config, "config_hash": config_hash, "normalisations": normalisations,
+            "data_source": data_source, "params": params,
+        })
+        self.apply(self.venue.connect(symbols))
+        return ev
+
+    def run(self, *, max_bars: int | None = None, until_ns: int | None = None, once: bool = False,
+            idle: Callable[[], None] | None = None, should_stop: Callable[[], bool] | None = None) -> str:
+        """Drive the venue until the data ends, ``max_bars`` bar steps, ``until_ns`` or one step.
+
+        Returns the end reason: ``data_end``, ``bars``, ``until``, ``once`` or ``stopped``.
+        """
+        clock = self.venue.clock()
+        while True:
+            if should_stop is not None and should_stop():
+                return "stopped"
+            batch = self.venue.next_updates()
+            if batch is None:
+                return "data_end"
+            if not batch:
+                if idle is not None:
+                    idle()
+                continue
+            for u in batch:
+                self.record(u.cls, u.stream, u.ts_event_ns, u.fields)
+            if once:
+                return "once"
+            if max_bars is not None and self.bar_steps >= max_bars:
+                return "bars"
+            if until_ns is not None and clock.now_ns() >= until_ns:
+                return "until"
+
+    def end(self, reason: str, extra: dict[str, Any] | None = None) -> Event:
+        """Record SessionEnded with the folded summary; flush the log."""
+        summary = self.state.summary_dict()
+        summary["events"] = self.state.summary.events + 1
+        summary["bar_steps"] = self.bar_steps
+        summary["end_reason"] = reason
+        if extra:
+            summary.update(extra)
+        ts = max(self.state.now_ns, self.venue.clock().now_ns())
+        ev = self.writer.emit(SessionEnded, stream="session", ts_event_ns=ts, reason=reason, summary=summary)
+        evolve(self.state, ev)
+        self.writer.flush()
+        return ev

@@ -1,0 +1,204 @@
+"""Risk: ``check_order`` - the only veto authority.
+
+``check_order(intent, view, cfg, now_ns, ...)`` is pure: the intent, a
+``RiskView`` (the portfolio as folded from the log, see ``build_view``), the
+config and the decision time in; the content of a ``RiskDecided`` event out.
+
+Each gate is a small predicate in ``engine.gates`` returning a ``Verdict``
+(pass / clamp / veto) with its thresholds. Gates run in a fixed order on the
+running approved notional; the first veto decides the outcome, later gates still
+run so ``breached`` names every threshold that broke. Orders that only reduce
+exposure (exits) skip every gate except the exchange lot size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.schema import HedgeConfig
+from engine.accounting import round_step_down
+from engine.gates import GATES, GateInput, Verdict
+from eventlog.events import IntentEmitted, Scalar
+from projections.indicators import atr_regime, dd_state, drawdown_frac
+
+NS = 1_000_000_000
+
+
+@dataclass(slots=True)
+class RiskView:
+    """What a decision sees: the portfolio folded from the log at decision time."""
+
+    symbol: str
+    tier: str
+    price: float
+    nav_usd: float | None
+    nav_age_s: float | None
+    nav_sources_ok: bool
+    position_qty: float = 0.0  # exchange-side (PositionSnapshot)
+    exposure_qty: float = 0.0  # position + remaining qty of open entry plans (signed)
+    symbol_gross: float = 0.0
+    tier_gross: float = 0.0
+    portfolio_gross: float = 0.0
+    group_gross: dict[str, float] = field(default_factory=dict)
+    open_positions_count: int = 0
+    peak_nav: float = 0.0
+    dd_frac: float = 0.0
+    daily_loss_frac: float = 0.0
+    atr_ratio: float | None = None
+    atr_regime: str = "unknown"
+    dd_state: str = "normal"
+    minute_of_day: int = 0
+    refs: dict[str, int] = field(default_factory=dict)
+
+    def observations(self) -> dict[str, Scalar]:
+        obs: dict[str, Scalar] = {
+            "nav_usd": _r(self.nav_usd),
+            "nav_age_s": _r(self.nav_age_s),
+            "nav_sources_ok": self.nav_sources_ok,
+            "price": self.price,
+            "tier": self.tier,
+            "position_qty": self.position_qty,
+            "exposure_qty": _r(self.exposure_qty),
+            "symbol_gross": _r(self.symbol_gross),
+            "tier_gross": _r(self.tier_gross),
+            "portfolio_gross": _r(self.portfolio_gross),
+            "open_positions_count": self.open_positions_count,
+            "peak_nav_usd": _r(self.peak_nav),
+            "dd_frac": _r(self.dd_frac),
+            "daily_loss_frac": _r(self.daily_loss_frac),
+            "dd_state": self.dd_state,
+            "atr_ratio": _r(self.atr_ratio),
+            "atr_regime": self.atr_regime,
+            "minute_of_day_utc": self.minute_of_day,
+        }
+        for g, v in sorted(self.group_gross.items()):
+            obs[f"group_gross.{g}"] = _r(v)
+        return obs
+
+
+def _r(x: float | None, nd: int = 8) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
+    """Fold the engine state into the view ``check_order`` needs (and the refs it saw)."""
+    cfg: HedgeConfig = state.config
+    g = cfg.risk_limits.global_
+    s = state.sym(intent.symbol)
+    price = s.price() or intent.price
+    exposure: dict[str, float] = {}
+    gross: dict[str, float] = {}
+    refs: dict[str, int] = {"intent": intent.session_seq}
+    for sym in sorted(state.syms):
+        ss = state.syms[sym]
+        q = ss.pos_qty
+        for pid in ss.open_plans:
+            p = state.plans.get(pid)
+            if p is not None and not p.reduce_only:
+                q += p.signed_remaining()
+        exposure[sym] = q
+        gross[sym] = abs(q) * (ss.price() or 0.0)
+        if ss.pos_seq:
+            refs[f"position.{sym}"] = ss.pos_seq
+    tier = cfg.tier_of(intent.symbol)
+    tier_gross = sum(v for k, v in gross.items() if cfg.tier_of(k) == tier)
+    groups = {
+        name: sum(gross.get(sym, 0.0) for sym in grp.symbols)
+        for name, grp in sorted(cfg.correlation_groups.groups.items())
+        if intent.symbol in grp.symbols
+    }
+    nav = state.nav_usd
+    dd = drawdown_frac(nav, state.peak_nav) if nav is not None else 0.0
+    day_loss = 0.0
+    if nav is not None and state.day_start_nav > 0:
+        day_loss = max(0.0, (state.day_start_nav - nav) / state.day_start_nav)
+    ratio = s.atr.ratio
+    ar = cfg.strategy.atr_regime
+    if state.nav_seq:
+        refs["nav"] = state.nav_seq
+    if s.tick_seq:
+        refs["tick"] = s.tick_seq
+    if s.kline_seq:
+        refs["kline"] = s.kline_seq
+    return RiskView(
+        symbol=intent.symbol, tier=tier, price=price, nav_usd=nav,
+        nav_age_s=(now_ns - state.nav_ns) / NS if nav is not None else None,
+        nav_sources_ok=bool(state.nav_sources_ok), position_qty=s.pos_qty,
+        exposure_qty=exposure.get(intent.symbol, 0.0), symbol_gross=gross.get(intent.symbol, 0.0),
+        tier_gross=tier_gross, portfolio_gross=sum(gross.values()), group_gross=groups,
+        open_positions_count=sum(1 for v in exposure.values() if abs(v) > 1e-12),
+        peak_nav=state.peak_nav, dd_frac=dd, daily_loss_frac=day_loss, atr_ratio=ratio,
+        atr_regime=atr_regime(ratio, ar.low_ratio, ar.high_ratio),
+        dd_state=dd_state(dd, g.dd_cautious_pct, g.dd_defensive_pct),
+        minute_of_day=int((now_ns // (60 * NS)) % 1440), refs=refs,
+    )
+
+
+def check_order(
+    intent: IntentEmitted, view: RiskView, cfg: HedgeConfig, now_ns: int, *,
+    config_hash: str, decision_id: str,
+) -> dict[str, Any]:
+    """Decide allow / clamp / veto for one intent; returns the RiskDecided fields."""
+    price = view.price if view.price > 0 else intent.price
+    sign = 1.0 if intent.side == "BUY" else -1.0
+    requested_usd = intent.qty * price
+    after = view.exposure_qty + sign * intent.qty
+    increasing = abs(after) > abs(view.exposure_qty) + 1e-12 and not intent.reduce_only
+    gi = GateInput(intent=intent, view=view, cfg=cfg, price=price, requested_usd=requested_usd,
+                   usd=requested_usd, increasing=increasing)
+    thresholds: dict[str, Scalar] = {}
+    reasons: list[str] = []
+    breached: list[str] = []
+    veto: Verdict | None = None
+    clamp_gate: Verdict | None = None
+    for gate in GATES:
+        if not increasing and not gate.on_reducing:
+            continue
+        v = gate.check(gi)
+        thresholds.update(v.thresholds)
+        breached.extend(b for b in v.breached if b not in breached)
+        if veto is not None:
+            continue  # outcome fixed; later gates only add thresholds and breaches
+        if v.qty is not None:
+            gi.qty_override = v.qty
+        if v.kind == "pass":
+            continue
+        reasons.append(f"{v.gate}: {v.reason}")
+        if v.kind == "veto":
+            veto = v
+        else:
+            clamp_gate = clamp_gate or v
+            if v.usd is not None:
+                gi.usd = v.usd
+    spec = cfg.universe.symbols.get(intent.symbol)
+    step = spec.step_size if spec else 1e-8
+    if veto is not None:
+        outcome, gate_name, source, qty = "veto", veto.gate, veto.source, 0.0
+    else:
+        qty = gi.qty_override if gi.qty_override is not None else round_step_down(gi.usd / price, step)
+        if clamp_gate is not None:
+            outcome, gate_name, source = "clamp", clamp_gate.gate, clamp_gate.source
+        else:
+            outcome, gate_name, source = "allow", "pass", "risk_limits"
+            reasons = ["all gates passed"]
+    obs = view.observations()
+    obs["requested_notional_usd"] = round(requested_usd, 8)
+    obs["risk_increasing"] = increasing
+    return {
+        "decision_id": decision_id,
+        "intent_id": intent.intent_id,
+        "symbol": intent.symbol,
+        "outcome": outcome,
+        "gate": gate_name,
+        "reasons": reasons,
+        "thresholds": thresholds,
+        "observations": obs,
+        "config_hash": config_hash,
+        "requested_qty": intent.qty,
+        "approved_qty": qty,
+        "approved_notional_usd": round(qty * price, 8),
+        "source": source,
+        "breached": breached,
+        "state_refs": dict(sorted(view.refs.items())),
+    }

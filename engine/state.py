@@ -1,0 +1,583 @@
+"""EngineState and ``evolve(state, event)``: the only way engine state changes.
+
+The live loop and replay run the same fold. ``evolve`` mutates the state in place
+(for speed: no per-bar copies) and returns it; it reads nothing but the event and
+the state, so folding the same events always gives the same state.
+
+What is folded:
+
+* session config (``SessionStarted`` / ``ConfigChanged``) and the session tag;
+* per symbol: last tick (bid/ask/mark), indicators from closed klines (EMAs,
+  Donchian channel of the previous bars, Wilder ATR with its baseline), the
+  exchange-side position (``PositionSnapshot``, authoritative), a ledger position
+  folded from fills, TP/SL levels of the open position, cooldown bookkeeping;
+* account: last NAV reading (value, time, sources ok, its session_seq), peak NAV,
+  the UTC day's opening NAV, cash folded from fills and funding;
+* router: working orders and route plans (slices, reprices, fallbacks);
+* a running summary (intents, vetoes by gate, clamps, fills, fees).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from config.loader import from_dict
+from config.schema import HedgeConfig
+from engine.accounting import apply_fill
+from engine.ids import session_tag
+from eventlog.events import (
+    ConfigChanged,
+    Event,
+    FundingApplied,
+    IntentEmitted,
+    KlineClosed,
+    MarketTick,
+    NavSnapshot,
+    OffExchangeValued,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    PositionClosed,
+    PositionSnapshot,
+    RiskDecided,
+    RoutePlanned,
+    RouterFallback,
+    SessionStarted,
+    VenueReconciled,
+)
+from projections.indicators import WilderAtr, drawdown_frac
+
+EPS = 1e-12
+DAY_NS = 86_400 * 1_000_000_000
+POST_ONLY_REJECT = -5022
+
+
+class SymbolState:
+    """Market, indicator and position state of one symbol."""
+
+    __slots__ = (
+        "ask", "atr", "bars", "bid", "don_high", "don_low", "ema_fast", "ema_slow",
+        "exit_pending", "funding_rate", "high", "highs", "kline_close_ms", "kline_seq",
+        "last_close", "last_entry_bar", "last_veto_bar", "led_entry", "led_qty", "low",
+        "lows", "mark", "open_plans", "pos_entry", "pos_mark", "pos_qty", "pos_seq",
+        "pos_upnl", "sl", "symbol", "tick_ns", "tick_seq", "tp", "volume",
+    )
+
+    def __init__(self, symbol: str, cfg: HedgeConfig):
+        s = cfg.strategy
+        self.symbol = symbol
+        self.bid = self.ask = self.mark = 0.0
+        self.tick_seq = 0
+        self.tick_ns = 0
+        self.funding_rate: float | None = None
+        self.bars = 0
+        self.kline_seq = 0
+        self.kline_close_ms = 0
+        self.last_close = self.high = self.low = self.volume = 0.0
+        self.ema_fast: float | None = None
+        self.ema_slow: float | None = None
+        self.highs: deque[float] = deque(maxlen=s.breakout_bars)
+        self.lows: deque[float] = deque(maxlen=s.breakout_bars)
+        self.don_high: float | None = None
+        self.don_low: float | None = None
+        self.atr = WilderAtr(s.atr_regime.period, s.atr_regime.baseline_bars)
+        self.pos_qty = self.pos_entry = self.pos_mark = self.pos_upnl = 0.0
+        self.pos_seq = 0
+        self.led_qty = self.led_entry = 0.0
+        self.tp: float | None = None
+        self.sl: float | None = None
+        self.exit_pending = False
+        self.last_entry_bar = -(10**9)
+        self.last_veto_bar = -(10**9)
+        self.open_plans: list[str] = []
+
+    def price(self) -> float:
+        """Best current price: mark, else mid, else the last close."""
+        if self.mark > 0:
+            return self.mark
+        if self.bid > 0 and self.ask > 0:
+            return (self.bid + self.ask) / 2
+        return self.last_close
+
+
+class OrderState:
+    __slots__ = (
+        "attempt", "decision_price", "filled_qty", "order_id", "order_type", "plan_id",
+        "price", "qty", "reduce_only", "side", "slice_index", "status", "submitted_ns",
+        "symbol", "tif",
+    )
+
+    def __init__(self, ev: OrderSubmitted):
+        self.order_id = ev.order_id
+        self.plan_id = ev.plan_id
+        self.symbol = ev.symbol
+        self.side = ev.side
+        self.order_type = ev.order_type
+        self.tif = ev.time_in_force
+        self.qty = ev.qty
+        self.price = ev.price
+        self.decision_price = ev.decision_price
+        self.reduce_only = ev.reduce_only
+        self.attempt = ev.attempt
+        self.slice_index = ev.slice_index
+        self.status = "submitted"  # submitted | working | filled | canceled | rejected | expired
+        self.submitted_ns = ev.ts_event_ns
+        self.filled_qty = 0.0
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("submitted", "working")
+
+    @property
+    def is_maker_order(self) -> bool:
+        return self.tif == "GTX"
+
+
+class PlanState:
+    __slots__ = (
+        "active_order", "attempt", "awaiting_taker", "cur_slice", "decision_id", "decision_price",
+        "done", "fallback_order", "fallbacks", "filled_qty", "intent_id", "last_reject_code",
+        "plan_id", "qty", "reduce_only", "side", "slice_filled", "slice_qty", "slice_started_ns",
+        "slices", "started_ns", "style", "symbol",
+    )
+
+    def __init__(self, ev: RoutePlanned):
+        self.plan_id = ev.plan_id
+        self.decision_id = ev.decision_id
+        self.intent_id = ev.intent_id
+        self.symbol = ev.symbol
+        self.side = ev.side
+        self.qty = ev.qty
+        self.style = ev.style
+        self.slices = ev.slices
+        self.slice_qty = ev.slice_qty
+        self.decision_price = ev.decision_price
+        self.reduce_only = ev.reduce_only
+        self.started_ns = ev.ts_event_ns
+        self.cur_slice = -1  # no slice sent yet
+        self.slice_started_ns = ev.ts_event_ns
+        self.slice_filled = 0.0
+        self.filled_qty = 0.0
+        self.active_order: str | None = None
+        self.attempt = 0
+        self.fallback_order: str | None = None
+        self.awaiting_taker = False
+        self.fallbacks = 0
+        self.last_reject_code = 0
+        self.done = False
+
+    def slice_target(self, index: int) -> float:
+        """Quantity of slice ``index`` (the last slice takes the rounding remainder)."""
+        if index < self.slices - 1:
+            return self.slice_qty
+        return round(self.qty - self.slice_qty * (self.slices - 1), 10)
+
+    def slice_remaining(self) -> float:
+        return max(0.0, round(self.slice_target(self.cur_slice) - self.slice_filled, 10))
+
+    def signed_remaining(self) -> float:
+        rem = max(0.0, self.qty - self.filled_qty)
+        return rem if self.side == "BUY" else -rem
+
+
+class Summary:
+    """Running session summary, folded like everything else."""
+
+    __slots__ = (
+        "clamps", "events", "fallbacks", "fees_usd", "fills", "funding_usd", "intents",
+        "maker_fills", "orders", "realized_pnl", "rejects", "vetoes_by_gate",
+    )
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.intents = 0
+        self.clamps = 0
+        self.vetoes_by_gate: dict[str, int] = {}
+        self.orders = 0
+        self.rejects = 0
+        self.fallbacks = 0
+        self.fills = 0
+        self.maker_fills = 0
+        self.fees_usd = 0.0
+        self.realized_pnl = 0.0
+        self.funding_usd = 0.0
+
+
+class EngineState:
+    """Everything the engine's decisions read, folded from the session's events."""
+
+    def __init__(self) -> None:
+        self.session_id = ""
+        self.tag = ""
+        self.cfg: HedgeConfig | None = None
+        self.config_hash = ""
+        self.symbols: list[str] = []
+        self.syms: dict[str, SymbolState] = {}
+        self.last_seq = 0
+        self.now_ns = 0
+        # account
+        self.nav_usd: float | None = None
+        self.nav_ns = 0
+        self.nav_seq = 0
+        self.nav_sources_ok = False
+        self.wallet = 0.0
+        self.peak_nav = 0.0
+        self.day_key = -1
+        self.day_start_nav = 0.0
+        self.max_dd = 0.0
+        self.cash: float | None = None  # ledger cash: first wallet reading + fills + funding
+        self.offx_hour = -1
+        # router
+        self.orders: dict[str, OrderState] = {}
+        self.plans: dict[str, PlanState] = {}
+        self.intents: dict[str, IntentEmitted] = {}
+        self.summary = Summary()
+
+    @property
+    def config(self) -> HedgeConfig:
+        if self.cfg is None:
+            raise RuntimeError("no SessionStarted folded yet: the engine has no config")
+        return self.cfg
+
+    def sym(self, symbol: str) -> SymbolState:
+        s = self.syms.get(symbol)
+        if s is None:
+            s = self.syms[symbol] = SymbolState(symbol, self.config)
+        return s
+
+    def summary_dict(self) -> dict[str, Any]:
+        """The session summary recorded in SessionEnded and printed by ``hedge run``."""
+        sm = self.summary
+        return {
+            "events": sm.events,
+            "bars": sum(s.bars for s in self.syms.values()),
+            "intents": sm.intents,
+            "vetoes": sum(sm.vetoes_by_gate.values()),
+            "vetoes_by_gate": dict(sorted(sm.vetoes_by_gate.items())),
+            "clamps": sm.clamps,
+            "orders": sm.orders,
+            "rejects": sm.rejects,
+            "fallbacks": sm.fallbacks,
+            "fills": sm.fills,
+            "maker_fills": sm.maker_fills,
+            "fees_usd": round(sm.fees_usd, 6),
+            "realized_pnl_usd": round(sm.realized_pnl, 6),
+            "funding_usd": round(sm.funding_usd, 6),
+            "final_nav_usd": round(self.nav_usd, 6) if self.nav_usd is not None else None,
+            "peak_nav_usd": round(self.peak_nav, 6),
+            "max_dd_frac": round(self.max_dd, 6),
+            "open_positions": {s: self.syms[s].pos_qty for s in sorted(self.syms) if self.syms[s].pos_qty},
+        }
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _session_started(st: EngineState, ev: SessionStarted) -> None:
+    st.session_id = ev.session_id
+    st.tag = session_tag(ev.session_id)
+    st.cfg = from_dict(ev.config).config
+    st.config_hash = ev.config_hash
+    st.symbols = list(ev.symbols)
+    for s in st.symbols:
+        st.sym(s)
+
+
+def _config_changed(st: EngineState, ev: ConfigChanged) -> None:
+    st.cfg = from_dict(ev.config).config
+    st.config_hash = ev.config_hash
+
+
+def _tick(st: EngineState, ev: MarketTick) -> None:
+    s = st.sym(ev.symbol)
+    s.bid = ev.bid
+    s.ask = ev.ask
+    s.mark = ev.mark if ev.mark is not None else (ev.bid + ev.ask) / 2
+    s.tick_seq = ev.session_seq
+    s.tick_ns = ev.ts_event_ns
+    if ev.funding_rate is not None:
+        s.funding_rate = ev.funding_rate
+
+
+def _kline(st: EngineState, ev: KlineClosed) -> None:
+    s = st.sym(ev.symbol)
+    cfg = st.config.strategy
+    highs, lows = s.highs, s.lows
+    if len(highs) == highs.maxlen:
+        s.don_high = max(highs)
+        s.don_low = min(lows)
+    highs.append(ev.high)
+    lows.append(ev.low)
+    c = ev.close
+    if s.ema_fast is None or s.ema_slow is None:
+        s.ema_fast = s.ema_slow = c
+    else:
+        s.ema_fast += (c - s.ema_fast) * (2.0 / (cfg.fast_ema + 1))
+        s.ema_slow += (c - s.ema_slow) * (2.0 / (cfg.slow_ema + 1))
+    s.atr.update(ev.high, ev.low, c)
+    s.bars += 1
+    s.kline_seq = ev.session_seq
+    s.kline_close_ms = ev.close_time_ms
+    s.last_close = c
+    s.high = ev.high
+    s.low = ev.low
+    s.volume = ev.volume
+
+
+def _nav(st: EngineState, ev: NavSnapshot) -> None:
+    st.nav_usd = ev.nav_usd
+    st.nav_ns = ev.ts_event_ns
+    st.nav_seq = ev.session_seq
+    st.nav_sources_ok = ev.sources_ok
+    st.wallet = ev.wallet_balance
+    if st.cash is None:
+        st.cash = ev.wallet_balance
+    if ev.sources_ok:
+        if ev.nav_usd > st.peak_nav:
+            st.peak_nav = ev.nav_usd
+        day = ev.ts_event_ns // DAY_NS
+        if day != st.day_key:
+            st.day_key = day
+            st.day_start_nav = ev.nav_usd
+        dd = drawdown_frac(ev.nav_usd, st.peak_nav)
+        if dd > st.max_dd:
+            st.max_dd = dd
+
+
+def _position(st: EngineState, ev: PositionSnapshot) -> None:
+    s = st.sym(ev.symbol)
+    s.pos_qty = ev.qty
+    s.pos_entry = ev.entry_price
+    s.pos_mark = ev.mark_price
+    s.pos_upnl = ev.unrealized_pnl
+    s.pos_seq = ev.session_seq
+    if ev.qty == 0.0:
+        s.tp = s.sl = None
+        s.exit_pending = False
+
+
+def _funding(st: EngineState, ev: FundingApplied) -> None:
+    if st.cash is not None:
+        st.cash += ev.amount_usd
+    st.summary.funding_usd += ev.amount_usd
+
+
+def _offx(st: EngineState, ev: OffExchangeValued) -> None:
+    st.offx_hour = ev.ts_event_ns // 3_600_000_000_000
+
+
+def _reconciled(st: EngineState, ev: VenueReconciled) -> None:
+    for p in ev.positions:
+        s = st.sym(str(p["symbol"]))
+        s.pos_qty = float(p.get("qty", 0.0))
+        s.pos_entry = float(p.get("entry_price", 0.0))
+        s.led_qty, s.led_entry = s.pos_qty, s.pos_entry
+        s.pos_seq = ev.session_seq
+
+
+def _intent(st: EngineState, ev: IntentEmitted) -> None:
+    st.intents[ev.intent_id] = ev
+    st.summary.intents += 1
+    s = st.sym(ev.symbol)
+    if ev.reduce_only:
+        s.exit_pending = True
+    else:
+        s.last_entry_bar = s.bars
+
+
+def _decided(st: EngineState, ev: RiskDecided) -> None:
+    intent = st.intents.get(ev.intent_id)
+    s = st.sym(ev.symbol)
+    if ev.outcome == "veto":
+        st.summary.vetoes_by_gate[ev.gate] = st.summary.vetoes_by_gate.get(ev.gate, 0) + 1
+        st.intents.pop(ev.intent_id, None)
+        if intent is not None and intent.reduce_only:
+            s.exit_pending = False
+        else:
+            s.last_veto_bar = s.bars
+        return
+    if ev.outcome == "clamp":
+        st.summary.clamps += 1
+    if intent is not None and not intent.reduce_only:
+        s.tp, s.sl = intent.tp, intent.sl
+
+
+def _planned(st: EngineState, ev: RoutePlanned) -> None:
+    st.intents.pop(ev.intent_id, None)
+    p = st.plans[ev.plan_id] = PlanState(ev)
+    st.sym(ev.symbol).open_plans.append(p.plan_id)
+
+
+def _close_plan(st: EngineState, p: PlanState) -> None:
+    p.done = True
+    s = st.sym(p.symbol)
+    if p.plan_id in s.open_plans:
+        s.open_plans.remove(p.plan_id)
+    if p.reduce_only and p.filled_qty <= EPS:
+        s.exit_pending = False  # the exit did not happen: let the screener try again
+    del st.plans[p.plan_id]
+
+
+def _submitted(st: EngineState, ev: OrderSubmitted) -> None:
+    st.orders[ev.order_id] = OrderState(ev)
+    st.summary.orders += 1
+    p = st.plans.get(ev.plan_id)
+    if p is None:
+        return
+    if ev.slice_index != p.cur_slice:
+        p.cur_slice = ev.slice_index
+        p.slice_filled = 0.0
+        p.slice_started_ns = ev.ts_event_ns
+    p.active_order = ev.order_id
+    p.attempt = ev.attempt
+    p.awaiting_taker = False
+
+
+def _order_done(st: EngineState, o: OrderState) -> PlanState | None:
+    """An order ended: free its plan's slot; close the plan if nothing is left to do."""
+    p = st.plans.get(o.plan_id)
+    if p is None:
+        return None
+    if p.active_order == o.order_id:
+        p.active_order = None
+    return p
+
+
+def _accepted(st: EngineState, ev: OrderAccepted) -> None:
+    o = st.orders.get(ev.order_id)
+    if o is not None and o.status == "submitted":
+        o.status = "working"
+
+
+def _rejected(st: EngineState, ev: OrderRejected) -> None:
+    o = st.orders.get(ev.order_id)
+    if o is None or not o.open:
+        return  # e.g. a cancel refused because the order had already filled
+    o.status = "rejected"
+    st.summary.rejects += 1
+    p = _order_done(st, o)
+    if p is None:
+        return
+    p.last_reject_code = ev.code
+    if ev.code != POST_ONLY_REJECT:
+        _close_plan(st, p)  # not something repricing can fix
+
+
+def _canceled(st: EngineState, ev: OrderCanceled) -> None:
+    o = st.orders.get(ev.order_id)
+    if o is None or not o.open:
+        return
+    o.status = "canceled"
+    p = _order_done(st, o)
+    if p is None:
+        return
+    if p.fallback_order == ev.order_id:
+        p.fallback_order = None
+        p.awaiting_taker = p.slice_remaining() > EPS
+        if not p.awaiting_taker and p.cur_slice >= p.slices - 1:
+            _close_plan(st, p)
+    else:
+        _close_plan(st, p)  # canceled by someone else: the plan stops
+
+
+def _expired(st: EngineState, ev: OrderExpired) -> None:
+    o = st.orders.get(ev.order_id)
+    if o is None or not o.open:
+        return
+    o.status = "expired"
+    p = _order_done(st, o)
+    if p is None:
+        return
+    if p.cur_slice >= p.slices - 1:
+        _close_plan(st, p)
+    else:
+        p.slice_filled = p.slice_target(p.cur_slice)  # the slice's remainder is dropped
+
+
+def _filled(st: EngineState, ev: OrderFilled) -> None:
+    sm = st.summary
+    sm.fills += 1
+    sm.fees_usd += ev.fee_usd
+    sm.realized_pnl += ev.realized_pnl
+    if ev.is_maker:
+        sm.maker_fills += 1
+    s = st.sym(ev.symbol)
+    sign = 1 if ev.side == "BUY" else -1
+    s.led_qty, s.led_entry, _ = apply_fill(s.led_qty, s.led_entry, sign, ev.qty, ev.price)
+    if st.cash is not None:
+        st.cash += ev.realized_pnl - ev.fee_usd
+    o = st.orders.get(ev.order_id)
+    if o is None:
+        return
+    o.filled_qty = round(o.filled_qty + ev.qty, 10)
+    p = st.plans.get(o.plan_id)
+    if p is not None:
+        p.filled_qty = round(p.filled_qty + ev.qty, 10)
+        p.slice_filled = round(p.slice_filled + ev.qty, 10)
+    if o.filled_qty >= o.qty - EPS and o.open:
+        o.status = "filled"
+        p = _order_done(st, o)
+        if p is not None and p.cur_slice >= p.slices - 1 and p.slice_remaining() <= EPS:
+            _close_plan(st, p)
+
+
+def _fallback(st: EngineState, ev: RouterFallback) -> None:
+    st.summary.fallbacks += 1
+    p = st.plans.get(ev.plan_id)
+    if p is None:
+        return
+    p.fallbacks += 1
+    if ev.reason == "maker_timeout":
+        p.fallback_order = ev.order_id
+
+
+def _position_closed(st: EngineState, ev: PositionClosed) -> None:
+    st.sym(ev.symbol).exit_pending = True
+
+
+_HANDLERS: dict[type, Any] = {
+    SessionStarted: _session_started,
+    ConfigChanged: _config_changed,
+    MarketTick: _tick,
+    KlineClosed: _kline,
+    NavSnapshot: _nav,
+    PositionSnapshot: _position,
+    FundingApplied: _funding,
+    OffExchangeValued: _offx,
+    VenueReconciled: _reconciled,
+    IntentEmitted: _intent,
+    RiskDecided: _decided,
+    RoutePlanned: _planned,
+    OrderSubmitted: _submitted,
+    OrderAccepted: _accepted,
+    OrderRejected: _rejected,
+    OrderCanceled: _canceled,
+    OrderExpired: _expired,
+    OrderFilled: _filled,
+    RouterFallback: _fallback,
+    PositionClosed: _position_closed,
+}
+
+
+def evolve(state: EngineState, event: Event) -> EngineState:
+    """Fold one event into the state (in place) and return the state."""
+    h = _HANDLERS.get(type(event))
+    if h is not None:
+        h(state, event)
+    state.last_seq = event.session_seq
+    if event.ts_event_ns > state.now_ns:
+        state.now_ns = event.ts_event_ns
+    state.summary.events += 1
+    return state
+
+
+def fold(events: Any, state: EngineState | None = None) -> EngineState:
+    """Fold an iterable of one session's events from the start (or onto ``state``)."""
+    st = state or EngineState()
+    for ev in events:
+        evolve(st, ev)
+    return st

@@ -1,0 +1,163 @@
+"""The simulated venue: bars (generated or CSV) + ``SimMatching`` behind the Venue port.
+
+Each ``next_updates()`` is one bar step (all symbols at one open time) and
+returns, in this order: order arrivals and fills during the bar
+(``SimMatching.on_bar``), a ``PositionSnapshot`` per symbol that traded or has a
+position, funding when an 8h boundary is crossed, a ``MarketTick`` at the close
+per symbol, a ``NavSnapshot``, then a ``KlineClosed`` per symbol. Account
+readings come before the klines so the screener and risk see fresh NAV.
+
+Exchange halts (a bar with zero volume) black out the account feed: no NAV
+reading during the halt and for ``NAV_RECONNECT_BARS`` after it, then
+``NAV_DEGRADED_BARS`` readings with ``sources_ok = false`` - so the NAV gates
+fire the way they would after a real outage.
+
+The clock is simulated: it jumps to each bar's close (``--speed max``) or is
+paced against the wall clock at ``speed`` x real time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from config.schema import HedgeConfig
+from engine.clock import SimClock
+from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
+from engine.venues.sim_matching import SimMatching
+from eventlog.events import KlineClosed, MarketTick
+
+MS = 1_000_000
+NAV_RECONNECT_BARS = 3
+NAV_DEGRADED_BARS = 6
+INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+               "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000}
+
+
+class SimVenue:
+    """Deterministic paper venue for USD-M perpetuals."""
+
+    name = "sim"
+
+    def __init__(self, cfg: HedgeConfig, symbols: list[str], market: Any, *, speed: float | None = None,
+                 mode: str = "sim", data_source: str = "generated"):
+        self.cfg = cfg
+        self.symbols = list(symbols)
+        self.mode = mode
+        self.data_source = data_source
+        self.market = market
+        self._it: Iterator[tuple[int, list[tuple[str, float, float, float, float, float]]]] = iter(market)
+        self.interval = cfg.universe.interval
+        self.interval_ns = INTERVAL_MS[self.interval] * MS
+        sim = cfg.runtime.sim
+        self._clock = SimClock(int(market.start_ms) * MS)
+        self.matching = SimMatching(cfg, self.symbols, initial_balance=sim.initial_balance_usd,
+                                    leverage=sim.leverage, participation=sim.max_participation_frac)
+        self.speed = speed
+        self._wall0: float | None = None
+        self._sim0 = self._clock.now_ns()
+        self._funding_ns = int(sim.funding_interval_h * 3600 * 1e9)
+        self._funding_bucket = self._sim0 // self._funding_ns if self._funding_ns else 0
+        self._nav_every = max(1, sim.nav_every_bars)
+        self._bar = 0
+        self._halted = False
+        self._dark = 0
+        self._degraded = 0
+
+    # -- port ----------------------------------------------------------------------
+
+    def clock(self) -> SimClock:
+        return self._clock
+
+    def filters(self) -> dict[str, SymbolFilters]:
+        return {s: SymbolFilters(tick_size=sp.tick_size, step_size=sp.step_size, min_qty=sp.min_qty,
+                                 min_notional=sp.min_notional)
+                for s, sp in self.cfg.universe.symbols.items() if s in self.symbols}
+
+    def connect(self, symbols: list[str]) -> list[VenueUpdate]:
+        """The opening account reading (a fresh paper account has no positions or orders)."""
+        return [self.matching.nav_update(self._clock.now_ns())]
+
+    def submit(self, req: OrderRequest) -> list[VenueUpdate]:
+        return self.matching.submit(req, self._clock.now_ns())
+
+    def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
+        return self.matching.cancel(symbol, order_id, self._clock.now_ns())
+
+    def close(self) -> None:
+        return None
+
+    def _pace(self, close_ns: int) -> None:
+        if not self.speed:
+            return
+        if self._wall0 is None:
+            self._wall0 = time.monotonic()
+        due = self._wall0 + (close_ns - self._sim0) / 1e9 / self.speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def next_updates(self) -> list[VenueUpdate] | None:
+        """One bar step; None when the data ended."""
+        step = next(self._it, None)
+        if step is None:
+            return None
+        open_ms, bars = step
+        open_ns = open_ms * MS
+        close_ns = open_ns + self.interval_ns
+        self._pace(close_ns)
+        self._clock.advance_to(close_ns)
+        m = self.matching
+        out: list[VenueUpdate] = []
+        halted = False
+        for sym, o, h, lo, c, v in bars:
+            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v))
+            if v <= 0:
+                halted = True
+        self._bar += 1
+        touched = {u.fields["symbol"] for u in out if u.cls.__name__ == "OrderFilled"}
+        snap = self._bar % self._nav_every == 0
+        for sym in self.symbols:
+            if sym in touched or (snap and m.pos[sym][0] != 0.0):
+                out.append(m.position_update(sym, close_ns))
+        rates = self.market.funding_rates()
+        if self._funding_ns:
+            bucket = close_ns // self._funding_ns
+            if bucket != self._funding_bucket:
+                self._funding_bucket = bucket
+                out.extend(m.apply_funding(close_ns, rates))
+        for sym, _o, _h, _lo, c, _v in bars:
+            bid, ask = m.book[sym]
+            out.append(MarketTickUpdate(sym, close_ns, bid, ask, c, rates.get(sym)))
+        out.extend(self._nav(close_ns, halted, snap))
+        interval = self.interval
+        step_ms = self.interval_ns // MS
+        for sym, o, h, lo, c, v in bars:
+            out.append(VenueUpdate(KlineClosed, f"market.{sym}", close_ns, {
+                "symbol": sym, "interval": interval, "open_time_ms": open_ms,
+                "close_time_ms": open_ms + step_ms - 1, "open": o, "high": h, "low": lo, "close": c,
+                "volume": v}))
+        return out
+
+    def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
+        if halted:
+            self._halted = True
+            return []
+        if self._halted:  # the halt just ended: the account feed reconnects slowly
+            self._halted = False
+            self._dark = NAV_RECONNECT_BARS
+            self._degraded = NAV_DEGRADED_BARS
+        if self._dark > 0:
+            self._dark -= 1
+            return []
+        if self._degraded > 0:
+            self._degraded -= 1
+            return [self.matching.nav_update(ts, sources_ok=False)]
+        return [self.matching.nav_update(ts)] if snap else []
+
+
+def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:
+    """The close-of-bar top of book for one symbol."""
+    return VenueUpdate(MarketTick, f"market.{sym}", ts, {
+        "symbol": sym, "bid": bid, "ask": ask, "mark": mark, "funding_rate": rate})

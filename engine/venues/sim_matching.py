@@ -1,0 +1,295 @@
+"""Paper matching engine and account books for USD-M perpetuals (deterministic).
+
+Reusable on its own: the simulated venue drives it with generated or CSV bars,
+and a Binance DRY_RUN venue can drive it with real market data. It takes bars
+and order requests and returns ``VenueUpdate`` items (the contents of the
+domain events Binance would send: acks, rejects, cancels, fills, position and
+NAV readings, funding).
+
+Model (bar resolution):
+
+* **Book**: best bid/ask = price -/+ the symbol's liquidity-bucket half spread,
+  on the tick grid.
+* **Latency**: an order submitted during bar *k* reaches the book at the open
+  of bar *k+1*.
+* **Post-only (GTX)**: rejected (-5022) if it would cross the book at arrival,
+  otherwise it rests; a resting limit fills (maker) at its price when the bar
+  trades *through* it (low < buy price, high > sell price), at most
+  ``max_participation_frac`` of the bar's volume per bar (partial fills).
+* **MARKET/IOC**: fills at arrival at the far touch plus impact
+  ``min(max_slippage_bps, impact_bps_per_10k_usd * notional / 10k)``, capped
+  by the same participation; the remainder expires. Halted (zero-volume) bars
+  fill nothing.
+* **Fees** maker/taker from ``runtime.fees``; realised PnL on reducing fills
+  (``engine.accounting.apply_fill``); funding ``-qty * mark * rate``.
+* **Margin**: an order that increases exposure beyond the available balance
+  times leverage is rejected (-2019).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.schema import HedgeConfig
+from engine.accounting import apply_fill, round_price
+from engine.ports import OrderRequest, VenueUpdate
+from eventlog.events import (
+    FundingApplied,
+    NavSnapshot,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    PositionSnapshot,
+)
+
+ORDERS = "orders"
+ACCOUNT = "account"
+
+
+@dataclass(slots=True)
+class _Working:
+    req: OrderRequest
+    filled: float = 0.0
+
+    @property
+    def remaining(self) -> float:
+        return round(self.req.qty - self.filled, 10)
+
+
+class SimMatching:
+    """Books and matching for a set of symbols (one-way positions, cross margin)."""
+
+    def __init__(self, cfg: HedgeConfig, symbols: list[str], *, initial_balance: float,
+                 leverage: float = 3.0, participation: float = 0.25):
+        self.cfg = cfg
+        self.symbols = list(symbols)
+        self.leverage = leverage
+        self.participation = participation
+        self.maker_fee = cfg.runtime.fees.maker_frac
+        self.taker_fee = cfg.runtime.fees.taker_frac
+        self.wallet = float(initial_balance)
+        self.pos: dict[str, list[float]] = {s: [0.0, 0.0] for s in symbols}  # qty, entry
+        self.mark: dict[str, float] = {}
+        self.book: dict[str, tuple[float, float]] = {}
+        self.arriving: dict[str, list[_Working]] = {s: [] for s in symbols}
+        self.resting: dict[str, dict[str, _Working]] = {s: {} for s in symbols}
+        self.trade_seq = 0
+        self.fees_paid = 0.0
+        self.realized = 0.0
+        self.funding = 0.0
+        self._spec = {s: cfg.universe.symbols[s] for s in symbols}
+        buckets = cfg.liquidity_buckets.buckets
+        self._liq = {s: buckets[self._spec[s].liquidity_bucket] for s in symbols}
+
+    # -- book ----------------------------------------------------------------------
+
+    def quote(self, symbol: str, price: float) -> tuple[float, float]:
+        """Best bid/ask around ``price`` from the spread model, on the tick grid."""
+        tick = self._spec[symbol].tick_size
+        hs = self._liq[symbol].half_spread_bps / 10_000.0
+        bid = round_price(price * (1 - hs), tick, "BUY")
+        ask = round_price(price * (1 + hs), tick, "SELL")
+        if ask <= bid:
+            ask = round_price(bid + tick, tick, "SELL")
+        return bid, ask
+
+    def set_mark(self, symbol: str, price: float) -> tuple[float, float]:
+        self.mark[symbol] = price
+        q = self.book[symbol] = self.quote(symbol, price)
+        return q
+
+    # -- orders --------------------------------------------------------------------
+
+    def _reject(self, req: OrderRequest, ts: int, code: int, reason: str) -> list[VenueUpdate]:
+        return [VenueUpdate(OrderRejected, ORDERS, ts, {"order_id": req.order_id, "symbol": req.symbol,
+                                                        "code": code, "reason": reason})]
+
+    def nav(self) -> tuple[float, float]:
+        """(nav, unrealised pnl) at the current marks."""
+        upnl = 0.0
+        for s, (q, e) in self.pos.items():
+            if q:
+                upnl += q * (self.mark.get(s, e) - e)
+        return self.wallet + upnl, upnl
+
+    def used_margin(self) -> float:
+        used = 0.0
+        for s, (q, _) in self.pos.items():
+            used += abs(q) * self.mark.get(s, 0.0)
+        for s in self.symbols:
+            for w in (*self.arriving[s], *self.resting[s].values()):
+                if not w.req.reduce_only:
+                    used += w.remaining * (w.req.price or self.mark.get(s, 0.0))
+        return used / self.leverage
+
+    def submit(self, req: OrderRequest, ts: int) -> list[VenueUpdate]:
+        """Validate and queue an order; it reaches the book at the next bar."""
+        spec = self._spec.get(req.symbol)
+        if spec is None:
+            return self._reject(req, ts, -1121, "Invalid symbol.")
+        if not req.qty > 0 or req.qty < spec.min_qty - 1e-12:
+            return self._reject(req, ts, -4003, f"Quantity less than min_qty {spec.min_qty}.")
+        if req.order_type == "LIMIT" and not (req.price and req.price > 0):
+            return self._reject(req, ts, -1102, "Mandatory parameter 'price' was not sent or was empty.")
+        if req.order_type not in ("LIMIT", "MARKET"):
+            return self._reject(req, ts, -1116, f"Invalid orderType {req.order_type}.")
+        q = self.pos[req.symbol][0]
+        sign = 1.0 if req.side == "BUY" else -1.0
+        if req.reduce_only and (q == 0 or (q > 0) == (sign > 0)):
+            return self._reject(req, ts, -2022, "ReduceOnly Order is rejected.")
+        if not req.reduce_only and abs(q + sign * req.qty) > abs(q):
+            need = req.qty * (req.price or self.mark.get(req.symbol, 0.0)) / self.leverage
+            nav, _ = self.nav()
+            if need > nav - self.used_margin() + 1e-9:
+                return self._reject(req, ts, -2019, "Margin is insufficient.")
+        self.arriving[req.symbol].append(_Working(req))
+        return []
+
+    def cancel(self, symbol: str, order_id: str, ts: int) -> list[VenueUpdate]:
+        """Cancel a queued or resting order; unknown ids get -2011 like Binance."""
+        for i, w in enumerate(self.arriving.get(symbol, [])):
+            if w.req.order_id == order_id:
+                del self.arriving[symbol][i]
+                return [VenueUpdate(OrderCanceled, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
+                                                                "reason": "canceled", "filled_qty": w.filled})]
+        w2 = self.resting.get(symbol, {}).pop(order_id, None)
+        if w2 is not None:
+            return [VenueUpdate(OrderCanceled, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
+                                                            "reason": "canceled", "filled_qty": w2.filled})]
+        return [VenueUpdate(OrderRejected, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
+                                                        "code": -2011, "reason": "Unknown order sent."})]
+
+    def _fill(self, w: _Working, qty: float, price: float, maker: bool, ts: int) -> list[VenueUpdate]:
+        req = w.req
+        p = self.pos[req.symbol]
+        sign = 1 if req.side == "BUY" else -1
+        if req.reduce_only:
+            if p[0] == 0 or (p[0] > 0) == (sign > 0):
+                return []
+            qty = min(qty, abs(p[0]))
+        if qty <= 0:
+            return []
+        p[0], p[1], realized = apply_fill(p[0], p[1], sign, qty, price)
+        fee = qty * price * (self.maker_fee if maker else self.taker_fee)
+        self.wallet += realized - fee
+        self.fees_paid += fee
+        self.realized += realized
+        w.filled = round(w.filled + qty, 10)
+        self.trade_seq += 1
+        return [VenueUpdate(OrderFilled, ORDERS, ts, {
+            "order_id": req.order_id, "trade_id": f"T{self.trade_seq}", "symbol": req.symbol,
+            "side": req.side, "qty": qty, "price": price, "is_maker": maker, "fee_usd": fee,
+            "realized_pnl": realized, "slippage_bps": 0.0, "decision_price": 0.0,
+            "position_qty_after": p[0],
+        })]
+
+    def _taker_price(self, symbol: str, side: str, notional: float, bid: float, ask: float) -> float:
+        liq = self._liq[symbol]
+        impact = min(liq.max_slippage_bps, liq.impact_bps_per_10k_usd * notional / 10_000.0) / 10_000.0
+        tick = self._spec[symbol].tick_size
+        if side == "BUY":
+            return round_price(ask * (1 + impact), tick, "SELL")
+        return round_price(bid * (1 - impact), tick, "BUY")
+
+    def on_bar(self, symbol: str, open_ns: int, close_ns: int, o: float, h: float, lo: float,
+               c: float, v: float) -> list[VenueUpdate]:
+        """One bar of one symbol: arrivals at the open, trade-through fills, mark at close."""
+        out: list[VenueUpdate] = []
+        arriving = self.arriving[symbol]
+        budget = v * self.participation
+        halted = v <= 0
+        if arriving:
+            bid, ask = self.quote(symbol, o)
+            self.arriving[symbol] = []
+            for w in arriving:
+                req = w.req
+                oid = req.order_id
+                ts = open_ns
+                if req.order_type == "MARKET":
+                    out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                                       "venue_order_id": oid}))
+                    qty = min(w.remaining, budget)
+                    if qty > 0:
+                        px = self._taker_price(symbol, req.side, qty * o, bid, ask)
+                        got = self._fill(w, qty, px, False, ts)
+                        out.extend(got)
+                        if got:
+                            budget -= got[0].fields["qty"]
+                    if w.remaining > 1e-12:
+                        out.append(VenueUpdate(OrderExpired, ORDERS, ts, {
+                            "order_id": oid, "symbol": symbol, "filled_qty": w.filled,
+                            "reason": "halted: no liquidity" if halted else "IOC remainder"}))
+                    continue
+                px = req.price or 0.0
+                crosses = px >= ask if req.side == "BUY" else px <= bid
+                if crosses and req.time_in_force == "GTX":
+                    out.append(VenueUpdate(OrderRejected, ORDERS, ts, {
+                        "order_id": oid, "symbol": symbol, "code": -5022,
+                        "reason": "Due to the order could not be executed as maker, the Post Only order will be rejected."}))
+                    continue
+                out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                                   "venue_order_id": oid}))
+                if crosses:  # plain GTC limit that crosses: takes at the touch
+                    qty = min(w.remaining, budget)
+                    got = self._fill(w, qty, ask if req.side == "BUY" else bid, False, ts)
+                    out.extend(got)
+                    if got:
+                        budget -= got[0].fields["qty"]
+                if w.remaining > 1e-12:
+                    self.resting[symbol][oid] = w
+        resting = self.resting[symbol]
+        if resting and not halted:
+            done = []
+            for oid, w in resting.items():
+                px = w.req.price or 0.0
+                through = lo < px if w.req.side == "BUY" else h > px
+                if not through or budget <= 0:
+                    continue
+                qty = min(w.remaining, budget)
+                got = self._fill(w, qty, px, True, close_ns - 1)
+                out.extend(got)
+                if got:
+                    budget -= got[0].fields["qty"]
+                if w.remaining <= 1e-12 or not got:
+                    done.append(oid)
+                    if not got:  # reduce-only with nothing left to reduce
+                        out.append(VenueUpdate(OrderExpired, ORDERS, close_ns - 1, {
+                            "order_id": oid, "symbol": symbol, "filled_qty": w.filled,
+                            "reason": "reduce_only: position already closed"}))
+            for oid in done:
+                del resting[oid]
+        self.set_mark(symbol, c)
+        return out
+
+    # -- account readings ------------------------------------------------------------
+
+    def position_update(self, symbol: str, ts: int) -> VenueUpdate:
+        q, e = self.pos[symbol]
+        m = self.mark.get(symbol, e)
+        return VenueUpdate(PositionSnapshot, ACCOUNT, ts, {
+            "symbol": symbol, "qty": q, "entry_price": e, "mark_price": m,
+            "unrealized_pnl": q * (m - e), "leverage": self.leverage, "notional": q * m})
+
+    def nav_update(self, ts: int, sources_ok: bool = True) -> VenueUpdate:
+        nav, upnl = self.nav()
+        return VenueUpdate(NavSnapshot, ACCOUNT, ts, {
+            "nav_usd": nav, "wallet_balance": self.wallet, "unrealized_pnl": upnl,
+            "available_balance": nav - self.used_margin(), "sources_ok": sources_ok, "source": "sim"})
+
+    def apply_funding(self, ts: int, rates: dict[str, float]) -> list[VenueUpdate]:
+        """Settle funding on every open position (longs pay when the rate is positive)."""
+        out = []
+        for s in self.symbols:
+            q = self.pos[s][0]
+            if not q:
+                continue
+            rate = rates.get(s, self.cfg.runtime.sim.default_funding_rate)
+            m = self.mark.get(s, self.pos[s][1])
+            amount = -q * m * rate
+            self.wallet += amount
+            self.funding += amount
+            out.append(VenueUpdate(FundingApplied, ACCOUNT, ts, {
+                "symbol": s, "rate": rate, "mark_price": m, "position_qty": q, "amount_usd": amount}))
+        return out
