@@ -43,6 +43,16 @@ class Card:
     tone: str = "neutral"
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``{}`` (a wrong type reads as missing)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else ``[]``."""
+    return value if isinstance(value, list) else []
+
+
 def tone(word: str) -> str:
     """``good`` / ``warn`` / ``bad`` / ``neutral`` for a state word."""
     return TONES.get(word.lower(), "neutral")
@@ -50,7 +60,7 @@ def tone(word: str) -> str:
 
 def risk_cards(s: Snapshot) -> list[Card]:
     """The "v7 Risk KPIs" row: drawdown state, ATR regime, fee/PnL, router quality."""
-    risk, router = sub(s.kpis, "risk") or {}, sub(s.kpis, "router") or {}
+    risk, router = _obj(sub(s.kpis, "risk")), _obj(sub(s.kpis, "router"))
     has_risk = bool(risk)
     dd = fmt.label(risk.get("dd_state"), "normal" if has_risk else fmt.NA)
     atr = fmt.label(risk.get("atr_regime"), "unknown" if has_risk else fmt.NA)
@@ -83,8 +93,8 @@ def nav_usd(s: Snapshot) -> Any:
 
 def overview_cards(s: Snapshot) -> list[Card]:
     """The "Overview" row: NAV, AUM, DD / ATR, router fill / fallback, NAV age."""
-    nav, kn = s.nav_state, sub(s.kpis, "nav") or {}
-    risk, router = sub(s.kpis, "risk") or {}, sub(s.kpis, "router") or {}
+    nav, kn = s.nav_state, _obj(sub(s.kpis, "nav"))
+    risk, router = _obj(sub(s.kpis, "risk")), _obj(sub(s.kpis, "router"))
     dd = first(risk.get("drawdown_pct"), nav.get("drawdown_frac"))
     maker, fallback = router.get("maker_fill_rate"), router.get("fallback_ratio")
     age = first(nav.get("nav_age_s"), kn.get("nav_age_s"), kn.get("age_s"))
@@ -132,15 +142,15 @@ def aum_slices(s: Snapshot) -> list[dict[str, Any]]:
 def position_rows(s: Snapshot) -> list[dict[str, str]]:
     """Open positions with TP/SL from the ledger and per-symbol KPIs from kpis_v7."""
     positions = sub(s.get("positions_state.json"), "positions")
-    ledger = sub(s.get("positions_ledger.json"), "entries") or {}
-    symbols = sub(s.kpis, "symbols") or {}
+    ledger = _obj(sub(s.get("positions_ledger.json"), "entries"))
+    symbols = _obj(sub(s.kpis, "symbols"))
     rows = []
     for p in positions if isinstance(positions, list) else []:
         if not isinstance(p, dict):
             continue
         sym, side = str(p.get("symbol", "?")), fmt.label(p.get("side"), "?")
         entry = ledger.get(f"{sym}:{side}") if isinstance(ledger, dict) else None
-        tp_sl = sub(entry, "tp_sl") or {}
+        tp_sl = _obj(sub(entry, "tp_sl"))
         k = symbols.get(sym) if isinstance(symbols, dict) else None
         k = k if isinstance(k, dict) else {}
         rows.append({
@@ -177,8 +187,8 @@ def symbol_rows(s: Snapshot) -> list[dict[str, str]]:
 def nav_points(s: Snapshot) -> list[dict[str, float]]:
     """NAV history for the charts: hourly points before the recent window, then recent."""
     hist = s.get("nav_history.json")
-    recent = [p for p in hist.get("recent") or [] if _point(p)]
-    hourly = [p for p in hist.get("hourly") or [] if _point(p)]
+    recent = [p for p in _list(hist.get("recent")) if _point(p)]
+    hourly = [p for p in _list(hist.get("hourly")) if _point(p)]
     start = recent[0]["ts"] if recent else float("inf")
     merged = [p for p in hourly if p["ts"] < start] + recent
     return [{"ts": float(p["ts"]), "nav_usd": float(p["nav_usd"]),
@@ -211,7 +221,8 @@ def breaking_pair(line: dict[str, Any]) -> tuple[str, str]:
     """("name = threshold", "name = observation") for the first breached threshold."""
     thresholds = line.get("thresholds") if isinstance(line.get("thresholds"), dict) else {}
     observations = line.get("observations") if isinstance(line.get("observations"), dict) else {}
-    breached = [b for b in line.get("breached") or [] if isinstance(b, str)]
+    raw = line.get("breached")
+    breached = [b for b in raw if isinstance(b, str)] if isinstance(raw, list) else []
     names = breached or sorted(thresholds)
     if not names:
         return fmt.NA, fmt.compact(observations) if observations else fmt.NA
@@ -248,14 +259,14 @@ def veto_counts(s: Snapshot) -> list[tuple[str, int]]:
 
 def decision_counts(s: Snapshot) -> dict[str, str]:
     """allow / clamp / veto counts of the session (risk_snapshot ``decisions``)."""
-    d = sub(s.get("risk_snapshot.json"), "decisions") or {}
+    d = _obj(sub(s.get("risk_snapshot.json"), "decisions"))
     return {k: fmt.plain(d.get(k), 0) for k in ("allow", "clamp", "veto")}
 
 
 def router_rows(s: Snapshot) -> list[dict[str, str]]:
     """Router health per configured symbol (router_health.json ``symbols``)."""
     rows = []
-    for r in sub(s.get("router_health.json"), "symbols") or []:
+    for r in _list(sub(s.get("router_health.json"), "symbols")):
         if not isinstance(r, dict):
             continue
         rows.append({"Symbol": fmt.label(r.get("symbol")), "Quality": fmt.label(r.get("quality")),

@@ -142,3 +142,68 @@ def write(home: Path) -> Path:
             (home / "state" / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n",
                                                encoding="utf-8")
     return home
+
+
+# -- running the dashboard / proxy as real processes in tests --------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+HEDGE = REPO / ".venv" / "bin" / "hedge"
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hedge_cmd() -> list[str]:
+    """How to run the ``hedge`` console script (the venv's, else ``python -m hedge.cli``)."""
+    import sys
+
+    return [str(HEDGE)] if HEDGE.exists() else [sys.executable, "-m", "hedge.cli"]
+
+
+def start(args: list[str], home: Path, log: Path) -> Any:
+    """Start ``hedge ARGS`` with HEDGE_HOME=home, output to ``log``; returns the Popen."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "HEDGE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.pop("HEDGE_STORE_URL", None)
+    fh = log.open("wb")
+    return subprocess.Popen([*hedge_cmd(), *args], env=env, stdout=fh, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=REPO)
+
+
+def wait_for(url: str, proc: Any, log: Path, timeout: float = 90.0, auth: Any = None) -> Any:
+    """Poll ``url`` until it answers (any status) while ``proc`` lives; the response."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            return requests.get(url, auth=auth, timeout=10)
+        except requests.RequestException:
+            time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer in {timeout}s: {log.read_text(errors='replace')[-2000:]}")
+
+
+def stop(proc: Any, timeout: float = 30.0) -> int:
+    """SIGTERM ``proc`` and wait; returns its exit code (kills it after ``timeout``)."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)

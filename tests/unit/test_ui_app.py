@@ -1,0 +1,80 @@
+"""ui.app: the page builds from state files, the donut has one slice per bucket, and the
+page follows the files when they change — all without a server or a browser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bokeh.document import Document
+
+from tests.fakes import state_fixture
+from ui import app, components
+
+
+@pytest.fixture
+def fixture_home(tmp_path: Path) -> Path:
+    return state_fixture.write(tmp_path / "home")
+
+
+def models_named(root, name: str) -> list:  # type: ignore[no-untyped-def]
+    return [m for m in root.references() if getattr(m, "name", None) == name]
+
+
+def test_page_model_has_donut_with_one_slice_per_bucket(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    root = dash.template().main[0].get_root(Document())  # any pane gives a document root
+    assert root is not None
+    donut_root = dash.donut.get_root(Document())
+    (source,) = models_named(donut_root, components.DONUT_SOURCE)
+    assert source.data["label"] == ["Futures NAV", "BTC", "XAUT", "USDC"]
+    assert source.data["value_fmt"][1] == "$31,250.00" and source.data["pnl_fmt"][1] == "+$6,250.00"
+    sweep = sum(e - s for s, e in zip(source.data["start"], source.data["end"], strict=True))
+    assert sweep == pytest.approx(2 * 3.141592653589793)
+
+
+def test_cards_and_tables_carry_the_state_values(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    assert 'data-kpi="nav"' in dash.overview_cards.object and "$10,482.37" in dash.overview_cards.object
+    assert 'data-kpi="dd_state"' in dash.risk_cards.object
+    assert list(dash.positions.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    assert list(dash.router.value["Symbol"]) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert dash.vetoes.value.iloc[0]["Gate"] == "symbol_cap"
+    assert dash.nav_chart.visible and dash.nav_chart.object is not None
+
+
+def test_refresh_follows_file_changes_and_only_then(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    assert dash.refresh() is False
+    path = fixture_home / "state" / "nav_state.json"
+    nav = json.loads(path.read_text())
+    nav["nav_usd"] = 12_345.67
+    path.write_text(json.dumps(nav) + "\n\n")  # size changes too, whatever the mtime granularity
+    assert dash.refresh() is True
+    assert "$12,345.67" in dash.overview_cards.object
+
+
+def test_empty_home_builds_a_page_of_na(tmp_path: Path) -> None:
+    dash = app.Dashboard(tmp_path / "empty")
+    dash.template()
+    assert "n/a" in dash.overview_cards.object
+    assert dash.donut_source.data["label"] == []
+    assert not dash.nav_chart.visible and "n/a" in dash.chart_note.object
+    assert len(dash.positions.value) == 0
+
+
+def test_state_files_deleted_while_running_turn_into_na(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    for p in (fixture_home / "state").iterdir():
+        p.unlink()
+    assert dash.refresh() is True
+    assert "$10,482.37" not in dash.overview_cards.object
+
+
+def test_ui_never_imports_the_engine_log_or_projections() -> None:
+    for path in Path(app.__file__).parent.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for banned in ("import engine", "from engine", "import eventlog", "from eventlog",
+                       "import projections", "from projections", "import replay", "from replay"):
+            assert banned not in text, f"{path.name} must read state files only ({banned})"
