@@ -81,7 +81,7 @@ class BinanceVenue(SyncMixin):
         self.env = env
         self.mode = env.mode
         self.interval = interval
-        self._venue_clock = VenueClock(time.time_ns()) if venue_clock else None
+        self._venue_clock = VenueClock() if venue_clock else None
         self._clock: Clock = clock or self._venue_clock or LiveClock()
         self.redact = Redactor(env.secrets.key, env.secrets.secret)
         self.rest = rest or BinanceRest(env, self.redact)

@@ -205,11 +205,11 @@ class AccountBook:
     # ---- outputs
 
     def net_qty(self, symbol: str) -> float:
-        return sum(leg.amount for leg in self.legs.get(symbol, {}).values())
+        return sum((leg.amount for leg in self.legs.get(symbol, {}).values()), 0.0)
 
     def nav_fields(self) -> dict[str, Any]:
-        wallet = sum(v for k, v in sorted(self.wallet.items()) if k in STABLE_ASSETS)
-        upnl = sum(leg.unrealized for legs in self.legs.values() for leg in legs.values())
+        wallet = sum((v for k, v in sorted(self.wallet.items()) if k in STABLE_ASSETS), 0.0)
+        upnl = sum((leg.unrealized for legs in self.legs.values() for leg in legs.values()), 0.0)
         return {"nav_usd": wallet + upnl, "wallet_balance": wallet, "unrealized_pnl": upnl,
                 "available_balance": self.available, "sources_ok": True, "source": "venue"}
 
@@ -218,13 +218,13 @@ class AccountBook:
 
     def position_update(self, symbol: str, ts_ns: int) -> VenueUpdate:
         legs = [leg for leg in self.legs.get(symbol, {}).values() if leg.amount]
-        qty = sum(leg.amount for leg in legs)
-        gross = sum(abs(leg.amount) for leg in legs)
+        qty = sum((leg.amount for leg in legs), 0.0)
+        gross = sum((abs(leg.amount) for leg in legs), 0.0)
         entry = sum(abs(leg.amount) * leg.entry for leg in legs) / gross if gross else 0.0
         mark = self.marks.get(symbol, entry)
         return VenueUpdate(PositionSnapshot, STREAM_ACCOUNT, ts_ns, {
             "symbol": symbol, "qty": qty, "entry_price": entry, "mark_price": mark,
-            "unrealized_pnl": sum(leg.unrealized for leg in legs),
+            "unrealized_pnl": sum((leg.unrealized for leg in legs), 0.0),
             "leverage": self.leverage.get(symbol, 1.0), "notional": qty * mark,
         })
 

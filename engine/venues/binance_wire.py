@@ -22,6 +22,8 @@ import msgspec
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+MAX_MS = 9_000_000_000_000  # ms up to year 2255: ms * 1e6 still fits in int64
+MAX_INT = 2**63 - 1
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
 
@@ -269,15 +271,19 @@ def _field_of(exc: msgspec.ValidationError) -> str:
     return path or "$"
 
 
-def _check_finite(obj: Any, path: str = "") -> None:
-    """Refuse NaN/inf anywhere in a decoded Struct (``strict=False`` lets "nan" through)."""
+def _check_finite(obj: Any, path: str = "", name: str = "") -> None:
+    """Refuse NaN/inf anywhere in a decoded Struct (``strict=False`` lets "nan" through),
+    and times that cannot become nanosecond timestamps (ms * 1e6 must fit in int64)."""
     if isinstance(obj, float):
         if not math.isfinite(obj):
             raise WireError(path or "$", f"not a finite number: {obj}")
+    elif isinstance(obj, int) and not isinstance(obj, bool):
+        limit = MAX_MS if name.endswith("_ms") else MAX_INT
+        if not -limit <= obj <= limit:
+            raise WireError(path or "$", f"integer out of range: {obj}")
     elif isinstance(obj, msgspec.Struct):
-        for name in obj.__struct_fields__:
-            wire = obj.__struct_encode_fields__[obj.__struct_fields__.index(name)]
-            _check_finite(getattr(obj, name), f"{path}.{wire}" if path else wire)
+        for attr, wire in zip(obj.__struct_fields__, obj.__struct_encode_fields__, strict=True):
+            _check_finite(getattr(obj, attr), f"{path}.{wire}" if path else wire, attr)
     elif isinstance(obj, list):
         for i, item in enumerate(obj):
             _check_finite(item, f"{path}[{i}]")
@@ -332,7 +338,7 @@ def decode_user(raw: str | bytes) -> UserFrame | SubscribeAck | None:
         raise WireError("$", f"expected an object, got {type(obj).__name__}")
     if "e" not in obj:
         raise WireError("e", "missing event type")
-    if obj["e"] in IGNORED_USER_EVENTS:
+    if isinstance(obj["e"], str) and obj["e"] in IGNORED_USER_EVENTS:
         return None
     return convert(obj, UserFrame)  # type: ignore[arg-type]
 
