@@ -103,7 +103,7 @@ def decide(state: EngineState, ev: Event) -> list[Action]:
     t = type(ev)
     ts = ev.ts_event_ns
     if t is MarketTick:
-        return _emits(router.on_tick(state, ev), ts) if state.syms.get(ev.symbol) and state.syms[ev.symbol].open_plans else []  # type: ignore[attr-defined]
+        return _emits(router.on_tick(state, ev), ts)  # type: ignore[arg-type]
     if t is KlineClosed:
         return _emits(screener.on_kline(state, ev), ts)  # type: ignore[arg-type]
     if t is NavSnapshot:

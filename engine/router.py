@@ -72,10 +72,7 @@ def _touch(state: EngineState, p: PlanState, cfg: HedgeConfig, attempt: int) -> 
     s = state.sym(p.symbol)
     tick = cfg.universe.symbols[p.symbol].tick_size
     off = attempt * cfg.runtime.router.reprice_offset_ticks * tick
-    if p.side == "BUY":
-        px = (s.bid or p.decision_price) - off
-    else:
-        px = (s.ask or p.decision_price) + off
+    px = (s.bid or p.decision_price) - off if p.side == "BUY" else (s.ask or p.decision_price) + off
     return round_price(px, tick, p.side)
 
 

@@ -3,8 +3,8 @@
 Per symbol: log returns from a common market factor (beta) plus idiosyncratic
 noise, scaled by a volatility regime (calm / normal / stormy, Markov switching)
 and pushed by a trend regime (down / flat / up). Every 3,000-bar cycle holds
-one scripted crash (a 12-bar slide of about -12% on the market factor, then a
-stormy spell) between bars 700 and 1,000, and one exchange halt (24 flat,
+one scripted rally then crash (a -8% gap and a 12-bar slide of about -12%
+on the market factor, then a stormy spell) between bars 700 and 1,000, and one exchange halt (24 flat,
 zero-volume bars, then a gap) between bars 1,400 and 1,600; random extra
 crashes are rare. Same seed -> same bars, bit for bit (``random.Random``).
 """
@@ -25,6 +25,8 @@ PROFILES: dict[str, tuple[float, float, float, float]] = {
     "BTCUSDT": (60_000.0, 0.0016, 1.0, 120.0),
     "ETHUSDT": (3_000.0, 0.0021, 0.9, 2_500.0),
     "SOLUSDT": (150.0, 0.0030, 0.85, 20_000.0),
+    "AVAXUSDT": (25.0, 0.0036, 0.8, 150_000.0),
+    "WIFUSDT": (2.0, 0.0060, 0.6, 3_000_000.0),
 }
 DEFAULT_PROFILE = (25.0, 0.0040, 0.7, 100_000.0)
 VOL_MULT = {"calm": 0.55, "normal": 1.0, "stormy": 2.1}
@@ -51,6 +53,7 @@ class GeneratedMarket:
         self.crash_left = 0
         self.halt_left = 0
         self.gap_pending = False
+        self.crash_gap = False
         self.bar = 0
         self._plan_cycle(0)
 
@@ -72,9 +75,13 @@ class GeneratedMarket:
             self.vol_regime = rng.choice(("calm", "normal", "normal", "stormy"))
         if rng.random() < 1 / 250:
             self.trend = rng.choice((-1, 0, 0, 1))
+        if self.crash_at - 500 <= self.bar < self.crash_at:
+            self.trend = 1  # the rally before the crash
         if self.bar == self.crash_at or rng.random() < 1 / 6000:
             self.crash_left = 12
+            self.crash_gap = True
             self.forced_storm = 200
+            self.trend = -1
         if self.bar == self.halt_at:
             self.halt_left = HALT_BARS
 
@@ -104,13 +111,15 @@ class GeneratedMarket:
             self.crash_left -= 1
             crash = -0.0105
         gap_m = rng.gauss(0.0, 0.02) if self.gap_pending else 0.0
-        self.gap_pending = False
+        if self.crash_gap:
+            gap_m -= 0.08  # the crash opens with a gap: stops fill far away
+        self.gap_pending = self.crash_gap = False
         for s in self.symbols:
             _, sigma, beta, base_vol = PROFILES.get(s, DEFAULT_PROFILE)
             tick = self.ticks.get(s, 0.01)
             sd = sigma * vm
             zi = rng.gauss(0.0, 1.0)
-            r = self.trend * sd * 0.07 + sd * (beta * zm + math.sqrt(1 - beta * beta) * zi) + beta * crash
+            r = self.trend * sd * 0.12 + sd * (beta * zm + math.sqrt(1 - beta * beta) * zi) + beta * crash
             prev = self.price[s]
             o = prev * (1 + rng.gauss(0.0, sd * 0.15) + beta * gap_m)
             c = o * math.exp(r)
