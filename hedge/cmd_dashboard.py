@@ -35,14 +35,18 @@ def serve_blocking(home: Path, port: int, address: str, extra_origins: list[str]
     origins = server.websocket_origins(port, extra_origins or [])
     if address not in ("127.0.0.1", "localhost", "0.0.0.0", "::", ""):
         origins.append(f"{address}:{port}")
-    thread = server.serve(home, port=port, address=address, origins=origins,
-                          use_xheaders=use_xheaders, threaded=True)
-    try:
-        base = f"http://{server.url_host(address)}:{port}"
-        server.wait_http(f"{base}/healthz", alive=thread.is_alive)
-        present = len(state.load(home).present)
-        print(f"dashboard: {base}/  (state: {home / 'state'}, {present} files; Ctrl-C stops)", flush=True)
-        server.run_until_signal(tick=thread.is_alive)
-    finally:
-        thread.stop()
+    with server.StopSignals() as signals:
+        thread = server.serve(home, port=port, address=address, origins=origins,
+                              use_xheaders=use_xheaders, threaded=True)
+        try:
+            base = f"http://{server.url_host(address)}:{port}"
+            server.wait_http(f"{base}/healthz", alive=lambda: thread.is_alive() and not signals.fired)
+            present = len(state.load(home).present)
+            print(f"dashboard: {base}/  (state: {home / 'state'}, {present} files; Ctrl-C stops)", flush=True)
+            signals.wait(tick=thread.is_alive)
+        except server.ServeError:
+            if not signals.fired:
+                raise
+        finally:
+            thread.stop()
     print("dashboard: stopped", flush=True)

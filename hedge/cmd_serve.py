@@ -72,32 +72,39 @@ def run(args: argparse.Namespace) -> int:
     home = state.hedge_home()
     nginx = proxy.NginxRun(site=site, nginx=proxy.find_nginx(args.nginx))
     dash = None
-    try:
-        nginx.prepare()
-        dash = server.serve(home, port=dash_port, address="127.0.0.1", origins=origins(args),
-                            use_xheaders=True, threaded=True)
-        server.wait_http(f"http://127.0.0.1:{dash_port}/healthz", alive=dash.is_alive)
-        nginx.start()
-        scheme = "https" if site.tls else "http"
-        public = f"{scheme}://{server.url_host(args.public_address)}:{args.public_port}"
+    with server.StopSignals() as signals:
         try:
-            server.wait_http(f"{public}/healthz", timeout=30, alive=nginx.alive)
-        except server.ServeError as exc:
-            raise server.ServeError(f"{exc} ({nginx.error_tail()})") from None
-        print(f"serve: {public}/  (nginx basic auth, {len(htpasswd.names(path))} investor logins "
-              f"in {path}; /healthz open; dashboard on 127.0.0.1:{dash_port}; Ctrl-C stops)", flush=True)
+            nginx.prepare()
+            dash = server.serve(home, port=dash_port, address="127.0.0.1", origins=origins(args),
+                                use_xheaders=True, threaded=True)
+            server.wait_http(f"http://127.0.0.1:{dash_port}/healthz",
+                             alive=lambda: dash.is_alive() and not signals.fired)
+            if not signals.fired:
+                nginx.start()
+            scheme = "https" if site.tls else "http"
+            public = f"{scheme}://{server.url_host(args.public_address)}:{args.public_port}"
+            try:
+                server.wait_http(f"{public}/healthz", timeout=30,
+                                 alive=lambda: nginx.alive() and not signals.fired)
+            except server.ServeError as exc:
+                raise server.ServeError(f"{exc} ({nginx.error_tail()})") from None
+            print(f"serve: {public}/  (nginx basic auth, {len(htpasswd.names(path))} investor logins "
+                  f"in {path}; /healthz open; dashboard on 127.0.0.1:{dash_port}; Ctrl-C stops)",
+                  flush=True)
 
-        def tick() -> bool:
-            nginx.sync_htpasswd()
-            return nginx.alive() and dash.is_alive()
+            def tick() -> bool:
+                nginx.sync_htpasswd()
+                return nginx.alive() and dash.is_alive()
 
-        how = server.run_until_signal(tick=tick)
-        if how == "exited":
-            print(f"serve: a server exited unexpectedly {nginx.error_tail()}", flush=True)
-            return 1
-    finally:
-        nginx.stop()
-        if dash is not None:
-            dash.stop()
+            if signals.wait(tick=tick) == "exited":
+                print(f"serve: a server exited unexpectedly {nginx.error_tail()}", flush=True)
+                return 1
+        except server.ServeError:
+            if not signals.fired:
+                raise
+        finally:
+            nginx.stop()
+            if dash is not None:
+                dash.stop()
     print("serve: stopped", flush=True)
     return 0

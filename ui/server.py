@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import panel as pn
 import tornado.web
 
 from ui import model, state
@@ -40,6 +39,8 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
           threaded: bool = False) -> Any:
     """Start the Panel server for ``home``; blocks unless ``threaded`` (then returns the
     stoppable server thread). ``origins`` defaults to loopback on ``port``."""
+    import panel as pn  # imported here: every `hedge` verb imports this module
+
     from ui.app import TITLE, create_app
 
     pn.extension("tabulator", design="fast", notifications=False)
@@ -114,25 +115,43 @@ def url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-def run_until_signal(tick: Any = None, period: float = 1.0) -> str:
-    """Block until SIGINT or SIGTERM; call ``tick()`` every ``period`` s (a False return
-    stops the wait). Returns the signal name, or "exited"."""
-    import signal
-    import threading
+class StopSignals:
+    """SIGINT/SIGTERM set a flag instead of killing the process, from ``__enter__`` on, so
+    a signal that arrives while the servers start still leads to a clean stop."""
 
-    stop = threading.Event()
-    got: list[str] = []
+    def __init__(self) -> None:
+        import threading
 
-    def handler(signum: int, _frame: Any) -> None:
-        got.append(signal.Signals(signum).name)
-        stop.set()
+        self.event = threading.Event()
+        self.name = ""
+        self._old: dict[int, Any] = {}
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(period):
+    def __enter__(self) -> StopSignals:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handler(self, signum: int, _frame: Any) -> None:
+        import signal
+
+        self.name = signal.Signals(signum).name
+        self.event.set()
+
+    @property
+    def fired(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, tick: Any = None, period: float = 1.0) -> str:
+        """Block until a signal; ``tick()`` every ``period`` s (False ends the wait: "exited")."""
+        while not self.event.wait(period):
             if tick is not None and tick() is False:
                 return "exited"
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    return got[0] if got else "exited"
+        return self.name
