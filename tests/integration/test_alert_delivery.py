@@ -197,3 +197,32 @@ def test_follower_thread_delivers_while_the_log_grows_and_stops_cleanly(home: Pa
             follower.stop()
         assert not follower.alive and follower.error is None
         assert api.texts() == [a.text for a in expected]
+
+
+def test_skip_backlog_records_old_alerts_as_skipped_and_sends_only_new_ones(home: Path) -> None:
+    b, old = chatty_session(home)
+    with FakeTelegramApi(token=TOKEN) as api:
+        follower = AlertFollower(home, target=TelegramTarget(TOKEN, CHAT, api.base), poll_s=0.1,
+                                 skip_backlog=True, log=lambda _: None).start()
+        try:
+            assert _wait_records(home, len(old))
+            path = [100_000.0 * (1.02 if (i // 48) % 2 else 1.0) for i in range(288, 2 * 288)]
+            with EventStore.open(home) as store:
+                store.append(b.bars(288, nav_path=[0.0] * 288 + path, start_index=288))
+                expected = alerts_for(store.read(types=POLICY_TYPES, session=b.session_id))
+            assert api.wait_for("delivered", len(expected) - len(old))
+        finally:
+            follower.stop()
+    recs = records(home)
+    assert [r.alert_id for r in recs] == [a.alert_id for a in expected]
+    assert all(isinstance(r, AlertFailed) and r.attempts == 0 and "backlog" in r.error for r in recs[:len(old)])
+    assert api.texts() == [a.text for a in expected[len(old):]]
+
+
+def _wait_records(home: Path, n: int, timeout: float = 60.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if len(records(home)) >= n:
+            return True
+        time.sleep(0.1)
+    return False

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from eventlog.events import AlertSent
 from eventlog.store import EventStore
 from projections.alerts.policy import POLICY_TYPES, alerts_for
@@ -88,3 +90,27 @@ def test_sigkill_mid_stream_then_restart_delivers_every_alert_exactly_once(home:
     secret = TOKEN.split(":", 1)[1]
     assert secret not in out1 + err1 + out2 + err2
     assert secret.encode() not in _all_bytes(home)
+
+
+@pytest.mark.market
+@pytest.mark.slow
+def test_follower_beside_a_real_hedge_run_sends_that_sessions_alerts_once(home: Path, market_dir: Path) -> None:
+    """``hedge alerts --follow`` started first, then ``hedge run --data``: what it sends is the preview."""
+    with FakeTelegramApi(token=TOKEN) as api:
+        follower = subprocess.Popen([*HEDGE, "alerts", "--follow", "--poll", "0.5"], env=_env(home, api), cwd=REPO,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            run = subprocess.run([*HEDGE, "run", "--data", str(market_dir), "--no-projections", "--quiet"],
+                                 env=_env(home), cwd=REPO, capture_output=True, text=True, timeout=1800)
+            assert run.returncode == 0, run.stderr[-2000:]
+            with EventStore.open(home) as store:
+                info = store.find_session("last")
+                expected = alerts_for(store.read(info.first_seq, session=info.session_id, types=POLICY_TYPES))
+            assert expected
+            assert _wait(lambda: len(_sent(home)) >= len(expected), timeout=600)
+        finally:
+            follower.send_signal(signal.SIGTERM)
+            out, err = follower.communicate(timeout=120)
+        assert follower.returncode == 0, err[-2000:]
+    assert api.texts() == [a.text for a in expected]
+    assert TOKEN.split(":", 1)[1] not in out + err
