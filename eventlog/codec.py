@@ -34,14 +34,15 @@ def decode(payload: bytes, seq: int = 0) -> Event:
     """Decode one stored payload into its event, upcasting old versions."""
     try:
         event: Event = _decoder.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecodeError(str(exc)) from exc
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
+        # ValueError covers UnicodeDecodeError: a corrupted str byte is bad input, too.
+        raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
     name = type(event).__name__
     if event.v != CURRENT_VERSIONS.get(name, 1):
-        raw = _raw_decoder.decode(payload)
         try:
+            raw = _raw_decoder.decode(payload)
             event = msgspec.convert(upcast(raw), AnyEvent)
-        except (msgspec.ValidationError, KeyError) as exc:
+        except Exception as exc:  # any failing upcaster is a decode error naming the type
             raise DecodeError(f"upcast of {name} v{event.v} failed: {exc}") from exc
     if seq:
         event = msgspec.structs.replace(event, seq=seq)

@@ -23,56 +23,103 @@ class VerifyResult(msgspec.Struct, kw_only=True):
     problem: str | None = None
 
 
+def parse_head(published_head: str | None) -> tuple[int | None, str | None]:
+    """``HASH`` or ``SEQ:HASH`` -> (seq or None, lower-case hex hash or None)."""
+    if not published_head:
+        return None, None
+    seq_s, _, h = published_head.strip().rpartition(":")
+    h = h.lower()
+    if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise ValueError(f"--head: expected a 64-hex-digit hash or SEQ:HASH, got {published_head[:80]!r}")
+    if seq_s and not seq_s.isdigit():
+        raise ValueError(f"--head: SEQ must be a number, got {seq_s[:20]!r}")
+    return (int(seq_s) if seq_s else None), h
+
+
+def _blame_link(store: EventStore, prev_seq: int, seq: int, state: bytes, head_hash: str | None) -> tuple[int, str]:
+    """Row ``seq`` does not link to row ``prev_seq``: which one was altered?
+
+    If ``seq``'s own bytes still match the link stored in its successor (or the
+    published head), the row is intact and the predecessor's bytes changed - or,
+    across a gap in seq, rows in between were deleted. Otherwise ``seq`` itself changed.
+    """
+    nxt = next(iter(store.rows(seq + 1, batch=1)), [])
+    if nxt:
+        intact = split(nxt[0][4])[0] == row_hash(state)
+    elif head_hash is not None:
+        intact = row_hash(state).hex() == head_hash
+    elif prev_seq:
+        # The last row, nothing after it and no published head: either this row's link
+        # or its predecessor's bytes changed. Name the earlier one (the first bad seq).
+        return prev_seq, (f"hash chain broken between seq {prev_seq} and the last row {seq}: one of "
+                          "them was altered (verify with --head SEQ:HASH to tell which)")
+    else:
+        intact = False
+    if not intact:
+        if prev_seq == 0:
+            return seq, "hash chain broken: first row does not start from genesis (this row was altered)"
+        return seq, "hash chain broken: row does not link to its predecessor (this row was altered)"
+    if prev_seq == 0:
+        return 1, f"hash chain broken: the rows before seq {seq} are missing (deleted)"
+    if seq == prev_seq + 1:
+        return prev_seq, (f"hash chain broken: stored bytes of seq {prev_seq} no longer match the link "
+                          f"recorded in seq {seq} (row altered)")
+    return prev_seq + 1, (f"hash chain broken: rows between seq {prev_seq} and {seq} are missing "
+                          f"(deleted), or seq {prev_seq} was altered")
+
+
 def verify(
     store: EventStore, *, published_head: str | None = None,
     progress: Callable[[int], None] | None = None, batch: int = 20000,
 ) -> VerifyResult:
     """Check chain links, decoding, header consistency and (optionally) a published head.
 
-    Stops at the first bad row and names its seq. A published head hash that is not
-    the current head means the tail was truncated (or the log was rewritten).
+    Stops at the first bad row and names its seq. ``published_head`` is ``HASH`` or
+    ``SEQ:HASH``; a published head that is not in the log means the tail was
+    truncated or the log rewritten (with ``SEQ``, an altered row at SEQ is named).
     """
+    head_seq, head_hash = parse_head(published_head)
     prev = GENESIS
+    prev_seq = 0
     n = 0
     first = last = 0
     sessions: set[str] = set()
     seen_published = False
+
+    def bad(seq: int, problem: str) -> VerifyResult:
+        return VerifyResult(ok=False, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(),
+                            sessions=len(sessions), bad_seq=seq, problem=problem)
+
     for rows in store.rows(1, batch=batch):
         for seq, oid, version, topic, state in rows:
             if not first:
                 first = seq
             link, payload = split(state)
             if len(state) < 32 or link != prev:
-                why = "hash chain broken: row does not link to its predecessor"
-                if n == 0:
-                    why = "hash chain broken: first row does not start from genesis"
-                return VerifyResult(ok=False, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(),
-                                    sessions=len(sessions), bad_seq=seq, problem=why)
+                return bad(*_blame_link(store, prev_seq, seq, state, head_hash))
             try:
                 ev = decode(payload, seq)
             except DecodeError as exc:
-                return VerifyResult(ok=False, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(),
-                                    sessions=len(sessions), bad_seq=seq, problem=f"does not decode: {exc}")
-            problem = None
+                return bad(seq, f"does not decode: {exc}")
             if type_name(ev) != topic:
-                problem = f"topic column {topic!r} != payload type {type_name(ev)!r}"
-            elif UUID(ev.session_id).hex != UUID(str(oid)).hex or ev.session_seq != version:
-                problem = "header (session_id, session_seq) does not match the stored row key"
-            if problem:
-                return VerifyResult(ok=False, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(),
-                                    sessions=len(sessions), bad_seq=seq, problem=problem)
+                return bad(seq, f"topic column {topic!r} != payload type {type_name(ev)!r}")
+            if UUID(ev.session_id).hex != UUID(str(oid)).hex or ev.session_seq != version:
+                return bad(seq, "header (session_id, session_seq) does not match the stored row key")
             prev = row_hash(state)
-            if published_head and prev.hex() == published_head:
+            prev_seq = seq
+            if head_hash and prev.hex() == head_hash and head_seq in (None, seq):
                 seen_published = True
+            elif head_seq == seq:
+                return bad(seq, "published head does not match this row: its stored bytes were altered")
             sessions.add(ev.session_id)
             n += 1
             last = seq
         if progress:
             progress(n)
     res = VerifyResult(ok=True, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(), sessions=len(sessions))
-    if published_head and not seen_published:
+    if head_hash and not seen_published:
         res.ok = False
         res.bad_seq = last + 1
-        res.problem = (f"published head {published_head[:16]}... not found: the log ends at seq {last} "
-                       "(tail truncated or history rewritten)")
+        res.problem = (f"published head {head_hash[:16]}... not found: the log ends at seq {last} "
+                       "(tail truncated, or its last rows altered or rewritten)")
     return res

@@ -11,7 +11,9 @@ from hedge.progress import counter
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--head", metavar="HASH", help="published head hash to check against (detects tail truncation)")
+    p.add_argument("--head", metavar="[SEQ:]HASH",
+                   help="published head (hash, or seq:hash) to check against: detects tail truncation "
+                   "and, with SEQ, an altered last row")
     p.add_argument("--format", choices=["text", "json"], default="text")
 
 

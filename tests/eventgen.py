@@ -86,6 +86,11 @@ def event_strategy(session_id: str | None = None, session_seq: int | None = None
     )
 
 
+def event_of(cls: type[Event]) -> st.SearchStrategy[Event]:
+    """Events of one type."""
+    return _event(cls, None, None)
+
+
 @st.composite
 def session_logs(draw: st.DrawFn, max_events: int = 30) -> list[Event]:
     """A list of events with valid, unique (session_id, session_seq) keys (1..3 sessions)."""
