@@ -94,3 +94,26 @@ def make_venue(name: str, loaded: LoadedConfig, symbols: list[str], opts: SimOpt
             raise VenueUnavailable(f"the Binance venue is not available in this build ({exc})") from None
         return make_binance_venue(loaded, symbols, env, clock=None)  # type: ignore[no-any-return]
     raise VenueUnavailable(f"unknown venue {name!r} (expected sim or binance)")
+
+
+def build_sim_engine(loaded: LoadedConfig, symbols: list[str], market: Any, store: Any, session_id: str, *,
+                     background: bool = False, params: dict[str, Any] | None = None) -> Any:
+    """A started Engine on the simulated venue over ``market`` (tests and embedding).
+
+    Records SessionStarted and the opening account reading; the caller drives
+    ``engine.run(...)`` or steps ``engine.apply(engine.venue.next_updates())``.
+    """
+    from engine.loop import Engine
+    from engine.venues.sim import SimVenue
+    from eventlog.writer import LogWriter
+
+    venue = SimVenue(loaded.config, symbols, market, data_source="scripted")
+    gc = loaded.config.runtime.group_commit
+    writer = LogWriter(store, session_id, clock_ns=venue.clock().now_ns, max_batch=gc.max_batch,
+                       max_latency_ms=gc.max_latency_ms, background=background)
+    engine = Engine(venue, writer)
+    engine.start(engine_version=loaded.config.runtime.engine_version, mode="sim", venue="sim",
+                 symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
+                 normalisations=list(loaded.normalisations), data_source="scripted",
+                 params=params or {}, ts_event_ns=venue.clock().now_ns())
+    return engine
