@@ -119,6 +119,8 @@ class SessionAlertPolicy:
         self.ref_health: float | None = None
         # pacing
         self.last_boundary = -1
+        self.pending_close_ms: int | None = None  # a 4h close waiting for the core symbols' bars
+        self.pending_seen: set[str] = set()
         self.last_summary_ns: int | None = None
         self.day = -1
         self.day_count = 0
@@ -131,20 +133,20 @@ class SessionAlertPolicy:
 
     def apply(self, ev: Event) -> list[Alert]:
         """Fold one event of this session; returns the alerts it triggers (often none)."""
+        out = self._overdue_summary(ev)
         if isinstance(ev, KlineClosed):
-            return self._on_kline(ev)
-        if isinstance(ev, NavSnapshot):
-            return self._on_nav(ev)
-        if isinstance(ev, OrderFilled):
+            out += self._on_kline(ev)
+        elif isinstance(ev, NavSnapshot):
+            out += self._on_nav(ev)
+        elif isinstance(ev, OrderFilled):
             self.fills.append((ev.is_maker, ev.slippage_bps))
             self.n_fills += 1
-            return self._check_router(ev)
-        if isinstance(ev, RouterFallback):
+            out += self._check_router(ev)
+        elif isinstance(ev, RouterFallback):
             self.fallbacks.append(self.n_fills)
-            return []
-        if isinstance(ev, ConfigChanged):
+        elif isinstance(ev, ConfigChanged):
             self._reconfigure(ev.config)
-        return []
+        return out
 
     def _reconfigure(self, config: dict[str, Any]) -> None:
         cfg = from_dict(config).config
@@ -191,18 +193,37 @@ class SessionAlertPolicy:
             if reg.confirmed != "unknown":
                 self.ref_regime.setdefault(k.symbol, reg.confirmed)
         step_ms = int(a.summary_interval_h * 3_600_000)
-        if step_ms <= 0:
+        if step_ms <= 0 or k.interval != self.cfg.universe.interval:
             return []
-        boundary = (k.close_time_ms + 1) // step_ms
-        if (k.close_time_ms + 1) % step_ms or boundary <= self.last_boundary:
+        end_ms = k.close_time_ms + 1
+        if end_ms % step_ms == 0 and end_ms // step_ms > self.last_boundary:
+            # a 4h close: decide once every core symbol's closing bar is in (or, failing
+            # that, at the first later event - see _overdue_summary)
+            self.last_boundary = end_ms // step_ms
+            self.pending_close_ms, self.pending_seen = end_ms, set()
+        if self.pending_close_ms is not None and end_ms == self.pending_close_ms:
+            self.pending_seen.add(k.symbol)
+            if self.pending_seen >= set(self.core):
+                return self._summary(k)
+        return []
+
+    def _overdue_summary(self, ev: Event) -> list[Alert]:
+        """A 4h close whose core bars did not all arrive: decide at the first later event."""
+        close = self.pending_close_ms
+        if close is None:
             return []
-        self.last_boundary = boundary
+        later = ev.close_time_ms + 1 > close if isinstance(ev, KlineClosed) else ev.ts_event_ns > close * 1_000_000
+        return self._summary(ev) if later else []
+
+    def _summary(self, ev: Event) -> list[Alert]:
+        self.pending_close_ms = None
         reasons = self._material_changes()
         if not reasons:
             return []
-        if self.last_summary_ns is not None and k.ts_event_ns - self.last_summary_ns < a.min_gap_h * _HOUR_NS:
+        gap_ns = self.cfg.alerts.min_gap_h * _HOUR_NS
+        if self.last_summary_ns is not None and ev.ts_event_ns - self.last_summary_ns < gap_ns:
             return []
-        return self._emit(k, "summary", reasons, urgent=False)
+        return self._emit(ev, "summary", reasons, urgent=False)
 
     def _material_changes(self) -> list[str]:
         a = self.cfg.alerts

@@ -57,6 +57,16 @@ def test_summary_at_4h_close_when_nav_moved_beyond_threshold() -> None:
     assert "NAV +4.0% since last message" in a.reasons
     assert (a.ts_event_ns // 1_000_000 + 1) % (4 * 3_600_000) == 0  # on a 4h close
     assert "NAV $104,000 (+4.0%)" in a.text
+    # decided once both core symbols' closing bars were in: triggered by ETHUSDT's
+    trigger = next(e for e in events if e.session_seq == a.trigger_session_seq)
+    assert trigger.symbol == "ETHUSDT" and trigger.close_time_ms + 1 == a.ts_event_ns // 1_000_000 + 1
+
+
+def test_a_4h_close_missing_a_core_bar_is_decided_at_the_next_event() -> None:
+    b = SessionBuilder(config=session_config(nav_move_frac=0.03), symbols=("BTCUSDT",))  # no ETHUSDT bars
+    path = [100_000.0] * 24 + [104_000.0] * DAY_BARS
+    (a,) = alerts_for([b.started(), *b.bars(len(path), nav_path=path)])
+    assert a.kind == "summary"
 
 
 def test_nav_move_below_threshold_says_nothing() -> None:
