@@ -226,3 +226,14 @@ def _wait_records(home: Path, n: int, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_second_sender_on_the_same_home_is_refused(home: Path) -> None:
+    from projections.alerts.follower import single_instance
+
+    chatty_session(home)
+    with FakeTelegramApi(token=TOKEN) as api, single_instance(home):
+        r = subprocess.run([*HEDGE, "alerts", "--once"], env=_env(home, api), cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and "already following" in r.stderr
+        assert api.requests == []
