@@ -1,15 +1,51 @@
-"""``hedge project``: not built yet (see the open issues)."""
+"""``hedge project``: run the projections as their own process, resuming from their checkpoint.
+
+Without ``--follow`` it catches up once and exits; with it, it keeps following the
+log until SIGINT/SIGTERM (then a final catch-up). Point ``HEDGE_STORE_URL`` at the
+PostgreSQL log to run it on another host than the engine.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-from hedge.cli import UsageError
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("--follow", action="store_true", help="keep following the log until interrupted")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between catch-ups (default 1)")
+    p.add_argument("--batch", type=int, default=5000, help="events per read batch (default 5000)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'hedge project' is not built yet")
+    from eventlog.store import resolve_home
+    from hedge.cli import UsageError
+    from projections.runner import ProjectionError, run_projections
+
+    if args.interval <= 0 or args.batch < 1:
+        raise UsageError("--interval must be > 0 and --batch >= 1")
+    home = Path(resolve_home(getattr(args, "home", None)))
+    stop = threading.Event()
+
+    def _term(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, _term)
+        old_int = signal.signal(signal.SIGINT, _term)
+    try:
+        n = run_projections(home, os.environ.get("HEDGE_STORE_URL") or None, follow=args.follow,
+                            interval_s=args.interval, should_stop=stop.is_set, batch=args.batch)
+    except ProjectionError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGINT, old_int)
+    print(f"projections: {n:,} events applied -> {home / 'state'}")
+    return 0

@@ -1,0 +1,276 @@
+"""The projector: one pure fold of the log into every view, then rendered documents.
+
+``Projector.apply(event)`` is the only way the views change; it reads nothing but
+the event (no clock, no I/O). The config in force is the one recorded in the log
+(``SessionStarted`` / ``ConfigChanged``), never the config directory.
+``documents()`` renders every state file from the current fold state, so what is
+written depends only on the events folded so far, never on batch boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from config.loader import from_dict
+from config.schema import FILES, HedgeConfig
+from eventlog import events as E
+from projections.kpis import render_kpis, render_risk_snapshot
+from projections.nav import NavView
+from projections.positions import PositionsView
+from projections.risk import RiskView
+from projections.router import RouterView
+
+NS = 1_000_000_000
+SCHEMA_VERSION = 1
+
+
+def default_config() -> HedgeConfig:
+    """Schema defaults, for a log that has no (readable) session config yet."""
+    return HedgeConfig(**{section: struct() for section, struct in FILES.values()})
+
+
+def config_of(d: dict[str, Any]) -> tuple[HedgeConfig, str | None]:
+    """Config recorded in an event; falls back to defaults (and says why) if unreadable."""
+    try:
+        return from_dict(d).config, None
+    except Exception as exc:  # an old or foreign config must not stop the projections
+        return default_config(), f"{type(exc).__name__}: {exc}"
+
+
+class Projector:
+    """All views of the log, folded together in one pass."""
+
+    def __init__(self) -> None:
+        self.cfg = default_config()
+        self.config_hash: str | None = None
+        self.config_error: str | None = None
+        self.session_id: str | None = None
+        self.session_started_ns: int | None = None
+        self.session_symbols: list[str] = []
+        self.end_reason: str | None = None
+        self.now_ns = 0
+        self.seq = 0
+        self.events_total = 0
+        self.nav = NavView()
+        self.positions = PositionsView()
+        self.router = RouterView()
+        self.risk = RiskView()
+        self._reset_session()
+
+    def _reset_session(self) -> None:
+        self.prices: dict[str, float] = {}
+        self.price_ns: dict[str, int] = {}
+        self.nav.reset()
+        self.positions.reset()
+        self.router.reset()
+        self.risk.reset()
+
+    # -- folding -------------------------------------------------------------------
+
+    def apply(self, ev: E.Event) -> None:
+        self.seq = ev.seq
+        self.events_total += 1
+        if ev.ts_event_ns > self.now_ns:
+            self.now_ns = ev.ts_event_ns
+        fn = HANDLERS.get(type(ev))
+        if fn is not None:
+            fn(self, ev)
+
+    def apply_all(self, events: Iterable[E.Event]) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every configured symbol (universe + the session's), sorted."""
+        return sorted(set(self.cfg.universe.symbols) | set(self.session_symbols))
+
+    @property
+    def leverage(self) -> float:
+        return self.cfg.runtime.sim.leverage
+
+    def set_price(self, sym: str, price: float, ts_ns: int) -> None:
+        self.prices[sym] = price
+        self.price_ns[sym] = ts_ns
+        self.positions.on_price(sym, price, ts_ns, self)
+
+    # -- rendering -----------------------------------------------------------------
+
+    def header(self, name: str) -> dict[str, Any]:
+        return {
+            "schema": f"{name}/{SCHEMA_VERSION}", "schema_version": SCHEMA_VERSION, "seq": self.seq,
+            "updated_ts": self.now_ns / NS if self.now_ns else None, "session_id": self.session_id,
+        }
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Every state file (name -> document) as of the last event folded."""
+        aum = self.nav.render_aum(self)
+        router = self.router.render(self)
+        docs = {
+            "nav_state.json": self.nav.render_state(self, aum),
+            "nav_history.json": self.nav.render_history(),
+            "aum_v7.json": aum,
+            "positions_state.json": self.positions.render_positions(self),
+            "positions_ledger.json": self.positions.render_ledger(),
+            "router_health.json": router,
+            "risk_snapshot.json": render_risk_snapshot(self, router),
+            "diagnostics.json": self.risk.render_diagnostics(self),
+            "kpis_v7.json": render_kpis(self, router, aum),
+        }
+        for name, doc in docs.items():
+            doc.update(self.header(name.removesuffix(".json")))
+        return docs
+
+    def take_veto_lines(self) -> list[dict[str, Any]]:
+        lines, self.risk.pending_lines = self.risk.pending_lines, []
+        return lines
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _session_started(p: Projector, ev: E.SessionStarted) -> None:
+    if ev.resumed_from is None:
+        p._reset_session()
+    p.cfg, p.config_error = config_of(ev.config)
+    p.config_hash = ev.config_hash
+    p.session_id = ev.session_id
+    p.session_started_ns = ev.ts_event_ns
+    p.session_symbols = list(ev.symbols)
+    p.end_reason = None
+
+
+def _session_ended(p: Projector, ev: E.SessionEnded) -> None:
+    p.end_reason = ev.reason
+
+
+def _config_changed(p: Projector, ev: E.ConfigChanged) -> None:
+    p.cfg, p.config_error = config_of(ev.config)
+    p.config_hash = ev.config_hash
+
+
+def _tick(p: Projector, ev: E.MarketTick) -> None:
+    p.risk.last_ns["tick"] = ev.ts_event_ns
+    price = ev.mark if ev.mark else (ev.bid + ev.ask) / 2.0
+    if price > 0:
+        p.set_price(ev.symbol, price, ev.ts_event_ns)
+
+
+def _kline(p: Projector, ev: E.KlineClosed) -> None:
+    p.risk.on_kline(ev, p)
+    p.set_price(ev.symbol, ev.close, ev.ts_event_ns)
+
+
+def _nav(p: Projector, ev: E.NavSnapshot) -> None:
+    p.risk.last_ns["nav"] = ev.ts_event_ns
+    p.nav.on_nav(ev)
+
+
+def _position(p: Projector, ev: E.PositionSnapshot) -> None:
+    p.positions.on_snapshot(ev, p)
+
+
+def _funding(p: Projector, ev: E.FundingApplied) -> None:
+    p.risk.funding += ev.amount_usd
+    p.positions.on_funding(ev.symbol, ev.amount_usd, ev.ts_event_ns, p)
+
+
+def _offex(p: Projector, ev: E.OffExchangeValued) -> None:
+    p.nav.on_offexchange(ev)
+
+
+def _intent(p: Projector, ev: E.IntentEmitted) -> None:
+    p.positions.on_intent(ev)
+
+
+def _decision(p: Projector, ev: E.RiskDecided) -> None:
+    p.risk.on_decision(ev)
+    p.positions.on_decision(ev)
+
+
+def _plan(p: Projector, ev: E.RoutePlanned) -> None:
+    p.router.on_plan(ev)
+
+
+def _submitted(p: Projector, ev: E.OrderSubmitted) -> None:
+    p.router.on_submitted(ev)
+
+
+def _rejected(p: Projector, ev: E.OrderRejected) -> None:
+    p.router.on_rejected(ev)
+
+
+def _filled(p: Projector, ev: E.OrderFilled) -> None:
+    p.router.on_fill(ev)
+    p.positions.on_fill(ev, p)
+    p.risk.on_fill(ev)
+
+
+def _fallback(p: Projector, ev: E.RouterFallback) -> None:
+    p.router.on_fallback(ev)
+
+
+def _closed(p: Projector, ev: E.PositionClosed) -> None:
+    p.positions.on_closed(ev)
+
+
+def _alert_sent(p: Projector, ev: E.AlertSent) -> None:
+    p.risk.alerts["sent"] += 1
+
+
+def _alert_failed(p: Projector, ev: E.AlertFailed) -> None:
+    p.risk.alerts["failed"] += 1
+
+
+def _venue_error(p: Projector, ev: E.VenueError) -> None:
+    p.risk.venue_errors[ev.kind] = p.risk.venue_errors.get(ev.kind, 0) + 1
+
+
+def _num(v: Any) -> float | None:
+    try:
+        return float(v) if v is not None and not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
+    """Exchange state read at (re)start is authoritative: rebuild positions from it."""
+    for d in ev.positions:
+        sym = d.get("symbol")
+        qty = _num(d.get("qty", d.get("positionAmt")))
+        if not isinstance(sym, str) or qty is None:
+            continue
+        entry = _num(d.get("entry_price", d.get("entryPrice"))) or 0.0
+        mark = _num(d.get("mark_price", d.get("markPrice"))) or 0.0
+        p.positions.on_snapshot(E.PositionSnapshot(
+            session_id=ev.session_id, session_seq=ev.session_seq, stream=ev.stream,
+            ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=sym, qty=qty,
+            entry_price=entry, mark_price=mark, unrealized_pnl=0.0,
+            leverage=_num(d.get("leverage")) or p.leverage,
+        ), p)
+
+
+HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
+    E.SessionStarted: _session_started,
+    E.SessionEnded: _session_ended,
+    E.ConfigChanged: _config_changed,
+    E.MarketTick: _tick,
+    E.KlineClosed: _kline,
+    E.NavSnapshot: _nav,
+    E.PositionSnapshot: _position,
+    E.FundingApplied: _funding,
+    E.OffExchangeValued: _offex,
+    E.IntentEmitted: _intent,
+    E.RiskDecided: _decision,
+    E.RoutePlanned: _plan,
+    E.OrderSubmitted: _submitted,
+    E.OrderRejected: _rejected,
+    E.OrderFilled: _filled,
+    E.RouterFallback: _fallback,
+    E.PositionClosed: _closed,
+    E.AlertSent: _alert_sent,
+    E.AlertFailed: _alert_failed,
+    E.VenueError: _venue_error,
+    E.VenueReconciled: _reconciled,
+}

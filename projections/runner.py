@@ -1,0 +1,305 @@
+"""Projection runner: catch up with the log, write every output, remember the position.
+
+One ``Projection`` owns the fold (``projections.fold.Projector``), the audit
+writer and the veto JSONL for one ``$HEDGE_HOME``. A catch-up folds batches read
+with ``EventStore.read_batches``; a commit then writes, in this order:
+
+1. audit tail files and veto lines (both idempotent: named / keyed by seq),
+2. every state file (each carries the ``seq`` it reflects), atomically,
+3. the checkpoint ``projections/checkpoint.bin`` = fold state + seq + hash of that
+   row — **the commit point**,
+4. compaction of finished audit buckets (of committed data only).
+
+A crash anywhere before 3 redoes the same events on the next start and rewrites
+the same bytes; nothing is applied twice or skipped. A checkpoint whose row hash
+does not match the log (a different log under the same home) is refused.
+
+``ProjectionFollower`` runs this in a background thread for ``hedge run``;
+``rebuild`` drops every view and folds the whole log (``hedge rebuild``);
+``hedge project [--follow]`` runs it as its own process, on any host that can
+read the log (``HEDGE_STORE_URL``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import pickle
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from eventlog.chain import row_hash
+from eventlog.store import EventStore
+from projections.audit import AuditWriter
+from projections.files import JsonlAppender, StateFileError, atomic_write, write_json
+from projections.fold import Projector
+
+MAGIC = b"HEDGE-PROJECTIONS/1\n"
+STATE_FILES = (
+    "nav_state.json", "nav_history.json", "aum_v7.json", "positions_state.json",
+    "positions_ledger.json", "router_health.json", "risk_snapshot.json", "diagnostics.json",
+    "kpis_v7.json",
+)
+DEFAULT_BATCH = 5000
+
+
+class ProjectionError(RuntimeError):
+    """The projections cannot go on (corrupt checkpoint, foreign log, already running)."""
+
+
+class Paths:
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.state = self.home / "state"
+        self.audit = self.home / "audit"
+        self.vetoes = self.home / "execution" / "risk_vetoes.jsonl"
+        self.dir = self.home / "projections"
+        self.checkpoint = self.dir / "checkpoint.bin"
+        self.lock = self.dir / "lock"
+
+
+class Lock:
+    """An exclusive, non-blocking ``flock`` so only one projector writes a home."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise ProjectionError(f"projections for {path.parent.parent} are already running "
+                                  "in another process (hedge run or hedge project)") from None
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _row_hash_at(store: EventStore, seq: int) -> str | None:
+    if seq <= 0:
+        return None
+    for rows in store.rows(seq, stop=seq, batch=1):
+        for r in rows:
+            if r[0] == seq:
+                return row_hash(r[4]).hex()
+    return None
+
+
+def read_checkpoint(path: Path) -> tuple[int, str | None, Projector]:
+    """(seq, row hash, projector) from a checkpoint; a clear error when it is corrupt."""
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + 32:
+        raise StateFileError(f"{path}: not a projections checkpoint")
+    digest, body = raw[len(MAGIC):len(MAGIC) + 32], raw[len(MAGIC) + 32:]
+    if hashlib.sha256(body).digest() != digest:
+        raise StateFileError(f"{path}: corrupt checkpoint (checksum mismatch)")
+    try:
+        seq, head, proj = pickle.loads(body)
+    except Exception as exc:
+        raise StateFileError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from None
+    if not isinstance(proj, Projector):
+        raise StateFileError(f"{path}: checkpoint holds no projector")
+    return int(seq), head, proj
+
+
+def write_checkpoint(path: Path, seq: int, head: str | None, proj: Projector) -> None:
+    body = pickle.dumps((seq, head, proj), protocol=pickle.HIGHEST_PROTOCOL)
+    atomic_write(path, MAGIC + hashlib.sha256(body).digest() + body, sync_dir=True)
+
+
+class Projection:
+    """Fold + outputs + position for one home. Not thread-safe: one per process (``Lock``)."""
+
+    def __init__(self, home: Path, store: EventStore, *, batch: int = DEFAULT_BATCH,
+                 log: Callable[[str], None] | None = None):
+        self.paths = Paths(home)
+        self.store = store
+        self.batch = batch
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.proj, self.seq = self._resume()
+        self.audit = AuditWriter(self.paths.audit, self.seq)
+        self.audit.recover(self.seq)
+        self.vetoes = JsonlAppender(self.paths.vetoes)
+        self.committed = self.seq if self._outputs_present() else -1
+
+    def _outputs_present(self) -> bool:
+        return all((self.paths.state / f).exists() for f in STATE_FILES)
+
+    def _resume(self) -> tuple[Projector, int]:
+        ck = self.paths.checkpoint
+        if not ck.exists():
+            return Projector(), 0
+        if not self._outputs_present():
+            self.log(f"projections: state files missing in {self.paths.state}; rebuilding from the log")
+            return Projector(), 0
+        try:
+            seq, head, proj = read_checkpoint(ck)
+        except StateFileError as exc:
+            self.log(f"projections: {exc}; rebuilding from the log")
+            return Projector(), 0
+        if seq > 0 and _row_hash_at(self.store, seq) != head:
+            raise ProjectionError(
+                f"{ck} was made from a different log (row {seq} differs from "
+                f"{self.store.location}); run 'hedge rebuild'")
+        return proj, seq
+
+    # -- work ----------------------------------------------------------------------
+
+    def catch_up(self, *, max_events: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Fold new events (up to ``max_events``); returns how many were applied."""
+        n = 0
+        apply = self.proj.apply
+        add = self.audit.add
+        proj = self.proj
+        for batch in self.store.read_batches(self.seq + 1, batch=self.batch):
+            for ev in batch:
+                apply(ev)
+                add(ev, proj)
+            self.seq = batch[-1].seq
+            lines = proj.take_veto_lines()
+            if lines:
+                self.vetoes.append(lines)
+            n += len(batch)
+            if progress is not None:
+                progress(n)
+            if max_events is not None and n >= max_events:
+                break
+        return n
+
+    def commit(self, *, final: bool = False) -> None:
+        """Write every output for the current position, then the checkpoint."""
+        self.audit.flush(self.seq)
+        for name, doc in self.proj.documents().items():
+            write_json(self.paths.state / name, doc)
+        write_checkpoint(self.paths.checkpoint, self.seq, _row_hash_at(self.store, self.seq), self.proj)
+        self.committed = self.seq
+        self.audit.compact(self.seq, final=final)
+
+    def sync(self, *, final: bool = False, chunk: int = 200_000) -> int:
+        """Catch up fully, committing every ``chunk`` events so readers see progress."""
+        total = 0
+        while True:
+            n = self.catch_up(max_events=chunk)
+            total += n
+            done = n < chunk
+            if n or self.committed != self.seq or (final and done):
+                self.commit(final=final and done)
+            if done:
+                return total
+
+
+def drop_views(home: Path) -> None:
+    """Delete every projection output and the checkpoint (the log is untouched)."""
+    p = Paths(home)
+    for name in STATE_FILES:
+        for f in (p.state / name, p.state / f".{name}.tmp"):
+            f.unlink(missing_ok=True)
+    shutil.rmtree(p.audit, ignore_errors=True)
+    p.vetoes.unlink(missing_ok=True)
+    p.checkpoint.unlink(missing_ok=True)
+
+
+def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
+            batch: int = DEFAULT_BATCH) -> dict[str, Any]:
+    """Drop every view and fold the whole log again; returns {events, seconds, events_per_s}."""
+    from hedge.progress import counter
+
+    home = Path(home)
+    store = EventStore.open(home, store_url, create=False)
+    lock = Lock(Paths(home).lock)
+    try:
+        drop_views(home)
+        total = store.last_seq()
+        t0 = time.perf_counter()
+        proj = Projection(home, store, batch=batch)
+        with counter("rebuild", total, enabled=progress) as tick:
+            n = proj.catch_up(progress=tick)
+        proj.commit(final=True)
+        dt = time.perf_counter() - t0
+        return {"events": n, "seq": proj.seq, "seconds": dt, "events_per_s": n / dt if dt > 0 else None}
+    finally:
+        lock.release()
+        store.close()
+
+
+class ProjectionFollower:
+    """Follows the log in a background thread (inside ``hedge run``), never blocking it.
+
+    ``start()`` returns at once; the thread catches up every ``interval_s``.
+    ``stop()`` makes a final full catch-up (call it after the writer flushed),
+    compacts the audit tables and returns; errors are kept in ``.error`` and
+    reported on stderr, never raised into the trading loop.
+    """
+
+    def __init__(self, home: Path, store_url: str | None = None, *, interval_s: float = 1.0,
+                 batch: int = DEFAULT_BATCH):
+        self.home = Path(home)
+        self.store_url = store_url
+        self.interval_s = interval_s
+        self.batch = batch
+        self.error: BaseException | None = None
+        self.events = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="hedge-projections", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        store = lock = None
+        try:
+            store = EventStore.open(self.home, self.store_url)
+            lock = Lock(Paths(self.home).lock)
+            proj = Projection(self.home, store, batch=self.batch)
+            while not self._stop.is_set():
+                self.events += proj.sync()
+                self._stop.wait(self.interval_s)
+            self.events += proj.sync(final=True)
+        except BaseException as exc:
+            self.error = exc
+            print(f"projections: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            if lock is not None:
+                lock.release()
+            if store is not None:
+                store.close()
+
+
+def run_projections(home: Path, store_url: str | None = None, *, follow: bool = False,
+                    interval_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
+                    batch: int = DEFAULT_BATCH) -> int:
+    """``hedge project``: catch up (and keep following); resumes from the checkpoint."""
+    store = EventStore.open(home, store_url, create=False)
+    lock = Lock(Paths(home).lock)
+    events = 0
+    try:
+        proj = Projection(Path(home), store, batch=batch)
+        while True:
+            stopping = should_stop()
+            events += proj.sync(final=not follow or stopping)
+            if not follow or stopping:
+                return events
+            deadline = time.monotonic() + interval_s
+            while time.monotonic() < deadline and not should_stop():
+                time.sleep(min(0.1, interval_s))
+    finally:
+        lock.release()
+        store.close()
