@@ -6,6 +6,7 @@ store; the test plays the screener by recording an intent.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,7 @@ def test_twap_slices_large_orders_at_the_configured_interval(home: Path) -> None
     subs = _events(eng, store, "OrderSubmitted")
     assert plans[0].style == "twap" and plans[0].slices == 4 and plans[0].slice_qty == 0.02
     assert [s.slice_index for s in subs] == [0, 1, 2, 3]
-    gaps = {b.ts_event_ns - a.ts_event_ns for a, b in zip(subs, subs[1:], strict=False)}
+    gaps = {b.ts_event_ns - a.ts_event_ns for a, b in itertools.pairwise(subs)}
     assert gaps == {300 * 10**9}
     assert sum(f.qty for f in _events(eng, store, "OrderFilled")) == pytest.approx(0.08)
     assert rederive(store.read(session=eng.writer.session_id), external=("IntentEmitted",)).ok
