@@ -103,6 +103,7 @@ class BinanceVenue(SyncMixin):
         self._down_since_ms: dict[str, int] = {}
         self.listen_key = ""
         self._last_open_ids: list[str] = []
+        self._last_bar_ns = 0
         self._next_keepalive = 0.0
         self._next_poll = 0.0
         self._closed = False
@@ -129,7 +130,11 @@ class BinanceVenue(SyncMixin):
             except RestError as exc:
                 out.append(self._rest_error(exc))
         out += self._reconcile(initial=True) if self.dry is None else self.dry.snapshot(self.now_ns())
-        out += self._warmup()
+        warm = self._warmup()
+        for u in warm:
+            out += self.dry.on_market(u) if self.dry is not None else []
+            out.append(u)
+            self._last_bar_ns = max(self._last_bar_ns, u.ts_event_ns)
         streams = {"market": self._market_streams, "public": self._public_streams}
         if self.dry is None:
             self.listen_key = self.rest.new_listen_key()
@@ -254,13 +259,13 @@ class BinanceVenue(SyncMixin):
             self._venue_clock.observe(frame.event_ms * MS)
         if isinstance(frame, WsBookTicker):
             u = self.ticks.on_book(frame)
-            return self._feed_dry([u] if u else [])
+            return self._ticks([u] if u else [])
         if isinstance(frame, WsMarkPrice):
             self.account.apply_mark(frame.symbol, frame.mark)
             u = self.ticks.on_mark(frame)
-            return self._feed_dry([u] if u else [])
+            return self._ticks([u] if u else [])
         if isinstance(frame, WsKline) and frame.k.closed:
-            return self._feed_dry(self._on_closed_kline(frame))
+            return self._bars(self._on_closed_kline(frame))
         return []
 
     def _on_closed_kline(self, frame: WsKline) -> list[VenueUpdate]:
@@ -275,13 +280,29 @@ class BinanceVenue(SyncMixin):
             out.append(kline_update(k.symbol, self.interval, k))
         return out
 
-    def _feed_dry(self, updates: list[VenueUpdate]) -> list[VenueUpdate]:
-        if self.dry is None:
-            return updates
+    def _ticks(self, updates: list[VenueUpdate]) -> list[VenueUpdate]:
+        if self.dry is not None:
+            for u in updates:
+                self.dry.on_market(u)  # funding rates; a tick fills nothing at bar resolution
+        return updates
+
+    def _bars(self, klines: list[VenueUpdate]) -> list[VenueUpdate]:
+        """Closed klines, each preceded by what the bar did to the account.
+
+        In dry mode the bar first goes through the simulated matching (fills at bar
+        resolution, as in the simulated venue). At the first kline of each new bar
+        close the NAV and open positions are re-marked and recorded, so the
+        decision taken on that kline sees a fresh account.
+        """
         out: list[VenueUpdate] = []
-        for u in updates:
+        for u in klines:
+            if self.dry is not None:
+                out += self.dry.on_market(u)
+            if u.ts_event_ns > self._last_bar_ns:
+                self._last_bar_ns = u.ts_event_ns
+                out += (self.dry.bar_account(u.ts_event_ns) if self.dry is not None
+                        else self.account.bar_updates(u.ts_event_ns))
             out.append(u)
-            out += self.dry.on_market(u)
         return out
 
     def _on_user(self, raw: Any) -> list[VenueUpdate]:

@@ -10,7 +10,7 @@ Pure conversions plus three small books kept by the Binance venue:
   (futures wallet + unrealised PnL) and signed positions can be emitted at any time.
 
 Times: Binance milliseconds become nanoseconds here. A closed kline is stamped at
-its close time, so a kline backfilled from REST is identical to the live one.
+its end (close time + 1 ms), so a kline backfilled from REST is identical to the live one.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def venue_error(source: str, kind: str, field_: str, message: str, ts_ns: int, r
 
 
 def kline_update(symbol: str, interval: str, k: WsKlineBody | RestKline) -> VenueUpdate:
-    return VenueUpdate(KlineClosed, market_stream(symbol), k.close_time_ms * MS, {
+    """Stamped at the end of the bar (close time + 1 ms), like the simulated venue."""
+    return VenueUpdate(KlineClosed, market_stream(symbol), (k.close_time_ms + 1) * MS, {
         "symbol": symbol, "interval": interval, "open_time_ms": k.open_time_ms,
         "close_time_ms": k.close_time_ms, "open": k.open, "high": k.high, "low": k.low,
         "close": k.close, "volume": k.volume,
@@ -237,6 +238,11 @@ class AccountBook:
                 f = self.position_update(sym, 0).fields
                 out.append({k: f[k] for k in ("symbol", "qty", "entry_price", "mark_price", "unrealized_pnl")})
         return out
+
+    def bar_updates(self, ts_ns: int) -> list[VenueUpdate]:
+        """NAV and open positions, re-marked, at a bar close (before the bar is decided on)."""
+        return [self.nav_update(ts_ns), *(self.position_update(s, ts_ns) for s in sorted(self.legs)
+                                          if self.net_qty(s))]
 
     def snapshot_updates(self, symbols: list[str], ts_ns: int) -> list[VenueUpdate]:
         """NAV, then one position per configured symbol (flat ones too) and any other open one."""

@@ -216,7 +216,7 @@ class SyncMixin:
                 start = self.gate.resume_from(sym)
                 if start is not None:
                     batch += self._backfill(sym, start, None)
-            return self._feed_dry(sorted(batch, key=lambda u: u.ts_event_ns))
+            return self._bars(sorted(batch, key=lambda u: u.ts_event_ns))
         if route == "private":
             known_open = set(self.orders.open_ids())
             self._last_open_ids = sorted(known_open)  # if the read fails, query nothing

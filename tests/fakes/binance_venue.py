@@ -168,10 +168,10 @@ class FakeBinance:
         for s in ex.symbols:
             await self._push("market", f"{s.lower()}@kline_{ex.interval}", forming[s])
         closed = ex.close_candles()
-        for s, c in zip(ex.symbols, closed, strict=True):
-            await self._push("market", f"{s.lower()}@kline_{ex.interval}", ex.kline_frame(s, c, closed=True))
+        for s, c in zip(ex.symbols, closed, strict=True):  # the book has moved when the candle closes
             await self._push("public", f"{s.lower()}@bookTicker", ex.book_frame(s))
             await self._push("market", f"{s.lower()}@markPrice@1s", ex.mark_frame(s))
+            await self._push("market", f"{s.lower()}@kline_{ex.interval}", ex.kline_frame(s, c, closed=True))
         for event in ex.sweep():
             await self._push_user(event)
 

@@ -68,11 +68,11 @@ def test_kline_gate_reports_the_gap_to_backfill() -> None:
     assert g.resume_from("BTCUSDT") == 60_000
 
 
-def test_closed_kline_is_stamped_at_its_close_time_and_encodes() -> None:
+def test_closed_kline_is_stamped_at_the_end_of_its_bar_and_encodes() -> None:
     k = decode_market(json.dumps(example("ws_kline.json")))
     assert isinstance(k, WsKline)
     u = kline_update("BTCUSDT", "1m", k.k)
-    assert u.cls is KlineClosed and u.ts_event_ns == 1638747719999 * 1_000_000
+    assert u.cls is KlineClosed and u.ts_event_ns == 1638747720000 * 1_000_000  # end of the bar
     assert b'"open_time_ms":1638747660000' in as_event(u)
 
 

@@ -1,0 +1,115 @@
+"""``hedge run --venue binance`` end to end against the loopback fake Binance.
+
+The engine runs as a subprocess with the fake's URLs in its environment (the real
+connector, real HTTP and websockets on 127.0.0.1); the fake market moves on its
+own. Then: the log verifies, the session's decisions re-derive identically from
+the log, a restart reconciles the exchange state, and the API key and secret
+appear nowhere - not in the log, not in any file under HEDGE_HOME, not in the
+output.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.replay_core import rederive
+from eventlog.store import EventStore
+from tests.fakes.binance_venue import FakeBinance
+
+REPO = Path(__file__).resolve().parents[2]
+HEDGE = [sys.executable, "-m", "hedge.cli"] if not (REPO / ".venv/bin/hedge").exists() else [
+    str(REPO / ".venv/bin/hedge")]
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+KEY = "hk-7Qm2xVb9ZpL4tR8sW1nE5yU3oI6aD0fG"
+SECRET = "hs-Jk8Lq2Wm5Xn7Bv4Cz1Pa9So3Di6Fu0Gh"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBinance]:
+    with FakeBinance(SYMBOLS, interval="5m", history=300, api_key=KEY, api_secret=SECRET) as f:
+        f.autorun(0.05)
+        yield f
+
+
+def run_hedge(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HEDGE, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def session_env(fake: FakeBinance, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "HEDGE_"))}
+    env.update(fake.env())
+    env.update({"HEDGE_HOME": str(home), "BINANCE_CLOCK": "venue", "BINANCE_TICK_INTERVAL_MS": "0",
+                "BINANCE_WARMUP_BARS": "150", "PYTHONPATH": str(REPO), "HEDGE_DEBUG": "1"})
+    return env
+
+
+def events_of(home: Path) -> list:  # type: ignore[type-arg]
+    with EventStore.open(home, create=False) as store:
+        return list(store.read())
+
+
+def test_a_session_trades_end_to_end_replays_and_leaks_no_secret(fake: FakeBinance, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = session_env(fake, home)
+    out = run_hedge(["run", "--venue", "binance", "--symbols", ",".join(SYMBOLS), "--bars", "400"], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "venue binance (live)" in out.stdout
+
+    evs = events_of(home)
+    kinds = [type(e).__name__ for e in evs]
+    assert kinds[0] == "SessionStarted" and kinds[-1] == "SessionEnded"
+    assert kinds.index("VenueReconciled") < kinds.index("KlineClosed")
+    assert {"OrderSubmitted", "OrderAccepted", "OrderFilled", "NavSnapshot", "MarketTick"} <= set(kinds)
+    posted = [r for r in fake.requests if r.path == "/fapi/v1/order" and r.method == "POST"]
+    assert len(posted) == kinds.count("OrderSubmitted")  # every order went to the (fake) exchange
+    klines = [(e.symbol, e.open_time_ms) for e in evs if type(e).__name__ == "KlineClosed"]
+    assert len(klines) == len(set(klines))
+
+    verify = run_hedge(["verify"], env)
+    assert verify.returncode == 0 and "chain intact" in verify.stdout, verify.stdout + verify.stderr
+    report = rederive(evs)
+    assert report.ok, (report.mismatches[:3], report.unexpected[:3], report.missing[:3])
+    assert report.decisions_checked > 0
+    replay = run_hedge(["replay", "--verify"], env)
+    stub = replay.returncode == 2 and ("not built yet" in replay.stderr or "unrecognized arguments" in replay.stderr)
+    if not stub:  # 'hedge replay --verify' is another issue; checked here as soon as it exists
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+
+    # no key or secret anywhere: log rows, every file under HEDGE_HOME, and the output
+    for text in (out.stdout, out.stderr, verify.stdout, verify.stderr, replay.stdout, replay.stderr):
+        assert KEY not in text and SECRET not in text
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert KEY.encode() not in data and SECRET.encode() not in data, path
+    assert all(KEY not in repr(e) and SECRET not in repr(e) for e in evs)
+
+
+def test_a_restart_takes_the_exchange_position_and_cancels_stale_orders(fake: FakeBinance, tmp_path: Path) -> None:
+    def left_over(ex: object) -> None:  # what a crashed session left on the exchange
+        ex.positions["BTCUSDT"] = [0.05, 60000.0]  # type: ignore[attr-defined]
+        bid = ex.book("ETHUSDT")[0]  # type: ignore[attr-defined]
+        ex.place({"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX",  # type: ignore[attr-defined]
+                  "quantity": "0.5", "price": f"{bid * 0.5:.2f}", "newClientOrderId": "crashed-O1-0"})
+    fake.run(left_over)
+    home = tmp_path / "home"
+    env = session_env(fake, home)
+    out = run_hedge(["run", "--venue", "binance", "--symbols", ",".join(SYMBOLS), "--bars", "155",
+                     "--no-projections"], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    evs = events_of(home)
+    rec = next(e for e in evs if type(e).__name__ == "VenueReconciled")
+    assert rec.canceled_orders == ["crashed-O1-0"]
+    assert [(p["symbol"], p["qty"]) for p in rec.positions] == [("BTCUSDT", 0.05)]
+    first_pos = next(e for e in evs if type(e).__name__ == "PositionSnapshot" and e.symbol == "BTCUSDT")
+    assert first_pos.qty == 0.05 and first_pos.entry_price == 60000.0
+    assert fake.ex.orders["crashed-O1-0"].status == "CANCELED"
+    kinds = [type(e).__name__ for e in evs]
+    if "OrderSubmitted" in kinds:  # any trading came after the reconciliation
+        assert kinds.index("VenueReconciled") < kinds.index("OrderSubmitted")
