@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from projections.fold import Projector
 
 BUCKET = 100_000
-TS = pa.timestamp("ns", tz="UTC")
-TS_MS = pa.timestamp("ms", tz="UTC")
+TS = pa.timestamp("ns")  # UTC (naive: DuckDB needs pytz for tz-aware values)
+TS_MS = pa.timestamp("ms")
 S, F, INT, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
 LS = pa.list_(pa.string())
 _json = msgspec.json.Encoder(order="sorted")

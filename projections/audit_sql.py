@@ -1,0 +1,205 @@
+"""DuckDB over the audit Parquet tables: views, queries, output formats, a small shell.
+
+``connect(home)`` returns an in-memory DuckDB connection with one view per audit
+table (``events``, ``bars``, ``intents``, ``risk_decisions``, ``orders``, ``fills``,
+``fallbacks``, ``nav``) plus the derived ``vetoes`` and ``dd_changes``. A table
+with no file yet is an empty view with the right columns. JSON columns
+(``payload``, ``thresholds``, ``observations``, ``state_refs``) are typed JSON, so
+``observations->>'nav_age_s'`` works. Times (``ts``) are UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import duckdb
+
+from projections.audit import SCHEMAS, TABLES
+
+JSON_COLUMNS = {"events": ("payload",), "risk_decisions": ("thresholds", "observations", "state_refs")}
+DERIVED = {
+    "vetoes": "SELECT * FROM risk_decisions WHERE outcome IN ('veto', 'clamp')",
+    "dd_changes": (
+        "SELECT seq, session_id, ts, prev_dd_state, dd_state, drawdown_frac, nav_usd FROM ("
+        " SELECT *, lag(dd_state) OVER (PARTITION BY session_id ORDER BY seq) AS prev_dd_state FROM nav)"
+        " WHERE prev_dd_state IS NOT NULL AND prev_dd_state <> dd_state"
+    ),
+}
+FORMATS = ("table", "csv", "json")
+
+
+class AuditError(ValueError):
+    """A query DuckDB refused (message names the problem)."""
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def connect(home: Path) -> duckdb.DuckDBPyConnection:
+    """In-memory DuckDB with the audit views of ``$HEDGE_HOME/audit``."""
+    root = Path(home) / "audit"
+    con = duckdb.connect(":memory:")
+    for t in TABLES:
+        d = root / t
+        if d.is_dir() and any(d.glob("*.parquet")):
+            src = f"read_parquet({_quote(d / '*.parquet')})"
+        else:
+            con.register(f"_empty_{t}", SCHEMAS[t].empty_table())
+            src = f"_empty_{t}"
+        cols = JSON_COLUMNS.get(t)
+        sel = f"* REPLACE ({', '.join(f'{c}::JSON AS {c}' for c in cols)})" if cols else "*"
+        con.execute(f"CREATE VIEW {t} AS SELECT {sel} FROM {src}")
+    for name, sql in DERIVED.items():
+        con.execute(f"CREATE VIEW {name} AS {sql}")
+    return con
+
+
+def views(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """view -> [(column, type)] for every audit view."""
+    out = {}
+    for name in (*TABLES, *DERIVED):
+        out[name] = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {name}").fetchall()]
+    return out
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(column names, rows) of one SQL statement; ``AuditError`` with DuckDB's message."""
+    try:
+        cur = con.execute(sql)
+        if cur.description is None:
+            return [], []
+        cols = [d[0] for d in cur.description]
+        return cols, cur.fetchall()
+    except duckdb.Error as exc:
+        raise AuditError(str(exc).strip()) from None
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dt.datetime | dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, float):
+        return f"{v:.10g}"
+    v = _plain(v)
+    if isinstance(v, list | dict):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def render(cols: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table", *, max_width: int = 80) -> str:
+    """Rows as an aligned text table, CSV or a JSON array of objects."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(["" if v is None else _cell(v) for v in r])
+        return buf.getvalue()
+    if fmt == "json":
+        return json.dumps([{c: _plain(v) for c, v in zip(cols, r, strict=True)} for r in rows],
+                          indent=2, default=str) + "\n"
+    if fmt != "table":
+        raise AuditError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    cells = [[_cell(v) for v in r] for r in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in cells]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
+    out = [" | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)),
+           "-+-".join("-" * w for w in widths)]
+    out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out) + "\n"
+
+
+def describe(con: duckdb.DuckDBPyConnection) -> str:
+    """The listing ``hedge audit`` prints with no query: views, row counts and columns."""
+    lines = []
+    for name, cols in views(con).items():
+        n = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        lines.append(f"{name} ({n[0] if n else 0} rows)")
+        lines += [f"    {c}  {t}" for c, t in cols]
+    return "\n".join(lines) + "\n"
+
+
+HELP = """Enter SQL ending with ';'. Commands: .tables  .schema VIEW  .format table|csv|json  .help  .quit"""
+
+
+def shell(con: duckdb.DuckDBPyConnection, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
+          fmt: str = "table", prompt: Callable[[str], None] | None = None) -> int:
+    """A small interactive prompt: SQL statements end with ';', dot-commands for help."""
+    interactive = prompt is not None or stdin.isatty()
+    say = prompt or (lambda s: (stdout.write(s), stdout.flush()))
+    if interactive:
+        stdout.write(f"hedge audit shell (DuckDB {duckdb.__version__}). {HELP}\n")
+    buf: list[str] = []
+    errors = 0
+    while True:
+        if interactive:
+            say("audit> " if not buf else "   ...> ")
+        line = stdin.readline()
+        if not line:
+            break
+        text = line.strip()
+        if not buf and text.startswith("."):
+            parts = text.split()
+            cmd = parts[0]
+            if cmd in (".quit", ".exit", ".q"):
+                break
+            if cmd == ".help":
+                stdout.write(HELP + "\n")
+            elif cmd == ".tables":
+                stdout.write("  ".join((*TABLES, *DERIVED)) + "\n")
+            elif cmd == ".schema" and len(parts) == 2 and parts[1] in views(con):
+                stdout.write("\n".join(f"{c}  {t}" for c, t in views(con)[parts[1]]) + "\n")
+            elif cmd == ".format" and len(parts) == 2 and parts[1] in FORMATS:
+                fmt = parts[1]
+            else:
+                stdout.write(f"error: unknown command {text!r}. {HELP}\n")
+                errors += 1
+            continue
+        if not text:
+            continue
+        buf.append(line)
+        if not text.endswith(";"):
+            continue
+        sql = "".join(buf)
+        buf = []
+        try:
+            cols, rows = query(con, sql)
+            if cols:
+                stdout.write(render(cols, rows, fmt))
+        except AuditError as exc:
+            errors += 1
+            stdout.write(f"error: {exc}\n")
+    if buf:
+        try:
+            cols, rows = query(con, "".join(buf))
+            if cols:
+                stdout.write(render(cols, rows, fmt))
+        except AuditError as exc:
+            errors += 1
+            stdout.write(f"error: {exc}\n")
+    return 1 if errors and not interactive else 0
