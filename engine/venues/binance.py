@@ -27,6 +27,7 @@ from typing import Any
 
 from engine.clock import LiveClock
 from engine.ports import Clock, OrderRequest, SymbolFilters, VenueUpdate
+from engine.venues import binance_sync as sync
 from engine.venues.binance_client import CLOSED, BinanceRest, RestError, StreamConn
 from engine.venues.binance_convert import (
     MS,
@@ -38,7 +39,7 @@ from engine.venues.binance_convert import (
 )
 from engine.venues.binance_env import BinanceEnv, Redactor, load_env
 from engine.venues.binance_orders import OrderTracker
-from engine.venues.binance_sync import SyncMixin
+from engine.venues.binance_sync import VenueStartError
 from engine.venues.binance_wire import (
     SubscribeAck,
     WireError,
@@ -67,7 +68,7 @@ class VenueClock:
         return self._now
 
 
-class BinanceVenue(SyncMixin):
+class BinanceVenue:
     """Binance USD-M through binance-futures-connector (testnet, live, or dry with real data)."""
 
     name = "binance"
@@ -123,21 +124,24 @@ class BinanceVenue(SyncMixin):
         """Filters, reconciliation, warm-up klines, then the streams; exchange state first."""
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
-        out += self._load_filters()
+        out += sync.load_filters(self)
         if self._venue_clock is not None:
             try:
                 self._venue_clock.observe(self.rest.server_time_ms() * MS)
             except RestError as exc:
                 out.append(self._rest_error(exc))
-        out += self._reconcile(initial=True) if self.dry is None else self.dry.snapshot(self.now_ns())
-        warm = self._warmup()
+        out += sync.reconcile(self, initial=True) if self.dry is None else self.dry.snapshot(self.now_ns())
+        warm = sync.warmup(self)
         for u in warm:
             out += self.dry.on_market(u) if self.dry is not None else []
             out.append(u)
             self._last_bar_ns = max(self._last_bar_ns, u.ts_event_ns)
         streams = {"market": self._market_streams, "public": self._public_streams}
         if self.dry is None:
-            self.listen_key = self.rest.new_listen_key()
+            try:
+                self.listen_key = self.rest.new_listen_key()
+            except RestError as exc:
+                raise VenueStartError(f"no user-data stream: {self.redact(exc)}") from None
             self._next_keepalive = time.monotonic() + self.keepalive_s
             streams["private"] = lambda: [self.listen_key]
         for route, fn in streams.items():
@@ -146,14 +150,14 @@ class BinanceVenue(SyncMixin):
                 self.conns[route].connect()
             except ConnectionError as exc:
                 out.append(self._err(f"ws.{route}", "ws", route, str(exc)))
-                self._schedule_retry(route)
+                sync.schedule_retry(self, route)
         self._next_poll = time.monotonic() + self.account_poll_s
         return self._with_notices(out)
 
     def next_updates(self) -> list[VenueUpdate] | None:
         if self._closed:
             return None
-        out = self._supervise()
+        out = sync.supervise(self)
         try:
             item = self._q.get(timeout=self.poll_timeout_s)
         except queue.Empty:
@@ -169,7 +173,7 @@ class BinanceVenue(SyncMixin):
             if conn is None or gen != conn.generation:
                 continue  # a frame or close from a socket already replaced
             if raw is CLOSED:
-                out += self._on_closed(route, info)
+                out += sync.on_closed(self, route, info)
             elif route == "private":
                 out += self._on_user(raw)
             else:
@@ -192,10 +196,10 @@ class BinanceVenue(SyncMixin):
             resp = self.rest.new_order(**params)
         except RestError as exc:
             if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
-                return self._with_notices(self._resolve_unknown(req, exc))
+                return self._with_notices(sync.resolve_unknown(self, req, exc))
             code = exc.code if exc.code is not None else exc.status
             return self._with_notices(self.orders.rejected(req, code, exc.message, self.now_ns()))
-        return self._with_notices(self._order_answer(resp, "rest.order"))
+        return self._with_notices(sync.order_answer(self, resp, "rest.order"))
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         if self.dry is not None:
@@ -204,7 +208,7 @@ class BinanceVenue(SyncMixin):
             resp = self.rest.cancel_order(symbol, order_id)
         except RestError as exc:
             return self._with_notices([self._rest_error(exc, field="origClientOrderId")])
-        return self._with_notices(self._order_answer(resp, "rest.cancelOrder", reason="canceled by router"))
+        return self._with_notices(sync.order_answer(self, resp, "rest.cancelOrder", reason="canceled by router"))
 
     def close(self) -> None:
         if self._closed:
@@ -275,7 +279,7 @@ class BinanceVenue(SyncMixin):
         out: list[VenueUpdate] = []
         gap = self.gate.gap_before(k.symbol, k.open_time_ms)
         if gap is not None:
-            out += self._backfill(k.symbol, gap[0], gap[1])
+            out += sync.backfill(self, k.symbol, gap[0], gap[1])
         if self.gate.accept(k.symbol, k.open_time_ms, k.close_time_ms):
             out.append(kline_update(k.symbol, self.interval, k))
         return out
@@ -321,7 +325,7 @@ class BinanceVenue(SyncMixin):
             ts = frame.event_ms * MS
             return [self.account.nav_update(ts), *(self.account.position_update(s, ts) for s in changed)]
         if isinstance(frame, WsListenKeyExpired):
-            return self._renew_user_stream("listen key expired")
+            return sync.renew_user_stream(self, "listen key expired")
         return []
 
 

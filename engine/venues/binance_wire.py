@@ -47,7 +47,7 @@ def _F(name: str) -> Any:
 # --------------------------------------------------------------------------- websocket: market
 
 
-class WsKlineBody(_Wire, kw_only=True):
+class WsKlineBody(_Wire, frozen=True, kw_only=True):
     open_time_ms: int = _F("t")
     close_time_ms: int = _F("T")
     symbol: str = _F("s")
@@ -60,13 +60,13 @@ class WsKlineBody(_Wire, kw_only=True):
     closed: bool = _F("x")
 
 
-class WsKline(_Wire, kw_only=True, tag_field="e", tag="kline"):
+class WsKline(_Wire, frozen=True, kw_only=True, tag_field="e", tag="kline"):
     event_ms: int = _F("E")
     symbol: str = _F("s")
     k: WsKlineBody
 
 
-class WsMarkPrice(_Wire, kw_only=True, tag_field="e", tag="markPriceUpdate"):
+class WsMarkPrice(_Wire, frozen=True, kw_only=True, tag_field="e", tag="markPriceUpdate"):
     event_ms: int = _F("E")
     symbol: str = _F("s")
     mark: float = _F("p")
@@ -74,7 +74,7 @@ class WsMarkPrice(_Wire, kw_only=True, tag_field="e", tag="markPriceUpdate"):
     next_funding_ms: int = _F("T")
 
 
-class WsBookTicker(_Wire, kw_only=True, tag_field="e", tag="bookTicker"):
+class WsBookTicker(_Wire, frozen=True, kw_only=True, tag_field="e", tag="bookTicker"):
     event_ms: int = _F("E")
     symbol: str = _F("s")
     bid: float = _F("b")
@@ -89,7 +89,7 @@ MarketFrame = Union[WsKline, WsMarkPrice, WsBookTicker]
 # --------------------------------------------------------------------------- websocket: user data
 
 
-class WsOrderBody(_Wire, kw_only=True):
+class WsOrderBody(_Wire, frozen=True, kw_only=True):
     symbol: str = _F("s")
     client_order_id: str = _F("c")
     side: str = _F("S")
@@ -113,18 +113,18 @@ class WsOrderBody(_Wire, kw_only=True):
     realized_pnl: float = msgspec.field(name="rp", default=0.0)
 
 
-class WsOrderUpdate(_Wire, kw_only=True, tag_field="e", tag="ORDER_TRADE_UPDATE"):
+class WsOrderUpdate(_Wire, frozen=True, kw_only=True, tag_field="e", tag="ORDER_TRADE_UPDATE"):
     event_ms: int = _F("E")
     o: WsOrderBody
 
 
-class WsBalance(_Wire, kw_only=True):
+class WsBalance(_Wire, frozen=True, kw_only=True):
     asset: str = _F("a")
     wallet: float = _F("wb")
     cross_wallet: float = msgspec.field(name="cw", default=0.0)
 
 
-class WsPosition(_Wire, kw_only=True):
+class WsPosition(_Wire, frozen=True, kw_only=True):
     symbol: str = _F("s")
     amount: float = _F("pa")
     entry_price: float = _F("ep")
@@ -132,18 +132,18 @@ class WsPosition(_Wire, kw_only=True):
     position_side: str = msgspec.field(name="ps", default="BOTH")
 
 
-class WsAccountBody(_Wire, kw_only=True):
+class WsAccountBody(_Wire, frozen=True, kw_only=True):
     reason: str = msgspec.field(name="m", default="")
     balances: list[WsBalance] = msgspec.field(name="B", default_factory=list)
     positions: list[WsPosition] = msgspec.field(name="P", default_factory=list)
 
 
-class WsAccountUpdate(_Wire, kw_only=True, tag_field="e", tag="ACCOUNT_UPDATE"):
+class WsAccountUpdate(_Wire, frozen=True, kw_only=True, tag_field="e", tag="ACCOUNT_UPDATE"):
     event_ms: int = _F("E")
     a: WsAccountBody
 
 
-class WsListenKeyExpired(_Wire, kw_only=True, tag_field="e", tag="listenKeyExpired"):
+class WsListenKeyExpired(_Wire, frozen=True, kw_only=True, tag_field="e", tag="listenKeyExpired"):
     event_ms: int = _F("E")
 
 
@@ -156,7 +156,7 @@ IGNORED_USER_EVENTS = frozenset({
 })
 
 
-class SubscribeAck(_Wire, kw_only=True):
+class SubscribeAck(_Wire, frozen=True, kw_only=True):
     """``{"result": null, "id": 1}``: answer to a SUBSCRIBE (or an error for it)."""
 
     id: int | str | None = None
@@ -167,7 +167,7 @@ class SubscribeAck(_Wire, kw_only=True):
 # --------------------------------------------------------------------------- REST
 
 
-class RestFilter(_Wire, kw_only=True):
+class RestFilter(_Wire, frozen=True, kw_only=True):
     filter_type: str = _F("filterType")
     tick_size: float | None = msgspec.field(name="tickSize", default=None)
     step_size: float | None = msgspec.field(name="stepSize", default=None)
@@ -175,32 +175,32 @@ class RestFilter(_Wire, kw_only=True):
     notional: float | None = None
 
 
-class RestSymbol(_Wire, kw_only=True):
+class RestSymbol(_Wire, frozen=True, kw_only=True):
     symbol: str
     status: str = "TRADING"
     filters: list[RestFilter] = []
 
 
-class RestExchangeInfo(_Wire, kw_only=True):
+class RestExchangeInfo(_Wire, frozen=True, kw_only=True):
     server_time_ms: int = msgspec.field(name="serverTime", default=0)
     symbols: list[RestSymbol] = []
 
 
-class RestAsset(_Wire, kw_only=True):
+class RestAsset(_Wire, frozen=True, kw_only=True):
     asset: str
     wallet: float = _F("walletBalance")
     unrealized_pnl: float = msgspec.field(name="unrealizedProfit", default=0.0)
     available: float = msgspec.field(name="availableBalance", default=0.0)
 
 
-class RestAccount(_Wire, kw_only=True):
+class RestAccount(_Wire, frozen=True, kw_only=True):
     total_wallet: float = _F("totalWalletBalance")
     total_unrealized: float = _F("totalUnrealizedProfit")
     available: float = _F("availableBalance")
     assets: list[RestAsset] = []
 
 
-class RestPositionRisk(_Wire, kw_only=True):
+class RestPositionRisk(_Wire, frozen=True, kw_only=True):
     symbol: str
     position_side: str = msgspec.field(name="positionSide", default="BOTH")
     amount: float = _F("positionAmt")
@@ -212,7 +212,7 @@ class RestPositionRisk(_Wire, kw_only=True):
     update_ms: int = msgspec.field(name="updateTime", default=0)
 
 
-class RestOrder(_Wire, kw_only=True):
+class RestOrder(_Wire, frozen=True, kw_only=True):
     """An order as POST/GET/DELETE /fapi/v1/order and /fapi/v1/openOrders return it."""
 
     symbol: str
@@ -230,7 +230,7 @@ class RestOrder(_Wire, kw_only=True):
     update_ms: int = msgspec.field(name="updateTime", default=0)
 
 
-class RestTrade(_Wire, kw_only=True):
+class RestTrade(_Wire, frozen=True, kw_only=True):
     """One row of GET /fapi/v1/userTrades."""
 
     id: int
@@ -246,7 +246,7 @@ class RestTrade(_Wire, kw_only=True):
     time_ms: int = _F("time")
 
 
-class RestKline(_Wire, kw_only=True):
+class RestKline(_Wire, frozen=True, kw_only=True):
     """One row of GET /fapi/v1/klines (an array on the wire)."""
 
     open_time_ms: int
@@ -289,7 +289,7 @@ def _check_finite(obj: Any, path: str = "", name: str = "") -> None:
             _check_finite(item, f"{path}[{i}]")
 
 
-def convert(obj: Any, type_: type[T] | Any, prefix: str = "") -> T:
+def convert(obj: Any, type_: type[T], prefix: str = "") -> T:
     """Python object -> venue Struct; ``WireError`` naming the field on any problem."""
     try:
         out = msgspec.convert(obj, type_, strict=False)
@@ -354,7 +354,7 @@ def decode_klines(obj: Any) -> list[RestKline]:
     """GET /fapi/v1/klines rows ``[openTime, o, h, l, c, v, closeTime, ...]``."""
     if not isinstance(obj, list):
         raise WireError("klines", f"expected an array, got {type(obj).__name__}")
-    out = []
+    out: list[RestKline] = []
     names = ("open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms")
     for i, row in enumerate(obj):
         if not isinstance(row, list) or len(row) < 7:
