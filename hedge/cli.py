@@ -43,8 +43,11 @@ class UsageError(Exception):
 
 
 def common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--home", metavar="DIR", help="data directory (default $HEDGE_HOME or ./logs)")
-    p.add_argument("--config", metavar="DIR", help="config directory (default $HEDGE_CONFIG_DIR or repo config/)")
+    """``--home``/``--config``, accepted before or after the verb (SUPPRESS keeps the one given)."""
+    p.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
+                   help="data directory (default $HEDGE_HOME or ./logs)")
+    p.add_argument("--config", metavar="DIR", default=argparse.SUPPRESS,
+                   help="config directory (default $HEDGE_CONFIG_DIR or repo config/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "risk decision, order and fill is an event on an append-only, hash-chained log.",
     )
     parser.add_argument("--version", action="version", version=f"gpt-hedge {__version__}")
+    common(parser)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (module, help_) in VERBS.items():
         p = sub.add_parser(verb, help=help_, description=help_)
@@ -70,10 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 2
-    if args.home:
+    if getattr(args, "home", None):
         os.environ["HEDGE_HOME"] = args.home
-    if args.config:
+    else:
+        args.home = None
+    if getattr(args, "config", None):
         os.environ["HEDGE_CONFIG_DIR"] = args.config
+    else:
+        args.config = None
     if os.environ.get("HEDGE_DEBUG") == "1":
         return int(args._run(args) or 0)
     from config.loader import ConfigError
@@ -97,4 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run via the imported module so ``hedge.cli.UsageError`` is the class verbs raise.
+    from hedge.cli import main as _main
+
+    sys.exit(_main())

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if not sessions:
         print("no sessions")
         return 0
-    print(f"{'session':32}  {'mode':11} {'started (UTC)':19}  {'ended (UTC)':19}  {'events':>8}  {'end':10} symbols")
+    print(f"{'session':36}  {'mode':11} {'started (UTC)':19}  {'ended (UTC)':19}  {'events':>8}  {'end':10} symbols")
     for s in sessions:
-        print(f"{s.session_id:32}  {s.mode:11} {_ts(s.started_ns):19}  {_ts(s.ended_ns):19}  "
+        print(f"{s.session_id:36}  {s.mode:11} {_ts(s.started_ns):19}  {_ts(s.ended_ns):19}  "
               f"{s.events if s.events is not None else '-':>8}  {s.end_reason or 'open':10} {','.join(s.symbols)}")
     return 0
