@@ -113,7 +113,8 @@ def donut(slices: list[dict[str, Any]], total: Any) -> tuple[Any, ColumnDataSour
     centre = ColumnDataSource({"x": [0, 0], "y": [0.1, -0.14], "text": ["AUM", fmt.usd(total, 0)],
                                "size": ["12px", "17px"], "color": ["#5b6b80", "#0f1b2d"]}, name="aum-donut-centre")
     p = figure(height=290, min_width=260, sizing_mode="stretch_width", x_range=(-1, 1), y_range=(-1, 1),
-               toolbar_location=None, tools="", outline_line_color=None, name="aum-donut")
+               toolbar_location=None, tools="", outline_line_color=None, name="aum-donut",
+               css_classes=["aum-donut"])
     wedges = p.annular_wedge(x=0, y=0, inner_radius=74, outer_radius=122, inner_radius_units="screen",
                              outer_radius_units="screen", start_angle="start", end_angle="end",
                              fill_color="color", line_color="white", line_width=2, source=source,
