@@ -99,6 +99,37 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             raise RuntimeError("PostgreSQL returned notification ids out of insert order")
         return ids
 
+    def insert_stored_rows(self, rows: Sequence[Row]) -> None:
+        """Copy already-chained rows (seq, originator hex, version, topic, state) verbatim.
+
+        For ``hedge migrate``: the seqs and stored bytes are kept exactly. Refused unless
+        the first row links to the current last row (or genesis on an empty table) and
+        its seq is above the current last seq - so the chain stays one unbroken chain.
+        """
+        if not rows:
+            return
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            curs.execute(self._last_sql)
+            last = curs.fetchone()
+            prev = row_hash(bytes(last["state"])) if last else GENESIS
+            last_seq = int(last["notification_id"]) if last else 0
+            if bytes(rows[0][4][:32]) != prev or rows[0][0] <= last_seq:
+                raise ValueError(f"rows starting at seq {rows[0][0]} do not continue the chain in {self.url}")
+            curs.execute(
+                SQL("INSERT INTO {0} (notification_id, originator_id, originator_version, topic, state) "
+                    "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+                    ).format(self._t),
+                ([r[0] for r in rows], [UUID(r[1]) for r in rows], [r[2] for r in rows],
+                 [r[3] for r in rows], [bytes(r[4]) for r in rows]),
+            )
+            # New appends continue after the copied seqs.
+            curs.execute(
+                SQL("SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)"),
+                (f"{self.datastore.schema}.{self.events_table_name}", rows[-1][0]),
+            )
+
     def _table_exists(self) -> bool:
         name = f"{self.datastore.schema}.{self.events_table_name}"
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -43,6 +43,14 @@ class RawLog:
             cur.execute(sql, params)
             return cur.fetchall() if cur.description else []
 
+    def exists(self) -> bool:
+        """Whether the events table exists at all."""
+        if self.sqlite_path:
+            q = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+        else:
+            q = "SELECT tablename FROM pg_tables WHERE tablename = ?"
+        return bool(self._exec(q, (TABLE,)))
+
     def seqs(self) -> list[int]:
         return [int(r[0]) for r in self._exec(f"SELECT {{id}} FROM {TABLE} ORDER BY {{id}}")]
 
