@@ -63,8 +63,9 @@ def fake() -> Iterator[FakeBinance]:
         yield f
 
 
-def make_venue(fake: FakeBinance, dry: bool = False, **kw: object) -> BinanceVenue:
-    env = fake.env() | ({"DRY_RUN": "1"} if dry else {})
+def make_venue(fake: FakeBinance, dry: bool = False, env_extra: dict[str, str] | None = None,
+               **kw: object) -> BinanceVenue:
+    env = fake.env() | ({"DRY_RUN": "1"} if dry else {}) | (env_extra or {})
     opts: dict[str, object] = dict(interval="1m", warmup_bars=5, tick_min_interval_ms=0, venue_clock=True,
                                    poll_timeout_s=0.05, backoff_base_s=0.1, backoff_max_s=1.0,
                                    account_poll_s=3600.0)
@@ -282,3 +283,59 @@ def test_dry_run_uses_live_data_but_never_sends_an_order(fake: FakeBinance) -> N
     assert "/fapi/v1/order" not in paths and "/fapi/v1/listenKey" not in paths
     assert not any(p.startswith("/fapi/v3") for p in paths)
     assert fake.connected("private") == 0
+
+
+# --------------------------------------------------------------------------- listen key
+
+
+def test_listen_key_is_kept_alive_and_a_new_one_taken_when_it_expires(fake: FakeBinance) -> None:
+    v = make_venue(fake, keepalive_s=0.2)
+    try:
+        v.connect(SYMBOLS)
+        wait_for(subscribed(fake, "private"))
+        pump(v, lambda g: any(r.method == "PUT" and r.path == "/fapi/v1/listenKey" for r in fake.requests))
+        first = fake.listen_keys[-1]
+        fake.inject("private", json.dumps({"e": "listenKeyExpired", "E": fake.ex.now_ms, "listenKey": first}))
+        got = pump(v, lambda g: any(u.fields["field"] == "private" and u.fields["message"].startswith("reconnected")
+                                    for u in of(g, "VenueError")))
+        assert len(fake.listen_keys) == 2 and fake.listen_keys[-1] != first
+        wait_for(lambda: any(r == "private" and fake.listen_keys[-1] in p for r, p in fake.subscriptions))
+        assert any(u.fields["field"] == "listenKey" for u in of(got, "VenueError"))
+        v.submit(OrderRequest("lk-1", "BTCUSDT", "SELL", "MARKET", "", 0.001))
+        assert of(pump(v, lambda g: bool(of(g, "OrderFilled"))), "OrderFilled")[0].fields["order_id"] == "lk-1"
+    finally:
+        v.close()
+    assert all(first not in u.fields.get("message", "") for u in got)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_key_and_secret_never_reach_updates_logs_or_output(caplog: pytest.LogCaptureFixture,
+                                                           capfd: pytest.CaptureFixture[str]) -> None:
+    key, secret = "KEY-zz81-QWERTYUIOP-unique", "SECRET-zz82-ASDFGHJKL-unique"
+    caplog.set_level("DEBUG")
+    with FakeBinance(SYMBOLS, history=30, api_key=key, api_secret=secret) as fk:
+        v = make_venue(fk)
+        got = v.connect(SYMBOLS)
+        wait_for(subscribed(fk, "private"))
+        fk.rate_limit(1, status=429, retry_after=0.1)
+        got += v.submit(OrderRequest("s-1", "BTCUSDT", "BUY", "LIMIT", "GTX", 0.002, fk.ex.book("BTCUSDT")[1]))
+        fk.inject("private", '{"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {}}')
+        fk.drop("private")
+        fk.step(1)
+        got += pump(v, lambda g: any(u.fields.get("message", "").startswith("reconnected") for u in of(g, "VenueError")))
+        reprs = [repr(v), repr(v.rest), repr(v.env), str(v.env.secrets), repr(v.redact)]
+        v.close()
+        # a wrong secret: the exchange refuses, the error says so without the secret
+        bad = make_venue(fk, env_extra={"BINANCE_API_SECRET": secret[::-1]})
+        with pytest.raises(ConnectionError) as info:
+            bad.connect(SYMBOLS)
+        reprs.append(str(info.value))
+        assert "-1022" in str(info.value)  # the signature was refused
+        bad.close()
+    out, err = capfd.readouterr()
+    texts = [out, err, caplog.text, *reprs, *(repr(u) for u in got)]
+    assert got and of(got, "VenueError")
+    for text in texts:
+        assert key not in text and secret not in text
