@@ -102,7 +102,7 @@ class SessionAlertPolicy:
         self.session_id = started.session_id
         self.cfg: HedgeConfig = from_dict(started.config).config
         c = self.cfg
-        self.core = list(c.alerts.core_symbols) or sorted(s for s, sp in c.universe.symbols.items() if sp.core)
+        self.core = self._core_symbols(c)
         ar = c.strategy.atr_regime
         self.regimes = {s: _Regime(ar.period, ar.baseline_bars) for s in self.core}
         self.nav: float | None = None
@@ -153,6 +153,15 @@ class SessionAlertPolicy:
         if cfg.alerts.router_window_fills != self.cfg.alerts.router_window_fills:
             self.fills = deque(self.fills, maxlen=cfg.alerts.router_window_fills)
         self.cfg = cfg
+        self.core = self._core_symbols(cfg)
+        ar = cfg.strategy.atr_regime
+        for s in self.core:  # a newly core symbol starts its ATR warm-up now
+            self.regimes.setdefault(s, _Regime(ar.period, ar.baseline_bars))
+        self.regimes = {s: self.regimes[s] for s in self.core}
+
+    @staticmethod
+    def _core_symbols(cfg: HedgeConfig) -> list[str]:
+        return list(cfg.alerts.core_symbols) or sorted(s for s, sp in cfg.universe.symbols.items() if sp.core)
 
     # -- observations ----------------------------------------------------------------
 

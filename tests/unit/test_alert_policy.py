@@ -179,3 +179,22 @@ def test_fold_is_causal_a_prefix_of_the_log_gives_a_prefix_of_the_alerts(cut: in
     assert prefix == _ALL[: len(prefix)]
     assert all(a.trigger_session_seq <= cut for a in prefix)
     assert len(_ALL) >= 3
+
+
+def test_a_config_change_in_the_log_applies_from_that_event_on() -> None:
+    import msgspec
+
+    from config.loader import apply_overrides, from_dict
+    from eventlog.events import ConfigChanged
+
+    b = SessionBuilder(config=session_config(nav_move_frac=0.05))
+    path = [100_000.0] * 24 + [104_000.0] * DAY_BARS
+    events = [b.started(), *b.bars(12, nav_path=path)]
+    new_cfg, changes = apply_overrides(b.config, ["alerts.nav_move_frac=0.03", "alerts.core_symbols=[\"BTCUSDT\"]"])
+    events.append(b.make(ConfigChanged, b.start_ms + 12 * BAR_MS, "session", config=new_cfg,
+                         config_hash=from_dict(new_cfg).config_hash, previous_hash="x", changes=changes))
+    events += b.bars(len(path) - 12, nav_path=path, start_index=12)
+    (a,) = alerts_for(events)
+    assert "NAV +4.0% since last message" in a.reasons
+    assert "ATR: BTCUSDT" in a.text and "ETHUSDT" not in a.text.splitlines()[3]
+    assert msgspec.to_builtins(a)["kind"] == "summary"
