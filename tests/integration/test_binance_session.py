@@ -76,7 +76,7 @@ def test_a_session_trades_end_to_end_replays_and_leaks_no_secret(fake: FakeBinan
     report = rederive(evs)
     assert report.ok, (report.mismatches[:3], report.unexpected[:3], report.missing[:3])
     assert report.decisions_checked > 0
-    replay = run_hedge(["replay", "--verify"], env)
+    replay = run_hedge(["replay", "--verify", evs[0].session_id], env)
     stub = replay.returncode == 2 and ("not built yet" in replay.stderr or "unrecognized arguments" in replay.stderr)
     if not stub:  # 'hedge replay --verify' is another issue; checked here as soon as it exists
         assert replay.returncode == 0, replay.stdout + replay.stderr
