@@ -16,6 +16,7 @@ rewriting this file only. It offers:
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -31,6 +32,17 @@ from binance.websocket.um_futures.websocket_client import UMFuturesWebsocketClie
 from engine.venues.binance_env import BinanceEnv, Redactor
 
 CLOSED = object()  # queue marker: the socket of (route, generation) is gone
+
+
+class _QuietClose(logging.Filter):
+    """The connector warns on every close frame, ours included; closes we did not ask
+    for are recorded as ``VenueError`` events anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "CLOSE frame received" not in record.getMessage()
+
+
+logging.getLogger("binance.websocket.websocket_client").addFilter(_QuietClose())
 RATE_LIMIT_STATUS = (418, 429)
 
 

@@ -311,3 +311,30 @@ class FakeBinance:
     async def _push_users(self, events: list[dict[str, Any]]) -> None:
         for e in events:
             await self._push_user(e)
+
+
+def main() -> None:
+    """``python -m tests.fakes.binance_venue``: serve a fake Binance until Ctrl-C (manual runs)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
+    p.add_argument("--interval", default="5m")
+    p.add_argument("--history", type=int, default=300)
+    p.add_argument("--every", type=float, default=0.2, help="seconds per candle (default 0.2)")
+    a = p.parse_args()
+    fake = FakeBinance(a.symbols.split(","), interval=a.interval, history=a.history).start()
+    fake.autorun(a.every)
+    for k, v in {**fake.env(), "BINANCE_CLOCK": "venue", "BINANCE_TICK_INTERVAL_MS": "0"}.items():
+        print(f"export {k}={v}")
+    print("# serving; Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
