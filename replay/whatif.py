@@ -1,0 +1,285 @@
+"""What-if: re-simulate a recorded session's market data under a changed config.
+
+``run_what_if(store, session, ["risk.max_open_positions=5", ...])``:
+
+1. reads the session once: its closed bars (``KlineClosed``) become a
+   ``LogMarket`` (bar steps in log order, the funding rate each step's ticks
+   carried), and the recorded results are folded into ``Metrics``;
+2. applies the assignments to the config recorded in ``SessionStarted`` with
+   ``config.loader.apply_overrides`` + ``from_dict`` (unknown keys and bad values
+   are refused with the config loader's own ``ConfigError``);
+3. runs the engine's own loop (``engine.loop.Engine``) on the engine's simulated
+   venue over that market, writing a *scratch* SQLite log (a temp dir, or
+   ``out_dir`` which is kept, with its projections, for ``hedge audit --home``).
+   The real log is only read: the scratch store never follows
+   ``HEDGE_STORE_URL`` and ``out_dir`` may not hold a log that is not a what-if's;
+4. folds the scratch session into ``Metrics`` for the side-by-side comparison.
+
+The scratch session id is derived from the recorded one and the new config hash,
+so the same what-if gives the same ids. With an unchanged config a simulated
+session is reproduced event for event (ids aside). A session recorded on Binance
+is re-simulated on the simulated venue: its fills were real, the what-if's are
+simulated, so ``baseline`` (the unchanged config, simulated) is run beside it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config.loader import ConfigError, LoadedConfig, apply_overrides, from_dict
+from eventlog.events import ConfigChanged, KlineClosed, MarketTick
+from eventlog.store import EventStore
+from replay.compare import Metrics, MetricsFold
+from replay.source import Session, session_events
+
+MS = 1_000_000
+WHATIF_NS = uuid.UUID("6b1f3c52-6f3e-4d2a-9a57-2f0e4c1d7a10")
+Bar = tuple[str, float, float, float, float, float]
+
+
+class LogMarket:
+    """Recorded bar steps with the same shape as the generated and CSV markets."""
+
+    def __init__(self, start_ms: int, steps: list[tuple[int, list[Bar]]], rates: dict[int, dict[str, float]]):
+        self.start_ms = start_ms
+        self.steps = steps
+        self.rates = rates
+        self._cur = start_ms
+
+    def funding_rates(self) -> dict[str, float]:
+        """The funding rates the recorded ticks of the current step carried."""
+        return dict(self.rates.get(self._cur, {}))
+
+    def __iter__(self) -> Any:
+        for open_ms, bars in self.steps:
+            self._cur = open_ms
+            yield open_ms, bars
+
+
+@dataclass
+class Recorded:
+    """What one pass over the recorded session gives: its market and its results."""
+
+    market: LogMarket
+    metrics: Metrics
+    interval: str | None
+    config_changes: int
+
+
+def read_recorded(store: EventStore, session: Session, progress: Callable[[int], None] | None = None) -> Recorded:
+    """One pass: bar steps (deduplicated by symbol and open time), rates, recorded metrics."""
+    steps: dict[int, list[Bar]] = {}
+    seen: set[tuple[str, int]] = set()
+    rates: dict[int, dict[str, float]] = {}
+    last_rate: dict[str, float] = {}
+    interval: str | None = None
+    changes = 0
+    fold = MetricsFold()
+    for ev in session_events(store, session, progress=progress):
+        fold.apply(ev)
+        t = type(ev)
+        if t is MarketTick:
+            if ev.funding_rate is not None:  # type: ignore[attr-defined]
+                last_rate[ev.symbol] = ev.funding_rate  # type: ignore[attr-defined]
+        elif t is KlineClosed:
+            k: KlineClosed = ev  # type: ignore[assignment]
+            key = (k.symbol, k.open_time_ms)
+            if key in seen:
+                continue
+            seen.add(key)
+            interval = interval or k.interval
+            steps.setdefault(k.open_time_ms, []).append((k.symbol, k.open, k.high, k.low, k.close, k.volume))
+            if k.symbol in last_rate:
+                rates.setdefault(k.open_time_ms, {})[k.symbol] = last_rate[k.symbol]
+        elif t is ConfigChanged:
+            changes += 1
+    start_ms = session.started.ts_event_ns // MS
+    ordered = sorted(steps.items())  # sim sessions are already in order; live klines may interleave
+    if ordered and ordered[0][0] < start_ms:
+        start_ms = ordered[0][0]
+    return Recorded(LogMarket(start_ms, ordered, rates), fold.result(), interval, changes)
+
+
+def what_if_config(session: Session, sets: list[str], interval: str | None) -> tuple[LoadedConfig, list[dict[str, Any]]]:
+    """The session's recorded config with ``sets`` applied (ConfigError on bad keys / values)."""
+    new, changes = apply_overrides(session.started.config, list(sets))
+    loaded = from_dict(new, source="--set")
+    if interval and loaded.config.universe.interval != interval:
+        raise ConfigError("--set", "universe.interval",
+                          f"a what-if replays the recorded {interval} bars; the interval cannot change")
+    return loaded, changes
+
+
+def open_scratch(directory: Path) -> EventStore:
+    """An SQLite log in ``directory`` (never ``HEDGE_STORE_URL``: the real log stays untouched)."""
+    from eventlog.sqlite_backend import ChainedSQLiteRecorder, check_sqlite_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "eventlog.sqlite"
+    check_sqlite_file(str(path))
+    rec = ChainedSQLiteRecorder(str(path))
+    rec.create_table()
+    return EventStore(rec, str(path))
+
+
+def check_out_dir(out: Path, real: EventStore) -> None:
+    """Refuse an ``--out`` that is the real log or holds a log that is not a what-if's."""
+    path = (out / "eventlog.sqlite").resolve()
+    if str(path) == str(Path(real.location).resolve()):
+        raise ValueError(f"--out: {out} is the log being replayed; choose another directory")
+    if path.exists():
+        with open_scratch(out) as scratch:
+            for info in scratch.sessions():
+                ev = next(scratch.read(info.first_seq, stop=info.first_seq), None)
+                if ev is None or "what_if_of" not in getattr(ev, "params", {}):
+                    raise ValueError(f"--out: {path} holds a log that is not a what-if's "
+                                     f"(session {info.session_id}); choose an empty directory")
+
+
+def _session_id(store: EventStore, recorded_id: str, config_hash: str) -> str:
+    n = 0
+    while True:
+        sid = str(uuid.uuid5(WHATIF_NS, f"{recorded_id}:{config_hash}:{n}"))
+        if store.next_session_seq(sid) == 1:
+            return sid
+        n += 1
+
+
+@dataclass
+class SimRun:
+    session_id: str
+    metrics: Metrics
+    elapsed_s: float
+    bar_steps: int
+
+
+def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market: LogMarket, params: dict[str, Any],
+             progress: Callable[[int], None] | None = None) -> SimRun:
+    """Run the engine's loop on the simulated venue over ``market`` into the scratch log."""
+    from engine.loop import Engine
+    from engine.venues.sim import SimVenue
+    from eventlog.writer import LogWriter
+
+    cfg = loaded.config
+    symbols = list(session.started.symbols)
+    sid = _session_id(scratch, session.session_id, loaded.config_hash)
+    venue = SimVenue(cfg, symbols, market, data_source=f"replay:{session.session_id}")
+    gc = cfg.runtime.group_commit
+    writer = LogWriter(scratch, sid, clock_ns=venue.clock().now_ns, max_batch=gc.max_batch,
+                       max_latency_ms=gc.max_latency_ms, background=False)
+    steps = {"n": 0}
+
+    def on_event(ev: Any) -> None:
+        if type(ev) is KlineClosed and progress is not None:
+            steps["n"] += 1
+            if steps["n"] % 500 == 0:
+                progress(steps["n"])
+
+    engine = Engine(venue, writer, on_event=on_event)
+    t0 = time.perf_counter()
+    engine.start(engine_version=cfg.runtime.engine_version, mode="sim", venue="sim", symbols=symbols,
+                 config=loaded.as_dict(), config_hash=loaded.config_hash,
+                 normalisations=list(loaded.normalisations), data_source=f"replay:{session.session_id}",
+                 params=params, ts_event_ns=venue.clock().now_ns())
+    reason = engine.run()
+    engine.end(reason)
+    writer.close()
+    elapsed = time.perf_counter() - t0
+    fold = MetricsFold()
+    for evs in scratch.read_batches(session=sid):
+        for ev in evs:
+            fold.apply(ev)
+    return SimRun(sid, fold.result(), elapsed, engine.bar_steps)
+
+
+def project(directory: Path, scratch: EventStore) -> str | None:
+    """Run the projections on the scratch log (state files, audit tables); None or the error."""
+    try:
+        from projections.runner import Lock, Paths, Projection
+    except ImportError as exc:
+        return f"projections unavailable: {exc}"
+    lock = Lock(Paths(directory).lock)
+    try:
+        Projection(directory, scratch, log=lambda msg: None).sync(final=True)
+    except Exception as exc:  # the comparison stands even if the state files cannot be written
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        lock.release()
+    return None
+
+
+@dataclass
+class WhatIfResult:
+    session_id: str
+    venue: str
+    changes: list[dict[str, Any]]
+    config_hash: str
+    new_config_hash: str
+    recorded: Metrics
+    what_if: SimRun
+    baseline: SimRun | None = None
+    out_dir: str | None = None
+    projections_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id, "venue": self.venue, "changes": self.changes,
+            "config_hash": self.config_hash, "what_if_config_hash": self.new_config_hash,
+            "what_if_session_id": self.what_if.session_id, "bar_steps": self.what_if.bar_steps,
+            "elapsed_s": round(self.what_if.elapsed_s, 6),
+            "bars_per_s": round(self.what_if.metrics.bars / self.what_if.elapsed_s, 1) if self.what_if.elapsed_s else None,
+            "recorded": self.recorded.to_dict(), "what_if": self.what_if.metrics.to_dict(),
+            "baseline": self.baseline.metrics.to_dict() if self.baseline else None,
+            "baseline_session_id": self.baseline.session_id if self.baseline else None,
+            "out_dir": self.out_dir, "projections_error": self.projections_error, "notes": self.notes,
+        }
+
+
+def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir: str | None = None,
+                progress: Callable[[int], None] | None = None) -> WhatIfResult:
+    """Re-simulate ``session`` with ``sets`` applied; compare with what was recorded."""
+    rec = read_recorded(store, session)
+    loaded, changes = what_if_config(session, sets, rec.interval)
+    if not rec.market.steps:
+        raise LookupError(f"session {session.session_id} has no recorded bars to re-simulate")
+    out = Path(out_dir) if out_dir else None
+    if out is not None:
+        check_out_dir(out, store)
+    notes: list[str] = []
+    if rec.config_changes:
+        notes.append(f"the session changed its config {rec.config_changes} time(s); the what-if runs the "
+                     "starting config with --set applied throughout")
+    if not changes and loaded.config_hash != session.started.config_hash:
+        notes.append("the recorded config re-hashes differently under this build's config schema "
+                     "(fields added since, with their defaults)")
+    params = {"what_if_of": session.session_id, "set": list(sets), "changes": changes}
+    tmp = tempfile.TemporaryDirectory(prefix="hedge-whatif-") if out is None else None
+    directory = out if out is not None else Path(tmp.name)  # type: ignore[union-attr]
+    try:
+        with open_scratch(directory) as scratch:
+            run = simulate(scratch, session, loaded, rec.market, params, progress)
+            baseline = None
+            if session.started.venue != "sim":
+                notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; "
+                             "'sim baseline' is the unchanged config on the simulated venue")
+                base_cfg, _ = what_if_config(session, [], rec.interval)
+                baseline = simulate(scratch, session, base_cfg, LogMarket(rec.market.start_ms, rec.market.steps,
+                                                                          rec.market.rates),
+                                    {"what_if_of": session.session_id, "set": [], "changes": []})
+            err = project(directory, scratch) if out is not None else None
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return WhatIfResult(
+        session_id=session.session_id, venue=session.started.venue, changes=changes,
+        config_hash=session.started.config_hash, new_config_hash=loaded.config_hash, recorded=rec.metrics,
+        what_if=run, baseline=baseline, out_dir=str(out) if out is not None else None,
+        projections_error=err, notes=notes,
+    )
