@@ -137,6 +137,8 @@ class SimCfg(Strict):
     nav_every_bars: int = 1
     # added for issue 3 (engine): share of a bar's volume one order may fill in the simulator
     max_participation_frac: float = 0.25
+    # added for issue 3: PositionSnapshot cadence for open positions (fills and funding always snapshot)
+    position_every_bars: int = 12
 
 
 class Runtime(Strict):

@@ -8,6 +8,7 @@ venue's own books agree to the last bit.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 QTY_DECIMALS = 10
 
@@ -34,6 +35,7 @@ def apply_fill(qty0: float, entry0: float, side_sign: int, qty: float, price: fl
     return new_qty, price, realized  # flipped: the remainder opens at the fill price
 
 
+@cache
 def step_decimals(step: float) -> int:
     """Decimals needed to print a multiple of ``step`` exactly (0.001 -> 3, 1 -> 0)."""
     if step >= 1:

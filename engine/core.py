@@ -34,6 +34,7 @@ depth-first walk and replay can match recorded decisions one by one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,37 +99,71 @@ def _emits(out: list[tuple[type, str, dict[str, Any]]], ts: int) -> list[Action]
     return [Emit(c, s, ts, f) for c, s, f in out]
 
 
+def _on_tick(state: EngineState, ev: Any) -> list[Action]:
+    s = state.syms.get(ev.symbol)
+    if s is None or not s.open_plans:
+        return []
+    return _emits(router.on_tick(state, ev), ev.ts_event_ns)
+
+
+def _on_kline(state: EngineState, ev: Any) -> list[Action]:
+    return _emits(screener.on_kline(state, ev), ev.ts_event_ns)
+
+
+def _on_nav(state: EngineState, ev: Any) -> list[Action]:
+    if ev.ts_event_ns // valuation.HOUR_NS == state.offx_hour:
+        return []
+    return _emits(valuation.on_nav(state, ev), ev.ts_event_ns)
+
+
+def _on_intent(state: EngineState, ev: Any) -> list[Action]:
+    return [Emit(RiskDecided, "risk", ev.ts_event_ns, decide_risk(state, ev))]
+
+
+def _on_decided(state: EngineState, ev: Any) -> list[Action]:
+    intent = state.intents.get(ev.intent_id)
+    if ev.outcome == "veto" or intent is None or ev.approved_qty <= 0:
+        return []
+    return _emits(router.plan_route(state, ev, intent), ev.ts_event_ns)
+
+
+def _on_planned(state: EngineState, ev: Any) -> list[Action]:
+    return _emits(router.on_planned(state, ev), ev.ts_event_ns)
+
+
+def _on_submitted(state: EngineState, ev: Any) -> list[Action]:
+    return [Submit(OrderRequest(order_id=ev.order_id, symbol=ev.symbol, side=ev.side,
+                                order_type=ev.order_type, time_in_force=ev.time_in_force,
+                                qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only))]
+
+
+def _on_rejected(state: EngineState, ev: Any) -> list[Action]:
+    return _emits(router.on_rejected(state, ev), ev.ts_event_ns)
+
+
+def _on_canceled(state: EngineState, ev: Any) -> list[Action]:
+    return _emits(router.on_canceled(state, ev), ev.ts_event_ns)
+
+
+def _on_fallback(state: EngineState, ev: Any) -> list[Action]:
+    return [Cancel(ev.symbol, ev.order_id)] if ev.reason == "maker_timeout" else []
+
+
+TRIGGERS: dict[type, Callable[[EngineState, Any], list[Action]]] = {
+    MarketTick: _on_tick,
+    KlineClosed: _on_kline,
+    NavSnapshot: _on_nav,
+    IntentEmitted: _on_intent,
+    RiskDecided: _on_decided,
+    RoutePlanned: _on_planned,
+    OrderSubmitted: _on_submitted,
+    OrderRejected: _on_rejected,
+    OrderCanceled: _on_canceled,
+    RouterFallback: _on_fallback,
+}
+
+
 def decide(state: EngineState, ev: Event) -> list[Action]:
     """Everything the engine does in answer to one folded event (see the trigger table)."""
-    t = type(ev)
-    ts = ev.ts_event_ns
-    if t is MarketTick:
-        return _emits(router.on_tick(state, ev), ts)  # type: ignore[arg-type]
-    if t is KlineClosed:
-        return _emits(screener.on_kline(state, ev), ts)  # type: ignore[arg-type]
-    if t is NavSnapshot:
-        return _emits(valuation.on_nav(state, ev), ts)  # type: ignore[arg-type]
-    if t is IntentEmitted:
-        return [Emit(RiskDecided, "risk", ts, decide_risk(state, ev))]  # type: ignore[arg-type]
-    if t is RiskDecided:
-        assert isinstance(ev, RiskDecided)
-        intent = state.intents.get(ev.intent_id)
-        if ev.outcome == "veto" or intent is None or ev.approved_qty <= 0:
-            return []
-        return _emits(router.plan_route(state, ev, intent), ts)
-    if t is RoutePlanned:
-        return _emits(router.on_planned(state, ev), ts)  # type: ignore[arg-type]
-    if t is OrderSubmitted:
-        assert isinstance(ev, OrderSubmitted)
-        return [Submit(OrderRequest(order_id=ev.order_id, symbol=ev.symbol, side=ev.side,
-                                    order_type=ev.order_type, time_in_force=ev.time_in_force,
-                                    qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only))]
-    if t is OrderRejected:
-        return _emits(router.on_rejected(state, ev), ts)  # type: ignore[arg-type]
-    if t is OrderCanceled:
-        return _emits(router.on_canceled(state, ev), ts)  # type: ignore[arg-type]
-    if t is RouterFallback:
-        assert isinstance(ev, RouterFallback)
-        if ev.reason == "maker_timeout":
-            return [Cancel(ev.symbol, ev.order_id)]
-    return []
+    h = TRIGGERS.get(type(ev))
+    return h(state, ev) if h is not None else []

@@ -63,11 +63,12 @@ class CsvMarket:
         self.symbols = list(symbols)
         self.default_funding_rate = default_funding_rate
         self._data = {s: read_symbol(data_dir / f"{s}.csv") for s in symbols}
+        self._rates = {s: default_funding_rate for s in symbols}
         starts = [d[0][0] for d in self._data.values() if d[0]]
         self.start_ms = min(starts) if starts else 0
 
     def funding_rates(self) -> dict[str, float]:
-        return {s: self.default_funding_rate for s in self.symbols}
+        return self._rates
 
     def __iter__(self) -> Iterator[tuple[int, list[Bar]]]:
         idx = {s: 0 for s in self.symbols}

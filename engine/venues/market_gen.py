@@ -49,6 +49,8 @@ class GeneratedMarket:
         self.price = {s: PROFILES.get(s, DEFAULT_PROFILE)[0] for s in symbols}
         self.vol_regime = "normal"
         self.trend = 0
+        self._rates: dict[str, float] = {}
+        self._rates_trend: int | None = None
         self.forced_storm = 0
         self.crash_left = 0
         self.halt_left = 0
@@ -64,8 +66,11 @@ class GeneratedMarket:
 
     def funding_rates(self) -> dict[str, float]:
         """Funding follows the trend regime (longs pay more in up-trends)."""
-        base = self.default_funding_rate
-        return {s: round(base * (1 + self.trend), 8) for s in self.symbols}
+        if self._rates_trend != self.trend:
+            base = self.default_funding_rate
+            self._rates = {s: round(base * (1 + self.trend), 8) for s in self.symbols}
+            self._rates_trend = self.trend
+        return self._rates
 
     def _regimes(self) -> None:
         rng = self.rng

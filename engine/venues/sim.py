@@ -2,8 +2,9 @@
 
 Each ``next_updates()`` is one bar step (all symbols at one open time) and
 returns, in this order: order arrivals and fills during the bar
-(``SimMatching.on_bar``), a ``PositionSnapshot`` per symbol that traded or has a
-position, funding when an 8h boundary is crossed, a ``MarketTick`` at the close
+(``SimMatching.on_bar``), funding when an 8h boundary is crossed, a
+``PositionSnapshot`` per symbol that traded or settled funding (and every
+``position_every_bars`` for open positions, as a mark refresh), a ``MarketTick`` at the close
 per symbol, a ``NavSnapshot``, then a ``KlineClosed`` per symbol. Account
 readings come before the klines so the screener and risk see fresh NAV.
 
@@ -26,7 +27,7 @@ from config.schema import HedgeConfig
 from engine.clock import SimClock
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.sim_matching import SimMatching
-from eventlog.events import KlineClosed, MarketTick
+from eventlog.events import KlineClosed, MarketTick, OrderFilled
 
 MS = 1_000_000
 NAV_RECONNECT_BARS = 3
@@ -60,6 +61,7 @@ class SimVenue:
         self._funding_ns = int(sim.funding_interval_h * 3600 * 1e9)
         self._funding_bucket = self._sim0 // self._funding_ns if self._funding_ns else 0
         self._nav_every = max(1, sim.nav_every_bars)
+        self._pos_every = max(1, sim.position_every_bars)
         self._bar = 0
         self._halted = False
         self._dark = 0
@@ -116,17 +118,20 @@ class SimVenue:
             if v <= 0:
                 halted = True
         self._bar += 1
-        touched = {u.fields["symbol"] for u in out if u.cls.__name__ == "OrderFilled"}
+        touched = {u.fields["symbol"] for u in out if u.cls is OrderFilled} if out else set()
         snap = self._bar % self._nav_every == 0
-        for sym in self.symbols:
-            if sym in touched or (snap and m.pos[sym][0] != 0.0):
-                out.append(m.position_update(sym, close_ns))
         rates = self.market.funding_rates()
         if self._funding_ns:
             bucket = close_ns // self._funding_ns
             if bucket != self._funding_bucket:
                 self._funding_bucket = bucket
-                out.extend(m.apply_funding(close_ns, rates))
+                funding = m.apply_funding(close_ns, rates)
+                out.extend(funding)
+                touched.update(u.fields["symbol"] for u in funding)
+        pos_snap = self._bar % self._pos_every == 0
+        for sym in self.symbols:
+            if sym in touched or (pos_snap and m.pos[sym][0] != 0.0):
+                out.append(m.position_update(sym, close_ns))
         for sym, _o, _h, _lo, c, _v in bars:
             bid, ask = m.book[sym]
             out.append(MarketTickUpdate(sym, close_ns, bid, ask, c, rates.get(sym)))
