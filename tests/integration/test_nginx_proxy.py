@@ -135,3 +135,33 @@ def test_site_config_is_accepted_by_nginx_with_tls(tmp_path: Path) -> None:
                          nginx=proxy.find_nginx(), run_dir=tmp_path / "run")
     run.run_dir.mkdir()
     run.prepare()  # runs `nginx -t` and raises when nginx refuses the config
+
+
+def test_https_with_a_provided_certificate(tmp_path: Path) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    home = fx.write(tmp_path / "home")
+    pw_file = home / "investors.htpasswd"
+    htpasswd.add(pw_file, "alice", PASSWORD, rounds=4)
+    port = fx.free_port()
+    log = tmp_path / "tls.log"
+    proc = fx.start(["serve", "--public-port", str(port), "--htpasswd", str(pw_file),
+                     "--tls-cert", str(cert), "--tls-key", str(key)], home, log)
+    base = f"https://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None or "serve: https://" in log.read_text(errors="replace"):
+                break
+            subprocess.run(["sleep", "0.25"], check=True)
+        assert proc.poll() is None, log.read_text(errors="replace")
+        assert requests.get(f"{base}/", verify=str(cert), timeout=30).status_code == 401
+        ok = requests.get(f"{base}/", auth=("alice", PASSWORD), verify=str(cert), timeout=30)
+        assert ok.status_code == 200
+        assert ok.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert requests.get(f"{base}/healthz", verify=str(cert), timeout=30).json()["status"] == "ok"
+    finally:
+        assert fx.stop(proc) == 0
