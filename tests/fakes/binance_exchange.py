@@ -96,6 +96,7 @@ class Exchange:
     positions: dict[str, list[float]] = field(default_factory=dict)  # symbol -> [qty, entry]
     trades: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1000
+    force_post_only_rejects: int = 0  # refuse the next N post-only orders (-5022) as a fast market would
 
     def __post_init__(self) -> None:
         self.ms = INTERVAL_MS[self.interval]
@@ -198,7 +199,8 @@ class Exchange:
             raise ApiError(400, -2022, "ReduceOnly Order is rejected.")
         bid, ask = self.book(sym)
         crosses = typ == "MARKET" or (price >= ask if side == "BUY" else price <= bid)
-        if typ == "LIMIT" and tif == "GTX" and crosses:
+        if typ == "LIMIT" and tif == "GTX" and (crosses or self.force_post_only_rejects > 0):
+            self.force_post_only_rejects = max(0, self.force_post_only_rejects - 1)
             raise ApiError(400, -5022, POST_ONLY_MSG)
         self.next_id += 1
         o = Order(self.next_id, cid, sym, side, typ, tif, qty, price, reduce, update_ms=self.now_ms)

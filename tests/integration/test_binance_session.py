@@ -55,6 +55,7 @@ def events_of(home: Path) -> list:  # type: ignore[type-arg]
 
 
 def test_a_session_trades_end_to_end_replays_and_leaks_no_secret(fake: FakeBinance, tmp_path: Path) -> None:
+    fake.run(lambda ex: setattr(ex, "force_post_only_rejects", 1))  # the first maker order meets a fast market
     home = tmp_path / "home"
     env = session_env(fake, home)
     out = run_hedge(["run", "--venue", "binance", "--symbols", ",".join(SYMBOLS), "--bars", "400"], env)
@@ -70,6 +71,19 @@ def test_a_session_trades_end_to_end_replays_and_leaks_no_secret(fake: FakeBinan
     assert len(posted) == kinds.count("OrderSubmitted")  # every order went to the (fake) exchange
     klines = [(e.symbol, e.open_time_ms) for e in evs if type(e).__name__ == "KlineClosed"]
     assert len(klines) == len(set(klines))
+
+    # a post-only refused with -5022 comes back as OrderRejected and the router reprices it (or falls back)
+    rejected = [e for e in evs if type(e).__name__ == "OrderRejected" and e.code == -5022]
+    assert rejected
+    submitted = {e.order_id: e for e in evs if type(e).__name__ == "OrderSubmitted"}
+    for rej in rejected:
+        first = submitted[rej.order_id]
+        after = [e for e in evs if e.session_seq > rej.session_seq and getattr(e, "plan_id", None) == first.plan_id]
+        nxt = after[0]
+        assert type(nxt).__name__ in ("OrderSubmitted", "RouterFallback")
+        if type(nxt).__name__ == "OrderSubmitted" and nxt.order_type == "LIMIT":
+            assert nxt.attempt == first.attempt + 1
+            assert (nxt.price < first.price) if first.side == "BUY" else (nxt.price > first.price)
 
     verify = run_hedge(["verify"], env)
     assert verify.returncode == 0 and "chain intact" in verify.stdout, verify.stdout + verify.stderr
