@@ -36,7 +36,7 @@ from typing import Any
 
 from eventlog.chain import row_hash
 from eventlog.store import EventStore
-from projections.audit import AuditWriter
+from projections.audit import BUCKET, AuditWriter
 from projections.files import JsonlAppender, StateFileError, atomic_write, write_json
 from projections.fold import Projector
 
@@ -120,13 +120,13 @@ class Projection:
     """Fold + outputs + position for one home. Not thread-safe: one per process (``Lock``)."""
 
     def __init__(self, home: Path, store: EventStore, *, batch: int = DEFAULT_BATCH,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, bucket_size: int = BUCKET):
         self.paths = Paths(home)
         self.store = store
         self.batch = batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.proj, self.seq = self._resume()
-        self.audit = AuditWriter(self.paths.audit, self.seq)
+        self.audit = AuditWriter(self.paths.audit, self.seq, bucket_size)
         self.audit.recover(self.seq)
         self.vetoes = JsonlAppender(self.paths.vetoes)
         self.committed = self.seq if self._outputs_present() else -1
@@ -209,7 +209,7 @@ def drop_views(home: Path) -> None:
 
 
 def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
-            batch: int = DEFAULT_BATCH) -> dict[str, Any]:
+            batch: int = DEFAULT_BATCH, bucket_size: int = BUCKET) -> dict[str, Any]:
     """Drop every view and fold the whole log again; returns {events, seconds, events_per_s}."""
     from hedge.progress import counter
 
@@ -220,7 +220,7 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
         drop_views(home)
         total = store.last_seq()
         t0 = time.perf_counter()
-        proj = Projection(home, store, batch=batch)
+        proj = Projection(home, store, batch=batch, bucket_size=bucket_size)
         with counter("rebuild", total, enabled=progress) as tick:
             n = proj.catch_up(progress=tick)
         proj.commit(final=True)
