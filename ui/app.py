@@ -73,7 +73,7 @@ class Dashboard:
         tmpl = pn.template.FastListTemplate(
             title=TITLE, font_url="", font="Inter, 'Segoe UI', system-ui, sans-serif",
             header_background="#0f1b2d", accent_base_color="#1d4ed8", theme_toggle=False,
-            main_max_width="1480px", collapsed_sidebar=True, sidebar_width=0,
+            main_max_width="1480px", collapsed_sidebar=True, sidebar_width=0, busy_indicator=None,
         )
         tmpl.main.extend([
             pn.Column(self.status, sizing_mode="stretch_width"),
