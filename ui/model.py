@@ -206,6 +206,46 @@ def _stem(name: str) -> str:
     return "_".join(words)
 
 
+#: Which observations a threshold is compared with (docs/risk.md, gate table).
+OBSERVED_BY: dict[str, tuple[str, ...]] = {
+    "trading_window": ("minute_of_day_utc",),
+    "nav_freshness_seconds": ("nav_age_s",),
+    "nav_stale_after_seconds": ("nav_age_s",),
+    "nav_sources_ok_required": ("nav_sources_ok",),
+    "max_drawdown_pct": ("dd_frac",),
+    "dd_cautious_pct": ("dd_frac",),
+    "dd_defensive_pct": ("dd_frac",),
+    "cautious_size_mult": ("dd_state",),
+    "daily_loss_limit_pct": ("daily_loss_frac",),
+    "atr_high_ratio": ("atr_ratio",),
+    "atr_low_ratio": ("atr_ratio",),
+    "high_vol_size_mult": ("atr_regime",),
+    "max_trade_nav_pct": ("requested_notional_usd", "nav_usd"),
+    "max_open_positions": ("open_positions_count",),
+    "per_symbol_nav_pct": ("symbol_gross", "requested_notional_usd", "nav_usd"),
+    "tier_gross_nav_pct": ("tier_gross", "requested_notional_usd", "nav_usd"),
+    "max_gross_nav_mult": ("portfolio_gross", "requested_notional_usd", "nav_usd"),
+    "min_notional": ("requested_notional_usd",),
+}
+
+
+def observed_keys(name: str, observations: dict[str, Any]) -> list[str]:
+    """The observation keys threshold ``name`` was compared with (known gates first, then
+    the key sharing most words with the name)."""
+    keys = list(OBSERVED_BY.get(name, ()))
+    if name.startswith("correlation.") and name.count(".") >= 2:
+        keys = [f"group_gross.{name.split('.')[1]}", "requested_notional_usd", "nav_usd"]
+    elif name.startswith("tiers."):
+        keys = ["tier", "nav_age_s", "dd_frac"]
+    if name in observations:
+        keys.insert(0, name)
+    found = [k for k in keys if k in observations]
+    if not found:
+        best = _closest(name, observations)
+        found = [best] if best else []
+    return found
+
+
 def _closest(name: str, observations: dict[str, Any]) -> str | None:
     """The observation key sharing the most words with threshold ``name`` (None if none)."""
     want = set(_stem(name).split("_")) - {""}
@@ -228,10 +268,10 @@ def breaking_pair(line: dict[str, Any]) -> tuple[str, str]:
         return fmt.NA, fmt.compact(observations) if observations else fmt.NA
     name = names[0]
     threshold = f"{name} = {fmt.compact(thresholds.get(name))}"
-    obs_key = name if name in observations else _closest(name, observations)
-    if obs_key is None:
+    keys = observed_keys(name, observations)
+    if not keys:
         return threshold, fmt.compact(observations) if observations else fmt.NA
-    return threshold, f"{obs_key} = {fmt.compact(observations[obs_key])}"
+    return threshold, "; ".join(f"{k} = {fmt.compact(observations[k])}" for k in keys)
 
 
 def veto_rows(s: Snapshot, limit: int = 50) -> list[dict[str, str]]:

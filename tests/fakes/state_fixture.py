@@ -69,14 +69,16 @@ def files() -> dict[str, Any]:
          "intent_id": f"i{i}", "requested_qty": 1.0, "approved_qty": 0.0 if outcome == "veto" else 0.5,
          "source": "risk_limits"}
         for i, (sym, outcome, gate, reason, thr, obs) in enumerate([
-            ("ETHUSDT", "veto", "symbol_cap", "symbol notional above cap",
-             {"max_symbol_nav_pct": 0.3}, {"symbol_nav_frac": 0.34, "nav_usd": NAV}),
-            ("BTCUSDT", "clamp", "trade_size", "trade clamped to max_trade_nav_pct",
-             {"max_trade_nav_pct": 0.1}, {"trade_nav_frac": 0.14}),
-            ("SOLUSDT", "veto", "nav_guard", "NAV stale",
-             {"nav_stale_after_seconds": 3600}, {"nav_age_s": 4210.0}),
-            ("ETHUSDT", "veto", "symbol_cap", "symbol notional above cap",
-             {"max_symbol_nav_pct": 0.3}, {"symbol_nav_frac": 0.31}),
+            ("ETHUSDT", "veto", "symbol_cap", "symbol_cap: per_symbol_nav_pct: 3100.00 + 600.00 USD over cap",
+             {"per_symbol_nav_pct": 0.3}, {"symbol_gross": 3_100.0, "requested_notional_usd": 600.0,
+                                           "nav_usd": NAV}),
+            ("BTCUSDT", "clamp", "max_trade_nav", "max_trade_nav: clamped 1468.00 -> 1048.24 USD",
+             {"max_trade_nav_pct": 0.1}, {"requested_notional_usd": 1_468.0, "nav_usd": NAV}),
+            ("SOLUSDT", "veto", "nav_freshness", "nav_freshness: NAV 4210 s old > 90 s",
+             {"nav_freshness_seconds": 90}, {"nav_age_s": 4210.0, "nav_usd": NAV}),
+            ("ETHUSDT", "veto", "symbol_cap", "symbol_cap: per_symbol_nav_pct: 3100.00 + 420.00 USD over cap",
+             {"per_symbol_nav_pct": 0.3}, {"symbol_gross": 3_100.0, "requested_notional_usd": 420.0,
+                                           "nav_usd": NAV}),
         ])
     ]
     return {
@@ -107,7 +109,7 @@ def files() -> dict[str, Any]:
                                "orders": 55, "plans": 50, "router_health_score": 0.74, "quality": "ok",
                                "symbols": router_syms},
         "diagnostics.json": {**_header("diagnostics"), "veto_counters": {
-            "total": 3, "by_gate": {"symbol_cap": 2, "nav_guard": 1}, "clamps": 1, "allows": 57, "decisions": 61}},
+            "total": 3, "by_gate": {"symbol_cap": 2, "nav_freshness": 1}, "clamps": 1, "allows": 57, "decisions": 61}},
         "kpis_v7.json": {
             **_header("kpis_v7"),
             "nav": {"nav_usd": NAV, "peak_nav_usd": 10_530.0, "age_s": 42.0, "nav_age_s": 42.0, "fresh": True,

@@ -103,14 +103,25 @@ def test_veto_rows_name_the_breaking_threshold_and_its_observation(fixture_home:
     rows = model.veto_rows(state.load(fixture_home))
     newest = rows[0]
     assert (newest["Gate"], newest["Outcome"]) == ("symbol_cap", "veto")
-    assert newest["Threshold"] == "max_symbol_nav_pct = 0.3"
-    assert newest["Observation"] == "symbol_nav_frac = 0.31"
-    assert model.veto_counts(state.load(fixture_home)) == [("symbol_cap", 2), ("nav_guard", 1)]
+    assert newest["Threshold"] == "per_symbol_nav_pct = 0.3"
+    assert newest["Observation"] == "symbol_gross = 3,100; requested_notional_usd = 420; nav_usd = 10,482.4"
+    assert model.veto_counts(state.load(fixture_home)) == [("symbol_cap", 2), ("nav_freshness", 1)]
+
+
+@pytest.mark.parametrize(("name", "observations", "expected"), [
+    ("nav_freshness_seconds", {"nav_age_s": 120.0, "nav_usd": 1.0}, ["nav_age_s"]),
+    ("correlation.majors.max_gross_nav_pct", {"group_gross.majors": 5.0, "nav_usd": 1.0},
+     ["group_gross.majors", "nav_usd"]),
+    ("max_symbol_frac", {"symbol_frac_now": 0.3, "nav_usd": 1.0}, ["symbol_frac_now"]),
+    ("unknown_limit", {"nav_usd": 1.0}, []),
+])
+def test_observed_keys_pair_thresholds_with_what_they_limit(name: str, observations: dict, expected: list) -> None:
+    assert model.observed_keys(name, observations) == expected
 
 
 def test_veto_counts_fall_back_to_the_jsonl_tail(fixture_home: Path) -> None:
     (fixture_home / "state" / "diagnostics.json").unlink()
-    assert dict(model.veto_counts(state.load(fixture_home))) == {"symbol_cap": 2, "trade_size": 1, "nav_guard": 1}
+    assert dict(model.veto_counts(state.load(fixture_home))) == {"symbol_cap": 2, "max_trade_nav": 1, "nav_freshness": 1}
 
 
 def test_nav_points_merge_hourly_history_before_recent_readings(fixture_home: Path) -> None:
