@@ -125,7 +125,7 @@ def test_no_secret_from_the_environment_reaches_any_output(real_home: Path) -> N
 def test_corrupt_state_file_is_named_in_the_error(tmp_path: Path) -> None:
     bad = tmp_path / "kpis_v7.json"
     bad.write_text('{"nav": ')
-    with pytest.raises(StateFileError, match="kpis_v7.json: corrupt state file"):
+    with pytest.raises(StateFileError, match=r"kpis_v7\.json: corrupt state file"):
         read_json(bad)
     bad.write_text("[1, 2]")
     with pytest.raises(StateFileError, match="expected a JSON object"):
