@@ -172,12 +172,16 @@ class BinanceVenue:
             conn = self.conns.get(route)
             if conn is None or gen != conn.generation:
                 continue  # a frame or close from a socket already replaced
-            if raw is CLOSED:
-                out += sync.on_closed(self, route, info)
-            elif route == "private":
-                out += self._on_user(raw)
-            else:
-                out += self._on_market(route, raw)
+            try:
+                if raw is CLOSED:
+                    out += sync.on_closed(self, route, info)
+                elif route == "private":
+                    out += self._on_user(raw)
+                else:
+                    out += self._on_market(route, raw)
+            except Exception as exc:  # a bug of ours must not lose the frame unrecorded nor stop the loop
+                out.append(self._err(f"ws.{route}", "parse", "$", f"{type(exc).__name__}: {exc}",
+                                     "" if raw is CLOSED else raw))
         return self._with_notices(out)
 
     def submit(self, req: OrderRequest) -> list[VenueUpdate]:

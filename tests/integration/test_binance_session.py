@@ -127,3 +127,18 @@ def test_a_restart_takes_the_exchange_position_and_cancels_stale_orders(fake: Fa
     kinds = [type(e).__name__ for e in evs]
     if "OrderSubmitted" in kinds:  # any trading came after the reconciliation
         assert kinds.index("VenueReconciled") < kinds.index("OrderSubmitted")
+
+
+def test_a_dry_run_session_reads_public_data_only_and_replays(fake: FakeBinance, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in session_env(fake, home).items() if k not in ("BINANCE_API_KEY", "BINANCE_API_SECRET")}
+    env.pop("DRY_RUN")  # no keys and no DRY_RUN: dry by default
+    out = run_hedge(["run", "--venue", "binance", "--symbols", ",".join(SYMBOLS), "--bars", "300",
+                     "--no-projections"], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "(binance-dry)" in out.stdout
+    evs = events_of(home)
+    assert evs[0].mode == "binance-dry"
+    report = rederive(evs)
+    assert report.ok, (report.mismatches[:3], report.unexpected[:3], report.missing[:3])
+    assert {r.path for r in fake.requests} <= {"/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines"}
