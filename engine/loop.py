@@ -9,13 +9,23 @@ simulated venue and for Binance; only the venue and the clock differ.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from engine.core import Cancel, Emit, Submit, decide
 from engine.ports import Venue, VenueUpdate
 from engine.state import EngineState, evolve
-from eventlog.events import Event, KlineClosed, OrderFilled, SessionEnded, SessionStarted
+from eventlog.events import (
+    Event,
+    KlineClosed,
+    OrderFilled,
+    SessionEnded,
+    SessionStarted,
+    VenueError,
+)
 from eventlog.writer import LogWriter
 
 
@@ -35,15 +45,46 @@ def enrich_fill(state: EngineState, fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+_HEADER = {"session_id": "00000000-0000-0000-0000-000000000000", "session_seq": 0, "stream": "", "ts_event_ns": 0,
+           "ts_init_ns": 0}
+_LOC = re.compile(r"`\$\.?([^`]*)`")
+
+
+def check_update(u: VenueUpdate) -> str | None:
+    """None if the update's fields make a valid event, else ``"field: reason"``.
+
+    Venue payloads are converted at the edge; this is the last line of defence so
+    that nothing undecodable ever reaches the log.
+    """
+    unknown = sorted(set(u.fields) - set(u.cls.__struct_fields__))
+    if unknown:
+        return f"{unknown[0]}: unknown field"
+    try:
+        msgspec.convert({**u.fields, **_HEADER, "type": u.cls.__name__}, u.cls, strict=False)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        m = _LOC.search(msg)
+        field = m.group(1) if m else ""
+        missing = re.search(r"missing required field `(.+?)`", msg)
+        return f"{missing.group(1) if missing else field}: {msg}"
+    return None
+
+
 class Engine:
-    """Wires a venue, the log writer and the decision core."""
+    """Wires a venue, the log writer and the decision core.
+
+    ``validate`` checks every venue update against its event schema before it is
+    recorded (on by default for every venue but the simulator, whose updates are
+    built from typed values); a bad one becomes a ``VenueError`` and the loop goes on.
+    """
 
     def __init__(self, venue: Venue, writer: LogWriter, state: EngineState | None = None,
-                 on_event: Callable[[Event], None] | None = None):
+                 on_event: Callable[[Event], None] | None = None, validate: bool | None = None):
         self.venue = venue
         self.writer = writer
         self.state = state or EngineState()
         self.on_event = on_event
+        self.validate = getattr(venue, "name", "") != "sim" if validate is None else validate
         self.bar_steps = 0
         self._last_close_ms = -1
 
@@ -68,7 +109,16 @@ class Engine:
         return ev
 
     def apply(self, updates: list[VenueUpdate]) -> None:
+        """Record venue updates (validated at the edge when ``validate`` is on)."""
         for u in updates:
+            if self.validate:
+                bad = check_update(u)
+                if bad is not None:
+                    field, _, msg = bad.partition(": ")
+                    self.record(VenueError, "venue", u.ts_event_ns, {
+                        "source": f"engine.{u.stream}", "kind": "parse", "field": f"{u.cls.__name__}.{field}",
+                        "message": msg[:500], "raw": repr(u.fields)[:2000]})
+                    continue
             self.record(u.cls, u.stream, u.ts_event_ns, u.fields)
 
     def start(self, *, engine_version: str, mode: str, venue: str, symbols: list[str],
@@ -100,8 +150,7 @@ class Engine:
                 if idle is not None:
                     idle()
                 continue
-            for u in batch:
-                self.record(u.cls, u.stream, u.ts_event_ns, u.fields)
+            self.apply(batch)
             if once:
                 return "once"
             if max_bars is not None and self.bar_steps >= max_bars:

@@ -1,0 +1,52 @@
+"""The loop's edge: bad venue updates become VenueErrors, the engine goes on; fold(log) == live state."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from config.loader import load_config
+from engine.bootstrap import build_sim_engine
+from engine.ports import VenueUpdate
+from engine.state import fold
+from engine.venues.scripted import ScriptedMarket
+from eventlog.events import MarketTick, VenueError
+from eventlog.store import EventStore
+
+
+def test_malformed_venue_update_is_recorded_as_venue_error_and_the_loop_goes_on(home: Path) -> None:
+    market = ScriptedMarket(["BTCUSDT"], start_ms=1_751_328_000_000)
+    store = EventStore.open(home)
+    eng = build_sim_engine(load_config(), ["BTCUSDT"], market, store, str(uuid.uuid4()))
+    eng.validate = True
+    eng.apply([
+        VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": "abc", "ask": 1.0}),
+        VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": 1.0, "ask": 1.0, "colour": 1}),
+        VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": 99.0, "ask": 101.0}),
+    ])
+    market.flat({"BTCUSDT": 60_000.0})
+    eng.apply(eng.venue.next_updates())
+    eng.writer.flush()
+    events = list(store.read(session=eng.writer.session_id))  # everything decodes
+    errors = [e for e in events if isinstance(e, VenueError)]
+    assert [e.field for e in errors] == ["MarketTick.bid", "MarketTick.colour"]
+    assert all(e.kind == "parse" and e.message for e in errors)
+    assert eng.state.syms["BTCUSDT"].last_close == 60_000.0
+    eng.writer.close()
+    store.close()
+
+
+def test_state_folded_from_the_stored_log_equals_the_live_engine_state(home: Path) -> None:
+    from hedge.cli import main
+
+    assert main(["run", "--home", str(home), "--no-projections", "--bars", "800", "--quiet"]) == 0
+    with EventStore.open(home) as store:
+        sid = store.find_session("last").session_id
+        events = list(store.read(session=sid))
+    live = fold(events[:-1])  # the live engine folded everything before SessionEnded
+    summary = dict(events[-1].summary)
+    got = live.summary_dict()
+    for k in ("intents", "vetoes_by_gate", "clamps", "fills", "fees_usd", "final_nav_usd", "open_positions"):
+        assert got[k] == summary[k], k
+    for s in live.syms.values():
+        assert s.led_qty == s.pos_qty
