@@ -1,0 +1,116 @@
+"""``hedge explain DECISION_ID`` on a log written by a real ``hedge run``.
+
+A veto shows the threshold that broke next to its observation; every threshold
+carries the config path it came from and equals the value recorded there; the
+events the decision cites resolve to global seqs whose values are the ones it
+observed; allows and clamps show the route plan and orders that followed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventlog.events import RiskDecided
+from eventlog.store import EventStore
+from tests.integration.test_replay_verify import hedge
+
+REF_TYPES = {"intent": "IntentEmitted", "nav": "NavSnapshot", "tick": "MarketTick", "kline": "KlineClosed"}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[RiskDecided]]:
+    home = tmp_path_factory.mktemp("explain") / "home"
+    rc, _out, err = hedge("run", "--home", str(home), "--bars", "2500", "--no-projections", "--quiet")
+    assert rc == 0, err
+    with EventStore.open(home, create=False) as store:
+        decisions = [e for e in store.read(types=("RiskDecided",)) if isinstance(e, RiskDecided)]
+    return home, decisions
+
+
+def explain_json(home: Path, ref: str) -> dict[str, Any]:
+    rc, out, err = hedge("explain", "--home", str(home), ref, "--format", "json")
+    assert rc == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def pick(decisions: list[RiskDecided], outcome: str) -> RiskDecided:
+    return next(d for d in decisions if d.outcome == outcome and len(d.state_refs) >= 4)
+
+
+def test_veto_shows_the_breaking_threshold_and_observation(session: tuple[Path, list[RiskDecided]]) -> None:
+    home, decisions = session
+    veto = pick(decisions, "veto")
+    rc, out, err = hedge("explain", "--home", str(home), veto.decision_id)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"decision {veto.decision_id}  VETO  gate {veto.gate}")
+    for name in veto.breached:
+        flagged = next(ln for ln in lines if ln.startswith(f"  ! {name} "))
+        assert str(veto.thresholds[name]).rstrip("0").rstrip(".") in flagged.replace(",", "")
+    broke = next(ln for ln in lines if ln.startswith("  broke: "))
+    doc = explain_json(home, veto.decision_id)
+    for c in doc["checks"]:
+        assert c["breached"] == (c["threshold"] in veto.breached)
+        if c["breached"]:
+            assert c["observations"], c  # a broken threshold is always shown with what it was compared to
+            for k in c["observations"]:
+                assert k in broke
+    assert any(r in out for r in veto.reasons)
+
+
+def test_every_threshold_comes_from_its_config_path(session: tuple[Path, list[RiskDecided]]) -> None:
+    home, decisions = session
+    for outcome in ("veto", "clamp", "allow"):
+        doc = explain_json(home, pick(decisions, outcome).decision_id)
+        assert doc["config_in_force"]["matches"] and doc["config_hash"] == doc["config_in_force"]["hash"]
+        for c in doc["checks"]:
+            if c["config_path"] is not None:
+                assert c["config_value"] == c["limit"], c
+            assert c["observations"] or c["threshold"] in ("trading_window",), c
+
+
+def test_cited_events_resolve_to_global_seqs_with_the_values_seen(session: tuple[Path, list[RiskDecided]]) -> None:
+    home, decisions = session
+    dec = pick(decisions, "clamp")
+    doc = explain_json(home, dec.decision_id)
+    with EventStore.open(home, create=False) as store:
+        for src in doc["sources"]:
+            ev = next(store.read(src["seq"], stop=src["seq"]))
+            assert ev.session_seq == dec.state_refs[src["name"]] == src["session_seq"]
+            assert ev.seq < dec.seq
+            assert type(ev).__name__ == REF_TYPES.get(src["name"].split(".")[0], "PositionSnapshot")
+    nav = next(s for s in doc["sources"] if s["name"] == "nav")
+    assert nav["values"]["nav_usd"] == pytest.approx(dec.observations["nav_usd"])
+    assert doc["intent"]["intent_id"] == dec.intent_id and doc["intent"]["qty"] == dec.requested_qty
+
+
+@pytest.mark.parametrize("outcome", ["allow", "clamp"])
+def test_allow_and_clamp_show_what_followed(session: tuple[Path, list[RiskDecided]], outcome: str) -> None:
+    home, decisions = session
+    dec = pick(decisions, outcome)
+    rc, out, _ = hedge("explain", "--home", str(home), dec.decision_id)
+    assert rc == 0 and f"{outcome.upper()}  gate {dec.gate}" in out
+    doc = explain_json(home, dec.decision_id)
+    kinds = [f["type"] for f in doc["followed_by"]]
+    assert kinds[0] == "RoutePlanned" and doc["followed_by"][0]["values"]["decision_id"] == dec.decision_id
+    assert "OrderSubmitted" in kinds
+    assert "what followed:" in out
+
+
+def test_prefix_last_and_bad_ids(session: tuple[Path, list[RiskDecided]]) -> None:
+    home, decisions = session
+    dec = decisions[len(decisions) // 2]
+    assert explain_json(home, dec.decision_id)["seq"] == dec.seq
+    assert explain_json(home, "last")["decision_id"] == decisions[-1].decision_id
+    last_veto = [d for d in decisions if d.outcome == "veto"][-1]
+    assert explain_json(home, "last-veto")["decision_id"] == last_veto.decision_id
+    tag = dec.decision_id.split("-D")[0]
+    rc, _, err = hedge("explain", "--home", str(home), f"{tag}-D")
+    assert rc == 2 and "decisions match" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = hedge("explain", "--home", str(home), "deadbeef-D1")
+    assert rc == 2 and err.strip() == f"hedge explain: error: no risk decision matches 'deadbeef-D1' in {home / 'eventlog.sqlite'}"
