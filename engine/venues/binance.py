@@ -211,7 +211,10 @@ class BinanceVenue:
         try:
             resp = self.rest.cancel_order(symbol, order_id)
         except RestError as exc:
-            return self._with_notices([self._rest_error(exc, field="origClientOrderId")])
+            out = [self._rest_error(exc, field="origClientOrderId")]
+            if exc.code == -2011:  # not open any more: say what became of it
+                out += sync.settle_order(self, symbol, order_id)
+            return self._with_notices(out)
         return self._with_notices(sync.order_answer(self, resp, "rest.cancelOrder", reason="canceled by router"))
 
     def close(self) -> None:

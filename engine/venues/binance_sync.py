@@ -230,11 +230,7 @@ def after_reconnect(v: BinanceVenue, route: str) -> list[VenueUpdate]:
         out += backfill_fills(v, since_ms)
         still_open = set(v._last_open_ids)
         for oid in sorted(known_open - still_open):
-            t = v.orders.orders[oid]
-            try:
-                out += order_answer(v, v.rest.query_order(t.symbol, oid), "rest.queryOrder")
-            except RestError as exc:
-                out.append(v._rest_error(exc))
+            out += settle_order(v, v.orders.orders[oid].symbol, oid)
         return out
     return []
 
@@ -280,6 +276,31 @@ def order_answer(v: BinanceVenue, resp: Any, source: str, reason: str = "") -> l
     except WireError as exc:
         return [v._err(source, "parse", exc.field, exc.message, str(resp))]
     return v.orders.on_rest_order(order, v.now_ns(), reason)
+
+def settle_order(v: BinanceVenue, symbol: str, order_id: str) -> list[VenueUpdate]:
+    """An order that left the book: record how (cancel/expiry) and any fills not seen yet."""
+    try:
+        resp = v.rest.query_order(symbol, order_id)
+        order: RestOrder = convert(resp, RestOrder)
+    except RestError as exc:
+        return [v._rest_error(exc, field="origClientOrderId")]
+    except WireError as exc:
+        return [v._err("rest.queryOrder", "parse", exc.field, exc.message)]
+    out = v.orders.on_rest_order(order, v.now_ns())
+    tracked = v.orders.orders.get(order_id)
+    if tracked is not None and order.executed_qty > tracked.filled_qty + 1e-12:
+        try:
+            trades = decode_list(v.rest.user_trades(symbol, max(0, order.update_ms - 3_600_000)),
+                                 RestTrade, "userTrades")
+        except RestError as exc:
+            return [*out, v._rest_error(exc)]
+        except WireError as exc:
+            return [*out, v._err("rest.userTrades", "parse", exc.field, exc.message)]
+        for tr in sorted(trades, key=lambda t: (t.time_ms, t.id)):
+            if tr.order_id == order.order_id:
+                out += v.orders.on_rest_trade(tr, "rest.userTrades")
+    return out
+
 
 def resolve_unknown(v: BinanceVenue, req: OrderRequest, exc: RestError) -> list[VenueUpdate]:
     """The order call got no clear answer: ask whether the order exists."""

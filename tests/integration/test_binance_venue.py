@@ -339,3 +339,17 @@ def test_key_and_secret_never_reach_updates_logs_or_output(caplog: pytest.LogCap
     assert got and of(got, "VenueError")
     for text in texts:
         assert key not in text and secret not in text
+
+
+def test_cancel_of_an_order_that_filled_unseen_records_the_fill_instead(
+        venue: tuple[BinanceVenue, list[VenueUpdate]], fake: FakeBinance) -> None:
+    v, _ = venue
+    bid, _ = fake.ex.book("ETHUSDT")
+    assert names(v.submit(OrderRequest("c-1", "ETHUSDT", "BUY", "LIMIT", "GTX", 0.1, round(bid - 1, 2)))) == [
+        "OrderAccepted"]
+    pump(v, lambda g: True)
+    fake.run(lambda ex: ex.fill(ex.orders["c-1"], ex.orders["c-1"].price, maker=True))  # no stream event
+    out = v.cancel("ETHUSDT", "c-1")
+    assert names(out) == ["VenueError", "OrderFilled"]
+    assert "-2011" in out[0].fields["message"] and out[1].fields["is_maker"] is True
+    assert out[1].fields["qty"] == 0.1
