@@ -58,7 +58,9 @@ class Dashboard:
         self.nav_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.dd_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.chart_note = _html()
-        self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10)
+        self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10,
+                             formatters={"Observation": {"type": "textarea"}, "Reason": {"type": "textarea"}},
+                             widths={"Observation": 330, "Reason": 360})
         self.gates = _html()
         self.router = _table(ROUTER_COLUMNS)
         self.refresh(force=True)
@@ -89,8 +91,7 @@ class Dashboard:
             self.section("NAV and drawdown", "hourly history, then every recent reading",
                          self.chart_note, self.nav_chart, self.dd_chart),
             self.section("Risk vetoes", "recent vetoes and clamps, with the threshold that broke",
-                         pn.Row(pn.Column(self.vetoes, sizing_mode="stretch_width"),
-                                pn.Column(self.gates, width=330), sizing_mode="stretch_width")),
+                         pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes),
             self.section("Router health", "maker-first execution quality per symbol", self.router),
             self.section("Symbols", "volatility regime and intraday drawdown of every configured symbol",
                          self.symbols),
@@ -136,8 +137,7 @@ class Dashboard:
             self.nav_chart.object, self.dd_chart.object = charts
             self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = False, True, True
         self.vetoes.value = c.table_frame(model.veto_rows(s), VETO_COLUMNS)
-        self.gates.object = (c.section_title("By gate", "session") +
-                             c.bars_html(model.veto_counts(s), model.decision_counts(s)))
+        self.gates.object = c.bars_html(model.veto_counts(s), model.decision_counts(s))
         self.router.value = c.table_frame(model.router_rows(s), ROUTER_COLUMNS)
 
 

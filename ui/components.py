@@ -157,9 +157,9 @@ def nav_charts(points: list[dict[str, float]]) -> tuple[Any, Any] | None:
 
 def bars_html(counts: list[tuple[str, int]], decisions: dict[str, str]) -> str:
     """Vetoes by gate as horizontal bars, with the session's allow/clamp/veto counts above."""
-    head = ('<div class="counts">'
+    head = ('<div class="counts"><span>session decisions</span>'
             + "".join(f'<span data-decisions="{esc(k)}">{esc(k)} <b>{esc(v)}</b></span>'
-                      for k, v in decisions.items()) + "</div>")
+                      for k, v in decisions.items()) + "<span>· vetoes by gate</span></div>")
     if not counts:
         return head + '<div class="empty">No vetoes in this session.</div>'
     top = max(n for _, n in counts) or 1
