@@ -51,6 +51,21 @@ class RawLog:
             q = "SELECT tablename FROM pg_tables WHERE tablename = ?"
         return bool(self._exec(q, (TABLE,)))
 
+    def set_states(self, items: list[tuple[int, bytes]]) -> None:
+        """Overwrite many rows' bytes in one connection: (seq, state) pairs."""
+        sql = f"UPDATE {TABLE} SET state = {self.ph} WHERE {self.id_col} = {self.ph}"
+        params = [(st, seq) for seq, st in items]
+        if self.sqlite_path:
+            con = sqlite3.connect(self.sqlite_path)
+            with con:
+                con.executemany(sql, params)
+            con.close()
+            return
+        import psycopg
+
+        with psycopg.connect(**parse_url(self.url or "")) as con, con.cursor() as cur:
+            cur.executemany(sql, params)
+
     def seqs(self) -> list[int]:
         return [int(r[0]) for r in self._exec(f"SELECT {{id}} FROM {TABLE} ORDER BY {{id}}")]
 
