@@ -417,8 +417,8 @@ def _close_plan(st: EngineState, p: PlanState) -> None:
     s = st.sym(p.symbol)
     if p.plan_id in s.open_plans:
         s.open_plans.remove(p.plan_id)
-    if p.reduce_only and p.filled_qty <= EPS:
-        s.exit_pending = False  # the exit did not happen: let the screener try again
+    if p.reduce_only:
+        s.exit_pending = False  # the exit is over; whatever position is left, the screener looks again
     del st.plans[p.plan_id]
 
 
