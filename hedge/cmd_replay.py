@@ -79,9 +79,9 @@ def _what_if(store: EventStore, session: object, args: argparse.Namespace) -> di
     from replay.compare import comparison_text
     from replay.whatif import run_what_if
 
-    with counter("what-if", getattr(session, "events", None),
-                 enabled=args.format == "text" and not args.no_progress) as tick:
-        result = run_what_if(store, session, args.sets, out_dir=args.out, progress=tick)  # type: ignore[arg-type]
+    enabled = args.format == "text" and not args.no_progress
+    result = run_what_if(store, session, args.sets, out_dir=args.out,  # type: ignore[arg-type]
+                         progress=lambda label, total: counter(label, total, enabled=enabled))
     doc = result.to_dict()
     if args.format == "text":
         print(comparison_text(doc))

@@ -27,7 +27,8 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,11 +175,13 @@ def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market
     writer = LogWriter(scratch, sid, clock_ns=venue.clock().now_ns, max_batch=gc.max_batch,
                        max_latency_ms=gc.max_latency_ms, background=False)
     steps = {"n": 0}
+    fold = MetricsFold()  # folds exactly the events the writer records (SessionEnded aside)
 
     def on_event(ev: Any) -> None:
+        fold.apply(ev)
         if type(ev) is KlineClosed and progress is not None:
             steps["n"] += 1
-            if steps["n"] % 500 == 0:
+            if steps["n"] % 1000 == 0:
                 progress(steps["n"])
 
     engine = Engine(venue, writer, on_event=on_event)
@@ -191,10 +194,6 @@ def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market
     engine.end(reason)
     writer.close()
     elapsed = time.perf_counter() - t0
-    fold = MetricsFold()
-    for evs in scratch.read_batches(session=sid):
-        for ev in evs:
-            fold.apply(ev)
     return SimRun(sid, fold.result(), elapsed, engine.bar_steps)
 
 
@@ -242,10 +241,23 @@ class WhatIfResult:
         }
 
 
+Progress = Callable[[str, "int | None"], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextmanager
+def _silent(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    yield lambda done: None
+
+
 def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir: str | None = None,
-                progress: Callable[[int], None] | None = None) -> WhatIfResult:
-    """Re-simulate ``session`` with ``sets`` applied; compare with what was recorded."""
-    rec = read_recorded(store, session)
+                progress: Progress | None = None) -> WhatIfResult:
+    """Re-simulate ``session`` with ``sets`` applied; compare with what was recorded.
+
+    ``progress(label, total)`` is a context manager yielding ``tick(done)`` (``hedge.progress.counter``).
+    """
+    bar = progress or _silent
+    with bar("reading the session", session.events) as tick:
+        rec = read_recorded(store, session, tick)
     loaded, changes = what_if_config(session, sets, rec.interval)
     if not rec.market.steps:
         raise LookupError(f"session {session.session_id} has no recorded bars to re-simulate")
@@ -264,7 +276,8 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
     directory = out if out is not None else Path(tmp.name)  # type: ignore[union-attr]
     try:
         with open_scratch(directory) as scratch:
-            run = simulate(scratch, session, loaded, rec.market, params, progress)
+            with bar("re-simulating", rec.metrics.bars) as tick:
+                run = simulate(scratch, session, loaded, rec.market, params, tick)
             baseline = None
             if session.started.venue != "sim":
                 notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; "
