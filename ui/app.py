@@ -77,7 +77,9 @@ class Dashboard:
             header_background="#0f1b2d", accent_base_color="#1d4ed8", theme_toggle=False,
             main_max_width="1480px", collapsed_sidebar=True, sidebar_width=0, busy_indicator=None,
         )
-        tmpl.main.extend([
+        main = tmpl.main
+        assert main is not None  # a ListLike on every template
+        main.extend([
             pn.Column(self.status, sizing_mode="stretch_width"),
             self.section("v7 Risk KPIs", "drawdown, volatility, costs and execution at a glance",
                          self.risk_cards),
@@ -146,5 +148,8 @@ def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> 
     dash = Dashboard(state.hedge_home(home))
     page = dash.template()
     if pn.state.curdoc is not None and refresh_ms > 0:
-        pn.state.add_periodic_callback(dash.refresh, period=refresh_ms)
+        def tick() -> None:
+            dash.refresh()
+
+        pn.state.add_periodic_callback(tick, period=refresh_ms)
     return page

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models.annotations import Legend, LegendItem
 from bokeh.plotting import figure
 
 from ui import fmt
@@ -112,7 +113,7 @@ def donut(slices: list[dict[str, Any]], total: Any) -> tuple[Any, ColumnDataSour
     source = ColumnDataSource(donut_data(slices), name=DONUT_SOURCE)
     centre = ColumnDataSource({"x": [0, 0], "y": [0.1, -0.14], "text": ["AUM", fmt.usd(total, 0)],
                                "size": ["12px", "17px"], "color": ["#5b6b80", "#0f1b2d"]}, name="aum-donut-centre")
-    p = figure(height=290, min_width=260, sizing_mode="stretch_width", x_range=(-1, 1), y_range=(-1, 1),
+    p = figure(height=290, min_width=260, sizing_mode="stretch_width", x_range=Range1d(start=-1, end=1), y_range=Range1d(start=-1, end=1),
                toolbar_location=None, tools="", outline_line_color=None, name="aum-donut",
                css_classes=["aum-donut"])
     wedges = p.annular_wedge(x=0, y=0, inner_radius=74, outer_radius=122, inner_radius_units="screen",
@@ -123,7 +124,8 @@ def donut(slices: list[dict[str, Any]], total: Any) -> tuple[Any, ColumnDataSour
            text_baseline="middle", text_font_style="bold", source=centre)
     p.add_tools(HoverTool(renderers=[wedges], tooltips=[("", "@label"), ("Value", "@value_fmt"),
                                                           ("PnL", "@pnl_fmt"), ("Share", "@share_fmt")]))
-    p.add_layout(Legend(items=[LegendItem(label={"field": "label"}, renderers=[wedges])],
+    legend_item = LegendItem(label={"field": "label"}, renderers=[wedges])  # type: ignore[list-item]
+    p.add_layout(Legend(items=[legend_item],
                         location="center", border_line_color=None, label_text_font_size="12px"), "right")
     p.axis.visible = False
     p.grid.visible = False

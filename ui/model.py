@@ -259,8 +259,7 @@ def _closest(name: str, observations: dict[str, Any]) -> str | None:
 
 def breaking_pair(line: dict[str, Any]) -> tuple[str, str]:
     """("name = threshold", "name = observation") for the first breached threshold."""
-    thresholds = line.get("thresholds") if isinstance(line.get("thresholds"), dict) else {}
-    observations = line.get("observations") if isinstance(line.get("observations"), dict) else {}
+    thresholds, observations = _obj(line.get("thresholds")), _obj(line.get("observations"))
     raw = line.get("breached")
     breached = [b for b in raw if isinstance(b, str)] if isinstance(raw, list) else []
     names = breached or sorted(thresholds)
