@@ -38,7 +38,7 @@ from aiogram.exceptions import (
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 # Telegram tokens are "<bot id>:<35 url-safe chars>"; also catch them inside URLs.
-_TOKEN_RE = re.compile(r"(?<=/bot)[^/\s]+|\b\d{6,}:[A-Za-z0-9_-]{30,}")
+_TOKEN_RE = re.compile(r"(?<=/bot)[^/\s]+|(?<![0-9])\d{6,}:[A-Za-z0-9_-]{30,}")
 _TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 

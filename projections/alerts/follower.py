@@ -255,3 +255,23 @@ class AlertFollower:
                                  skip_backlog=self.skip_backlog, log=self._log)
             self.stats = runner.stats
             await runner.run(follow=True, stop=self._stop)
+
+
+def start_if_configured(
+    home: str | os.PathLike[str] | None = None, store_url: str | None = None, *,
+    session_id: str | None = None, env: dict[str, str] | None = None,
+) -> AlertFollower | None:
+    """For ``hedge run``: start a follower thread for this session when Telegram is configured.
+
+    Returns ``None`` (and starts nothing) unless ``TELEGRAM_BOT_TOKEN`` is set; a bad
+    setting (no chat id, malformed token) is one stderr line, never an exception.
+    """
+    e = os.environ if env is None else env
+    if not e.get("TELEGRAM_BOT_TOKEN"):
+        return None
+    try:
+        target = TelegramTarget.from_env(dict(e))
+    except ValueError as exc:
+        print(f"hedge alerts: not started: {exc}", file=sys.stderr, flush=True)
+        return None
+    return AlertFollower(home, store_url, sessions=[session_id] if session_id else None, target=target).start()
