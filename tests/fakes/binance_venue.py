@@ -122,10 +122,14 @@ class FakeBinance:
 
     # ------------------------------------------------------------------ scripting (test thread)
 
-    def step(self, n: int = 1) -> None:
-        """Close ``n`` candles per symbol, pushing the frames Binance would push."""
+    def step(self, n: int = 1, silent: bool = False) -> None:
+        """Close ``n`` candles per symbol, pushing the frames Binance would push
+        (``silent``: push nothing, as if the frames were lost on a live socket)."""
         for _ in range(n):
-            self._call(self._step())
+            if silent:
+                self.run(lambda ex: ex.close_candles())
+            else:
+                self._call(self._step())
 
     def autorun(self, every_s: float) -> None:
         """Step on a background thread until ``stop()``."""

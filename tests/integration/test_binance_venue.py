@@ -154,6 +154,18 @@ def test_dropped_websocket_reconnects_without_losing_or_duplicating_klines(
     assert fake.connections["market"] >= 2
 
 
+def test_klines_missed_on_a_live_socket_are_backfilled_in_order_before_the_next_one(
+        venue: tuple[BinanceVenue, list[VenueUpdate]], fake: FakeBinance) -> None:
+    v, start = venue
+    fake.step(2, silent=True)  # lost frames, socket still up
+    fake.step(1)
+    got = start + pump(v, lambda g: len(of(g, "KlineClosed")) >= 6)
+    for s in SYMBOLS:
+        seen = [t for sym, t in klines(got) if sym == s]
+        assert seen == [c.open_time for c in fake.ex.candles[s][-8:]]
+    assert any("startTime" in r.query and "endTime" in r.query for r in fake.requests if r.path == "/fapi/v1/klines")
+
+
 # --------------------------------------------------------------------------- orders
 
 

@@ -208,11 +208,13 @@ def test_fuzz_mutated_rest_objects_parse_or_name_the_field(case: tuple[str, type
 
 @FUZZ
 @given(st.sampled_from([("rest_positionRisk.json", RestPositionRisk), ("rest_userTrades.json", RestTrade),
-                        ("rest_klines.json", RestKline)]), st.data(), JSON, st.booleans())
+                        ("rest_klines.json", RestKline), ("rest_positionRisk_hedge.json", RestPositionRisk),
+                        ("rest_openOrders", RestOrder)]), st.data(), JSON, st.booleans())
 def test_fuzz_mutated_rest_lists_parse_or_name_the_field(case: tuple[str, type], data: st.DataObject,
                                                          value: Any, delete: bool) -> None:
     name, cls = case
-    obj = example(name)
+    obj = [example("rest_newOrder.json")] * 2 if name == "rest_openOrders" else example(name)
+    obj = json.loads(json.dumps(obj))
     _set(obj, data.draw(st.sampled_from(_paths(obj))), value, delete)
     try:
         decode_klines(obj) if cls is RestKline else decode_list(obj, cls, "rows")
