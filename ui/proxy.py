@@ -112,6 +112,12 @@ class NginxRun:
     def conf(self) -> Path:
         return self.run_dir / "nginx.conf"
 
+    def argv(self) -> list[str]:
+        """nginx with every path in the run dir (``-e``: even the log opened before the config,
+        which otherwise is /var/log/nginx/error.log and not writable without root)."""
+        return [self.nginx, "-p", str(self.run_dir), "-c", str(self.conf),
+                "-e", str(self.run_dir / "error.log")]
+
     def prepare(self) -> None:
         """Write nginx.conf, site.conf and the htpasswd copy; check them with ``nginx -t``."""
         as_root = os.geteuid() == 0
@@ -122,7 +128,7 @@ class NginxRun:
         self.conf.write_text(_fill((TEMPLATES / "nginx.conf.tmpl").read_text(encoding="utf-8"),
                                    {"USER": user, "RUN": str(self.run_dir)}), encoding="utf-8")
         self.sync_htpasswd()
-        check = subprocess.run([self.nginx, "-t", "-p", str(self.run_dir), "-c", str(self.conf)],
+        check = subprocess.run([*self.argv(), "-t"],
                                capture_output=True, text=True, check=False)
         if check.returncode != 0:
             raise ProxyError("nginx rejected the generated config: " + " ".join(check.stderr.split())[-400:])
@@ -147,7 +153,7 @@ class NginxRun:
 
     def start(self) -> None:
         """Start nginx in the foreground (as a child process)."""
-        self.proc = subprocess.Popen([self.nginx, "-p", str(self.run_dir), "-c", str(self.conf)],
+        self.proc = subprocess.Popen(self.argv(),
                                      stdin=subprocess.DEVNULL)
 
     def alive(self) -> bool:
