@@ -237,3 +237,23 @@ def test_a_second_sender_on_the_same_home_is_refused(home: Path) -> None:
                            text=True, timeout=120)
         assert r.returncode == 2 and "already following" in r.stderr
         assert api.requests == []
+
+
+@pytest.mark.postgres
+def test_alerts_run_on_postgresql_through_the_store_url(pg_url: str, tmp_path: Path) -> None:
+    b = SessionBuilder(config=session_config(nav_move_frac=0.01, min_gap_h=0, daily_cap=6, retry_base_s=0.05))
+    path = [100_000.0 * (1.02 if (i // 48) % 2 else 1.0) for i in range(288)]
+    with EventStore.open(url=pg_url) as store:
+        store.append([b.started(), *b.bars(len(path), nav_path=path)])
+        expected = alerts_for(store.read(types=POLICY_TYPES, session=b.session_id))
+    with FakeTelegramApi(token=TOKEN) as api:
+        env = _env(tmp_path / "home", api, HEDGE_STORE_URL=pg_url)
+        for _ in range(2):  # the second run finds everything recorded
+            r = subprocess.run([*HEDGE, "alerts", "--once"], env=env, cwd=REPO, capture_output=True, text=True,
+                               timeout=300)
+            assert r.returncode == 0, r.stderr
+        assert api.texts() == [a.text for a in expected]
+    with EventStore.open(url=pg_url) as store:
+        sent = [e for e in store.read(types=("AlertSent",)) if isinstance(e, AlertSent)]
+    assert [s.alert_id for s in sent] == [a.alert_id for a in expected]
+    assert "S3cret" not in r.stdout + r.stderr
