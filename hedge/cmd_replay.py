@@ -10,7 +10,7 @@
   temp dir, or ``--out DIR`` kept for ``hedge audit --home DIR``), and prints
   recorded vs what-if side by side. ``--out`` alone runs the unchanged config.
 
-SESSION is an id, a unique prefix or ``last``. Bad session, bad key or bad value:
+SESSION is an id, a unique prefix or ``last``; ``all --verify`` checks every session. Bad session, bad key or bad value:
 one line, exit 2.
 """
 
@@ -26,7 +26,8 @@ from hedge.progress import counter
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("session", metavar="SESSION", help="session id, unique prefix, or 'last'")
+    p.add_argument("session", metavar="SESSION",
+                   help="session id, unique prefix, 'last', or 'all' (with --verify: every session)")
     p.add_argument("--verify", action="store_true", help="re-derive every decision and compare with the log")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="what-if: change one config value (repeatable), e.g. risk.max_trade_nav_pct=0.08")
@@ -43,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-diffs: must be >= 0")
     from replay.source import load_session
 
+    if args.session == "all":
+        if args.sets or args.out or not args.verify:
+            raise UsageError("'all' is for --verify only (a what-if replays one session)")
+        return _verify_all(args)
     rc = 0
     with EventStore.open(create=False) as store:
         session = load_session(store, args.session)
@@ -56,6 +61,38 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc if len(doc) > 1 else next(iter(doc.values())), default=str))
     return rc
+
+
+def _verify_all(args: argparse.Namespace) -> int:
+    """Verify every session of the log; exit 1 if any decision of any session differs."""
+    from replay.render import verify_text
+    from replay.source import load_session
+    from replay.verify import ReplayFailed, verify_session
+
+    docs: list[dict[str, object]] = []
+    with EventStore.open(create=False) as store:
+        infos = store.sessions()
+        if not infos:
+            raise LookupError(f"no sessions in {store.location}")
+        for info in infos:
+            session = load_session(store, info.session_id)
+            try:
+                with counter(f"replaying {info.session_id[:8]}", session.events,
+                             enabled=args.format == "text" and not args.no_progress) as tick:
+                    res = verify_session(store, session, progress=tick)
+                doc = res.to_dict(max_diffs=None if args.format == "json" else args.max_diffs)
+            except ReplayFailed as exc:
+                doc = {"session_id": info.session_id, "ok": False, "error": str(exc)}
+            docs.append(doc)
+            if args.format == "text":
+                print(verify_text(doc, max_diffs=args.max_diffs) if "error" not in doc
+                      else f"FAILED: session {info.session_id}: {doc['error']}")
+    bad = [d for d in docs if not d["ok"]]
+    if args.format == "json":
+        print(json.dumps({"ok": not bad, "sessions": docs}, default=str))
+    else:
+        print(f"{len(docs)} sessions: {len(docs) - len(bad)} identical, {len(bad)} with differences")
+    return 1 if bad else 0
 
 
 def _verify(store: EventStore, session: object, args: argparse.Namespace) -> dict[str, object]:

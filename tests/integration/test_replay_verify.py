@@ -176,3 +176,20 @@ def test_installed_command_exit_codes(recorded: tuple[Path, str]) -> None:
                          timeout=300)
     assert ok.returncode == 0 and f"ok: session {sid}" in ok.stdout
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_all_sessions_verify_and_one_tampered_session_fails_all(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    home, _ = recorded
+    db = copy_log(home, tmp_path / "copy")
+    rc, out, err = hedge("run", "--home", str(db.parent), "--bars", "300", "--no-projections", "--quiet")
+    assert rc == 0, err
+    rc, out, _ = hedge("replay", "--home", str(db.parent), "all", "--verify")
+    assert rc == 0 and out.splitlines()[-1] == "2 sessions: 2 identical, 0 with differences"
+    dec = first_event(db, "RiskDecided", lambda e: e.outcome != "veto")
+    rewrite(db, dec.seq, encode(msgspec.structs.replace(dec, approved_qty=dec.approved_qty + 1.0)), rechain=False)
+    rc, js, _ = hedge("replay", "--home", str(db.parent), "all", "--verify", "--format", "json")
+    doc = json.loads(js)
+    assert rc == 1 and not doc["ok"] and [s["ok"] for s in doc["sessions"]] == [False, True]
+    assert {d["field"] for d in doc["sessions"][0]["diffs"]} >= {"approved_qty"}
+    rc, _, err = hedge("replay", "--home", str(db.parent), "all", "--set", "risk.max_open_positions=5")
+    assert rc == 2 and "--verify only" in err
