@@ -41,12 +41,16 @@ def _when(ns: int) -> str:
 def _preview(store: object, session: str | None) -> int:
     from eventlog.store import EventStore
     from projections.alerts.follower import done_alert_ids
-    from projections.alerts.policy import POLICY_TYPES, alerts_for
+    from projections.alerts.policy import POLICY_TYPES, AlertPolicy
 
     assert isinstance(store, EventStore)
     info = store.find_session(session or "last")
-    events = store.read(info.first_seq, session=info.session_id, types=POLICY_TYPES)
-    alerts = alerts_for(events)
+    policy = AlertPolicy([info.session_id])
+    alerts = [a for ev in store.read(info.first_seq, session=info.session_id, types=POLICY_TYPES)
+              for a in policy.apply(ev)]
+    if info.session_id in policy.unreadable:
+        raise UsageError(f"session {info.session_id}: recorded config does not load: "
+                         f"{policy.unreadable[info.session_id]}")
     done = done_alert_ids(store)
     for i, a in enumerate(alerts, 1):
         status = done.get(a.alert_id, "pending")

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eventlog.events import AlertFailed, AlertSent
+from eventlog.events import AlertFailed, AlertSent, SessionStarted
 from eventlog.store import EventStore, resolve_home
 from eventlog.writer import LogWriter
 from projections.alerts.delivery import TelegramSender, TelegramTarget, redact
@@ -171,7 +171,11 @@ class AlertRunner:
                         if isinstance(ev, (AlertSent, AlertFailed)):
                             done.add(ev.alert_id)
                             continue
-                        for a in self.policy.apply(ev):
+                        alerts = self.policy.apply(ev)
+                        if ev.session_id in self.policy.unreadable and isinstance(ev, SessionStarted):
+                            self.log(f"hedge alerts: session {ev.session_id} skipped: "
+                                     f"{self.policy.unreadable[ev.session_id]}")
+                        for a in alerts:
                             if a.alert_id in done:
                                 self.stats.already_done += 1
                                 continue

@@ -330,20 +330,26 @@ class SessionAlertPolicy:
 class AlertPolicy:
     """Routes events to one :class:`SessionAlertPolicy` per trading session.
 
-    Sessions without a ``SessionStarted`` (the alerter's own sessions) are ignored.
+    Sessions without a ``SessionStarted`` (the alerter's own sessions) are ignored, and
+    so is a session whose recorded config no longer loads (kept in ``unreadable``): one
+    odd session must not silence the alerts of the others.
     ``sessions`` restricts the policy to the given session ids.
     """
 
     def __init__(self, sessions: Iterable[str] | None = None):
         self.only = set(sessions) if sessions is not None else None
         self.by_session: dict[str, SessionAlertPolicy] = {}
+        self.unreadable: dict[str, str] = {}  # session -> why its recorded config did not load
 
     def apply(self, ev: Event) -> list[Alert]:
         sid = ev.session_id
         if self.only is not None and sid not in self.only:
             return []
         if isinstance(ev, SessionStarted):
-            self.by_session[sid] = SessionAlertPolicy(ev)
+            try:
+                self.by_session[sid] = SessionAlertPolicy(ev)
+            except ValueError as exc:  # ConfigError: a recorded config this version refuses
+                self.unreadable[sid] = str(exc)
             return []
         pol = self.by_session.get(sid)
         return pol.apply(ev) if pol is not None else []

@@ -198,3 +198,19 @@ def test_a_config_change_in_the_log_applies_from_that_event_on() -> None:
     assert "NAV +4.0% since last message" in a.reasons
     assert "ATR: BTCUSDT" in a.text and "ETHUSDT" not in a.text.splitlines()[3]
     assert msgspec.to_builtins(a)["kind"] == "summary"
+
+
+def test_a_session_whose_recorded_config_no_longer_loads_is_skipped_not_fatal() -> None:
+    bad = SessionBuilder(config=session_config())
+    bad.config = {**bad.config, "alerts": {**bad.config["alerts"], "no_such_key": 1}}
+    _, good_events = _session([100_000.0] * 10 + [95_000.0] * 10)
+    import msgspec
+
+    from eventlog.events import SessionStarted
+
+    started = msgspec.structs.replace(good_events[0], session_id=bad.session_id, config=bad.config)
+    assert isinstance(started, SessionStarted)
+    pol = AlertPolicy()
+    out = [a for e in [started, *good_events] for a in pol.apply(e)]
+    assert bad.session_id in pol.unreadable and "no_such_key" in pol.unreadable[bad.session_id]
+    assert [a.kind for a in out] == ["dd_escalation"]
