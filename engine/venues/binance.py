@@ -105,6 +105,7 @@ class BinanceVenue:
         self.listen_key = ""
         self._last_open_ids: list[str] = []
         self._last_bar_ns = 0
+        self.funding_seen: set[int] = set()
         self._next_keepalive = 0.0
         self._next_poll = 0.0
         self._closed = False
@@ -330,7 +331,8 @@ class BinanceVenue:
         if isinstance(frame, WsAccountUpdate):
             changed = self.account.apply_update(frame)
             ts = frame.event_ms * MS
-            return [self.account.nav_update(ts), *(self.account.position_update(s, ts) for s in changed)]
+            paid = sync.funding(self, frame.event_ms) if frame.a.reason == "FUNDING_FEE" else []
+            return [*paid, self.account.nav_update(ts), *(self.account.position_update(s, ts) for s in changed)]
         if isinstance(frame, WsListenKeyExpired):
             return sync.renew_user_stream(self, "listen key expired")
         return []

@@ -160,6 +160,10 @@ class BinanceRest:
     def user_trades(self, symbol: str, start_ms: int) -> Any:
         return self._call("userTrades", self._client.get_account_trades, symbol, startTime=start_ms, limit=1000)
 
+    def funding_income(self, start_ms: int) -> Any:
+        return self._call("income", self._client.get_income_history, incomeType="FUNDING_FEE",
+                          startTime=start_ms, limit=1000)
+
     # ---- orders (signed; fail fast while rate limited)
 
     def new_order(self, **params: Any) -> Any:

@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.binance_client import RestError
-from engine.venues.binance_convert import MS, STREAM_VENUE, kline_update
+from engine.venues.binance_convert import (
+    MS,
+    STABLE_ASSETS,
+    STREAM_ACCOUNT,
+    STREAM_VENUE,
+    kline_update,
+)
 from engine.venues.binance_wire import (
     RestAccount,
     RestExchangeInfo,
+    RestIncome,
     RestOrder,
     RestPositionRisk,
     RestTrade,
@@ -25,12 +32,13 @@ from engine.venues.binance_wire import (
     decode_klines,
     decode_list,
 )
-from eventlog.events import VenueReconciled
+from eventlog.events import FundingApplied, VenueReconciled
 
 if TYPE_CHECKING:
     from engine.venues.binance import BinanceVenue
 
 KLINE_PAGE = 1500
+FUNDING_LOOKBACK_MS = 3_600_000  # an hour before the ACCOUNT_UPDATE; tranIds dedupe
 
 
 class VenueStartError(ConnectionError):
@@ -299,6 +307,27 @@ def settle_order(v: BinanceVenue, symbol: str, order_id: str) -> list[VenueUpdat
         for tr in sorted(trades, key=lambda t: (t.time_ms, t.id)):
             if tr.order_id == order.order_id:
                 out += v.orders.on_rest_trade(tr, "rest.userTrades")
+    return out
+
+
+def funding(v: BinanceVenue, event_ms: int) -> list[VenueUpdate]:
+    """A funding settlement happened (ACCOUNT_UPDATE ``FUNDING_FEE``): one
+    ``FundingApplied`` per symbol from ``/fapi/v1/income`` (each ``tranId`` once)."""
+    try:
+        rows = decode_list(v.rest.funding_income(max(0, event_ms - FUNDING_LOOKBACK_MS)), RestIncome, "income")
+    except RestError as exc:
+        return [v._rest_error(exc)]
+    except WireError as exc:
+        return [v._err("rest.income", "parse", exc.field, exc.message)]
+    out: list[VenueUpdate] = []
+    for r in sorted(rows, key=lambda r: (r.time_ms, r.tran_id)):
+        if r.income_type != "FUNDING_FEE" or r.tran_id in v.funding_seen or r.asset not in STABLE_ASSETS:
+            continue
+        v.funding_seen.add(r.tran_id)
+        mark, rate = v.ticks.mark.get(r.symbol, (v.account.marks.get(r.symbol, 0.0), None))
+        out.append(VenueUpdate(FundingApplied, STREAM_ACCOUNT, r.time_ms * MS, {
+            "symbol": r.symbol, "rate": rate or 0.0, "mark_price": mark,
+            "position_qty": v.account.net_qty(r.symbol), "amount_usd": r.income}))
     return out
 
 

@@ -122,6 +122,7 @@ class WsBalance(_Wire, frozen=True, kw_only=True):
     asset: str = _F("a")
     wallet: float = _F("wb")
     cross_wallet: float = msgspec.field(name="cw", default=0.0)
+    change: float = msgspec.field(name="bc", default=0.0)  # balance change except PnL and commission
 
 
 class WsPosition(_Wire, frozen=True, kw_only=True):
@@ -244,6 +245,17 @@ class RestTrade(_Wire, frozen=True, kw_only=True):
     commission_asset: str = _F("commissionAsset")
     maker: bool
     time_ms: int = _F("time")
+
+
+class RestIncome(_Wire, frozen=True, kw_only=True):
+    """One row of GET /fapi/v1/income (funding fees here)."""
+
+    symbol: str
+    income_type: str = _F("incomeType")
+    income: float
+    asset: str
+    time_ms: int = _F("time")
+    tran_id: int = _F("tranId")
 
 
 class RestKline(_Wire, frozen=True, kw_only=True):

@@ -95,6 +95,7 @@ class Exchange:
     orders: dict[str, Order] = field(default_factory=dict)
     positions: dict[str, list[float]] = field(default_factory=dict)  # symbol -> [qty, entry]
     trades: list[dict[str, Any]] = field(default_factory=list)
+    income: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1000
     force_post_only_rejects: int = 0  # refuse the next N post-only orders (-5022) as a fast market would
 
@@ -281,6 +282,24 @@ class Exchange:
                   "B": [{"a": "USDT", "wb": fmt(self.balance), "cw": fmt(self.balance), "bc": "0"}],
                   "P": [{"s": symbol, "pa": fmt(qty), "ep": fmt(entry), "bep": fmt(entry), "cr": "0",
                          "up": fmt(up), "mt": "cross", "iw": "0", "ps": "BOTH"}]}
+        return f
+
+    def settle_funding(self, rate: float) -> dict[str, Any]:
+        """Funding on every open position (longs pay a positive rate); the ACCOUNT_UPDATE it pushes."""
+        total = 0.0
+        for s, (q, _e) in sorted(self.positions.items()):
+            if not q:
+                continue
+            amount = round(-q * self.last(s).close * rate, 8)
+            total += amount
+            self.next_id += 1
+            self.income.append({"symbol": s, "incomeType": "FUNDING_FEE", "income": fmt(amount), "asset": "USDT",
+                                "info": "FUNDING_FEE", "time": self.now_ms, "tranId": self.next_id, "tradeId": ""})
+        self.balance += total
+        f = template("ws_ACCOUNT_UPDATE.json")
+        f["E"] = f["T"] = self.now_ms
+        f["a"] = {"m": "FUNDING_FEE", "P": [],
+                  "B": [{"a": "USDT", "wb": fmt(self.balance), "cw": fmt(self.balance), "bc": fmt(total)}]}
         return f
 
     # ------------------------------------------------------------------ account REST

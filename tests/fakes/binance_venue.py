@@ -35,7 +35,7 @@ from tests.fakes.binance_exchange import ApiError, Exchange
 
 ROUTES = ("market", "public", "private", "")
 SIGNED = {"/fapi/v3/account", "/fapi/v3/balance", "/fapi/v3/positionRisk", "/fapi/v1/openOrders",
-          "/fapi/v1/order", "/fapi/v1/userTrades"}
+          "/fapi/v1/order", "/fapi/v1/userTrades", "/fapi/v1/income"}
 
 
 @dataclass
@@ -154,6 +154,12 @@ class FakeBinance:
     def rate_limit(self, n: int = 1, status: int = 429, retry_after: float = 1.0) -> None:
         """Answer the next ``n`` REST requests with ``status`` and ``Retry-After``."""
         self._limits.extend([(status, retry_after)] * n)
+
+    def settle_funding(self, rate: float = 0.0001) -> None:
+        """A funding settlement: wallet changes, the user stream hears ACCOUNT_UPDATE FUNDING_FEE."""
+        async def go() -> None:
+            await self._push_user(self.ex.settle_funding(rate))
+        self._call(go())
 
     def connected(self, route: str) -> int:
         return len(self.sockets[route])
@@ -297,6 +303,10 @@ class FakeBinance:
             return ex.position_risk_json()
         if path == "/fapi/v1/openOrders":
             return [ex.order_json(o) for o in ex.orders.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
+        if path == "/fapi/v1/income":
+            start = int(p.get("startTime", "0"))
+            return [r for r in ex.income if r["time"] >= start
+                    and p.get("incomeType", r["incomeType"]) == r["incomeType"]]
         if path == "/fapi/v1/userTrades":
             return ex.trades_json(p.get("symbol", ""), int(p.get("startTime", "0")))
         if m == "POST":

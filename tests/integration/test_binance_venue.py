@@ -365,3 +365,21 @@ def test_cancel_of_an_order_that_filled_unseen_records_the_fill_instead(
     assert names(out) == ["VenueError", "OrderFilled"]
     assert "-2011" in out[0].fields["message"] and out[1].fields["is_maker"] is True
     assert out[1].fields["qty"] == 0.1
+
+
+def test_funding_settlement_is_recorded_per_symbol_once(venue: tuple[BinanceVenue, list[VenueUpdate]],
+                                                        fake: FakeBinance) -> None:
+    v, _ = venue
+    v.submit(OrderRequest("f-1", "BTCUSDT", "BUY", "MARKET", "", 0.01))
+    v.submit(OrderRequest("f-2", "ETHUSDT", "SELL", "MARKET", "", 0.2))
+    pump(v, lambda g: len(of(g, "OrderFilled")) == 2)
+    fake.settle_funding(0.0001)
+    got = pump(v, lambda g: len(of(g, "FundingApplied")) >= 2 and bool(of(g, "NavSnapshot")))
+    fake.settle_funding(0.0001)  # a second settlement: only its own rows are new
+    got += pump(v, lambda g: len(of(g, "FundingApplied")) >= 2)
+    paid = [(u.fields["symbol"], u.fields["amount_usd"]) for u in of(got, "FundingApplied")]
+    assert len(paid) == 4
+    btc = fake.ex.last("BTCUSDT").close
+    assert paid[0] == ("BTCUSDT", pytest.approx(-0.01 * btc * 0.0001))  # the long pays
+    assert paid[1][0] == "ETHUSDT" and paid[1][1] > 0  # the short receives
+    assert of(got, "NavSnapshot")[-1].fields["wallet_balance"] == pytest.approx(fake.ex.balance)
