@@ -99,6 +99,16 @@ DONUT_JS = """() => { const donut = () => {
     return null; }"""
 
 
+# Where the donut's plot frame is on the page (Bokeh view tree; coordinates in CSS px).
+FRAME_JS = """() => { const seen = new Set(); let out = null;
+  const walk = (v) => { if (!v || seen.has(v) || out) return; seen.add(v);
+    if (v.model && v.model.name === 'aum-donut') { const fb = v.frame.bbox; const r = v.el.getBoundingClientRect();
+      out = {x0: fb.x0, y0: fb.y0, w: fb.width, h: fb.height, left: r.left, top: r.top}; return; }
+    for (const k of (v.child_views ? [...v.child_views] : [])) walk(k);
+    if (v.renderer_views) for (const k of v.renderer_views.values()) walk(k); };
+  Object.values(Bokeh.index).forEach(walk); return out; }"""
+
+
 def card(page, key: str) -> str:  # type: ignore[no-untyped-def]
     return page.locator(f'[data-kpi="{key}"] .value').inner_text().strip()
 
@@ -126,6 +136,21 @@ def test_donut_has_one_slice_per_bucket_inside_its_column(page, session_home: Pa
     assert donut_box["x"] + donut_box["width"] <= column_box["x"] + column_box["width"] + 1
     rows = page.locator("table.aum tr[data-bucket]")
     assert rows.count() == 4
+
+
+def test_hovering_a_slice_shows_its_value_and_pnl(page, session_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    first = model.aum_slices(state.load(session_home))[0]
+    box = page.evaluate(FRAME_JS)
+    assert box, "donut plot view not found"
+    cx, cy = box["left"] + box["x0"] + box["w"] / 2, box["top"] + box["y0"] + box["h"] / 2
+    page.mouse.move(cx + 10, cy - 97)  # just clockwise of 12 o'clock, mid-ring: the first slice
+    tooltip = page.locator(".bk-tooltip-content").first
+    expect(tooltip).to_contain_text(first["label"], timeout=30_000)
+    expect(tooltip).to_contain_text(fmt.usd(first["value"]))
+    expect(tooltip).to_contain_text(fmt.usd(first["pnl"], sign=True))
+    page.mouse.move(5, 5)
 
 
 def test_sections_tables_and_charts_render(page) -> None:  # type: ignore[no-untyped-def]
