@@ -129,4 +129,7 @@ def verify_text(r: dict[str, Any], *, max_diffs: int) -> str:
         for m in r["missing"][:max_diffs]:
             ident = next((f"{k} {m[k]}" for k in ("decision_id", "intent_id", "plan_id", "order_id") if k in m), "")
             out.append(f"    {m.get('type')} {ident}")
+    if r.get("pending"):
+        out.append(f"  session not ended: {len(r['pending'])} decision(s) its last events call for are not in "
+                   "the log yet (running, or stopped between a trigger and its decision)")
     return "\n".join(out)

@@ -193,3 +193,23 @@ def test_all_sessions_verify_and_one_tampered_session_fails_all(recorded: tuple[
     assert {d["field"] for d in doc["sessions"][0]["diffs"]} >= {"approved_qty"}
     rc, _, err = hedge("replay", "--home", str(db.parent), "all", "--set", "risk.max_open_positions=5")
     assert rc == 2 and "--verify only" in err
+
+
+def test_a_session_cut_between_trigger_and_decision_verifies_with_pending(recorded: tuple[Path, str],
+                                                                           tmp_path: Path) -> None:
+    """A killed (or still running) session: no SessionEnded, the log stops right after a kline
+    that called for an intent. What the tail calls for is pending, not a difference."""
+    home, sid = recorded
+    db = copy_log(home, tmp_path / "copy")
+    intent = first_event(db, "IntentEmitted", lambda e: e.session_seq > 500)
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM stored_events WHERE rowid >= ?", (intent.seq,))  # the crash lost the tail
+    con.close()
+    assert hedge("verify", "--home", str(db.parent))[0] == 0  # a cut tail keeps the chain valid
+    rc, js, _ = hedge("replay", "--home", str(db.parent), sid, "--verify", "--format", "json")
+    doc = json.loads(js)
+    assert rc == 0 and doc["ok"] and doc["missing"] == []
+    assert [p["intent_id"] for p in doc["pending"]] == [intent.intent_id]
+    rc, out, _ = hedge("replay", "--home", str(db.parent), sid, "--verify")
+    assert rc == 0 and "session not ended: 1 decision(s)" in out
