@@ -53,6 +53,8 @@ from engine.venues.binance_wire import (
     decode_user,
 )
 
+MAX_SKEW_MS = 1000  # Binance refuses signed requests outside recvWindow (5 s) of its clock
+
 
 class VenueClock:
     """Follows the venue's own event time (for accelerated loopback venues); never goes back."""
@@ -126,11 +128,16 @@ class BinanceVenue:
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
         out += sync.load_filters(self)
+        try:
+            server_ms = self.rest.server_time_ms()
+        except RestError as exc:
+            raise VenueStartError(f"server time unavailable: {self.redact(exc)}") from None
         if self._venue_clock is not None:
-            try:
-                self._venue_clock.observe(self.rest.server_time_ms() * MS)
-            except RestError as exc:
-                out.append(self._rest_error(exc))
+            self._venue_clock.observe(server_ms * MS)
+        elif abs(server_ms - time.time_ns() // MS) > MAX_SKEW_MS:
+            out.append(self._err("rest.time", "http", "serverTime",
+                                 f"local clock is {time.time_ns() // MS - server_ms} ms off the exchange; "
+                                 "signed requests may be refused (-1021): sync the clock (NTP)"))
         out += sync.reconcile(self, initial=True) if self.dry is None else self.dry.snapshot(self.now_ns())
         warm = sync.warmup(self)
         for u in warm:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from engine.venues.binance_wire import (
     RestAccount,
     RestExchangeInfo,
+    RestIncome,
     RestKline,
     RestOrder,
     RestPositionRisk,
@@ -227,7 +228,8 @@ def test_fuzz_mutated_rest_lists_parse_or_name_the_field(case: tuple[str, type],
 def test_fuzz_any_json_as_rest_payload_never_crashes(obj: Any) -> None:
     for fn in (lambda o: convert(o, RestAccount), lambda o: convert(o, RestExchangeInfo),
                lambda o: decode_list(o, RestPositionRisk, "p"), decode_klines,
-               lambda o: convert(o, RestOrder)):
+               lambda o: convert(o, RestOrder), lambda o: decode_list(o, RestIncome, "income"),
+               lambda o: decode_list(o, RestTrade, "userTrades")):
         try:
             fn(obj)
         except WireError as exc:
