@@ -133,7 +133,7 @@ def sharpe(navs: list[float]) -> float | None:
         return None
     mean = sum(rets) / len(rets)
     var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
-    if var <= 0:
+    if var <= 1e-20:  # no variance (float noise of a constant return would give an absurd ratio)
         return None
     return round(mean / math.sqrt(var) * math.sqrt(24 * 365), 6)
 
