@@ -50,6 +50,7 @@ class Dashboard:
         self.status = _html()
         self.risk_cards = _html()
         self.overview_cards = _html()
+        self.performance_cards = _html()
         self.aum_table = _html()
         self.donut_fig, self.donut_source, self.donut_centre = c.donut([], None)
         self.donut = pn.pane.Bokeh(self.donut_fig, sizing_mode="stretch_width", margin=(4, 8))
@@ -89,6 +90,8 @@ class Dashboard:
                                           css_classes=["aum-donut-col"]),
                                 pn.Column(self.aum_table, sizing_mode="stretch_width", min_width=300),
                                 sizing_mode="stretch_width")),
+            self.section("Performance", "this session: risk-adjusted return, edge per trade, costs",
+                         self.performance_cards),
             self.section("Open positions", "marks, TP/SL and per-symbol risk regime", self.positions),
             self.section("NAV and drawdown", "hourly history, then every recent reading",
                          self.chart_note, self.nav_chart, self.dd_chart),
@@ -123,6 +126,7 @@ class Dashboard:
         ], (f"NAV {freshness}", model.tone(freshness)))
         self.risk_cards.object = c.cards_html(model.risk_cards(s))
         self.overview_cards.object = c.cards_html(model.overview_cards(s))
+        self.performance_cards.object = c.cards_html(model.performance_cards(s))
         slices = model.aum_slices(s)
         total = model.aum_total(s)
         self.donut_source.data = c.donut_data(slices)

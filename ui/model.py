@@ -79,6 +79,26 @@ def risk_cards(s: Snapshot) -> list[Card]:
     ]
 
 
+def performance_cards(s: Snapshot) -> list[Card]:
+    """Session performance (kpis_v7 ``performance``): Sharpe, expectancy, win rate, PnL."""
+    perf = _obj(sub(s.kpis, "performance"))
+    sharpe_state = fmt.label(perf.get("sharpe_state"), "unknown" if perf else fmt.NA)
+    exp_state = fmt.label(perf.get("expectancy_state"), "unknown" if perf else fmt.NA)
+    realized, fees, funding = perf.get("realized_pnl_usd"), perf.get("fees_usd"), perf.get("funding_usd")
+    net = None
+    if all(fmt.num(v) is not None for v in (realized, fees, funding)):
+        net = float(realized) - float(fees) + float(funding)
+    return [
+        Card("sharpe", "Sharpe (hourly, ann.)", fmt.ratio(perf.get("sharpe")), sharpe_state, tone(sharpe_state)),
+        Card("expectancy", "Expectancy / trade", fmt.usd(perf.get("expectancy_usd"), sign=True), exp_state,
+             tone(exp_state)),
+        Card("win_rate", "Win rate", fmt.pct(perf.get("win_rate"), 1),
+             f"{fmt.plain(perf.get('trades'), 0)} closing trades"),
+        Card("realized", "Realized PnL", fmt.usd(realized, sign=True),
+             f"fees {fmt.usd(fees)} · funding {fmt.usd(funding, sign=True)} · net {fmt.usd(net, sign=True)}"),
+    ]
+
+
 def aum_total(s: Snapshot) -> Any:
     """Total AUM in USD from aum_v7.json, else nav_state's ``aum.total``, else kpis."""
     return first(s.aum.get("total_usd"), sub(s.aum, "total", "value"),

@@ -117,7 +117,8 @@ def test_kpi_cards_show_the_values_of_the_real_session(page, session_home: Path)
     snap = state.load(session_home)
     nav = snap.nav_state["nav_usd"]
     assert card(page, "nav") == f"${nav:,.2f}" == fmt.usd(nav)
-    expected = {c.key: c.value for c in model.risk_cards(snap) + model.overview_cards(snap)}
+    cards = model.risk_cards(snap) + model.overview_cards(snap) + model.performance_cards(snap)
+    expected = {c.key: c.value for c in cards}
     shown = {key: card(page, key) for key in expected}
     assert shown == expected
     missing = {k: v for k, v in shown.items() if "n/a" in v}

@@ -33,9 +33,16 @@ def test_cards_show_the_state_values_formatted(fixture_home: Path) -> None:
     assert c["fee_pnl"].value == "8.3%"
 
 
+def test_performance_cards_show_sharpe_expectancy_and_net_pnl(fixture_home: Path) -> None:
+    p = {c.key: c for c in model.performance_cards(state.load(fixture_home))}
+    assert (p["sharpe"].value, p["sharpe"].caption) == ("1.40", "strong")
+    assert p["expectancy"].value == "+$3.20" and p["win_rate"].value == "56.0%"
+    assert p["realized"].value == "+$149.40" and "net +$135.90" in p["realized"].caption
+
+
 def test_empty_home_gives_na_everywhere_and_no_exception(tmp_path: Path) -> None:
     s = state.load(tmp_path / "nothing-here")
-    assert {c.value for c in model.risk_cards(s)} == {"n/a"}
+    assert {c.value for c in model.risk_cards(s) + model.performance_cards(s)} == {"n/a"}
     assert cards(s)["nav"].value == "n/a"
     assert model.aum_slices(s) == [] and model.position_rows(s) == [] and model.veto_rows(s) == []
     assert model.nav_points(s) == [] and model.router_rows(s) == []
@@ -164,7 +171,7 @@ json_values = st.recursive(
                                                  "reasons", "symbol"]), json_values, max_size=6), max_size=4))
 def test_model_never_raises_on_arbitrary_json(files: dict, vetoes: list) -> None:
     s = state.Snapshot(home=Path("/nonexistent"), files=files, vetoes=vetoes)
-    for f in (model.risk_cards, model.overview_cards, model.aum_slices, model.position_rows,
+    for f in (model.risk_cards, model.overview_cards, model.performance_cards, model.aum_slices, model.position_rows,
               model.symbol_rows, model.nav_points, model.veto_rows, model.veto_counts,
               model.decision_counts, model.router_rows, model.health):
         f(s)
