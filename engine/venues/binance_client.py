@@ -6,7 +6,9 @@ rewriting this file only. It offers:
 * ``BinanceRest`` - the REST calls the venue uses, through ``UMFutures``, behind a
   rate-limit gate: a 429/418 blocks every call until ``Retry-After`` (or an
   exponential backoff) has passed; readers wait it out, order calls fail fast.
-  Errors become ``RestError`` with secrets scrubbed.
+  Reads are retried on network errors and 5xx; order calls never are (the venue
+  asks the exchange what became of the order instead). Errors become ``RestError``
+  with secrets scrubbed.
 * ``StreamConn`` - one websocket route through ``UMFuturesWebsocketClient``. The
   connector connects in its constructor, never reconnects and swallows callback
   exceptions, so our callbacks only enqueue raw text; parsing happens on the
@@ -44,6 +46,7 @@ class _QuietClose(logging.Filter):
 
 logging.getLogger("binance.websocket.websocket_client").addFilter(_QuietClose())
 RATE_LIMIT_STATUS = (418, 429)
+READ_RETRIES = 3  # a read that met a network error or a 5xx is tried this many times
 
 
 class RestError(Exception):
@@ -119,6 +122,9 @@ class BinanceRest:
             except (Error, ValueError, TypeError) as exc:  # connector parameter checks
                 err = RestError(endpoint, 0, None, self._redact(f"{type(exc).__name__}: {exc}"))
             if not err.rate_limited:
+                if wait and (err.status == 0 or err.status >= 500) and attempts < READ_RETRIES:
+                    self._sleep(self.backoff_base_s * 2 ** (attempts - 1) / 2)  # reads are safe to repeat
+                    continue
                 raise err
             self._strikes += 1
             pause = err.retry_after if err.retry_after is not None else min(

@@ -13,7 +13,8 @@ Use ``fake.rest_url`` as ``BINANCE_BASE_URL`` and ``fake.stream_url`` as
 ``BINANCE_STREAM_URL``. The market moves one candle per ``step()`` (or on its own with
 ``autorun(seconds)``). Faults to script: ``inject(route, text)`` (a raw frame),
 ``drop(route)`` (server closes the sockets), ``refuse(route)`` (new sockets refused),
-``rate_limit(n, status, retry_after)`` (the next n REST calls answered 429/418).
+``rate_limit(n, status, retry_after)`` (the next n REST calls answered 429/418),
+``fail(n, status, after=...)`` (5xx, optionally after the work was done).
 Every REST request is logged in ``fake.requests`` with its arrival time.
 """
 
@@ -63,6 +64,7 @@ class FakeBinance:
         self.subscriptions: list[tuple[str, list[str]]] = []
         self._refused: set[str] = set()
         self._limits: list[tuple[int, float]] = []  # (status, retry_after) for the next calls
+        self._faults: list[tuple[int, bool, str]] = []  # (status, after the work?, path prefix)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-binance")
         self._runner: web.AppRunner | None = None
@@ -161,6 +163,11 @@ class FakeBinance:
             await self._push_user(self.ex.settle_funding(rate))
         self._call(go())
 
+    def fail(self, n: int = 1, status: int = 503, *, after: bool = False, path: str = "/fapi") -> None:
+        """Answer the next ``n`` requests under ``path`` with ``status``; ``after``: do the
+        work first (an order is placed) and lose the answer."""
+        self._faults.extend([(status, after, path)] * n)
+
     def connected(self, route: str) -> int:
         return len(self.sockets[route])
 
@@ -251,11 +258,18 @@ class FakeBinance:
                    if status == 429 else "Way too many requests; IP(127.0.0.1) banned until 4102444800000.")
             return web.json_response({"code": -1003, "msg": msg}, status=status,
                                      headers={"Retry-After": f"{retry:g}"})
+        fault = self._faults.pop(0) if self._faults and request.path.startswith(self._faults[0][2]) else None
+        if fault is not None and not fault[1]:
+            rec.status = fault[0]
+            return web.Response(status=fault[0], text="Service Unavailable")
         try:
             body = self._answer(request)
         except ApiError as err:
             rec.status = err.status
             return web.json_response({"code": err.code, "msg": err.msg}, status=err.status)
+        if fault is not None:  # done, but the answer is lost
+            rec.status = fault[0]
+            return web.Response(status=fault[0], text="Service Unavailable")
         return web.json_response(body)
 
     def _check_auth(self, request: web.Request, signed: bool) -> dict[str, str]:

@@ -383,3 +383,32 @@ def test_funding_settlement_is_recorded_per_symbol_once(venue: tuple[BinanceVenu
     assert paid[0] == ("BTCUSDT", pytest.approx(-0.01 * btc * 0.0001))  # the long pays
     assert paid[1][0] == "ETHUSDT" and paid[1][1] > 0  # the short receives
     assert of(got, "NavSnapshot")[-1].fields["wallet_balance"] == pytest.approx(fake.ex.balance)
+
+
+# --------------------------------------------------------------------------- 5xx
+
+
+def test_reads_are_retried_after_a_5xx(fake: FakeBinance) -> None:
+    fake.fail(2, status=503, path="/fapi/v1/exchangeInfo")
+    v = make_venue(fake)
+    try:
+        v.connect(SYMBOLS)
+    finally:
+        v.close()
+    assert [r.status for r in fake.requests if r.path == "/fapi/v1/exchangeInfo"] == [503, 503, 200]
+    assert v.filters()
+
+
+def test_an_order_whose_answer_was_lost_is_looked_up_not_resent(venue: tuple[BinanceVenue, list[VenueUpdate]],
+                                                                fake: FakeBinance) -> None:
+    v, _ = venue
+    bid, _ = fake.ex.book("BTCUSDT")
+    fake.fail(1, status=503, after=True, path="/fapi/v1/order")
+    out = v.submit(OrderRequest("x-1", "BTCUSDT", "BUY", "LIMIT", "GTX", 0.002, round(bid - 2, 1)))
+    assert names(out) == ["VenueError", "OrderAccepted"]
+    posts = [r for r in fake.requests if r.path == "/fapi/v1/order" and r.method == "POST"]
+    assert len(posts) == 1 and fake.ex.orders["x-1"].status == "NEW"
+    fake.fail(1, status=503, path="/fapi/v1/order")  # this time it never got in
+    out = v.submit(OrderRequest("x-2", "BTCUSDT", "BUY", "LIMIT", "GTX", 0.002, round(bid - 2, 1)))
+    assert names(out) == ["VenueError", "OrderRejected"] and out[1].fields["code"] == 503
+    assert "x-2" not in fake.ex.orders
