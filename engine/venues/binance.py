@@ -23,7 +23,7 @@ import os
 import queue
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import LiveClock
 from engine.ports import Clock, OrderRequest, SymbolFilters, VenueUpdate
@@ -53,6 +53,9 @@ from engine.venues.binance_wire import (
     decode_user,
 )
 
+if TYPE_CHECKING:
+    from engine.venues.binance_dry import SimDry
+
 MAX_SKEW_MS = 1000  # Binance refuses signed requests outside recvWindow (5 s) of its clock
 
 
@@ -75,12 +78,11 @@ class BinanceVenue:
 
     name = "binance"
 
-    def __init__(self, env: BinanceEnv, *, interval: str, maker_fee: float = 0.0002,
-                 taker_fee: float = 0.0005, clock: Clock | None = None, venue_clock: bool = False,
+    def __init__(self, env: BinanceEnv, *, interval: str, clock: Clock | None = None, venue_clock: bool = False,
                  tick_min_interval_ms: int = 1000, warmup_bars: int = 0, account_poll_s: float = 30.0,
                  keepalive_s: float = 1800.0, stale_after_s: float = 300.0, poll_timeout_s: float = 0.2,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, cancel_open_on_start: bool = True,
-                 dry_matcher: Any = None, rest: BinanceRest | None = None):
+                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None):
         self.env = env
         self.mode = env.mode
         self.interval = interval
@@ -88,7 +90,6 @@ class BinanceVenue:
         self._clock: Clock = clock or self._venue_clock or LiveClock()
         self.redact = Redactor(env.secrets.key, env.secrets.secret)
         self.rest = rest or BinanceRest(env, self.redact)
-        self.maker_fee, self.taker_fee = maker_fee, taker_fee
         self.warmup_bars, self.account_poll_s, self.keepalive_s = warmup_bars, account_poll_s, keepalive_s
         self.stale_after_s, self.poll_timeout_s = stale_after_s, poll_timeout_s
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
@@ -378,8 +379,7 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
 
         dry = make_dry_matcher(loaded_cfg, symbols)
     return BinanceVenue(
-        benv, interval=cfg.universe.interval, maker_fee=cfg.runtime.fees.maker_frac,
-        taker_fee=cfg.runtime.fees.taker_frac, clock=clock,
+        benv, interval=cfg.universe.interval, clock=clock,
         venue_clock=env.get("BINANCE_CLOCK", "").lower() == "venue",
         tick_min_interval_ms=_int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000),
         warmup_bars=_int_env(env, "BINANCE_WARMUP_BARS", cfg.strategy.min_bars),
