@@ -116,6 +116,12 @@ class BinanceVenue:
     def __repr__(self) -> str:
         return f"BinanceVenue(mode={self.mode}, rest={self.env.rest_url}, stream={self.env.stream_url})"
 
+    @property
+    def data_source(self) -> str:
+        """Where the market data comes from (recorded in ``SessionStarted.data_source``)."""
+        routes = "routed" if self.env.routed else "unrouted"
+        return f"binance:{self.env.rest_url} {self.env.stream_url} ({routes})"
+
     # ------------------------------------------------------------------ port
 
     def clock(self) -> Clock:
