@@ -14,8 +14,8 @@ from ui import server, state
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=5006, help="port to listen on (default 5006)")
-    p.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5006, metavar="PORT", help="port to listen on (default 5006)")
+    p.add_argument("--address", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
     p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
                    help="extra origin allowed to open the websocket (repeatable; e.g. behind a proxy)")
     p.add_argument("--use-xheaders", action="store_true",

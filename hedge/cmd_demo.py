@@ -21,8 +21,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bars", type=int, default=DEFAULT_BARS,
                    help=f"bar steps of the simulated session (default {DEFAULT_BARS})")
     p.add_argument("--seed", help="seed of the generated market (default: the config's)")
-    p.add_argument("--port", type=int, default=5006, help="dashboard port (default 5006)")
-    p.add_argument("--address", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5006, metavar="PORT", help="dashboard port (default 5006)")
+    p.add_argument("--address", default="127.0.0.1", metavar="ADDR", help="dashboard address (default 127.0.0.1)")
     p.add_argument("--no-serve", action="store_true", help="record and project, print a summary, exit")
 
 

@@ -22,12 +22,12 @@ from ui import htpasswd, proxy, server, state
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--public-port", type=int, default=8080, help="port nginx listens on (default 8080)")
-    p.add_argument("--public-address", default="127.0.0.1",
+    p.add_argument("--public-port", type=int, default=8080, metavar="PORT", help="port nginx listens on (default 8080)")
+    p.add_argument("--public-address", default="127.0.0.1", metavar="ADDR",
                    help="address nginx binds (default 127.0.0.1; 0.0.0.0 to expose, with TLS)")
     p.add_argument("--htpasswd", metavar="FILE", type=Path,
                    help="investor logins (default $HEDGE_HOME/investors.htpasswd)")
-    p.add_argument("--dashboard-port", type=int, default=0,
+    p.add_argument("--dashboard-port", type=int, default=0, metavar="PORT",
                    help="loopback port of the Panel server (default: a free one)")
     p.add_argument("--server-name", action="append", default=[], metavar="NAME",
                    help="public host name (repeatable): nginx server_name and allowed websocket origin")
