@@ -22,7 +22,7 @@ class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 # ------------------------------------------------------------------ risk_limits.json
 
 
-class GlobalLimits(Strict):
+class GlobalLimits(Strict, frozen=True, kw_only=True):
     max_trade_nav_pct: float = 0.06
     max_gross_nav_mult: float = 1.5  # gross notional / NAV (a multiple, not a percentage)
     max_open_positions: int = 6
@@ -37,7 +37,7 @@ class GlobalLimits(Strict):
     min_clamp_ratio: float = 0.2
 
 
-class TierLimits(Strict):
+class TierLimits(Strict, frozen=True, kw_only=True):
     per_symbol_nav_pct: float
     tier_gross_nav_pct: float
     twap_allowed: bool = True
@@ -45,7 +45,7 @@ class TierLimits(Strict):
     disable_on_stale_or_dd: bool = False
 
 
-class RiskLimits(Strict):
+class RiskLimits(Strict, frozen=True, kw_only=True):
     global_: GlobalLimits = msgspec.field(default_factory=GlobalLimits, name="global")
     tiers: dict[str, TierLimits] = {}
 
@@ -53,7 +53,7 @@ class RiskLimits(Strict):
 # ------------------------------------------------------------------ universe
 
 
-class SymbolSpec(Strict):
+class SymbolSpec(Strict, frozen=True, kw_only=True):
     tier: Tier
     tick_size: float
     step_size: float
@@ -63,48 +63,48 @@ class SymbolSpec(Strict):
     core: bool = False
 
 
-class Universe(Strict):
+class Universe(Strict, frozen=True, kw_only=True):
     interval: str = "5m"
     symbols: dict[str, SymbolSpec] = {}
 
 
-class CorrelationGroup(Strict):
+class CorrelationGroup(Strict, frozen=True, kw_only=True):
     symbols: list[str]
     max_gross_nav_pct: float
 
 
-class CorrelationGroups(Strict):
+class CorrelationGroups(Strict, frozen=True, kw_only=True):
     groups: dict[str, CorrelationGroup] = {}
 
 
-class LiquidityBucket(Strict):
+class LiquidityBucket(Strict, frozen=True, kw_only=True):
     half_spread_bps: float
     impact_bps_per_10k_usd: float
     max_slippage_bps: float
     depth_usd: float
 
 
-class LiquidityBuckets(Strict):
+class LiquidityBuckets(Strict, frozen=True, kw_only=True):
     buckets: dict[str, LiquidityBucket] = {}
 
 
 # ------------------------------------------------------------------ runtime.json
 
 
-class TradingWindow(Strict):
+class TradingWindow(Strict, frozen=True, kw_only=True):
     enabled: bool = False
     start_utc: str = "00:00"
     end_utc: str = "23:59"
 
 
-class Twap(Strict):
+class Twap(Strict, frozen=True, kw_only=True):
     enabled: bool = True
     min_notional_usd: float = 25000.0
     slices: int = 4
     interval_s: float = 60.0
 
 
-class RouterCfg(Strict):
+class RouterCfg(Strict, frozen=True, kw_only=True):
     maker_first: bool = True
     max_reprices: int = 2
     maker_wait_s: float = 30.0
@@ -112,22 +112,22 @@ class RouterCfg(Strict):
     twap: Twap = msgspec.field(default_factory=Twap)
 
 
-class Fees(Strict):
+class Fees(Strict, frozen=True, kw_only=True):
     maker_frac: float = 0.0002
     taker_frac: float = 0.0005
 
 
-class SignalGate(Strict):
+class SignalGate(Strict, frozen=True, kw_only=True):
     expectancy_min: float = -1.0
     min_atr_pct: float = 0.0
 
 
-class GroupCommit(Strict):
+class GroupCommit(Strict, frozen=True, kw_only=True):
     max_batch: int = 4096
     max_latency_ms: float = 5.0
 
 
-class SimCfg(Strict):
+class SimCfg(Strict, frozen=True, kw_only=True):
     seed: int = 7
     initial_balance_usd: float = 100000.0
     start_ms: int = 1751328000000  # 2025-07-01T00:00Z
@@ -141,7 +141,7 @@ class SimCfg(Strict):
     position_every_bars: int = 12
 
 
-class Runtime(Strict):
+class Runtime(Strict, frozen=True, kw_only=True):
     dry_run: bool = True
     testnet: bool = False
     engine_version: str = "0.1.0"
@@ -156,14 +156,14 @@ class Runtime(Strict):
 # ------------------------------------------------------------------ strategy_config.json
 
 
-class AtrRegimeCfg(Strict):
+class AtrRegimeCfg(Strict, frozen=True, kw_only=True):
     period: int = 14
     baseline_bars: int = 288
     low_ratio: float = 0.75
     high_ratio: float = 1.5
 
 
-class Strategy(Strict):
+class Strategy(Strict, frozen=True, kw_only=True):
     name: str = "trend_atr"
     fast_ema: int = 20
     slow_ema: int = 100
@@ -181,21 +181,21 @@ class Strategy(Strict):
 # ------------------------------------------------------------------ offexchange_holdings.json
 
 
-class Holding(Strict):
+class Holding(Strict, frozen=True, kw_only=True):
     qty: float
     cost_basis_usd: float
     price_symbol: str | None = None
     fixed_price_usd: float | None = None
 
 
-class OffExchange(Strict):
+class OffExchange(Strict, frozen=True, kw_only=True):
     holdings: dict[str, Holding] = {}
 
 
 # ------------------------------------------------------------------ alerts.json
 
 
-class Alerts(Strict):
+class Alerts(Strict, frozen=True, kw_only=True):
     summary_interval_h: float = 4.0
     nav_move_frac: float = 0.02
     router_health_floor: float = 0.5
@@ -219,7 +219,7 @@ class Alerts(Strict):
 # ------------------------------------------------------------------ the whole
 
 
-class HedgeConfig(Strict):
+class HedgeConfig(Strict, frozen=True, kw_only=True):
     risk_limits: RiskLimits
     universe: Universe
     correlation_groups: CorrelationGroups

@@ -42,7 +42,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_de
 # --------------------------------------------------------------------------- session
 
 
-class SessionStarted(Event, tag=True):
+class SessionStarted(Event, tag=True, frozen=True, kw_only=True):
     """A session began: the full normalised config and its hash are frozen here."""
 
     engine_version: str
@@ -57,14 +57,14 @@ class SessionStarted(Event, tag=True):
     resumed_from: str | None = None
 
 
-class SessionEnded(Event, tag=True):
+class SessionEnded(Event, tag=True, frozen=True, kw_only=True):
     """A session ended (normally, by signal or by error) with its summary."""
 
     reason: str
     summary: dict[str, Any] = {}
 
 
-class ConfigChanged(Event, tag=True):
+class ConfigChanged(Event, tag=True, frozen=True, kw_only=True):
     """The running config changed; decisions after this use the new hash."""
 
     config: dict[str, Any]
@@ -76,7 +76,7 @@ class ConfigChanged(Event, tag=True):
 # --------------------------------------------------------------------------- market
 
 
-class MarketTick(Event, tag=True):
+class MarketTick(Event, tag=True, frozen=True, kw_only=True):
     """Top of book (and mark price when known) for one symbol."""
 
     symbol: str
@@ -88,7 +88,7 @@ class MarketTick(Event, tag=True):
     funding_rate: float | None = None
 
 
-class KlineClosed(Event, tag=True):
+class KlineClosed(Event, tag=True, frozen=True, kw_only=True):
     """A closed candle of the configured interval."""
 
     symbol: str
@@ -105,7 +105,7 @@ class KlineClosed(Event, tag=True):
 # --------------------------------------------------------------------------- account
 
 
-class NavSnapshot(Event, tag=True):
+class NavSnapshot(Event, tag=True, frozen=True, kw_only=True):
     """Futures wallet NAV reading (NAV is the futures wallet, nothing else)."""
 
     nav_usd: float
@@ -116,7 +116,7 @@ class NavSnapshot(Event, tag=True):
     source: str = "venue"
 
 
-class PositionSnapshot(Event, tag=True):
+class PositionSnapshot(Event, tag=True, frozen=True, kw_only=True):
     """Exchange-side position for one symbol (qty signed: >0 long, <0 short, 0 flat)."""
 
     symbol: str
@@ -128,7 +128,7 @@ class PositionSnapshot(Event, tag=True):
     notional: float = 0.0
 
 
-class FundingApplied(Event, tag=True):
+class FundingApplied(Event, tag=True, frozen=True, kw_only=True):
     """Funding settlement on an open position (amount > 0 received)."""
 
     symbol: str
@@ -138,7 +138,7 @@ class FundingApplied(Event, tag=True):
     amount_usd: float
 
 
-class OffExchangeValued(Event, tag=True):
+class OffExchangeValued(Event, tag=True, frozen=True, kw_only=True):
     """Valuation of off-exchange holdings (BTC, XAUT, USDC) against cost basis."""
 
     holdings: list[dict[str, Any]]  # {asset, qty, price_usd, value_usd, cost_basis_usd, pnl_usd}
@@ -148,7 +148,7 @@ class OffExchangeValued(Event, tag=True):
 # --------------------------------------------------------------------------- decisions
 
 
-class IntentEmitted(Event, tag=True):
+class IntentEmitted(Event, tag=True, frozen=True, kw_only=True):
     """The screener wants a position change (it never does risk math)."""
 
     intent_id: str
@@ -166,7 +166,7 @@ class IntentEmitted(Event, tag=True):
     kline_ref: int = 0  # session_seq of the KlineClosed it answered
 
 
-class RiskDecided(Event, tag=True):
+class RiskDecided(Event, tag=True, frozen=True, kw_only=True):
     """check_order's answer to an intent: allow, clamp or veto, and exactly why."""
 
     decision_id: str
@@ -186,7 +186,7 @@ class RiskDecided(Event, tag=True):
     state_refs: dict[str, int] = {}  # what the decision saw: name -> session_seq
 
 
-class RoutePlanned(Event, tag=True):
+class RoutePlanned(Event, tag=True, frozen=True, kw_only=True):
     """The router's plan for an allowed order (maker-first, TWAP slices)."""
 
     plan_id: str
@@ -202,7 +202,7 @@ class RoutePlanned(Event, tag=True):
     reduce_only: bool = False
 
 
-class OrderSubmitted(Event, tag=True):
+class OrderSubmitted(Event, tag=True, frozen=True, kw_only=True):
     """An order was sent to the venue."""
 
     order_id: str  # client order id, derived from inputs
@@ -219,7 +219,7 @@ class OrderSubmitted(Event, tag=True):
     slice_index: int = 0
 
 
-class OrderAccepted(Event, tag=True):
+class OrderAccepted(Event, tag=True, frozen=True, kw_only=True):
     """The venue acknowledged an order (it rests or is working)."""
 
     order_id: str
@@ -227,7 +227,7 @@ class OrderAccepted(Event, tag=True):
     venue_order_id: str = ""
 
 
-class OrderRejected(Event, tag=True):
+class OrderRejected(Event, tag=True, frozen=True, kw_only=True):
     """The venue refused an order (e.g. -5022: post-only would take)."""
 
     order_id: str
@@ -236,7 +236,7 @@ class OrderRejected(Event, tag=True):
     reason: str
 
 
-class OrderCanceled(Event, tag=True):
+class OrderCanceled(Event, tag=True, frozen=True, kw_only=True):
     """An order was canceled (by the router, e.g. maker wait over, or by the venue)."""
 
     order_id: str
@@ -245,7 +245,7 @@ class OrderCanceled(Event, tag=True):
     filled_qty: float = 0.0
 
 
-class OrderExpired(Event, tag=True):
+class OrderExpired(Event, tag=True, frozen=True, kw_only=True):
     """An order expired at the venue (IOC remainder, GTX that would cross...)."""
 
     order_id: str
@@ -254,7 +254,7 @@ class OrderExpired(Event, tag=True):
     filled_qty: float = 0.0
 
 
-class OrderFilled(Event, tag=True):
+class OrderFilled(Event, tag=True, frozen=True, kw_only=True):
     """A (partial) fill, as the venue reported it."""
 
     order_id: str
@@ -272,7 +272,7 @@ class OrderFilled(Event, tag=True):
     position_qty_after: float = 0.0
 
 
-class RouterFallback(Event, tag=True):
+class RouterFallback(Event, tag=True, frozen=True, kw_only=True):
     """A maker order gave up and the rest went as taker."""
 
     plan_id: str
@@ -284,7 +284,7 @@ class RouterFallback(Event, tag=True):
     waited_ms: int
 
 
-class PositionClosed(Event, tag=True):
+class PositionClosed(Event, tag=True, frozen=True, kw_only=True):
     """A TP or SL level was hit and an exit intent followed (ledger bookkeeping)."""
 
     symbol: str
@@ -296,7 +296,7 @@ class PositionClosed(Event, tag=True):
 # --------------------------------------------------------------------------- ops
 
 
-class AlertSent(Event, tag=True):
+class AlertSent(Event, tag=True, frozen=True, kw_only=True):
     """A Telegram alert was delivered; ``message_id`` is what Telegram returned."""
 
     alert_id: str
@@ -308,7 +308,7 @@ class AlertSent(Event, tag=True):
     trigger_seq: int = 0
 
 
-class AlertFailed(Event, tag=True):
+class AlertFailed(Event, tag=True, frozen=True, kw_only=True):
     """An alert could not be delivered after its last retry."""
 
     alert_id: str
@@ -318,7 +318,7 @@ class AlertFailed(Event, tag=True):
     trigger_seq: int = 0
 
 
-class VenueError(Event, tag=True):
+class VenueError(Event, tag=True, frozen=True, kw_only=True):
     """A venue payload or call that could not be used; the loop went on."""
 
     source: str  # ws.market | ws.user | rest.<endpoint>
@@ -328,7 +328,7 @@ class VenueError(Event, tag=True):
     raw: str = ""
 
 
-class VenueReconciled(Event, tag=True):
+class VenueReconciled(Event, tag=True, frozen=True, kw_only=True):
     """On (re)start, exchange state was read and taken as authoritative."""
 
     open_orders: list[dict[str, Any]]
