@@ -71,15 +71,26 @@ def read(path: Path) -> dict[str, str]:
 
 
 def write(path: Path, entries: dict[str, str]) -> None:
-    """Replace ``path`` atomically with ``entries`` (mode 0600)."""
+    """Replace ``path`` atomically with ``entries``: mode 0600 for a new file; an existing
+    file keeps its permission bits and group (e.g. 0640 root:www-data for a system nginx)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        old = path.stat()
+        mode, gid = old.st_mode & 0o777 & ~0o007, old.st_gid  # never world-readable
+    except FileNotFoundError:
+        mode, gid = 0o600, -1
     fd, tmp = tempfile.mkstemp(prefix=".htpasswd-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.writelines(f"{n}:{h}\n" for n, h in entries.items())
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
+        if gid != -1:
+            try:
+                os.chown(tmp, -1, gid)
+            except PermissionError:
+                pass  # not a member of that group: the file keeps ours
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

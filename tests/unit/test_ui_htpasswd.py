@@ -30,6 +30,14 @@ def test_add_list_remove_with_bcrypt_hashes(tmp_path: Path) -> None:
         htpasswd.remove(path, "alice")
 
 
+def test_rewrite_keeps_the_mode_of_an_existing_file_but_never_world_readable(tmp_path: Path) -> None:
+    path = tmp_path / "nginx.htpasswd"
+    path.write_text("")
+    path.chmod(0o644)
+    htpasswd.add(path, "alice", PW, rounds=4)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
 @pytest.mark.parametrize("name", ["", "a:b", "with space", "x" * 65, "-dash", "ü"])
 def test_bad_names_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(htpasswd.HtpasswdError):
