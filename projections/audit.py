@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,8 @@ SCHEMAS: dict[str, pa.Schema] = {
                       ("dd_state", S)]),
 }
 TABLES = tuple(SCHEMAS)
+DICT_COLUMNS = ("session_id", "type", "stream", "symbol", "interval", "side", "outcome", "gate", "event",
+                "order_type", "time_in_force", "config_hash", "source", "strategy", "dd_state", "fee_asset")
 
 
 def part_name(bucket: int, first: int, last: int) -> str:
@@ -79,9 +83,25 @@ def parse_part(name: str) -> tuple[int, int, int] | None:
 
 
 def write_table(path: Path, table: pa.Table) -> None:
+    """One Parquet file (zstd; dictionaries and statistics only where they pay off), atomically."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table.combine_chunks(), sink, compression="zstd", write_statistics=True)
+    names = set(table.schema.names)
+    pq.write_table(table.combine_chunks(), sink, compression="zstd",
+                   use_dictionary=[c for c in DICT_COLUMNS if c in names],
+                   write_statistics=[c for c in ("seq", "ts") if c in names])
     atomic_write(path, sink.getvalue().to_pybytes())
+
+
+def _from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Row dicts -> a record batch, column by column (no pandas involved)."""
+    arrays = []
+    for f in schema:
+        vals = [r[f.name] for r in rows]
+        if f.type in (TS, TS_MS):
+            arrays.append(pa.array(vals, INT).cast(f.type))
+        else:
+            arrays.append(pa.array(vals, f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 class AuditWriter:
@@ -92,40 +112,76 @@ class AuditWriter:
         self.size = bucket_size
         self.range_start = committed_seq + 1
         self.bucket: int | None = None
-        self.cols: dict[str, dict[str, list[Any]]] = {t: {c: [] for c in SCHEMAS[t].names} for t in TABLES}
-        self.rows = 0
+        self.pending: dict[str, list[pa.RecordBatch]] = {t: [] for t in TABLES}
+        self.stateful: dict[str, list[dict[str, Any]]] = {"fills": [], "nav": []}
+        # Parquet encoding releases the GIL: files are written by one background thread
+        # while the fold goes on; ``wait()`` before anything depends on them being there.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
+        self._writes: list[Future[None]] = []
 
     # -- rows ----------------------------------------------------------------------
 
-    def add(self, ev: E.Event, p: Projector) -> None:
-        """Rows for one event (call after the projector applied it)."""
-        seq = ev.seq
-        b = (seq - 1) // self.size
+    def hooks(self, p: Projector) -> dict[type[E.Event], Callable[[Any], None]]:
+        """Per-event row builders that need the fold state right after the event (call them then)."""
+        fills, nav = self.stateful["fills"], self.stateful["nav"]
+        return {E.OrderFilled: lambda ev: fills.append(_fill(ev, p)),
+                E.NavSnapshot: lambda ev: nav.append(_nav(ev, p))}
+
+    def segments(self, batch: list[E.Event]) -> list[list[E.Event]]:
+        """The batch split at audit bucket boundaries (almost always the batch itself)."""
+        size = self.size
+        if not batch or (batch[0].seq - 1) // size == (batch[-1].seq - 1) // size:
+            return [batch]
+        out: list[list[E.Event]] = []
+        for ev in batch:
+            b = (ev.seq - 1) // size
+            if not out or (out[-1][0].seq - 1) // size != b:
+                out.append([])
+            out[-1].append(ev)
+        return out
+
+    def begin(self, first_seq: int) -> None:
+        """Start a segment: a new bucket finishes the previous one (its rows are flushed)."""
+        b = (first_seq - 1) // self.size
         if b != self.bucket:
             if self.bucket is not None:
-                self.flush(min(seq - 1, (self.bucket + 1) * self.size))
+                self.flush((self.bucket + 1) * self.size)
             self.bucket = b
             self.range_start = max(self.range_start, b * self.size + 1)
-        c = self.cols["events"]
-        c["seq"].append(seq)
-        c["session_id"].append(ev.session_id)
-        c["ts"].append(ev.ts_event_ns)
-        c["session_seq"].append(ev.session_seq)
-        c["type"].append(type(ev).__name__)
-        c["stream"].append(ev.stream)
-        c["payload"].append(_json.encode(ev))
-        self.rows += 1
-        fn = ROWS.get(type(ev))
-        if fn is not None:
-            fn(self, ev, p)
 
-    def _row(self, table: str, ev: E.Event, **values: Any) -> None:
-        c = self.cols[table]
-        c["seq"].append(ev.seq)
-        c["session_id"].append(ev.session_id)
-        c["ts"].append(ev.ts_event_ns)
-        for k, v in values.items():
-            c[k].append(v)
+    def add_segment(self, evs: list[E.Event]) -> None:
+        """Buffer the rows of a folded segment (one bucket), column by column."""
+        if not evs:
+            return
+        lines = _json.encode_lines(evs).split(b"\n")[:-1]
+        self.pending["events"].append(pa.RecordBatch.from_arrays([
+            pa.array([e.seq for e in evs], INT),
+            pa.array([e.session_id for e in evs], S),
+            pa.array([e.ts_event_ns for e in evs], INT).cast(TS),
+            pa.array([e.session_seq for e in evs], INT),
+            pa.array([type(e).__name__ for e in evs], S),
+            pa.array([e.stream for e in evs], S),
+            pa.array(lines, pa.binary()).cast(S),
+        ], schema=SCHEMAS["events"]))
+        groups: dict[type, list[Any]] = {}
+        for e in evs:
+            t = type(e)
+            if t in ROWS:
+                groups.setdefault(t, []).append(e)
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for t, items in groups.items():
+            table, fn = ROWS[t]
+            if table == "bars":
+                self.pending["bars"].append(_bars(items))
+            else:
+                rows.setdefault(table, []).extend(fn(e) for e in items)
+        for table, st in self.stateful.items():
+            if st:
+                rows[table] = list(st)
+                st.clear()
+        for table in sorted(rows):
+            rs = sorted(rows[table], key=lambda r: r["seq"]) if table == "orders" else rows[table]
+            self.pending[table].append(_from_rows(rs, SCHEMAS[table]))
 
     # -- files ---------------------------------------------------------------------
 
@@ -134,29 +190,30 @@ class AuditWriter:
         if self.bucket is None or last_seq < self.range_start:
             return
         for t in TABLES:
-            cols = self.cols[t]
-            if not cols["seq"]:
+            batches = self.pending[t]
+            if not batches:
                 continue
-            schema = SCHEMAS[t]
-            arrays = []
-            for f in schema:
-                vals = cols[f.name]
-                if f.name == "payload":
-                    arrays.append(pa.array(vals, pa.binary()).cast(S))
-                elif f.type == TS:
-                    arrays.append(pa.array(vals, INT).cast(TS))
-                elif f.type == TS_MS:
-                    arrays.append(pa.array(vals, INT).cast(TS_MS))
-                else:
-                    arrays.append(pa.array(vals, f.type))
-            write_table(self.root / t / part_name(self.bucket, self.range_start, last_seq),
-                        pa.Table.from_arrays(arrays, schema=schema))
-            for v in cols.values():
-                v.clear()
+            table = pa.Table.from_batches(batches, schema=SCHEMAS[t])
+            path = self.root / t / part_name(self.bucket, self.range_start, last_seq)
+            self._writes.append(self._pool.submit(write_table, path, table))
+            batches.clear()
         self.range_start = last_seq + 1
+        if len(self._writes) > 16:  # bound the memory held by queued writes
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until every queued file is written (re-raises a write error)."""
+        writes, self._writes = self._writes, []
+        for f in writes:
+            f.result()
+
+    def close(self) -> None:
+        self.wait()
+        self._pool.shutdown()
 
     def compact(self, last_seq: int, *, final: bool) -> None:
         """One file per finished bucket (and the open one when ``final``), canonically named."""
+        self.wait()
         if last_seq <= 0:
             return
         open_bucket = (last_seq - 1) // self.size
@@ -211,71 +268,82 @@ class AuditWriter:
 # ----------------------------------------------------------------------------- per-type rows
 
 
-def _bar(w: AuditWriter, ev: E.KlineClosed, p: Projector) -> None:
-    w._row("bars", ev, symbol=ev.symbol, interval=ev.interval, open_time=ev.open_time_ms,
-           close_time=ev.close_time_ms, open=ev.open, high=ev.high, low=ev.low, close=ev.close, volume=ev.volume)
+def _head(ev: E.Event) -> dict[str, Any]:
+    return {"seq": ev.seq, "session_id": ev.session_id, "ts": ev.ts_event_ns}
 
 
-def _intent(w: AuditWriter, ev: E.IntentEmitted, p: Projector) -> None:
-    w._row("intents", ev, intent_id=ev.intent_id, symbol=ev.symbol, side=ev.side, qty=ev.qty,
-           notional_usd=ev.notional_usd, price=ev.price, reduce_only=ev.reduce_only, tp=ev.tp, sl=ev.sl,
-           strategy=ev.strategy, reason=ev.reason, kline_ref=ev.kline_ref)
+_BAR_COLS = ("seq", "session_id", "ts_event_ns", "symbol", "interval", "open_time_ms", "close_time_ms",
+             "open", "high", "low", "close", "volume")
 
 
-def _decision(w: AuditWriter, ev: E.RiskDecided, p: Projector) -> None:
-    w._row("risk_decisions", ev, decision_id=ev.decision_id, symbol=ev.symbol, outcome=ev.outcome,
-           gate=ev.gate, reasons=list(ev.reasons), thresholds=_json.encode(ev.thresholds).decode(),
-           observations=_json.encode(ev.observations).decode(), breached=list(ev.breached),
-           config_hash=ev.config_hash, intent_id=ev.intent_id, requested_qty=ev.requested_qty,
-           approved_qty=ev.approved_qty, approved_notional_usd=ev.approved_notional_usd, source=ev.source,
-           state_refs=_json.encode(ev.state_refs).decode())
+def _bars(evs: list[E.KlineClosed]) -> pa.RecordBatch:
+    cols = list(zip(*(attrgetter(*_BAR_COLS)(e) for e in evs), strict=True))
+    schema = SCHEMAS["bars"]
+    arrays = [pa.array(c, INT if f.type in (TS, TS_MS) else f.type).cast(f.type) if f.type in (TS, TS_MS)
+              else pa.array(c, f.type) for c, f in zip(cols, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-_ORDER_BLANK = {"plan_id": None, "side": None, "order_type": None, "time_in_force": None, "qty": None,
-                "price": None, "decision_price": None, "reduce_only": None, "attempt": None,
-                "slice_index": None, "code": None, "reason": None, "filled_qty": None, "venue_order_id": None}
+def _intent(ev: E.IntentEmitted) -> dict[str, Any]:
+    return {**_head(ev), "intent_id": ev.intent_id, "symbol": ev.symbol, "side": ev.side, "qty": ev.qty,
+            "notional_usd": ev.notional_usd, "price": ev.price, "reduce_only": ev.reduce_only, "tp": ev.tp,
+            "sl": ev.sl, "strategy": ev.strategy, "reason": ev.reason, "kline_ref": ev.kline_ref}
 
 
-def _order(event: str) -> Callable[[AuditWriter, Any, Projector], None]:
-    def row(w: AuditWriter, ev: Any, p: Projector) -> None:
-        vals = dict(_ORDER_BLANK)
-        for k in vals:
-            if hasattr(ev, k):
-                vals[k] = getattr(ev, k)
-        w._row("orders", ev, event=event, order_id=ev.order_id, symbol=ev.symbol, **vals)
+def _decision(ev: E.RiskDecided) -> dict[str, Any]:
+    return {**_head(ev), "decision_id": ev.decision_id, "symbol": ev.symbol, "outcome": ev.outcome,
+            "gate": ev.gate, "reasons": list(ev.reasons), "thresholds": _json.encode(ev.thresholds).decode(),
+            "observations": _json.encode(ev.observations).decode(), "breached": list(ev.breached),
+            "config_hash": ev.config_hash, "intent_id": ev.intent_id, "requested_qty": ev.requested_qty,
+            "approved_qty": ev.approved_qty, "approved_notional_usd": ev.approved_notional_usd,
+            "source": ev.source, "state_refs": _json.encode(ev.state_refs).decode()}
+
+
+_ORDER_FIELDS = ("plan_id", "side", "order_type", "time_in_force", "qty", "price", "decision_price",
+                 "reduce_only", "attempt", "slice_index", "code", "reason", "filled_qty", "venue_order_id")
+
+
+def _order(event: str) -> Callable[[Any], dict[str, Any]]:
+    def row(ev: Any) -> dict[str, Any]:
+        out = {**_head(ev), "event": event, "order_id": ev.order_id, "symbol": ev.symbol}
+        for k in _ORDER_FIELDS:
+            out[k] = getattr(ev, k, None)
+        return out
     return row
 
 
-def _fill(w: AuditWriter, ev: E.OrderFilled, p: Projector) -> None:
+def _fill(ev: E.OrderFilled, p: Projector) -> dict[str, Any]:
     plan_id, fallback = p.router.fill_context(ev.order_id, ev.is_maker)
-    w._row("fills", ev, order_id=ev.order_id, trade_id=ev.trade_id, plan_id=plan_id, symbol=ev.symbol,
-           side=ev.side, qty=ev.qty, price=ev.price, notional_usd=ev.qty * ev.price, is_maker=ev.is_maker,
-           fee=ev.fee_usd, fee_usd=ev.fee_usd, fee_asset=ev.fee_asset, realized_pnl=ev.realized_pnl,
-           slippage_bps=ev.slippage_bps, decision_price=ev.decision_price, fallback=fallback,
-           position_qty_after=ev.position_qty_after)
+    return {**_head(ev), "order_id": ev.order_id, "trade_id": ev.trade_id, "plan_id": plan_id,
+            "symbol": ev.symbol, "side": ev.side, "qty": ev.qty, "price": ev.price,
+            "notional_usd": ev.qty * ev.price, "is_maker": ev.is_maker, "fee": ev.fee_usd,
+            "fee_usd": ev.fee_usd, "fee_asset": ev.fee_asset, "realized_pnl": ev.realized_pnl,
+            "slippage_bps": ev.slippage_bps, "decision_price": ev.decision_price, "fallback": fallback,
+            "position_qty_after": ev.position_qty_after}
 
 
-def _fallback(w: AuditWriter, ev: E.RouterFallback, p: Projector) -> None:
-    w._row("fallbacks", ev, plan_id=ev.plan_id, order_id=ev.order_id, symbol=ev.symbol, reason=ev.reason,
-           remaining_qty=ev.remaining_qty, reprices=ev.reprices, waited_ms=ev.waited_ms)
+def _fallback(ev: E.RouterFallback) -> dict[str, Any]:
+    return {**_head(ev), "plan_id": ev.plan_id, "order_id": ev.order_id, "symbol": ev.symbol,
+            "reason": ev.reason, "remaining_qty": ev.remaining_qty, "reprices": ev.reprices,
+            "waited_ms": ev.waited_ms}
 
 
-def _nav(w: AuditWriter, ev: E.NavSnapshot, p: Projector) -> None:
-    w._row("nav", ev, nav_usd=ev.nav_usd, wallet_balance=ev.wallet_balance, unrealized_pnl=ev.unrealized_pnl,
-           available_balance=ev.available_balance, sources_ok=ev.sources_ok, peak_nav_usd=p.nav.peak,
-           drawdown_frac=p.nav.dd_frac, dd_state=p.nav.dd_state(p))
+def _nav(ev: E.NavSnapshot, p: Projector) -> dict[str, Any]:
+    return {**_head(ev), "nav_usd": ev.nav_usd, "wallet_balance": ev.wallet_balance,
+            "unrealized_pnl": ev.unrealized_pnl, "available_balance": ev.available_balance,
+            "sources_ok": ev.sources_ok, "peak_nav_usd": p.nav.peak, "drawdown_frac": p.nav.dd_frac,
+            "dd_state": p.nav.dd_state(p)}
 
 
-ROWS: dict[type[E.Event], Callable[[AuditWriter, Any, Projector], None]] = {
-    E.KlineClosed: _bar,
-    E.IntentEmitted: _intent,
-    E.RiskDecided: _decision,
-    E.OrderSubmitted: _order("submitted"),
-    E.OrderAccepted: _order("accepted"),
-    E.OrderRejected: _order("rejected"),
-    E.OrderCanceled: _order("canceled"),
-    E.OrderExpired: _order("expired"),
-    E.OrderFilled: _fill,
-    E.RouterFallback: _fallback,
-    E.NavSnapshot: _nav,
+# stateless per-type rows: event type -> (table, row builder); fills and nav come from hooks()
+ROWS: dict[type[E.Event], tuple[str, Callable[[Any], dict[str, Any]]]] = {
+    E.KlineClosed: ("bars", lambda ev: {}),
+    E.IntentEmitted: ("intents", _intent),
+    E.RiskDecided: ("risk_decisions", _decision),
+    E.OrderSubmitted: ("orders", _order("submitted")),
+    E.OrderAccepted: ("orders", _order("accepted")),
+    E.OrderRejected: ("orders", _order("rejected")),
+    E.OrderCanceled: ("orders", _order("canceled")),
+    E.OrderExpired: ("orders", _order("expired")),
+    E.RouterFallback: ("fallbacks", _fallback),
 }

@@ -107,6 +107,7 @@ class JsonlAppender:
     def __init__(self, path: Path):
         self.path = path
         self.last_seq = 0
+        self.dirty = False
         self._scanned = False
 
     def _scan(self) -> None:
@@ -155,10 +156,19 @@ class JsonlAppender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as fh:
             fh.write(out)
-            fh.flush()
-            os.fsync(fh.fileno())
         self.last_seq = last
+        self.dirty = True
         return n
+
+    def sync(self) -> None:
+        """fsync what was appended (the runner calls it before writing its checkpoint)."""
+        if self.dirty and self.path.exists():
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self.dirty = False
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -90,10 +90,16 @@ class Projector:
     def leverage(self) -> float:
         return self.cfg.runtime.sim.leverage
 
-    def set_price(self, sym: str, price: float, ts_ns: int) -> None:
+    def set_price(self, sym: str, price: float, ts_ns: int, *, mark_day: bool = True) -> None:
+        """Last price of a symbol; ``mark_day`` also marks the intraday PnL (closed klines)."""
         self.prices[sym] = price
         self.price_ns[sym] = ts_ns
-        self.positions.on_price(sym, price, ts_ns, self)
+        if mark_day:
+            self.positions.on_price(sym, price, ts_ns, self)
+        else:
+            pos = self.positions.pos.get(sym)
+            if pos is not None:
+                pos.mark = price
 
     # -- rendering -----------------------------------------------------------------
 
@@ -154,7 +160,7 @@ def _tick(p: Projector, ev: E.MarketTick) -> None:
     p.risk.last_ns["tick"] = ev.ts_event_ns
     price = ev.mark if ev.mark else (ev.bid + ev.ask) / 2.0
     if price > 0:
-        p.set_price(ev.symbol, price, ev.ts_event_ns)
+        p.set_price(ev.symbol, price, ev.ts_event_ns, mark_day=False)
 
 
 def _kline(p: Projector, ev: E.KlineClosed) -> None:

@@ -26,15 +26,18 @@ import fcntl
 import hashlib
 import os
 import pickle
+import queue
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from eventlog.chain import row_hash
+from eventlog.chain import row_hash, split
+from eventlog.codec import decode
+from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.audit import BUCKET, AuditWriter
 from projections.files import JsonlAppender, StateFileError, atomic_write, write_json
@@ -154,16 +157,62 @@ class Projection:
 
     # -- work ----------------------------------------------------------------------
 
-    def catch_up(self, *, max_events: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+    def _batches(self, prefetch: bool) -> Iterator[list[Event]]:
+        """Decoded batches from ``seq + 1``; with ``prefetch`` a thread reads the next rows
+        from the store while this one folds (SQLite releases the GIL while it reads)."""
+        if not prefetch:
+            yield from self.store.read_batches(self.seq + 1, batch=self.batch)
+            return
+        q: queue.Queue[Any] = queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for rows in self.store.rows(self.seq + 1, batch=self.batch):
+                    while not stop.is_set():
+                        try:
+                            q.put(rows, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(None)
+            except BaseException as exc:
+                q.put(exc)
+
+        t = threading.Thread(target=produce, name="hedge-projections-reader", daemon=True)
+        t.start()
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield [decode(split(r[4])[1], r[0]) for r in item]
+        finally:
+            stop.set()
+            t.join()
+
+    def catch_up(self, *, max_events: int | None = None, progress: Callable[[int], None] | None = None,
+                 prefetch: bool = False) -> int:
         """Fold new events (up to ``max_events``); returns how many were applied."""
         n = 0
-        apply = self.proj.apply
-        add = self.audit.add
         proj = self.proj
-        for batch in self.store.read_batches(self.seq + 1, batch=self.batch):
-            for ev in batch:
-                apply(ev)
-                add(ev, proj)
+        apply = proj.apply
+        audit = self.audit
+        hooks = audit.hooks(proj)
+        hook = hooks.get
+        for batch in self._batches(prefetch):
+            for seg in audit.segments(batch):
+                audit.begin(seg[0].seq)
+                for ev in seg:
+                    apply(ev)
+                    h = hook(type(ev))
+                    if h is not None:
+                        h(ev)
+                audit.add_segment(seg)
             self.seq = batch[-1].seq
             lines = proj.take_veto_lines()
             if lines:
@@ -178,11 +227,17 @@ class Projection:
     def commit(self, *, final: bool = False) -> None:
         """Write every output for the current position, then the checkpoint."""
         self.audit.flush(self.seq)
+        self.audit.wait()
+        self.vetoes.sync()
         for name, doc in self.proj.documents().items():
             write_json(self.paths.state / name, doc)
         write_checkpoint(self.paths.checkpoint, self.seq, _row_hash_at(self.store, self.seq), self.proj)
         self.committed = self.seq
         self.audit.compact(self.seq, final=final)
+
+    def close(self) -> None:
+        """Finish queued audit writes and stop the writer thread."""
+        self.audit.close()
 
     def sync(self, *, final: bool = False, chunk: int = 200_000) -> int:
         """Catch up fully, committing every ``chunk`` events so readers see progress."""
@@ -222,8 +277,9 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
         t0 = time.perf_counter()
         proj = Projection(home, store, batch=batch, bucket_size=bucket_size)
         with counter("rebuild", total, enabled=progress) as tick:
-            n = proj.catch_up(progress=tick)
+            n = proj.catch_up(progress=tick, prefetch=True)
         proj.commit(final=True)
+        proj.close()
         dt = time.perf_counter() - t0
         return {"events": n, "seq": proj.seq, "seconds": dt, "events_per_s": n / dt if dt > 0 else None}
     finally:
@@ -273,6 +329,7 @@ class ProjectionFollower:
                 self.events += proj.sync()
                 self._stop.wait(self.interval_s)
             self.events += proj.sync(final=True)
+            proj.close()
         except BaseException as exc:
             self.error = exc
             print(f"projections: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -296,6 +353,7 @@ def run_projections(home: Path, store_url: str | None = None, *, follow: bool = 
             stopping = should_stop()
             events += proj.sync(final=not follow or stopping)
             if not follow or stopping:
+                proj.close()
                 return events
             deadline = time.monotonic() + interval_s
             while time.monotonic() < deadline and not should_stop():

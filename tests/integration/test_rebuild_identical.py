@@ -61,9 +61,12 @@ def test_incremental_batches_crashes_and_resume_equal_a_one_shot_rebuild(
                 if action == "commit":
                     proj.commit()
                 elif action == "crash":  # nothing after the last checkpoint is trusted
+                    proj.close()
                     proj = Projection(live, store, batch=batch, bucket_size=bucket, log=lambda m: None)
+            proj.close()
             proj = Projection(live, store, batch=batch, bucket_size=bucket, log=lambda m: None)
             proj.sync(final=True)
+            proj.close()
         rebuild(ref, progress=False, bucket_size=bucket)
         got, want = tree(live), tree(ref)
         assert sorted(got) == sorted(want)
@@ -185,6 +188,7 @@ def test_crash_between_audit_flush_and_checkpoint_neither_duplicates_nor_loses_r
         proj.commit()
         proj.catch_up(max_events=30)
         proj.audit.flush(proj.seq)  # the crash: tails and veto lines written, no checkpoint
+        proj.audit.close()
         proj.vetoes.append(proj.proj.take_veto_lines())
         proj = Projection(home, store, batch=11, bucket_size=50)
         proj.catch_up(max_events=25)
