@@ -90,6 +90,18 @@ def test_websocket_without_credentials_is_refused(served) -> None:  # type: igno
     assert err.value.response.status_code == 401
 
 
+def test_websocket_from_a_foreign_origin_is_refused_even_with_credentials(served) -> None:  # type: ignore[no-untyped-def]
+    base, port = served["base"], served["port"]
+    page = requests.get(f"{base}/", auth=("alice", PASSWORD), timeout=30)
+    token = re.search(r'"token":\s*"([^"]+)"', page.text)
+    assert token
+    headers = {"Authorization": basic("alice", PASSWORD), "Origin": "http://evil.example"}
+    with pytest.raises(InvalidStatus) as err:
+        connect(f"ws://127.0.0.1:{port}/ws", additional_headers=headers,
+                subprotocols=["bokeh", token.group(1)], open_timeout=30)
+    assert err.value.response.status_code == 403
+
+
 def test_investor_added_while_serving_can_log_in(served) -> None:  # type: ignore[no-untyped-def]
     base = served["base"]
     htpasswd.add(served["pw_file"], "bob", "bob's long password", rounds=4)
