@@ -195,8 +195,13 @@ def _followed_by(store: EventStore, found: Found) -> list[dict[str, Any]]:
     return out
 
 
-def explain(store: EventStore, ref: str) -> dict[str, Any]:
-    """Everything about one decision, as a JSON-ready dict (``render_text`` prints it)."""
+def explain(store: EventStore, ref: str, *, check: bool = False, sets: list[str] | None = None,
+            progress: Any = None) -> dict[str, Any]:
+    """Everything about one decision, as a JSON-ready dict (``render.explain_text`` prints it).
+
+    ``check`` re-derives the decision from the log; ``sets`` re-derives it under changed limits
+    (``replay.counterfactual``); ``progress(total)`` is a context manager yielding ``tick(done)``.
+    """
     found = find_decision(store, ref)
     dec = found.decision
     cfg, cfg_hash, cfg_seq, cfg_type = _config_in_force(store, found)
@@ -225,6 +230,14 @@ def explain(store: EventStore, ref: str) -> dict[str, Any]:
                        age_s=round((dec.ts_event_ns - ev.ts_event_ns) / NS, 3), values=_values(ev))
         sources.append(row)
     intent = refs.get("intent")
+    again = None
+    if check or sets:
+        from contextlib import nullcontext
+
+        from replay.counterfactual import rederive_decision
+
+        with (progress(dec.seq - found.session.info.first_seq) if progress else nullcontext(None)) as tick:
+            again = rederive_decision(store, found, list(sets or []), cfg, progress=tick)
     return {
         "decision_id": dec.decision_id, "session_id": dec.session_id, "seq": dec.seq,
         "session_seq": dec.session_seq, "time": _iso(dec.ts_event_ns), "ts_event_ns": dec.ts_event_ns,
@@ -240,4 +253,5 @@ def explain(store: EventStore, ref: str) -> dict[str, Any]:
         "sources": sources,
         "intent": ({"seq": intent.seq, **_values(intent)} if intent is not None else None),
         "followed_by": _followed_by(store, found),
+        "rederived": again,
     }

@@ -101,7 +101,28 @@ def explain_text(x: dict[str, Any]) -> str:
     elif x["outcome"] != "veto":
         out.append("")
         out.append("  what followed: no route plan found after it")
+    if x.get("rederived"):
+        out.append("")
+        out.extend(_rederived(x["rederived"]))
     return "\n".join(out)
+
+
+def _rederived(r: dict[str, Any]) -> list[str]:
+    """The decision taken again from the log (as recorded, or under --set)."""
+    head = f"  taken again from the log ({r['events_folded']:,} events folded)"
+    if not r["sets"]:
+        if r["identical"]:
+            return [f"{head}: identical to the recorded decision"]
+        return [f"{head}: DIFFERENT from the recorded decision", *(
+            f"    {d['field']}: recorded {fmt(d['recorded'])}, replayed {fmt(d['replayed'])}" for d in r["diffs"])]
+    out = [f"{head} under " + ", ".join(f"{c['key']} {fmt(c['old'])} -> {fmt(c['new'])}" for c in r["changes"]) + ":"]
+    for k, new in r["replayed"].items():
+        old = r["recorded"][k]
+        mark = "" if old == new else "   <- changed"
+        if isinstance(new, list):
+            new, old = "; ".join(map(str, new)) or "-", "; ".join(map(str, old)) or "-"
+        out.append(f"    {k:<22} {fmt(old)} -> {fmt(new)}{mark}")
+    return out
 
 
 def verify_text(r: dict[str, Any], *, max_diffs: int) -> str:

@@ -12,11 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from eventlog.codec import encode
 from eventlog.events import RiskDecided
 from eventlog.store import EventStore
-from tests.integration.test_replay_verify import hedge
+from replay.render import fmt
+from tests.integration.test_replay_verify import copy_log, hedge, rewrite
 
 REF_TYPES = {"intent": "IntentEmitted", "nav": "NavSnapshot", "tick": "MarketTick", "kline": "KlineClosed"}
 
@@ -114,3 +117,43 @@ def test_prefix_last_and_bad_ids(session: tuple[Path, list[RiskDecided]]) -> Non
     assert rc == 2 and "decisions match" in err and len(err.strip().splitlines()) == 1
     rc, _, err = hedge("explain", "--home", str(home), "deadbeef-D1")
     assert rc == 2 and err.strip() == f"hedge explain: error: no risk decision matches 'deadbeef-D1' in {home / 'eventlog.sqlite'}"
+
+
+@pytest.mark.parametrize("outcome", ["veto", "clamp", "allow"])
+def test_check_takes_the_decision_again_identically(session: tuple[Path, list[RiskDecided]], outcome: str) -> None:
+    home, decisions = session
+    dec = pick(decisions, outcome)
+    rc, out, _ = hedge("explain", "--home", str(home), dec.decision_id, "--check")
+    assert rc == 0 and out.splitlines()[-1].endswith("identical to the recorded decision")
+    doc = explain_json(home, dec.decision_id)
+    assert doc["rederived"] is None  # only on request
+
+
+def test_set_answers_would_this_veto_have_passed(session: tuple[Path, list[RiskDecided]]) -> None:
+    home, decisions = session
+    veto = next(d for d in decisions if d.outcome == "veto" and d.breached == ["max_open_positions"])
+    limit = int(veto.thresholds["max_open_positions"])
+    rc, out, err = hedge("explain", "--home", str(home), veto.decision_id, "--set",
+                         f"risk.max_open_positions={limit + 5}", "--format", "json")
+    assert rc == 0, err
+    again = json.loads(out)["rederived"]
+    assert again["changes"] == [{"key": "risk_limits.global.max_open_positions", "old": limit, "new": limit + 5}]
+    assert again["recorded"]["outcome"] == "veto" and again["replayed"]["outcome"] in ("allow", "clamp")
+    assert "max_open_positions" not in again["replayed"]["breached"]
+    assert again["thresholds"]["max_open_positions"] == limit + 5 and again["replayed"]["approved_qty"] > 0
+    rc, text, _ = hedge("explain", "--home", str(home), veto.decision_id, "--set", f"risk.max_open_positions={limit + 5}")
+    assert rc == 0 and any(ln.split()[:3] == ["outcome", "veto", "->"] and "changed" in ln for ln in text.splitlines())
+    rc, _, err = hedge("explain", "--home", str(home), veto.decision_id, "--set", "risk.nope=1")
+    assert rc == 2 and err.strip() == "hedge: config error: --set: risk.nope: unknown key"
+
+
+def test_check_on_a_tampered_decision_says_different(session: tuple[Path, list[RiskDecided]], tmp_path: Path) -> None:
+    home, decisions = session
+    db = copy_log(home, tmp_path / "copy")
+    dec = pick(decisions, "clamp")
+    forged = msgspec.structs.replace(dec, approved_qty=dec.approved_qty * 3)
+    rewrite(db, dec.seq, encode(forged), rechain=True)
+    rc, out, _ = hedge("explain", "--home", str(db.parent), dec.decision_id, "--check")
+    assert rc == 1  # the recorded decision does not follow from its inputs
+    assert "DIFFERENT from the recorded decision" in out
+    assert f"approved_qty: recorded {fmt(dec.approved_qty * 3)}, replayed {fmt(dec.approved_qty)}" in out
