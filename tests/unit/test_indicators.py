@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.indicators import WilderAtr, atr_regime, dd_state, drawdown_frac, percentile, wilder_atr
+from projections.indicators import (
+    WilderAtr,
+    atr_regime,
+    dd_state,
+    drawdown_frac,
+    percentile,
+    wilder_atr,
+)
 
 # A short series; the expected values are written out from TA-Lib's recurrence in the test.
 H = [10.0, 11.0, 12.0, 12.0, 14.0, 13.0]

@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.contract import validate
-from projections.files import JsonlAppender, StateFileError, dumps, read_json, read_jsonl, write_json
+from projections.files import (
+    JsonlAppender,
+    StateFileError,
+    dumps,
+    read_json,
+    read_jsonl,
+    write_json,
+)
 
 
 def test_write_json_is_canonical_atomic_and_turns_non_finite_into_null(tmp_path: Path) -> None:
