@@ -242,7 +242,15 @@ def _num(v: Any) -> float | None:
 
 def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
     """Exchange state read at (re)start is authoritative: rebuild positions from it."""
+    listed = {d.get("symbol") for d in ev.positions if isinstance(d, dict)}
+    for sym in sorted(set(p.positions.pos) - listed):
+        p.positions.on_snapshot(E.PositionSnapshot(
+            session_id=ev.session_id, session_seq=ev.session_seq, stream=ev.stream,
+            ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=sym, qty=0.0,
+            entry_price=0.0, mark_price=0.0, unrealized_pnl=0.0), p)
     for d in ev.positions:
+        if not isinstance(d, dict):
+            continue
         sym = d.get("symbol")
         qty = _num(d.get("qty", d.get("positionAmt")))
         if not isinstance(sym, str) or qty is None:

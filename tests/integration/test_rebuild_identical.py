@@ -197,3 +197,64 @@ def test_crash_between_audit_flush_and_checkpoint_neither_duplicates_nor_loses_r
     write_log(ref, events)
     rebuild(ref, progress=False, bucket_size=50)
     assert tree(home) == tree(ref)
+
+
+def test_follower_beside_a_writing_session_ends_equal_to_a_rebuild(tmp_path: Path) -> None:
+    """The live shape: a writer appends while the follower catches up every few ms."""
+    import threading
+
+    from projections.runner import ProjectionFollower
+
+    events = _bars(300)
+    home, ref = tmp_path / "h", tmp_path / "r"
+    write_log(home, events[:1])
+    follower = ProjectionFollower(home, interval_s=0.005, batch=13)
+    follower.start()
+
+    def writer() -> None:
+        with EventStore.open(home) as store:
+            for i in range(1, len(events), 17):
+                store.append(events[i:i + 17])
+
+    t = threading.Thread(target=writer)
+    t.start()
+    t.join()
+    follower.stop()
+    assert follower.error is None and follower.events == len(events)
+    write_log(ref, events)
+    rebuild(ref, progress=False)
+    assert tree(home) == tree(ref)
+
+
+def test_hedge_project_follow_as_its_own_process_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    events = _bars(50)
+    home, ref = tmp_path / "h", tmp_path / "r"
+    write_log(home, events[:10])
+    env = {**os.environ, "HEDGE_HOME": str(home)}
+    env.pop("HEDGE_STORE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "hedge.cli", "project", "--follow", "--interval", "0.05"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        write_log(home, events[10:])
+        deadline = time.monotonic() + 60
+        state = home / "state" / "nav_state.json"
+        while time.monotonic() < deadline:  # wait for the follower to reach the last event
+            if state.exists() and f'"seq": {len(events)},' in state.read_text():
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "events applied" in out
+    write_log(ref, events)
+    rebuild(ref, progress=False)
+    assert tree(home) == tree(ref)

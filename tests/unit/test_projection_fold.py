@@ -266,3 +266,13 @@ def test_fold_in_random_batches_with_checkpoints_equals_one_pass(ops: list[Any],
     if risk["dd_frac"] is not None:
         assert risk["dd_frac"] == normalize_percentage(risk["dd_pct"])
         assert risk["daily_loss_frac"] == normalize_percentage(risk["daily_loss_pct"])
+
+
+def test_venue_reconciliation_is_authoritative_for_positions() -> None:
+    s = Synth()
+    s.session()
+    s.op(("trade", "BTCUSDT", "BUY", "allow", True, False, 0.0, 0.0, False))
+    s.emit(E.VenueReconciled, "account", open_orders=[], positions=[
+        {"symbol": "ETHUSDT", "positionAmt": "-0.2", "entryPrice": "3000", "markPrice": "2990"}, "junk"])
+    pos = fold(s.events).documents()["positions_state.json"]["positions"]
+    assert [(x["symbol"], x["qty"], x["side"], x["entry_price"]) for x in pos] == [("ETHUSDT", -0.2, "SHORT", 3000.0)]
