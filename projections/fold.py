@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 
 def default_config() -> HedgeConfig:
     """Schema defaults, for a log that has no (readable) session config yet."""
-    return HedgeConfig(**{section: struct() for section, struct in FILES.values()})
+    return HedgeConfig(**{section: struct() for section, struct in FILES.values()})  # type: ignore[arg-type]
 
 
 def config_of(d: dict[str, Any]) -> tuple[HedgeConfig, str | None]:
@@ -243,15 +243,15 @@ def _num(v: Any) -> float | None:
 def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
     """Exchange state read at (re)start is authoritative: rebuild positions from it."""
     listed = {d.get("symbol") for d in ev.positions if isinstance(d, dict)}
-    for sym in sorted(set(p.positions.pos) - listed):
+    for gone in sorted(set(p.positions.pos) - listed):
         p.positions.on_snapshot(E.PositionSnapshot(
             session_id=ev.session_id, session_seq=ev.session_seq, stream=ev.stream,
-            ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=sym, qty=0.0,
+            ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=gone, qty=0.0,
             entry_price=0.0, mark_price=0.0, unrealized_pnl=0.0), p)
     for d in ev.positions:
         if not isinstance(d, dict):
             continue
-        sym = d.get("symbol")
+        sym: Any = d.get("symbol")
         qty = _num(d.get("qty", d.get("positionAmt")))
         if not isinstance(sym, str) or qty is None:
             continue

@@ -205,7 +205,8 @@ class NavView:
         out: dict[str, dict[str, Any]] = {}
         if self.offex is not None:
             prices_ns.append(self.offex.ts_event_ns)
-            for h in self.offex.holdings:
+            for item in self.offex.holdings:
+                h = item
                 asset = str(h.get("asset", "")).upper()
                 value = _num(h.get("value_usd"))
                 cost = _num(h.get("cost_basis_usd"))
@@ -215,16 +216,16 @@ class NavView:
                 out[asset] = {"value": value, "pnl": pnl, "cost_basis": cost,
                               "qty": _num(h.get("qty")), "price": _num(h.get("price_usd"))}
             return out
-        for asset, h in sorted(p.cfg.offexchange.holdings.items()):
-            price: float | None = h.fixed_price_usd
-            if price is None and h.price_symbol:
-                price = p.prices.get(h.price_symbol)
+        for asset, hold in sorted(p.cfg.offexchange.holdings.items()):
+            price: float | None = hold.fixed_price_usd
+            if price is None and hold.price_symbol:
+                price = p.prices.get(hold.price_symbol)
                 if price is not None:
-                    prices_ns.append(p.price_ns[h.price_symbol])
-            value = h.qty * price if price is not None else None
+                    prices_ns.append(p.price_ns[hold.price_symbol])
+            value = hold.qty * price if price is not None else None
             out[asset.upper()] = {
-                "value": value, "qty": h.qty, "price": price, "cost_basis": h.cost_basis_usd,
-                "pnl": (value - h.cost_basis_usd) if value is not None else None,
+                "value": value, "qty": hold.qty, "price": price, "cost_basis": hold.cost_basis_usd,
+                "pnl": (value - hold.cost_basis_usd) if value is not None else None,
             }
         return out
 
