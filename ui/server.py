@@ -55,7 +55,7 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
         threaded=threaded,
         title=TITLE,
         start=True,
-        print_url=False,
+        verbose=False,
     )
 
 
