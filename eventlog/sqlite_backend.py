@@ -12,6 +12,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -46,8 +47,16 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         sync = (synchronous or os.environ.get("HEDGE_SQLITE_SYNC") or "NORMAL").upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"HEDGE_SQLITE_SYNC must be OFF|NORMAL|FULL|EXTRA, not {sync!r}")
-        datastore = SQLiteDatastore(db_name=db_path, lock_timeout=30)
-        pool = _Pool(db_name=db_path, lock_timeout=30)
+        # Read-only (an auditor's copy, a read-only mount): open by URI, never write.
+        db_name = db_path
+        if readonly:
+            wal = db_path + "-wal"
+            # No WAL content means everything is in the main file: open it immutable (no
+            # -shm needed, which a read-only mount could not create). Else plain read-only.
+            clean = not os.path.exists(wal) or os.path.getsize(wal) == 0
+            db_name = f"file:{quote(db_path)}?" + ("immutable=1" if clean else "mode=ro")
+        datastore = SQLiteDatastore(db_name=db_name, lock_timeout=30)
+        pool = _Pool(db_name=db_name, lock_timeout=30)
         pool.synchronous = sync
         datastore.pool = pool
         super().__init__(datastore)

@@ -43,6 +43,16 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(home or os.environ.get("HEDGE_HOME") or "logs")
 
 
+def _read_only(d: Path) -> bool:
+    """True when ``d`` (or its nearest existing parent) cannot be written (mode or read-only mount)."""
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    try:
+        return bool(os.statvfs(d).f_flag & os.ST_RDONLY) or not os.access(d, os.W_OK)
+    except OSError:
+        return False
+
+
 def describe_store(home: str | os.PathLike[str] | None = None, url: str | None = None) -> str:
     from eventlog.pg_backend import redact_url
 
@@ -90,10 +100,19 @@ class EventStore:
         path = resolve_home(home) / "eventlog.sqlite"
         if not create and not path.exists():
             raise FileNotFoundError(f"no event log at {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        check_sqlite_file(str(path))
-        rec = ChainedSQLiteRecorder(str(path))
-        rec.create_table()
+        if not create and _read_only(path.parent):
+            check_sqlite_file(str(path))
+            return cls(ChainedSQLiteRecorder(str(path), readonly=True), str(path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_file(str(path))
+            rec = ChainedSQLiteRecorder(str(path))
+            rec.create_table()
+        except Exception as exc:
+            if _read_only(path.parent):
+                raise PermissionError(f"{path.parent} is read-only: cannot open the event log {path} "
+                                      "for writing") from exc
+            raise
         return cls(rec, str(path))
 
     def close(self) -> None:
