@@ -17,6 +17,7 @@ from ui import components as c
 from ui import fmt, model, state
 
 REFRESH_MS = 2000
+HISTORY = str(Path("state") / "nav_history.json")  # its entry in state.signature()
 TITLE = "gpt-hedge · Fund dashboard"
 POSITION_COLUMNS = ["Symbol", "Side", "Qty", "Entry", "Mark", "Notional", "PnL", "TP", "SL",
                     "DD state", "DD today", "ATR ratio", "ATR regime"]
@@ -109,12 +110,15 @@ class Dashboard:
         sig = state.signature(self.home)
         if not force and sig == self.sig:
             return False
+        old = dict(((n, (m, z)) for n, m, z in self.sig) if self.sig else ())
+        charts_changed = force or old.get(HISTORY) != next(((m, z) for n, m, z in sig if n == HISTORY), None)
         self.sig = sig
-        self.show(state.load(self.home))
+        self.show(state.load(self.home), charts=charts_changed)
         return True
 
-    def show(self, s: state.Snapshot) -> None:
-        """Put a snapshot's numbers into every pane."""
+    def show(self, s: state.Snapshot, charts: bool = True) -> None:
+        """Put a snapshot's numbers into every pane (the charts only when ``charts``: they
+        are the expensive part and change only with nav_history.json)."""
         nav = s.nav_state
         freshness = fmt.label(nav.get("freshness"), "no state" if not s.present else "unknown")
         self.status.object = c.status_html([
@@ -135,6 +139,15 @@ class Dashboard:
         positions = model.position_rows(s)
         self.positions.value = c.table_frame(positions, POSITION_COLUMNS)
         self.symbols.value = c.table_frame(model.symbol_rows(s), SYMBOL_COLUMNS)
+        if charts:
+            self.show_charts(s)
+        self.vetoes.value = c.table_frame(model.veto_rows(s), VETO_COLUMNS)
+        self.gates.object = c.bars_html(model.veto_counts(s), model.decision_counts(s))
+        self.router.value = c.table_frame(model.router_rows(s), ROUTER_COLUMNS)
+
+
+    def show_charts(self, s: state.Snapshot) -> None:
+        """NAV and drawdown charts, or a note when there is no history yet."""
         charts = c.nav_charts(model.nav_points(s))
         if charts is None:
             self.chart_note.object = '<div class="empty">NAV history: n/a (fewer than two readings)</div>'
@@ -142,9 +155,6 @@ class Dashboard:
         else:
             self.nav_chart.object, self.dd_chart.object = charts
             self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = False, True, True
-        self.vetoes.value = c.table_frame(model.veto_rows(s), VETO_COLUMNS)
-        self.gates.object = c.bars_html(model.veto_counts(s), model.decision_counts(s))
-        self.router.value = c.table_frame(model.router_rows(s), ROUTER_COLUMNS)
 
 
 def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:

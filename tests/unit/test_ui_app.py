@@ -55,6 +55,19 @@ def test_refresh_follows_file_changes_and_only_then(fixture_home: Path) -> None:
     assert "$12,345.67" in dash.overview_cards.object
 
 
+def test_charts_are_rebuilt_only_when_the_nav_history_changes(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    chart = dash.nav_chart.object
+    nav_path = fixture_home / "state" / "nav_state.json"
+    nav_path.write_text(nav_path.read_text() + "\n")
+    assert dash.refresh() is True and dash.nav_chart.object is chart
+    hist_path = fixture_home / "state" / "nav_history.json"
+    hist = json.loads(hist_path.read_text())
+    hist["recent"] = hist["recent"][:-1]
+    hist_path.write_text(json.dumps(hist))
+    assert dash.refresh() is True and dash.nav_chart.object is not chart
+
+
 def test_empty_home_builds_a_page_of_na(tmp_path: Path) -> None:
     dash = app.Dashboard(tmp_path / "empty")
     dash.template()
