@@ -85,9 +85,8 @@ def performance_cards(s: Snapshot) -> list[Card]:
     sharpe_state = fmt.label(perf.get("sharpe_state"), "unknown" if perf else fmt.NA)
     exp_state = fmt.label(perf.get("expectancy_state"), "unknown" if perf else fmt.NA)
     realized, fees, funding = perf.get("realized_pnl_usd"), perf.get("fees_usd"), perf.get("funding_usd")
-    net = None
-    if all(fmt.num(v) is not None for v in (realized, fees, funding)):
-        net = float(realized) - float(fees) + float(funding)
+    r, f, fu = fmt.num(realized), fmt.num(fees), fmt.num(funding)
+    net = r - f + fu if r is not None and f is not None and fu is not None else None
     return [
         Card("sharpe", "Sharpe (hourly, ann.)", fmt.ratio(perf.get("sharpe")), sharpe_state, tone(sharpe_state)),
         Card("expectancy", "Expectancy / trade", fmt.usd(perf.get("expectancy_usd"), sign=True), exp_state,
