@@ -39,7 +39,8 @@ def test_no_intent_during_warm_up_then_a_breakout_long_with_tp_sl(home: Path, lo
     eng, market, store = _engine(home, loaded)
     sc = loaded.config.strategy
     p = 60_000.0
-    for _ in range(sc.min_bars - 1):  # a steady rally: every close is a new high
+    warm_up = max(sc.min_bars, sc.breakout_bars + 1)  # indicators and the channel need history
+    for _ in range(warm_up - 1):  # a steady rally: every close is a new high
         _bar(eng, market, p, p + 10)
         p += 10
     assert _of(eng, store, "IntentEmitted") == []
@@ -51,7 +52,7 @@ def test_no_intent_during_warm_up_then_a_breakout_long_with_tp_sl(home: Path, lo
     assert it.side == "BUY" and it.reason == "breakout_long" and not it.reduce_only
     assert it.tp == pytest.approx(it.price + sc.tp_atr_mult * atr) and it.sl == pytest.approx(it.price - sc.sl_atr_mult * atr)
     nav = eng.state.nav_usd
-    assert nav * sc.per_trade_nav_pct * 0.25 <= it.notional_usd <= nav * sc.per_trade_nav_pct * 2.0 + 1e-6
+    assert nav * sc.per_trade_nav_pct * 0.25 <= it.notional_usd <= nav * sc.per_trade_nav_pct * 2.0 * (1 + 1e-6)
     kl = _of(eng, store, "KlineClosed")[-1]
     assert it.kline_ref == kl.session_seq and it.intent_id.endswith(f"-I{kl.session_seq}-0")
     eng.writer.close()
@@ -62,7 +63,7 @@ def test_cooldown_blocks_the_next_entry_then_a_stop_hit_closes_the_whole_positio
     eng, market, store = _engine(home, loaded)
     sc = loaded.config.strategy
     p = 60_000.0
-    for _ in range(sc.min_bars + 3):
+    for _ in range(max(sc.min_bars, sc.breakout_bars + 1) + 3):
         _bar(eng, market, p, p + 10)
         p += 10
     assert len(_of(eng, store, "IntentEmitted")) == 1, "cooldown: one entry despite new highs"
