@@ -134,13 +134,19 @@ class Engine:
         return ev
 
     def run(self, *, max_bars: int | None = None, until_ns: int | None = None, once: bool = False,
-            idle: Callable[[], None] | None = None, should_stop: Callable[[], bool] | None = None) -> str:
+            idle: Callable[[], None] | None = None, should_stop: Callable[[], bool] | None = None,
+            progress: Callable[[int], None] | None = None) -> str:
         """Drive the venue until the data ends, ``max_bars`` bar steps, ``until_ns`` or one step.
 
         Returns the end reason: ``data_end``, ``bars``, ``until``, ``once`` or ``stopped``.
+        ``progress(bar_steps)`` is called every 1,000 bar steps.
         """
         clock = self.venue.clock()
+        next_report = 1000
         while True:
+            if progress is not None and self.bar_steps >= next_report:
+                progress(self.bar_steps)
+                next_report = self.bar_steps + 1000
             if should_stop is not None and should_stop():
                 return "stopped"
             batch = self.venue.next_updates()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hedge.cli import UsageError
+from hedge.progress import counter
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -177,9 +178,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_projections:
             writer.flush()
             follower = _start_projections(home)
+        total = args.bars or _expected_steps(venue)
         try:
-            reason = engine.run(max_bars=args.bars, until_ns=until_ns, once=once,
-                                idle=lambda: time.sleep(0.05), should_stop=lambda: stop["flag"])
+            with counter("bars", total, enabled=not args.quiet and total is not None and speed is None) as tick:
+                reason = engine.run(max_bars=args.bars, until_ns=until_ns, once=once,
+                                    idle=lambda: time.sleep(0.05), should_stop=lambda: stop["flag"],
+                                    progress=tick)
         except KeyboardInterrupt:
             reason = "interrupted"
         wall = time.perf_counter() - wall0
@@ -213,6 +217,12 @@ def run(args: argparse.Namespace) -> int:
             store.close()
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)
+
+
+def _expected_steps(venue: Any) -> int | None:
+    """Bar steps in a CSV market (for the progress bar); None when unknown."""
+    n = getattr(getattr(venue, "market", None), "expected_steps", None)
+    return int(n) if n else None
 
 
 def _main_thread() -> bool:

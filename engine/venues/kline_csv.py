@@ -64,6 +64,7 @@ class CsvMarket:
         self.default_funding_rate = default_funding_rate
         self._data = {s: read_symbol(data_dir / f"{s}.csv") for s in symbols}
         self._rates = {s: default_funding_rate for s in symbols}
+        self.expected_steps = max((len(d[0]) for d in self._data.values()), default=0)
         starts = [d[0][0] for d in self._data.values() if d[0]]
         self.start_ms = min(starts) if starts else 0
 
