@@ -126,3 +126,24 @@ def test_expand_names_each_differing_sub_key() -> None:
     assert [(d.field, d.recorded, d.replayed) for d in diffs] == [
         ("thresholds.b", 2, 3), ("thresholds.c.x", 1, 2), ("thresholds.d", "<absent>", 0)]
     assert [d.field for d in expand(1, 1, "RiskDecided", "reasons", ["a"], ["b"])] == ["reasons"]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(sessions(), st.lists(st.sampled_from([
+    "risk.max_open_positions=1", "risk.max_open_positions=5", "risk.max_trade_nav_pct=0.01",
+    "risk.dd_cautious_pct=0.005", "tiers.CORE.per_symbol_nav_pct=0.02", "router.maker_first=false",
+    "router.max_reprices=0", "runtime.fees.taker_frac=0.001"]), min_size=1, max_size=3, unique=True))
+def test_a_what_if_session_is_itself_a_session_that_replays_identically(case: Any, sets: list[str]) -> None:
+    """The scratch log is written by the engine's own loop: its decisions re-derive from it."""
+    base_sets, steps = case
+    with tempfile.TemporaryDirectory() as tmp:
+        sid = record(Path(tmp) / "real", base_sets, steps)
+        with EventStore.open(Path(tmp) / "real", create=False) as store:
+            result = run_what_if(store, load_session(store, sid), sets, out_dir=str(Path(tmp) / "out"))
+        with EventStore.open(Path(tmp) / "out", create=False) as scratch:
+            session = load_session(scratch, result.what_if.session_id)
+            assert session.started.params["set"] == sets
+            res = verify_session(scratch, session)
+        assert res.ok, res.to_dict(max_diffs=5)
+        assert res.checked["RiskDecided"] == (result.what_if.metrics.allows + result.what_if.metrics.clamps
+                                              + result.what_if.metrics.vetoes)
