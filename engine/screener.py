@@ -78,7 +78,7 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
         if out:
             return out
     atr = s.atr.atr
-    if s.bars < sc.min_bars or atr is None or s.don_high is None or s.don_low is None or ev.volume <= 0:
+    if s.bars < sc.min_bars or atr is None or ev.volume <= 0:
         return []
     if s.exit_pending or s.open_plans:
         return []
@@ -88,12 +88,15 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
         return []
     assert s.ema_fast is not None and s.ema_slow is not None
     c = ev.close
-    side = ""
-    if s.ema_fast > s.ema_slow and c > s.don_high:
-        side = "BUY"
-    elif s.ema_fast < s.ema_slow and c < s.don_low:
-        side = "SELL"
-    if not side or (s.pos_qty > 0 and side == "SELL") or (s.pos_qty < 0 and side == "BUY"):
+    up = s.ema_fast > s.ema_slow
+    if (s.pos_qty > 0 and not up) or (s.pos_qty < 0 and up) or s.ema_fast == s.ema_slow:
+        return []
+    ch = s.channel()
+    if ch is None:
+        return []
+    don_high, don_low = ch
+    side = "BUY" if up and c > don_high else "SELL" if not up and c < don_low else ""
+    if not side:
         return []
     nav = state.nav_usd
     if nav is None or nav <= 0:
@@ -112,7 +115,7 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
     tp = round(c + sgn * sc.tp_atr_mult * atr, 8)
     sl = round(c - sgn * sc.sl_atr_mult * atr, 8)
     signal = {"ema_fast": round(s.ema_fast, 8), "ema_slow": round(s.ema_slow, 8),
-              "donchian_high": s.don_high, "donchian_low": s.don_low, "atr": round(atr, 8),
+              "donchian_high": don_high, "donchian_low": don_low, "atr": round(atr, 8),
               "daily_atr_frac": round(daily, 8), "vol_scale": round(scale, 6),
               "position_qty": s.pos_qty}
     reason = "breakout_long" if side == "BUY" else "breakout_short"

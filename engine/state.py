@@ -60,7 +60,7 @@ class SymbolState:
     """Market, indicator and position state of one symbol."""
 
     __slots__ = (
-        "ask", "atr", "bars", "bid", "don_high", "don_low", "ema_fast", "ema_slow",
+        "ask", "atr", "bars", "bid", "ema_fast", "ema_slow",
         "exit_pending", "funding_rate", "high", "highs", "kline_close_ms", "kline_seq",
         "last_close", "last_entry_bar", "last_veto_bar", "led_entry", "led_qty", "low",
         "lows", "mark", "open_plans", "pos_entry", "pos_mark", "pos_qty", "pos_seq",
@@ -80,10 +80,9 @@ class SymbolState:
         self.last_close = self.high = self.low = self.volume = 0.0
         self.ema_fast: float | None = None
         self.ema_slow: float | None = None
-        self.highs: deque[float] = deque(maxlen=s.breakout_bars)
-        self.lows: deque[float] = deque(maxlen=s.breakout_bars)
-        self.don_high: float | None = None
-        self.don_low: float | None = None
+        # the last breakout_bars bars *before* the current one, plus the current one
+        self.highs: deque[float] = deque(maxlen=s.breakout_bars + 1)
+        self.lows: deque[float] = deque(maxlen=s.breakout_bars + 1)
         self.atr = WilderAtr(s.atr_regime.period, s.atr_regime.baseline_bars)
         self.pos_qty = self.pos_entry = self.pos_mark = self.pos_upnl = 0.0
         self.pos_seq = 0
@@ -94,6 +93,19 @@ class SymbolState:
         self.last_entry_bar = -(10**9)
         self.last_veto_bar = -(10**9)
         self.open_plans: list[str] = []
+
+    def channel(self) -> tuple[float, float] | None:
+        """Donchian (high, low) of the previous ``breakout_bars`` bars; None until full."""
+        hs = self.highs
+        if len(hs) < (hs.maxlen or 0):
+            return None
+        last_h = hs.pop()
+        last_l = self.lows.pop()
+        try:
+            return max(hs), min(self.lows)
+        finally:
+            hs.append(last_h)
+            self.lows.append(last_l)
 
     def price(self) -> float:
         """Best current price: mark, else mid, else the last close."""
@@ -306,12 +318,8 @@ def _tick(st: EngineState, ev: MarketTick) -> None:
 def _kline(st: EngineState, ev: KlineClosed) -> None:
     s = st.sym(ev.symbol)
     cfg = st.config.strategy
-    highs, lows = s.highs, s.lows
-    if len(highs) == highs.maxlen:
-        s.don_high = max(highs)
-        s.don_low = min(lows)
-    highs.append(ev.high)
-    lows.append(ev.low)
+    s.highs.append(ev.high)  # the channel (previous bars) is computed only when the screener needs it
+    s.lows.append(ev.low)
     c = ev.close
     if s.ema_fast is None or s.ema_slow is None:
         s.ema_fast = s.ema_slow = c
