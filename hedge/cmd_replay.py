@@ -9,6 +9,8 @@
   data on the simulated venue with the changed config, in a scratch log (a
   temp dir, or ``--out DIR`` kept for ``hedge audit --home DIR``), and prints
   recorded vs what-if side by side. ``--out`` alone runs the unchanged config.
+* ``--sweep key=v1,v2,...`` runs one what-if per value (``--set`` applied to
+  all) and prints one column per value beside the recorded session.
 
 SESSION is an id, a unique prefix or ``last``; ``all --verify`` checks every session. Bad session, bad key or bad value:
 one line, exit 2.
@@ -32,20 +34,24 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="what-if: change one config value (repeatable), e.g. risk.max_trade_nav_pct=0.08")
     p.add_argument("--out", metavar="DIR", help="what-if: keep the scratch log and its state files in DIR")
+    p.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                   help="what-if for each value of one key (with --set applied to all), one column each")
     p.add_argument("--max-diffs", type=int, default=20, metavar="N", help="differences to list (default 20)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.verify and not args.sets and not args.out:
-        raise UsageError("nothing to do: give --verify, or --set KEY=VALUE / --out DIR for a what-if")
+    if not args.verify and not args.sets and not args.out and not args.sweep:
+        raise UsageError("nothing to do: give --verify, or --set KEY=VALUE / --out DIR / --sweep for a what-if")
+    if args.sweep and args.out:
+        raise UsageError("--out keeps one what-if's log; it does not go with --sweep")
     if args.max_diffs < 0:
         raise UsageError("--max-diffs: must be >= 0")
     from replay.source import load_session
 
     if args.session == "all":
-        if args.sets or args.out or not args.verify:
+        if args.sets or args.out or args.sweep or not args.verify:
             raise UsageError("'all' is for --verify only (a what-if replays one session)")
         return _verify_all(args)
     rc = 0
@@ -56,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
             vdoc = _verify(store, session, args)
             doc["verify"] = vdoc
             rc = 0 if vdoc["ok"] else 1
-        if args.sets or args.out:
+        if args.sweep:
+            doc["sweep"] = _sweep(store, session, args)
+        elif args.sets or args.out:
             doc["what_if"] = _what_if(store, session, args)
     if args.format == "json":
         print(json.dumps(doc if len(doc) > 1 else next(iter(doc.values())), default=str))
@@ -122,4 +130,17 @@ def _what_if(store: EventStore, session: object, args: argparse.Namespace) -> di
     doc = result.to_dict()
     if args.format == "text":
         print(comparison_text(doc))
+    return doc
+
+
+def _sweep(store: EventStore, session: object, args: argparse.Namespace) -> dict[str, object]:
+    from replay.compare import sweep_text
+    from replay.whatif import run_sweep
+
+    enabled = args.format == "text" and not args.no_progress
+    result = run_sweep(store, session, args.sets, args.sweep,  # type: ignore[arg-type]
+                       progress=lambda label, total: counter(label, total, enabled=enabled))
+    doc = result.to_dict()
+    if args.format == "text":
+        print(sweep_text(doc))
     return doc

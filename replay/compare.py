@@ -185,11 +185,8 @@ def _delta(a: Any, b: Any, kind: str) -> str:
     return f"{d:+.3f}"
 
 
-def comparison_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
-    """(label, {column: value}, kind) rows, vetoes broken down by gate."""
-    cols = {"recorded": doc["recorded"], "what-if": doc["what_if"]}
-    if doc.get("baseline"):
-        cols = {"recorded": doc["recorded"], "sim baseline": doc["baseline"], "what-if": doc["what_if"]}
+def metric_rows(cols: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any], str]]:
+    """(label, {column: value}, kind) rows for metrics columns, vetoes broken down by gate."""
     rows: list[tuple[str, dict[str, Any], str]] = []
     gates = sorted({g for c in cols.values() for g in c["vetoes_by_gate"]})
     for key, label, kind in ROWS:
@@ -198,6 +195,28 @@ def comparison_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]
             for g in gates:
                 rows.append((f"  {g}", {n: c["vetoes_by_gate"].get(g, 0) for n, c in cols.items()}, "n"))
     return rows
+
+
+def comparison_rows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """The rows of ``hedge replay --set``: recorded, (sim baseline,) what-if."""
+    cols = {"recorded": doc["recorded"], "what-if": doc["what_if"]}
+    if doc.get("baseline"):
+        cols = {"recorded": doc["recorded"], "sim baseline": doc["baseline"], "what-if": doc["what_if"]}
+    return metric_rows(cols)
+
+
+def table(rows: list[tuple[str, dict[str, Any], str]], *, change: tuple[str, str] | None) -> list[str]:
+    """Aligned lines; ``change=(a, b)`` adds a column with b - a."""
+    names = list(rows[0][1])
+    width = max(len(r[0]) for r in rows) + 2
+    cw = max(16, *(len(n) + 2 for n in names))
+    out = [f"  {'':<{width}}" + "".join(f"{n:>{cw}}" for n in names) + (f"{'change':>{cw}}" if change else "")]
+    for label, vals, kind in rows:
+        line = f"  {label:<{width}}" + "".join(f"{_cell(vals[n], kind):>{cw}}" for n in names)
+        if change:
+            line += f"{_delta(vals[change[0]], vals[change[1]], kind):>{cw}}"
+        out.append(line)
+    return out
 
 
 def comparison_text(doc: dict[str, Any]) -> str:
@@ -214,16 +233,24 @@ def comparison_text(doc: dict[str, Any]) -> str:
     out.extend(f"  note: {n}" for n in doc["notes"])
     rows = comparison_rows(doc)
     names = list(rows[0][1])
-    last = names[-1]
-    width = max(len(r[0]) for r in rows) + 2
     out.append("")
-    out.append(f"  {'':<{width}}" + "".join(f"{n:>16}" for n in names) + f"{'change':>16}")
-    for label, vals, kind in rows:
-        base = vals[names[-2]]
-        out.append(f"  {label:<{width}}" + "".join(f"{_cell(vals[n], kind):>16}" for n in names)
-                   + f"{_delta(base, vals[last], kind):>16}")
+    out.extend(table(rows, change=(names[-2], names[-1])))
     if doc["out_dir"]:
         out.append("")
         state = "state files written" if not doc["projections_error"] else f"projections failed: {doc['projections_error']}"
         out.append(f"  scratch log kept in {doc['out_dir']} ({state}); try: hedge audit --home {doc['out_dir']}")
+    return "\n".join(out)
+
+
+def sweep_text(doc: dict[str, Any]) -> str:
+    """One column per swept value beside the recorded session (``hedge replay --sweep``)."""
+    out = [f"sweep of {doc['key']} on session {doc['session_id']} ({doc['venue']}): {doc['bar_steps']:,} recorded "
+           f"bar steps, {len(doc['columns'])} re-simulations in {doc['elapsed_s']:.2f} s"]
+    out.extend(f"  set {c['key']}: {fmt(c['old'])} -> {fmt(c['new'])} (every column)" for c in doc["changes"])
+    out.extend(f"  note: {n}" for n in doc["notes"])
+    cols = {"recorded": doc["recorded"]}
+    for c in doc["columns"]:
+        cols[f"{doc['short_key']}={c['value']}"] = c["metrics"]
+    out.append("")
+    out.extend(table(metric_rows(cols), change=None))
     return "\n".join(out)

@@ -296,3 +296,56 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
         what_if=run, baseline=baseline, out_dir=str(out) if out is not None else None,
         projections_error=err, notes=notes,
     )
+
+
+@dataclass
+class SweepResult:
+    session_id: str
+    venue: str
+    key: str
+    changes: list[dict[str, Any]]  # the --set changes every column shares
+    recorded: Metrics
+    columns: list[tuple[str, SimRun, str]]  # (value, run, config hash)
+    bar_steps: int
+    elapsed_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id, "venue": self.venue, "key": self.key,
+            "short_key": self.key.rsplit(".", 1)[-1], "changes": self.changes, "bar_steps": self.bar_steps,
+            "elapsed_s": round(self.elapsed_s, 6), "recorded": self.recorded.to_dict(), "notes": self.notes,
+            "columns": [{"value": v, "session_id": r.session_id, "config_hash": h, "metrics": r.metrics.to_dict()}
+                        for v, r, h in self.columns],
+        }
+
+
+def run_sweep(store: EventStore, session: Session, sets: list[str], sweep: str, *,
+              progress: Progress | None = None) -> SweepResult:
+    """One what-if per value of ``KEY=V1,V2,...`` (``sets`` applied to all), in one scratch log."""
+    key, _, text = sweep.partition("=")
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not key.strip() or not values:
+        raise ConfigError("--sweep", sweep, "expected KEY=V1,V2,...")
+    bar = progress or _silent
+    with bar("reading the session", session.events) as tick:
+        rec = read_recorded(store, session, tick)
+    if not rec.market.steps:
+        raise LookupError(f"session {session.session_id} has no recorded bars to re-simulate")
+    _, changes = what_if_config(session, sets, rec.interval)
+    configs = [what_if_config(session, [*sets, f"{key.strip()}={v}"], rec.interval) for v in values]  # refuse early
+    full_key = configs[0][1][-1]["key"]
+    notes = []
+    if session.started.venue != "sim":
+        notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; every other "
+                     "column is simulated")
+    cols: list[tuple[str, SimRun, str]] = []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hedge-sweep-") as tmp, open_scratch(Path(tmp)) as scratch:
+        for v, (loaded, _) in zip(values, configs, strict=True):
+            params = {"what_if_of": session.session_id, "set": [*sets, f"{key.strip()}={v}"], "sweep": full_key}
+            with bar(f"re-simulating {full_key.rsplit('.', 1)[-1]}={v}", rec.metrics.bars) as tick:
+                cols.append((v, simulate(scratch, session, loaded, rec.market, params, tick), loaded.config_hash))
+    return SweepResult(session_id=session.session_id, venue=session.started.venue, key=full_key, changes=changes,
+                       recorded=rec.metrics, columns=cols, bar_steps=len(rec.market.steps),
+                       elapsed_s=time.perf_counter() - t0, notes=notes)

@@ -132,3 +132,19 @@ def test_scratch_store_never_follows_the_store_url(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("HEDGE_STORE_URL", "postgresql://nobody@127.0.0.1:1/none")
     with open_scratch(tmp_path / "s") as store:
         assert store.location == str(tmp_path / "s" / "eventlog.sqlite") and store.count() == 0
+
+
+def test_sweep_gives_one_column_per_value(recorded: tuple[Path, str]) -> None:
+    home, sid = recorded
+    doc = what_if(home, sid, "--sweep", "risk.max_open_positions=3,100")
+    assert doc["key"] == "risk_limits.global.max_open_positions" and [c["value"] for c in doc["columns"]] == ["3", "100"]
+    same, loose = (c["metrics"] for c in doc["columns"])
+    assert same == doc["recorded"]  # the recorded value reproduces the session
+    assert loose["vetoes_by_gate"].get("max_open_positions", 0) == 0 < doc["recorded"]["vetoes_by_gate"]["max_open_positions"]
+    rc, text, _ = hedge("replay", "--home", str(home), sid, "--sweep", "risk.max_open_positions=3,100", "--no-progress")
+    assert rc == 0 and "max_open_positions=100" in text.splitlines()[2]
+    for bad, why in ((["--sweep", "risk.nope=1,2"], "unknown key"), (["--sweep", "risk.max_open_positions="], "expected"),
+                     (["--sweep", "risk.max_open_positions=1,x"], "Expected `int`"),
+                     (["--sweep", "risk.max_open_positions=1", "--out", str(home.parent / "o")], "--sweep")):
+        rc, out, err = hedge("replay", "--home", str(home), sid, *bad)
+        assert rc == 2 and out == "" and why in err, (bad, err)
