@@ -156,10 +156,19 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(venue, writer)
     stop = {"flag": False}
 
-    def _term(signum: int, frame: Any) -> None:
+    def _stop(signum: int, frame: Any) -> None:
+        if stop["flag"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
         stop["flag"] = True
+        req = getattr(venue, "request_stop", None)
+        if req is not None:
+            req()
+        print("hedge run: stopping after the current step (Ctrl-C again to force)", file=sys.stderr, flush=True)
 
-    old_term = signal.signal(signal.SIGTERM, _term) if _main_thread() else None
+    old_handlers = {}
+    if _main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old_handlers[sig] = signal.signal(sig, _stop)
     params = {"bars": args.bars, "until": args.until, "speed": args.speed, "once": once,
               "seed": args.seed if args.seed is not None else cfg.runtime.sim.seed,
               "data": str(data_dir) if data_dir else None,
@@ -215,8 +224,8 @@ def run(args: argparse.Namespace) -> int:
             venue.close()
         finally:
             store.close()
-            if old_term is not None:
-                signal.signal(signal.SIGTERM, old_term)
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
 
 
 def _expected_steps(venue: Any) -> int | None:

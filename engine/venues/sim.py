@@ -19,6 +19,7 @@ paced against the wall clock at ``speed`` x real time.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -57,6 +58,7 @@ class SimVenue:
                                     leverage=sim.leverage, participation=sim.max_participation_frac)
         self.speed = speed
         self._wall0: float | None = None
+        self._stop = threading.Event()
         self._sim0 = self._clock.now_ns()
         self._funding_ns = int(sim.funding_interval_h * 3600 * 1e9)
         self._funding_bucket = self._sim0 // self._funding_ns if self._funding_ns else 0
@@ -90,6 +92,10 @@ class SimVenue:
     def close(self) -> None:
         return None
 
+    def request_stop(self) -> None:
+        """Cut a paced wait short (SIGTERM / Ctrl-C); the loop then ends the session."""
+        self._stop.set()
+
     def _pace(self, close_ns: int) -> None:
         if not self.speed:
             return
@@ -98,7 +104,7 @@ class SimVenue:
         due = self._wall0 + (close_ns - self._sim0) / 1e9 / self.speed
         delay = due - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            self._stop.wait(delay)
 
     def next_updates(self) -> list[VenueUpdate] | None:
         """One bar step; None when the data ended."""

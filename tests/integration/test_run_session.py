@@ -134,3 +134,30 @@ def test_bad_input_is_refused_with_exit_2_and_leaves_the_log_untouched(tmp_path:
     assert main(["run", "--home", str(tmp_path / "h"), "--symbols", "NOPEUSDT"]) == 2
     assert main(["run", "--home", str(tmp_path / "h"), "--data", str(tmp_path / "missing")]) == 2
     assert not (tmp_path / "h" / "eventlog.sqlite").exists() or EventStore.open(tmp_path / "h").count() == 0
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_ends_the_session_cleanly_even_during_a_paced_wait(tmp_path: Path, sig: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    home = tmp_path / "h"
+    env = {**os.environ, "HEDGE_HOME": str(home)}
+    env.pop("HEDGE_STORE_URL", None)
+    # speed 1: one 5m bar every 5 real minutes, so the process sits in the pacing wait
+    proc = subprocess.Popen([sys.executable, "-m", "hedge.cli", "run", "--speed", "1", "--no-projections"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""
+        assert first.startswith("session "), first
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "ended (stopped)" in out
+    _, events = _session(home)
+    assert events[-1].reason == "stopped" and type(events[-1]).__name__ == "SessionEnded"
