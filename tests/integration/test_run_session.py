@@ -161,3 +161,12 @@ def test_signal_ends_the_session_cleanly_even_during_a_paced_wait(tmp_path: Path
     assert "ended (stopped)" in out
     _, events = _session(home)
     assert events[-1].reason == "stopped" and type(events[-1]).__name__ == "SessionEnded"
+
+
+def test_until_stops_at_the_given_market_time(tmp_path: Path, capsys) -> None:
+    rc, _ = _run(tmp_path, "--until", "2025-07-01T02:00:00Z", "--symbols", "BTCUSDT", capsys=capsys)
+    assert rc == 0
+    _, events = _session(tmp_path)
+    klines = [e for e in events if type(e).__name__ == "KlineClosed"]
+    assert events[-1].reason == "until" and len(klines) == 24  # 2h of 5m bars from 00:00
+    assert klines[-1].close_time_ms == 1_751_335_200_000 - 1
