@@ -62,12 +62,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def num(x: float) -> str:
+    """Thousands without decimals, small values with three significant digits."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
 def table(figs: list[Figure]) -> str:
     rows = [("bench", "figure", "value", "baseline", "ratio", "target")]
     for f in figs:
-        base = f"{f.baseline:,.0f} {f.unit} ({f.baseline_name})" if f.baseline is not None else "-"
+        base = f"{num(f.baseline)} {f.unit} ({f.baseline_name})" if f.baseline is not None else "-"
         ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
-        rows.append((f.bench, f.name, f"{f.value:,.2f} {f.unit}", base, ratio, f.target))
+        rows.append((f.bench, f.name, f"{num(f.value)} {f.unit}", base, ratio, f.target))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
