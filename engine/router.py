@@ -151,7 +151,7 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
             continue
         if p.active_order is not None:
             o = state.orders[p.active_order]
-            if (o.tif == "GTX" and o.status == "working" and p.fallback_order is None
+            if (o.tif == "GTX" and o.open and p.fallback_order is None
                     and now - o.submitted_ns >= rc.maker_wait_s * NS):
                 out.append((RouterFallback, "router", {
                     "plan_id": p.plan_id, "order_id": o.order_id, "symbol": p.symbol, "reason": "maker_timeout",
