@@ -195,11 +195,11 @@ def run(args: argparse.Namespace) -> int:
                                     progress=tick)
         except KeyboardInterrupt:
             reason = "interrupted"
-        wall = time.perf_counter() - wall0
         bars = sum(s.bars for s in engine.state.syms.values())
         ended = engine.end(reason)
         summary = dict(ended.summary)  # type: ignore[attr-defined]
-        writer.close()
+        writer.close()  # everything durable: the rate below includes the last commit
+        wall = time.perf_counter() - wall0
         _stop_projections(follower)
         follower = None
         print(f"session {session_id} ended ({reason})")
