@@ -35,7 +35,7 @@ def fmt(v: Any) -> str:
         if v != 0 and abs(v) < 1e-4:
             return f"{v:.4g}"
         if abs(v) >= 1000:
-            return f"{v:,.2f}"
+            return f"{v:,.0f}" if v.is_integer() else f"{v:,.2f}"
         return f"{v:.8g}"
     if isinstance(v, int):
         return f"{v:,}" if abs(v) >= 10_000 else str(v)

@@ -87,5 +87,5 @@ def test_lookup_and_paths() -> None:
 
 
 def test_fmt_reads_like_a_person_writes() -> None:
-    assert [fmt(v) for v in (None, True, 0.05, 12345.678, 3, 250_000, 1e-6, "x")] == [
-        "n/a", "true", "0.05", "12,345.68", "3", "250,000", "1e-06", "x"]
+    assert [fmt(v) for v in (None, True, 0.05, 12345.678, 3600.0, 3, 250_000, 1e-6, "x")] == [
+        "n/a", "true", "0.05", "12,345.68", "3,600", "3", "250,000", "1e-06", "x"]
