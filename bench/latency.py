@@ -3,10 +3,12 @@ bar step's ticks and klines) is handed to ``Engine.run`` until the ``RiskDecided
 triggers is durable in the log, with group commit on (the config's ``max_batch`` /
 ``max_latency_ms``), in a background-writer ``LogWriter`` exactly as ``hedge run`` wires it.
 
-Ticks are paced as in live trading: the next tick arrives only after the loop went idle
-and the previous one is durable (live ticks are far apart next to a commit), so each
-sample is one isolated tick. The venue is the simulator over the real klines; a thin
-wrapper only stamps "tick received" and holds the next tick back. Durability is observed
+Ticks are paced as in live trading where it matters: a tick that leads to a decision
+arrives only after the loop went idle and everything before it is durable (live ticks
+are far apart next to a commit), so each sample is one isolated tick; the ticks between
+run at full speed. Which ticks lead to decisions is read from the cached session of the
+same data (the engine is deterministic). The venue is the simulator over the real
+klines; a thin wrapper only stamps "tick received" and holds those ticks back. Durability is observed
 through the writer's public ``on_commit`` hook (called after the batch committed).
 
 Baseline (same run, interleaved per step): the raw commit latency of plain ``sqlite3`` -
@@ -26,37 +28,60 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import MARKET_DIR, Figure
-from bench.fixtures import have_market
-
-WARMUP_STEPS = 200  # the screener needs ~130 bars of history before its first intent
+from bench.fixtures import FULL_STEPS, have_market, session_home
 
 
 class PacedVenue:
-    """The simulated venue, one tick at a time: idle until the previous tick is durable."""
+    """The simulated venue; before each tick that will lead to a risk decision, idle until
+    everything logged so far is durable - the writer's state when a live tick arrives."""
 
-    def __init__(self, inner: Any, measure_from: int):
+    def __init__(self, inner: Any, decision_steps: set[int]):
         self.inner = inner
-        self.measure_from = measure_from
+        self.decision_steps = decision_steps
+        self.writer: Any = None
         self.steps = 0
         self.t_tick = 0
         self.ready = threading.Event()
-        self.ready.set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def durable(self) -> bool:
+        w = self.writer
+        return bool(w.durable_session_seq >= w.next_session_seq - 1)
+
     def next_updates(self) -> Any:
-        if self.steps >= self.measure_from and not self.ready.is_set():
-            return []  # idle: the loop calls idle() and asks again
+        if self.steps + 1 in self.decision_steps and not self.durable():
+            self.ready.clear()
+            if not self.durable():
+                return []  # idle: the loop calls idle() and asks again
         batch = self.inner.next_updates()
         self.steps += 1
-        self.ready.clear()
         self.t_tick = time.perf_counter_ns()
         return batch
 
 
-def measure(steps: int) -> dict[str, list[float]]:
-    """Run the live loop over ``WARMUP_STEPS + steps`` ticks; latencies in ms."""
+def decision_steps(home: Path, steps: int) -> set[int]:
+    """Bar steps (1-based) of the cached session after which a RiskDecided was logged: the
+    engine is deterministic, so the same ticks lead to decisions in the measured run."""
+    con = sqlite3.connect(f"file:{home / 'eventlog.sqlite'}?mode=ro", uri=True)
+    try:
+        nsym = len(con.execute("SELECT DISTINCT originator_version FROM stored_events WHERE topic='KlineClosed' "
+                               "AND rowid < 100").fetchall()) or 1
+        klines, out = 0, set()
+        for (topic,) in con.execute("SELECT topic FROM stored_events WHERE topic IN ('KlineClosed','RiskDecided') "
+                                    "ORDER BY rowid"):
+            if topic == "KlineClosed":
+                klines += 1
+            elif klines:
+                out.add(klines // nsym)
+    finally:
+        con.close()
+    return {s for s in out if s <= steps}
+
+
+def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
+    """Run the live loop over ``steps`` ticks, pacing the ``paced`` ones; latencies in ms."""
     from config.loader import load_config
     from engine.bootstrap import SimOptions, make_venue, resolve_symbols
     from engine.loop import Engine
@@ -67,25 +92,20 @@ def measure(steps: int) -> dict[str, list[float]]:
     loaded = load_config(None)
     data = MARKET_DIR if have_market() else None
     symbols = resolve_symbols(loaded, None, data)
-    venue = PacedVenue(make_venue("sim", loaded, symbols, SimOptions(data, None, None), {}), WARMUP_STEPS)
+    venue = PacedVenue(make_venue("sim", loaded, symbols, SimOptions(data, None, None), {}), paced)
     decided: dict[int, tuple[int, int]] = {}  # RiskDecided session_seq -> (tick ns, decided ns)
-    durable: list[float] = []
-    in_memory: list[float] = []
-    writer_ref: list[LogWriter] = []
+    committed: dict[int, int] = {}  # RiskDecided session_seq -> committed ns
 
     def on_event(ev: Event) -> None:
-        if type(ev) is RiskDecided and venue.steps > WARMUP_STEPS:
+        if type(ev) is RiskDecided:
             decided[ev.session_seq] = (venue.t_tick, time.perf_counter_ns())
 
     def on_commit(batch: list[Event], ids: list[int]) -> None:
         now = time.perf_counter_ns()
         for ev in batch:
-            got = decided.pop(ev.session_seq, None) if type(ev) is RiskDecided else None
-            if got is not None:
-                durable.append((now - got[0]) / 1e6)
-                in_memory.append((got[1] - got[0]) / 1e6)
-        if writer_ref and writer_ref[0].durable_session_seq >= writer_ref[0].next_session_seq - 1:
-            venue.ready.set()
+            if type(ev) is RiskDecided:
+                committed[ev.session_seq] = now
+        venue.ready.set()
 
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as d:
         store = EventStore.open(d)
@@ -93,17 +113,19 @@ def measure(steps: int) -> dict[str, list[float]]:
         gc = loaded.config.runtime.group_commit
         writer = LogWriter(store, str(uuid.uuid4()), clock_ns=clock.now_ns, max_batch=gc.max_batch,
                            max_latency_ms=gc.max_latency_ms, on_commit=on_commit)
-        writer_ref.append(writer)
+        venue.writer = writer
         engine = Engine(venue, writer, on_event=on_event)  # type: ignore[arg-type]
         engine.start(engine_version=loaded.config.runtime.engine_version, mode="sim", venue="sim",
                      symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
                      normalisations=list(loaded.normalisations), data_source="bench",
                      params={}, ts_event_ns=clock.now_ns())
-        engine.run(max_bars=WARMUP_STEPS + steps, idle=lambda: venue.ready.wait(0.05))
+        engine.run(max_bars=steps, idle=lambda: venue.ready.wait(0.001))
         engine.end("bars")
         writer.close()
         events_per_step = writer.committed / max(1, venue.steps)
         store.close()
+    durable = [(committed[ss] - t0) / 1e6 for ss, (t0, _) in decided.items()]
+    in_memory = [(t1 - t0) / 1e6 for t0, t1 in decided.values()]
     return {"durable": durable, "in_memory": in_memory, "events_per_step": [events_per_step],
             "group_commit": [gc.max_batch, gc.max_latency_ms]}
 
@@ -140,11 +162,12 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
-    steps = max(120, int(6000 * scale))
+    steps = max(800, int(20_000 * scale))  # ~700 decisions at scale 1, a few at smoke scale
+    paced = decision_steps(session_home(steps / FULL_STEPS), steps)
     best: dict[str, list[float]] | None = None
     raw: list[float] = []
     for _ in range(max(1, repeats)):
-        got = measure(steps)
+        got = measure(steps, paced)
         if got["durable"] and (best is None or pct(got["durable"], 0.99) < pct(best["durable"], 0.99)):
             best = got
         per_step = max(1, round(got["events_per_step"][0]))
@@ -155,7 +178,7 @@ def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
         raise RuntimeError("no risk decision was taken in the measured ticks")
     dur, mem = best["durable"], best["in_memory"]
     mb, ml = best["group_commit"]
-    notes = (f"{len(dur)} decisions over {steps} paced ticks; group commit max_batch={mb:.0f}, "
+    notes = (f"{len(dur)} decisions over {steps} ticks; group commit max_batch={mb:.0f}, "
              f"max_latency_ms={ml:g}; mean {statistics.fmean(dur):.3f} ms")
     return [
         Figure("latency", "tick -> RiskDecided durable, p50", pct(dur, 0.5), "ms",
