@@ -137,6 +137,12 @@ class JsonlAppender:
                     raise StateFileError(f"{self.path}: corrupt last line ({exc}); move the file away and run 'hedge rebuild'") from None
                 break
 
+    def stored_seq(self) -> int:
+        """The last ``seq`` in the file (0 when empty or absent)."""
+        if not self._scanned:
+            self._scan()
+        return self.last_seq
+
     def append(self, records: Iterable[dict[str, Any]]) -> int:
         """Append records whose ``seq`` is beyond the last one stored; returns lines written."""
         if not self._scanned:

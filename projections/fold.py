@@ -52,6 +52,7 @@ class Projector:
         self.now_ns = 0
         self.seq = 0
         self.events_total = 0
+        self.veto_seq = 0  # last seq in risk_vetoes.jsonl at the last commit (set by the runner)
         self.nav = NavView()
         self.positions = PositionsView()
         self.router = RouterView()

@@ -137,6 +137,16 @@ class Projection:
     def _outputs_present(self) -> bool:
         return all((self.paths.state / f).exists() for f in STATE_FILES)
 
+    def _outputs_missing(self, seq: int, proj: Projector) -> str | None:
+        """What a checkpoint says exists but does not (someone deleted part of the outputs)."""
+        events = self.paths.audit / "events"
+        if seq > 0 and not (events.is_dir() and any(events.glob("*.parquet"))):
+            return f"audit tables in {self.paths.audit}"
+        want = getattr(proj, "veto_seq", 0)  # absent in checkpoints of older versions
+        if want and JsonlAppender(self.paths.vetoes).stored_seq() < want:
+            return f"lines of {self.paths.vetoes}"
+        return None
+
     def _resume(self) -> tuple[Projector, int]:
         ck = self.paths.checkpoint
         if not ck.exists():
@@ -148,6 +158,10 @@ class Projection:
             seq, head, proj = read_checkpoint(ck)
         except StateFileError as exc:
             self.log(f"projections: {exc}; rebuilding from the log")
+            return Projector(), 0
+        missing = self._outputs_missing(seq, proj)
+        if missing:
+            self.log(f"projections: {missing} missing; rebuilding from the log")
             return Projector(), 0
         if seq > 0 and _row_hash_at(self.store, seq) != head:
             raise ProjectionError(
@@ -229,6 +243,7 @@ class Projection:
         self.audit.flush(self.seq)
         self.audit.wait()
         self.vetoes.sync()
+        self.proj.veto_seq = self.vetoes.stored_seq()
         for name, doc in self.proj.documents().items():
             write_json(self.paths.state / name, doc)
         write_checkpoint(self.paths.checkpoint, self.seq, _row_hash_at(self.store, self.seq), self.proj)

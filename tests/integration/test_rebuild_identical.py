@@ -258,3 +258,18 @@ def test_hedge_project_follow_as_its_own_process_stops_cleanly_on_sigterm(tmp_pa
     write_log(ref, events)
     rebuild(ref, progress=False)
     assert tree(home) == tree(ref)
+
+
+@pytest.mark.parametrize("victim", ["audit", "execution"])
+def test_deleting_part_of_the_outputs_makes_hedge_project_rebuild_them(
+        tmp_path: Path, victim: str, capsys: pytest.CaptureFixture[str]) -> None:
+    events = synth_events([("trade", "ETHUSDT", "BUY", "veto", True, False, 0.0, 0.0, False), ("nav", 0.0)] * 5)
+    home, ref = tmp_path / "h", tmp_path / "r"
+    write_log(home, events)
+    run_projections(home)
+    shutil.rmtree(home / victim)
+    run_projections(home)
+    assert "rebuilding from the log" in capsys.readouterr().err
+    write_log(ref, events)
+    rebuild(ref, progress=False)
+    assert tree(home) == tree(ref)
