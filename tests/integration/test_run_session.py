@@ -170,3 +170,23 @@ def test_until_stops_at_the_given_market_time(tmp_path: Path, capsys) -> None:
     klines = [e for e in events if type(e).__name__ == "KlineClosed"]
     assert events[-1].reason == "until" and len(klines) == 24  # 2h of 5m bars from 00:00
     assert klines[-1].close_time_ms == 1_751_335_200_000 - 1
+
+
+def test_no_order_without_an_approving_decision_and_fills_never_exceed_it(generated_session) -> None:
+    _, _, events, _ = generated_session
+    decisions = {e.decision_id: e for e in events if type(e).__name__ == "RiskDecided"}
+    plans = {e.plan_id: e for e in events if type(e).__name__ == "RoutePlanned"}
+    orders = {e.order_id: e for e in events if type(e).__name__ == "OrderSubmitted"}
+    filled: dict[str, float] = {}
+    for e in events:
+        if type(e).__name__ == "OrderFilled":
+            pid = orders[e.order_id].plan_id
+            filled[pid] = filled.get(pid, 0.0) + e.qty
+    assert orders and plans
+    for o in orders.values():
+        plan = plans[o.plan_id]
+        dec = decisions[plan.decision_id]
+        assert dec.outcome in ("allow", "clamp") and plan.qty == dec.approved_qty
+        assert o.symbol == dec.symbol and o.side == plan.side
+    for pid, q in filled.items():
+        assert q <= plans[pid].qty + 1e-9
