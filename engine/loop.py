@@ -60,7 +60,7 @@ def check_update(u: VenueUpdate) -> str | None:
     if unknown:
         return f"{unknown[0]}: unknown field"
     try:
-        msgspec.convert({**u.fields, **_HEADER, "type": u.cls.__name__}, u.cls, strict=False)
+        msgspec.convert({**u.fields, **_HEADER, "type": u.cls.__name__}, u.cls, strict=True)
     except msgspec.ValidationError as exc:
         msg = str(exc)
         m = _LOC.search(msg)
