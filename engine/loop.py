@@ -9,6 +9,7 @@ simulated venue and for Binance; only the venue and the clock differ.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,9 @@ def check_update(u: VenueUpdate) -> str | None:
     unknown = sorted(set(u.fields) - set(u.cls.__struct_fields__))
     if unknown:
         return f"{unknown[0]}: unknown field"
+    for k, v in u.fields.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"{k}: not a finite number ({v})"
     try:
         msgspec.convert({**u.fields, **_HEADER, "type": u.cls.__name__}, u.cls, strict=True)
     except msgspec.ValidationError as exc:

@@ -23,6 +23,7 @@ def test_malformed_venue_update_is_recorded_as_venue_error_and_the_loop_goes_on(
         VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": "abc", "ask": 1.0}),
         VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": 1.0, "ask": 1.0, "colour": 1}),
         VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": 1.0, "ask": "1.5"}),
+        VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": float("nan"), "ask": 1.0}),
         VenueUpdate(MarketTick, "market.BTCUSDT", 1, {"symbol": "BTCUSDT", "bid": 99.0, "ask": 101.0}),
     ])
     market.flat({"BTCUSDT": 60_000.0})
@@ -30,7 +31,7 @@ def test_malformed_venue_update_is_recorded_as_venue_error_and_the_loop_goes_on(
     eng.writer.flush()
     events = list(store.read(session=eng.writer.session_id))  # everything decodes
     errors = [e for e in events if isinstance(e, VenueError)]
-    assert [e.field for e in errors] == ["MarketTick.bid", "MarketTick.colour", "MarketTick.ask"]
+    assert [e.field for e in errors] == ["MarketTick.bid", "MarketTick.colour", "MarketTick.ask", "MarketTick.bid"]
     assert all(e.kind == "parse" and e.message for e in errors)
     assert eng.state.syms["BTCUSDT"].last_close == 60_000.0
     eng.writer.close()
