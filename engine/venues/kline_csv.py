@@ -40,10 +40,16 @@ def read_symbol(path: Path) -> tuple[list[int], list[list[float]]]:
         if s.null_count():
             row = int(s.is_null().arg_max() or 0) + 2
             raise ValueError(f"{path}: row {row}: field {c!r} is empty")
-        if (s < 0).any():
-            row = int((s < 0).arg_max() or 0) + 2
-            raise ValueError(f"{path}: row {row}: field {c!r} is negative")
+        bad = s.is_nan() | s.is_infinite() | ((s < 0) if c == "volume" else (s <= 0))
+        if bad.any():
+            row = int(bad.arg_max() or 0) + 2
+            what = "must be >= 0" if c == "volume" else "must be a positive price"
+            raise ValueError(f"{path}: row {row}: field {c!r} {what}, got {s[row - 2]}")
         cols.append(s.to_list())
+    hi, lo = pl.Series(cols[1]), pl.Series(cols[2])
+    if (hi < lo).any():
+        row = int((hi < lo).arg_max() or 0) + 2
+        raise ValueError(f"{path}: row {row}: field 'high' is below 'low'")
     try:
         t = df["open_time_ms"].cast(pl.Int64, strict=True)
     except Exception:

@@ -48,6 +48,12 @@ def test_csv_reader_names_the_file_row_and_field_of_bad_input(tmp_path: Path) ->
     p.write_text("open_time_ms,open,high,low,close,volume\n1,1,1,1,x,1\n")
     with pytest.raises(ValueError, match=r"column 'close'"):
         read_symbol(p)
+    p.write_text("open_time_ms,open,high,low,close,volume\n1,1,1,1,nan,1\n")
+    with pytest.raises(ValueError, match=r"row 2: field 'close' must be a positive price"):
+        read_symbol(p)
+    p.write_text("open_time_ms,open,high,low,close,volume\n1,1,1,2,1,1\n")
+    with pytest.raises(ValueError, match=r"row 2: field 'high' is below 'low'"):
+        read_symbol(p)
     p.write_text("open_time_ms,open,high,low,close\n1,1,1,1,1\n")
     with pytest.raises(ValueError, match=r"missing column 'volume'"):
         read_symbol(p)
