@@ -20,6 +20,7 @@ from engine.core import Cancel, Emit, Submit, decide
 from engine.ports import Venue, VenueUpdate
 from engine.state import EngineState, evolve
 from eventlog.events import (
+    ConfigChanged,
     Event,
     KlineClosed,
     OrderFilled,
@@ -72,6 +73,16 @@ def check_update(u: VenueUpdate) -> str | None:
         missing = re.search(r"missing required field `(.+?)`", msg)
         return f"{missing.group(1) if missing else field}: {msg}"
     return None
+
+
+def diff_config(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
+    """Every leaf that differs between two config dicts: ``{key, old, new}``, in key order."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[dict[str, Any]] = []
+        for k in sorted(set(old) | set(new)):
+            out.extend(diff_config(old.get(k), new.get(k), f"{path}.{k}" if path else str(k)))
+        return out
+    return [] if old == new else [{"key": path, "old": old, "new": new}]
 
 
 class Engine:
@@ -139,15 +150,19 @@ class Engine:
 
     def run(self, *, max_bars: int | None = None, until_ns: int | None = None, once: bool = False,
             idle: Callable[[], None] | None = None, should_stop: Callable[[], bool] | None = None,
-            progress: Callable[[int], None] | None = None) -> str:
+            progress: Callable[[int], None] | None = None,
+            between: Callable[[], None] | None = None) -> str:
         """Drive the venue until the data ends, ``max_bars`` bar steps, ``until_ns`` or one step.
 
         Returns the end reason: ``data_end``, ``bars``, ``until``, ``once`` or ``stopped``.
-        ``progress(bar_steps)`` is called every 1,000 bar steps.
+        ``progress(bar_steps)`` is called every 1,000 bar steps; ``between()`` before each
+        venue poll (the place for operator actions such as a config reload).
         """
         clock = self.venue.clock()
         next_report = 1000
         while True:
+            if between is not None:
+                between()
             if progress is not None and self.bar_steps >= next_report:
                 progress(self.bar_steps)
                 next_report = self.bar_steps + 1000
@@ -167,6 +182,22 @@ class Engine:
                 return "bars"
             if until_ns is not None and clock.now_ns() >= until_ns:
                 return "until"
+
+    def change_config(self, config: dict[str, Any], config_hash: str) -> Event | None:
+        """Record ConfigChanged (old -> new value of every changed key); decisions after it use it.
+
+        Returns None when nothing changed.
+        """
+        from config.loader import config_to_dict
+
+        old = config_to_dict(self.state.config)
+        changes = diff_config(old, config)
+        if not changes:
+            return None
+        ts = max(self.state.now_ns, self.venue.clock().now_ns())
+        return self.record(ConfigChanged, "session", ts, {
+            "config": config, "config_hash": config_hash, "previous_hash": self.state.config_hash,
+            "changes": changes})
 
     def end(self, reason: str, extra: dict[str, Any] | None = None) -> Event:
         """Record SessionEnded with the folded summary; flush the log."""

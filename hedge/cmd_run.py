@@ -4,7 +4,10 @@ Records ``SessionStarted`` (the normalised config and its hash) first and
 ``SessionEnded`` (with the summary) last; prints the session id at the start and
 a short summary at the end. Env flags keep the seeds' meaning: ``DRY_RUN=1``
 never sends real orders, ``BINANCE_TESTNET=1`` uses testnet endpoints,
-``EXECUTOR_ONCE=1`` is ``--once``.
+``EXECUTOR_ONCE=1`` is ``--once``. SIGHUP reloads the config directory: the change
+is recorded as ``ConfigChanged`` (every changed key, old and new value, the new
+hash) and decisions after it use the new config; a bad edit is refused and the
+session goes on with the config it had.
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     writer = LogWriter(store, session_id, clock_ns=clock.now_ns, max_batch=gc.max_batch,
                        max_latency_ms=gc.max_latency_ms)
     engine = Engine(venue, writer)
-    stop = {"flag": False}
+    stop: dict[str, bool] = {"flag": False, "reload": False}
 
     def _stop(signum: int, frame: Any) -> None:
         if stop["flag"] and signum == signal.SIGINT:
@@ -165,10 +168,35 @@ def run(args: argparse.Namespace) -> int:
             req()
         print("hedge run: stopping after the current step (Ctrl-C again to force)", file=sys.stderr, flush=True)
 
-    old_handlers = {}
+    def _hup(signum: int, frame: Any) -> None:
+        stop["reload"] = True
+        wake = getattr(venue, "wake", None)
+        if wake is not None:
+            wake()
+
+    def _between() -> None:
+        if not stop.get("reload"):
+            return
+        stop["reload"] = False
+        try:
+            fresh = load_config(getattr(args, "config", None))
+        except Exception as exc:  # a bad edit never stops trading: keep the running config
+            print(f"hedge run: config reload refused, still running on {engine.state.config_hash[:12]}: {exc}",
+                  file=sys.stderr, flush=True)
+            return
+        ev = engine.change_config(fresh.as_dict(), fresh.config_hash)
+        if ev is None:
+            print("hedge run: config reloaded, nothing changed", file=sys.stderr, flush=True)
+        else:
+            keys = ", ".join(c["key"] for c in ev.changes)  # type: ignore[attr-defined]
+            print(f"hedge run: config reloaded -> {fresh.config_hash[:12]} ({keys})", file=sys.stderr, flush=True)
+
+    old_handlers: dict[int, Any] = {}
     if _main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             old_handlers[sig] = signal.signal(sig, _stop)
+        if hasattr(signal, "SIGHUP"):
+            old_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hup)
     params = {"bars": args.bars, "until": args.until, "speed": args.speed, "once": once,
               "seed": args.seed if args.seed is not None else cfg.runtime.sim.seed,
               "data": str(data_dir) if data_dir else None,
@@ -192,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
             with counter("bars", total, enabled=not args.quiet and total is not None and speed is None) as tick:
                 reason = engine.run(max_bars=args.bars, until_ns=until_ns, once=once,
                                     idle=lambda: time.sleep(0.05), should_stop=lambda: stop["flag"],
-                                    progress=tick)
+                                    progress=tick, between=_between)
         except KeyboardInterrupt:
             reason = "interrupted"
         bars = sum(s.bars for s in engine.state.syms.values())
@@ -224,8 +252,8 @@ def run(args: argparse.Namespace) -> int:
             venue.close()
         finally:
             store.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
+            for signum, h in old_handlers.items():
+                signal.signal(signum, h)
 
 
 def _expected_steps(venue: Any) -> int | None:

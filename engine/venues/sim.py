@@ -59,6 +59,8 @@ class SimVenue:
         self.speed = speed
         self._wall0: float | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._held: tuple[int, list[tuple[str, float, float, float, float, float]]] | None = None
         self._sim0 = self._clock.now_ns()
         self._funding_ns = int(sim.funding_interval_h * 3600 * 1e9)
         self._funding_bucket = self._sim0 // self._funding_ns if self._funding_ns else 0
@@ -96,25 +98,38 @@ class SimVenue:
         """Cut a paced wait short (SIGTERM / Ctrl-C); the loop then ends the session."""
         self._stop.set()
 
-    def _pace(self, close_ns: int) -> None:
+    def wake(self) -> None:
+        """Interrupt a paced wait without stopping (e.g. a config reload); the bar comes later."""
+        self._wake.set()
+
+    def _pace(self, close_ns: int) -> bool:
+        """Wait until the bar is due at ``speed``; False if woken early (the bar is kept)."""
         if not self.speed:
-            return
+            return True
         if self._wall0 is None:
             self._wall0 = time.monotonic()
         due = self._wall0 + (close_ns - self._sim0) / 1e9 / self.speed
-        delay = due - time.monotonic()
-        if delay > 0:
-            self._stop.wait(delay)
+        while not self._stop.is_set():
+            delay = due - time.monotonic()
+            if delay <= 0:
+                return True
+            if self._wake.wait(min(delay, 0.5)):
+                self._wake.clear()
+                return False
+        return True
 
     def next_updates(self) -> list[VenueUpdate] | None:
-        """One bar step; None when the data ended."""
-        step = next(self._it, None)
+        """One bar step; None when the data ended; [] when a paced wait was woken early."""
+        step = self._held if self._held is not None else next(self._it, None)
+        self._held = None
         if step is None:
             return None
         open_ms, bars = step
         open_ns = open_ms * MS
         close_ns = open_ns + self.interval_ns
-        self._pace(close_ns)
+        if not self._pace(close_ns):
+            self._held = step
+            return []
         self._clock.advance_to(close_ns)
         m = self.matching
         out: list[VenueUpdate] = []

@@ -190,3 +190,45 @@ def test_no_order_without_an_approving_decision_and_fills_never_exceed_it(genera
         assert o.symbol == dec.symbol and o.side == plan.side
     for pid, q in filled.items():
         assert q <= plans[pid].qty + 1e-9
+
+
+def test_sighup_reloads_the_config_as_a_recorded_change_and_bad_edits_are_refused(tmp_path: Path) -> None:
+    import json
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from config.loader import REPO_CONFIG_DIR
+
+    cfg = tmp_path / "cfg"
+    shutil.copytree(REPO_CONFIG_DIR, cfg, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    home = tmp_path / "h"
+    env = {**os.environ, "HEDGE_HOME": str(home), "HEDGE_CONFIG_DIR": str(cfg)}
+    env.pop("HEDGE_STORE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "hedge.cli", "run", "--speed", "1", "--no-projections"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith("session ")
+        (cfg / "risk_limits.json").write_text("{not json")
+        proc.send_signal(signal.SIGHUP)
+        assert "config reload refused" in proc.stderr.readline()
+        rl = json.loads((REPO_CONFIG_DIR / "risk_limits.json").read_text())
+        rl["global"]["max_trade_nav_pct"] = 0.05
+        (cfg / "risk_limits.json").write_text(json.dumps(rl))
+        proc.send_signal(signal.SIGHUP)
+        assert "config reloaded" in proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "ended (stopped)" in out
+    _, events = _session(home)
+    changed = [e for e in events if type(e).__name__ == "ConfigChanged"]
+    assert len(changed) == 1
+    ch = changed[0]
+    assert ch.previous_hash == events[0].config_hash and ch.config_hash != ch.previous_hash
+    assert ch.changes == [{"key": "risk_limits.global.max_trade_nav_pct", "old": 0.06, "new": 0.05}]

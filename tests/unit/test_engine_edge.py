@@ -52,3 +52,32 @@ def test_state_folded_from_the_stored_log_equals_the_live_engine_state(home: Pat
         assert got[k] == summary[k], k
     for s in live.syms.values():
         assert s.led_qty == s.pos_qty
+
+
+def test_config_change_is_recorded_and_later_decisions_use_it_and_rederive(home: Path) -> None:
+    from config.loader import apply_overrides, from_dict
+    from engine.replay_core import rederive
+    from eventlog.events import IntentEmitted
+
+    base = load_config()
+    market = ScriptedMarket(["BTCUSDT"], start_ms=1_751_328_000_000)
+    store = EventStore.open(home)
+    eng = build_sim_engine(base, ["BTCUSDT"], market, store, str(uuid.uuid4()))
+    market.flat({"BTCUSDT": 60_000.0})
+    eng.apply(eng.venue.next_updates())
+    d, _ = apply_overrides(base.as_dict(), ["risk.max_trade_nav_pct=0.01"])
+    new = from_dict(d)
+    assert eng.change_config(base.as_dict(), base.config_hash) is None, "no change, no event"
+    ev = eng.change_config(new.as_dict(), new.config_hash)
+    assert ev is not None and ev.changes == [{"key": "risk_limits.global.max_trade_nav_pct", "old": 0.06, "new": 0.01}]
+    now = eng.venue.clock().now_ns()
+    eng.record(IntentEmitted, "strategy", now, {"intent_id": "x", "symbol": "BTCUSDT", "side": "BUY", "qty": 0.05,
+                                                "notional_usd": 3000.0, "price": 60_000.0})
+    eng.writer.flush()
+    events = list(store.read(session=eng.writer.session_id))
+    dec = next(e for e in events if type(e).__name__ == "RiskDecided")
+    assert dec.config_hash == new.config_hash and dec.outcome == "clamp" and dec.gate == "max_trade_nav"
+    assert dec.thresholds["max_trade_nav_pct"] == 0.01
+    assert rederive(events, external=("IntentEmitted",)).ok
+    eng.writer.close()
+    store.close()
