@@ -5,7 +5,8 @@
   market when the real data is absent.
 * ``big_log(scale)``: ``(small, big)`` homes whose logs hold that session replicated with
   fresh session ids - at scale 1 about 1 million and at least 5 million events. The
-  payloads are the real session's bytes with the session id replaced (same length), and
+  payloads are the real session's bytes with the session id and the session tag of every
+derived id replaced (same length), and
   go in through ``EventStore.append_encoded`` (hash chain, bulk insert), so the log is
   exactly what many real sessions would have written.
 
@@ -40,7 +41,7 @@ FULL_STEPS = 51_838  # bar steps of the real data (3 symbols -> 155,514 bars)
 BIG_EVENTS = 5_000_000
 SMALL_EVENTS = 1_000_000
 _SESSION_SOURCES = ("eventlog", "engine", "config")
-_FORMAT_SOURCES = ("eventlog/events.py", "eventlog/codec.py", "eventlog/chain.py", "eventlog/upcast.py",
+_FORMAT_SOURCES = ("bench/fixtures.py", "eventlog/events.py", "eventlog/codec.py", "eventlog/chain.py", "eventlog/upcast.py",
                    "eventlog/sqlite_backend.py")
 
 
@@ -151,15 +152,17 @@ def _append_copies(home: Path, sid: str, rows: list[tuple[int, str, bytes]], cop
     """Append ``copies`` replicas of a session, each under a fresh session id."""
     from eventlog.store import EventStore
 
-    old = sid.encode()
+    old, old_tag = sid.encode(), sid.encode()[:8]
     store = EventStore.open(home)
     try:
         for _ in range(copies):
             new_sid = str(uuid.uuid4())
-            new = new_sid.encode()
+            new, new_tag = new_sid.encode(), new_sid.encode()[:8]
             batch: list[tuple[str, int, str, bytes]] = []
             for v, t, p in rows:
-                batch.append((new_sid, v, t, p.replace(old, new)))
+                # the session id, then the session tag that starts every derived id
+                # (engine/ids.py): each copy has its own intent/order/plan ids
+                batch.append((new_sid, v, t, p.replace(old, new).replace(old_tag, new_tag)))
                 if len(batch) == 5000:
                     store.append_encoded(batch)
                     batch = []
