@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -86,9 +87,14 @@ def test_sustained_stream_with_bounded_memory_and_no_growing_lag(site: Site, bac
     def peak(xs: list[dict[str, float]], k: str) -> float:
         return max(x[k] for x in xs)
 
-    # Memory is bounded: no growth from the first half to the second beyond noise.
+    def median(xs: list[dict[str, float]], k: str) -> float:
+        return float(statistics.median(x[k] for x in xs))
+
+    # Memory is bounded: the writer is flat; the projector's baseline does not keep
+    # growing (it peaks briefly each time an audit bucket of 100k events is compacted).
     assert peak(late, "gen_rss") <= peak(early, "gen_rss") + 30_000
-    assert peak(late, "proj_rss") <= max(peak(early, "proj_rss"), 1) * 1.5 + 50_000
+    assert median(late, "proj_rss") <= median(early, "proj_rss") * 1.5 + 30_000
+    assert peak(samples, "proj_rss") < 1_000_000
     # Lag does not grow: the second half's worst lag is within the first half's worst
     # plus a few seconds of stream (the follower polls and commits in chunks).
     assert peak(late, "lag") <= peak(early, "lag") + 3 * RATE, samples
@@ -96,3 +102,5 @@ def test_sustained_stream_with_bounded_memory_and_no_growing_lag(site: Site, bac
           f"lag peak early {peak(early, 'lag'):.0f} late {peak(late, 'lag'):.0f} events; "
           f"writer RSS {peak(early, 'gen_rss') / 1024:.0f}->{peak(late, 'gen_rss') / 1024:.0f} MiB; "
           f"projector RSS {peak(early, 'proj_rss') / 1024:.0f}->{peak(late, 'proj_rss') / 1024:.0f} MiB")
+    if os.environ.get("HEDGE_LOAD_TRACE"):
+        print(" ".join(f"{x['t']:.0f}:{x['lag']:.0f}/{x['proj_rss'] / 1024:.0f}M" for x in samples))
