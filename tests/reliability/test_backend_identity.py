@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.pgserver import PgServer
-from tests.reliability.harness import Site
+from tests.reliability.harness import Site, events_of
 
 pytestmark = pytest.mark.postgres
 SID = "1de0717a-0000-4000-8000-00000000beef"
@@ -96,3 +96,21 @@ def test_replay_what_if_runs_on_postgresql(pair: tuple[Site, Site], tmp_path: Pa
         for k in ("out", "out_dir", "elapsed_s", "bars_per_s", "events_per_s"):
             o.pop(k, None)
     assert _norm(json.dumps(out[0], sort_keys=True)) == _norm(json.dumps(out[1], sort_keys=True))
+
+
+def test_alerts_send_and_record_the_same_on_both_backends(pair: tuple[Site, Site]) -> None:
+    """Last in this module: it appends AlertSent events to both logs."""
+    from tests.fakes.telegram_api import FakeTelegramApi
+
+    token = "123456:identity-test-token"
+    texts, sent = [], []
+    for site in pair:
+        with FakeTelegramApi(token=token) as api:
+            env = {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_CHAT_ID": "42", "TELEGRAM_API_BASE": api.base}
+            r = site.hedge("alerts", "--once", env=env)
+            assert r.returncode == 0, r.stderr
+            texts.append(api.texts())
+        sent.append([(e.alert_id, e.kind, e.text, e.chat_id) for e in events_of(site, "AlertSent")])
+        assert site.verify()["ok"]
+    assert texts[0] and texts[0] == texts[1] and len(texts[0]) == len(sent[0])
+    assert sent[0] == sent[1]  # the alerts' own session id and wall-clock times differ, nothing else
