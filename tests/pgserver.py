@@ -19,6 +19,7 @@ When the binaries are missing the PostgreSQL tests skip, saying why.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import socket
@@ -34,7 +35,7 @@ PG_USER = "hedge"
 # A password with characters that must be percent-encoded in a URL.
 PG_PASSWORD = "pw-S3cret/8x@k:Q"
 PG_PASSWORD_URL = "pw-S3cret%2F8x%40k%3AQ"
-_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
+_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
 
 
 def find_pg_bin(name: str) -> str | None:
@@ -42,10 +43,11 @@ def find_pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    for d in _BIN_DIRS:
-        p = Path(d) / name
-        if p.exists():
-            return str(p)
+    for pattern in _BIN_DIRS:
+        for d in sorted(glob.glob(pattern), reverse=True):  # newest major version first
+            p = Path(d) / name
+            if p.exists():
+                return str(p)
     return None
 
 
