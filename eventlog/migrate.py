@@ -87,8 +87,11 @@ def migrate(
                 if progress:
                     progress(already + copied)
             result = verify(target, batch=batch)
-            head_seq, head = source.head()
-            if not result.ok or result.head_hash != head or result.last_seq != head_seq:
+            # The source may have grown meanwhile (a running engine): compare at the copy's head.
+            head_seq, head = result.last_seq, result.head_hash
+            src_row = next((r for rows in source.rows(head_seq, stop=head_seq, batch=1) for r in rows), None)
+            same = src_row is not None and row_hash(bytes(src_row[4])).hex() == head
+            if not result.ok or not same:
                 raise MigrateError(f"copy does not verify: {result.problem or 'head differs from the source'}")
             return MigrateResult(
                 source=str(source_path), target=redact_url(target_url), source_events=checked.events,

@@ -95,3 +95,32 @@ def test_migrate_needs_a_target_and_never_prints_the_password(home: Path, pg_url
 def test_migrate_without_a_source_log_is_a_clean_exit_2(home: Path, pg_url: str) -> None:
     r = hedge("migrate", "--to", pg_url)
     assert r.returncode == 2 and "no event log" in r.stderr
+
+
+def test_migrate_while_the_engine_keeps_appending_then_catch_up(home: Path, pg_url: str) -> None:
+    import threading
+
+    from eventlog.migrate import migrate
+
+    with EventStore.open(home) as s:
+        sid = fill(s, 20_000, batch=2_000)
+    stop = threading.Event()
+
+    def engine() -> None:  # a live writer on the source during the copy
+        with EventStore.open(home) as s:
+            k = 20_003
+            while not stop.is_set() and k < 60_000:
+                s.append([tick(sid, k + i) for i in range(200)])
+                k += 200
+
+    t = threading.Thread(target=engine)
+    t.start()
+    try:
+        first = migrate(home / "eventlog.sqlite", pg_url, batch=1_000)
+    finally:
+        stop.set()
+        t.join()
+    assert first.target_verified and first.copied > 0
+    second = migrate(home / "eventlog.sqlite", pg_url)
+    assert second.already_there == first.copied
+    assert RawLog(url=pg_url).rows() == _sqlite_rows(home)
