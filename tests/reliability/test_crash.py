@@ -2,7 +2,8 @@
 
 After every kill: the log verifies; it is a prefix of what an uncrashed run with
 the same input writes; every event the projections had seen as committed is in
-it; the projections resumed after the crash equal a full rebuild; and a resumed
+it; every event the writer reported committed before the kill is in it; the
+projections resumed after the crash equal a full rebuild; and a resumed
 run (a new session on the same log) adds no duplicate order.
 """
 
@@ -12,12 +13,14 @@ import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import pytest
 
-from tests.reliability.harness import Site, events_of, payloads
+from tests.reliability.harness import REPO, Site, events_of, payloads
 
 ROUNDS = int(os.environ.get("HEDGE_CRASH_ROUNDS", "10"))
 BARS = "2500"
@@ -36,20 +39,35 @@ def _run_to_the_end(site: Site) -> float:
     return time.monotonic() - t0
 
 
-def _kill_at_random(site: Site, after_s: float) -> bool:
-    """Start a run, SIGKILL it ``after_s`` seconds after it announced its session. True if killed."""
-    p = site.popen("run", "--speed", "max", "--bars", BARS, "--session-id", SID, "--quiet")
+def _kill_at_random(site: Site, after_s: float) -> tuple[bool, int, int]:
+    """Start a run, SIGKILL it ``after_s`` s after it announced its session.
+
+    Returns (killed, last global seq and last session_seq the writer reported
+    committed). The run goes through ``run_reporting``: the real CLI with the log
+    writer printing each commit after the store accepted it.
+    """
+    p = subprocess.Popen([sys.executable, "-m", "tests.reliability.run_reporting", "run", "--speed", "max",
+                          "--bars", BARS, "--session-id", SID, "--quiet"],
+                         cwd=REPO, env=site.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert p.stdout is not None
-    first = p.stdout.readline()
+    lines = []
+    while True:
+        line = p.stdout.readline()
+        lines.append(line)
+        if not line or line.startswith("session "):
+            break
     if after_s > 0:
         time.sleep(after_s)
     killed = p.poll() is None
     if killed:
         os.kill(p.pid, signal.SIGKILL)
-    p.communicate(timeout=120)
+    out, err = p.communicate(timeout=120)
     if not killed:
-        assert p.returncode == 0, first
-    return killed
+        assert p.returncode == 0, err
+    reported = [ln.split() for ln in [*lines, *out.splitlines()] if ln.startswith("COMMITTED ")]
+    if not reported:
+        return killed, 0, 0
+    return killed, max(int(r[1]) for r in reported), max(int(r[2]) for r in reported)
 
 
 def _state_seq(site: Site) -> int:
@@ -71,12 +89,13 @@ def test_kill_9_at_random_moments_loses_nothing_committed(make_site: Callable[[s
     assert len(expected) > 10_000
     rnd = random.Random(int(os.environ.get("HEDGE_CRASH_SEED", "20261121")))
     killed_rounds = 0
-    lengths = []
+    lengths: list[int] = []
+    reported: list[int] = []
     for i in range(ROUNDS):
         site = make_site(f"crash{i}")
         # Kill points spread over the run, including right at the start and near the end.
         after = rnd.uniform(0, wall * 1.05) if i else 0.0
-        killed = _kill_at_random(site, after)
+        killed, committed_seq, committed_session_seq = _kill_at_random(site, after)
         killed_rounds += killed
         ctx = f"[{backend} round {i}, kill after {after:.3f}s, killed={killed}]"
 
@@ -85,6 +104,11 @@ def test_kill_9_at_random_moments_loses_nothing_committed(make_site: Callable[[s
         got = payloads(site)
         lengths.append(len(got))
         assert got == expected[:len(got)], f"{ctx} log is not a prefix of the uncrashed run"
+
+        # Every event the engine was told is committed is in the log.
+        assert res["last_seq"] >= committed_seq, f"{ctx} writer reported seq {committed_seq} committed"
+        assert len(got) >= committed_session_seq, f"{ctx} reported session_seq {committed_session_seq}"
+        reported.append(committed_session_seq)
 
         seen = _state_seq(site)
         assert seen <= res["last_seq"], f"{ctx} projections saw seq {seen}, log ends at {res['last_seq']}"
@@ -107,4 +131,4 @@ def test_kill_9_at_random_moments_loses_nothing_committed(make_site: Callable[[s
         assert len(sessions) == (2 if got else 1)
     assert killed_rounds >= ROUNDS // 2, f"only {killed_rounds} of {ROUNDS} runs were killed mid-way"
     print(f"\n{backend}: {killed_rounds}/{ROUNDS} killed; log lengths after kill: {sorted(lengths)} "
-          f"of {len(expected)}")
+          f"of {len(expected)}; reported committed at kill: {sorted(reported)}")
