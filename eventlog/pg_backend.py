@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
@@ -47,11 +48,25 @@ def redact_url(url: str) -> str:
     return url
 
 
+class StoreUnavailable(ConnectionError):
+    """The PostgreSQL server cannot be reached or refuses us (message names the redacted URL)."""
+
+
+def _probe(kw: dict[str, Any], url: str) -> None:
+    """Connect once, directly, so a failure says why (the pool would only say 'timeout')."""
+    try:
+        psycopg.connect(**kw, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())  # one line; psycopg never includes the password
+        raise StoreUnavailable(f"cannot connect to PostgreSQL at {redact_url(url)}: {reason}") from None
+
+
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
     """Application recorder that chains rows under the library's table lock."""
 
     def __init__(self, url: str, *, pool_size: int = 2, create: bool = True):
         kw = parse_url(url)
+        _probe(kw, url)
         datastore = PostgresDatastore(
             kw["dbname"], kw["host"], kw["port"], kw["user"], kw["password"],
             pool_size=pool_size, max_overflow=2, lock_timeout=30, enable_db_functions=False,

@@ -117,3 +117,14 @@ def test_a_bad_store_url_is_a_clean_exit_2_without_the_password(home: Path) -> N
         r = hedge("verify", env={"HEDGE_STORE_URL": url})
         assert r.returncode == 2, r.stderr
         assert "S3cretpw" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.postgres
+def test_a_wrong_password_or_a_dead_server_says_so_without_the_password(pg_url: str) -> None:
+    wrong = pg_url.replace("pw-S3cret", "pw-W4rong")
+    dead = "postgresql://hedge:pw-D3adsecret@127.0.0.1:1/db"
+    for url, why in ((wrong, "password authentication failed"), (dead, "Connection refused")):
+        r = hedge("verify", env={"HEDGE_STORE_URL": url})
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert "cannot connect to PostgreSQL" in r.stderr and why in r.stderr, r.stderr
+        assert "W4rong" not in r.stderr and "D3adsecret" not in r.stderr and "***" in r.stderr
