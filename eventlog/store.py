@@ -212,7 +212,8 @@ class EventStore:
         sessions = self.sessions()
         if prefix == "last" and sessions:
             return sessions[-1]
-        hits = [s for s in sessions if s.session_id.startswith(prefix.replace("-", ""))]
+        want = prefix.replace("-", "").lower()
+        hits = [s for s in sessions if s.session_id.replace("-", "").lower().startswith(want)]
         if len(hits) != 1:
             what = "no session" if not hits else f"{len(hits)} sessions"
             raise LookupError(f"{what} match {prefix!r} in {self.location}")

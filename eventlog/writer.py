@@ -3,16 +3,20 @@
 The engine calls ``emit(EventClass, stream=..., ts_event_ns=..., **fields)``; the
 writer stamps the header (session id, next ``session_seq``, ``ts_init_ns`` from the
 injected clock) and queues the event. A background thread commits the queue as one
-batch when it reaches ``max_batch`` or when the oldest queued event has waited
+batch when it reaches ``max_batch`` or when the first queued event has waited
 ``max_latency_ms`` - whichever comes first. ``flush()`` makes everything so far
 durable. A storage failure (disk full, read-only home) is kept and re-raised to
 the engine on its next call, so the engine stops instead of running on unlogged.
+
+The producer side takes no lock: events go into a ``deque`` (atomic appends) that
+the commit thread drains from the left, so queueing an event costs well under a
+microsecond and a batch never loses or reorders an event.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +27,7 @@ E = TypeVar("E", bound=Event)
 
 
 class WriterFailed(RuntimeError):
-    """The log could not be written; nothing after ``durable_seq`` is stored."""
+    """The log could not be written; nothing after ``durable_session_seq`` is stored."""
 
 
 class LogWriter:
@@ -49,12 +53,12 @@ class LogWriter:
         self.durable_session_seq = next_seq - 1
         self.last_global_seq = 0
         self.committed = 0
-        self._pending: list[Event] = []
-        self._oldest = 0.0
+        self._q: deque[Event] = deque()
         self._error: BaseException | None = None
-        self._cv = threading.Condition()
-        self._closing = False
+        self._wake = threading.Event()  # producer -> committer: a full batch, a flush, close
+        self._done = threading.Condition()  # committer -> waiters: progress was made
         self._force = False
+        self._closing = False
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(target=self._run, name="hedge-log-writer", daemon=True)
@@ -65,6 +69,11 @@ class LogWriter:
     @property
     def next_session_seq(self) -> int:
         return self._next
+
+    @property
+    def pending(self) -> int:
+        """Events queued but not yet committed."""
+        return len(self._q)
 
     def emit(self, cls: type[E], *, stream: str, ts_event_ns: int, **fields: Any) -> E:
         """Build the event with its header and queue it for the next group commit."""
@@ -77,44 +86,47 @@ class LogWriter:
         return ev
 
     def submit(self, ev: Event) -> None:
-        with self._cv:
+        if self._error is not None:
             self._raise_if_failed()
-            if not self._pending:
-                self._oldest = time.monotonic()
-            self._pending.append(ev)
-            n = len(self._pending)
-            if self._thread is None:
-                if n >= self.max_batch:
-                    self._commit_locked()
-                return
+        q = self._q
+        q.append(ev)
+        n = len(q)
+        if self._thread is None:
             if n >= self.max_batch:
-                self._cv.notify_all()
+                self._commit_available()
+                self._raise_if_failed()
+            return
+        if n >= self.max_batch:
+            self._wake.set()
             # Back-pressure: never let the queue grow without bound.
-            while len(self._pending) >= 8 * self.max_batch and self._error is None:
-                self._cv.wait(0.05)
+            if n >= 8 * self.max_batch:
+                with self._done:
+                    while len(q) >= 4 * self.max_batch and self._error is None:
+                        self._wake.set()
+                        self._done.wait(0.05)
+                self._raise_if_failed()
 
     def flush(self) -> int:
         """Block until everything emitted so far is durable; returns durable session_seq."""
-        with self._cv:
-            if self._thread is None:
-                self._commit_locked()
-            else:
-                target = self._next - 1
-                self._force = True
-                self._cv.notify_all()
+        target = self._next - 1
+        if self._thread is None:
+            while self._q and self._error is None:
+                self._commit_available()
+        else:
+            with self._done:
                 while self.durable_session_seq < target and self._error is None:
-                    self._cv.wait(0.05)
-                    self._cv.notify_all()
-            self._raise_if_failed()
-            return self.durable_session_seq
+                    self._force = True
+                    self._wake.set()
+                    self._done.wait(0.05)
+        self._raise_if_failed()
+        return self.durable_session_seq
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            with self._cv:
-                self._closing = True
-                self._cv.notify_all()
+            self._closing = True
+            self._wake.set()
             if self._thread is not None:
                 self._thread.join(timeout=10)
 
@@ -124,46 +136,49 @@ class LogWriter:
         if self._error is not None:
             raise WriterFailed(f"event log write failed: {self._error}") from self._error
 
-    def _commit_locked(self) -> None:
-        if not self._pending or self._error is not None:
+    def _commit_available(self) -> None:
+        """Drain up to ``max_batch`` queued events (in order) and commit them as one batch."""
+        q = self._q
+        if not q or self._error is not None:
             return
-        batch, self._pending = self._pending, []
-        self._write(batch)
-
-    def _write(self, batch: list[Event]) -> None:
+        batch = []
+        pop = q.popleft
+        for _ in range(min(len(q), self.max_batch)):
+            batch.append(pop())
         try:
             ids = self.store.append(batch)
         except BaseException as exc:  # keep it: the engine must stop, nothing is lost silently
             self._error = exc
             return
         self.durable_session_seq = batch[-1].session_seq
-        self.last_global_seq = ids[-1] if ids else self.last_global_seq
+        if ids:
+            self.last_global_seq = ids[-1]
         self.committed += len(batch)
         if self.on_commit is not None:
             self.on_commit(batch, ids)
 
     def _run(self) -> None:
-        with self._cv:
-            while True:
-                if self._closing and not self._pending:
-                    return
-                if not self._pending:
-                    self._cv.wait(0.1)
-                    continue
-                due = self._oldest + self.max_latency_s
-                now = time.monotonic()
-                urgent = self._force or self._closing
-                if len(self._pending) < self.max_batch and now < due and not urgent:
-                    self._cv.wait(due - now)
-                    continue
-                if self._error is not None:
-                    self._cv.wait(0.1)
-                    continue
-                batch, self._pending = self._pending, []
-                self._force = False
-                self._cv.release()
-                try:
-                    self._write(batch)
-                finally:
-                    self._cv.acquire()
-                self._cv.notify_all()
+        q = self._q
+        while True:
+            if self._closing and (not q or self._error is not None):
+                return
+            if not q:
+                self._wake.wait(0.1)
+                self._wake.clear()
+                continue
+            # Something is queued: give the batch up to max_latency to fill, unless a
+            # full batch, a flush or close asks for it now.
+            if len(q) < self.max_batch and not (self._force or self._closing):
+                self._wake.wait(self.max_latency_s)
+            self._wake.clear()
+            self._force = False
+            if self._error is None:
+                while q and self._error is None:
+                    self._commit_available()
+                    if len(q) < self.max_batch and not (self._force or self._closing):
+                        break
+            with self._done:
+                self._done.notify_all()
+            if self._error is not None:
+                # Wake every waiter; keep the thread alive so flush/close return promptly.
+                self._wake.wait(0.1)

@@ -44,3 +44,22 @@ def test_corrupt_log_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     r = _hedge("verify", "--home", str(tmp_path))
     assert r.returncode == 2 and "not an SQLite event log" in r.stderr
     assert (tmp_path / "eventlog.sqlite").read_bytes().startswith(b"this is not")
+
+
+def test_find_session_matches_full_dashed_ids_and_prefixes(home: Path) -> None:
+    import uuid
+
+    from eventlog.events import SessionStarted
+    from eventlog.store import EventStore
+
+    sid = str(uuid.UUID(int=0x1234))
+    with EventStore.open(home) as store:
+        store.append([SessionStarted(session_id=sid, session_seq=1, stream="session", ts_event_ns=1,
+                                     ts_init_ns=1, engine_version="t", mode="sim", venue="sim",
+                                     symbols=["BTCUSDT"], config={}, config_hash="h")])
+        for q in (sid, sid.replace("-", ""), sid[:13], "last"):
+            assert store.find_session(q).session_id == sid
+        import pytest
+
+        with pytest.raises(LookupError):
+            store.find_session("ffff")
