@@ -123,13 +123,15 @@ class Projection:
     """Fold + outputs + position for one home. Not thread-safe: one per process (``Lock``)."""
 
     def __init__(self, home: Path, store: EventStore, *, batch: int = DEFAULT_BATCH,
-                 log: Callable[[str], None] | None = None, bucket_size: int = BUCKET):
+                 log: Callable[[str], None] | None = None, bucket_size: int = BUCKET,
+                 audit: bool = True):
         self.paths = Paths(home)
         self.store = store
         self.batch = batch
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.proj, self.seq = self._resume()
         self.audit = AuditWriter(self.paths.audit, self.seq, bucket_size)
+        self.audit_rows = audit  # False: another process writes the audit files (parallel rebuild)
         self.audit.recover(self.seq)
         self.vetoes = JsonlAppender(self.paths.vetoes)
         self.committed = self.seq if self._outputs_present() else -1
@@ -171,25 +173,25 @@ class Projection:
 
     # -- work ----------------------------------------------------------------------
 
-    def _batches(self, prefetch: bool) -> Iterator[list[Event]]:
+    def _batches(self, prefetch: bool, stop: int | None = None) -> Iterator[list[Event]]:
         """Decoded batches from ``seq + 1``; with ``prefetch`` a thread reads the next rows
         from the store while this one folds (SQLite releases the GIL while it reads)."""
         if not prefetch:
-            yield from self.store.read_batches(self.seq + 1, batch=self.batch)
+            yield from self.store.read_batches(self.seq + 1, stop=stop, batch=self.batch)
             return
         q: queue.Queue[Any] = queue.Queue(maxsize=4)
-        stop = threading.Event()
+        halt = threading.Event()
 
         def produce() -> None:
             try:
-                for rows in self.store.rows(self.seq + 1, batch=self.batch):
-                    while not stop.is_set():
+                for rows in self.store.rows(self.seq + 1, stop=stop, batch=self.batch):
+                    while not halt.is_set():
                         try:
                             q.put(rows, timeout=0.1)
                             break
                         except queue.Full:
                             continue
-                    if stop.is_set():
+                    if halt.is_set():
                         return
                 q.put(None)
             except BaseException as exc:
@@ -206,11 +208,11 @@ class Projection:
                     raise item
                 yield [decode(split(r[4])[1], r[0]) for r in item]
         finally:
-            stop.set()
+            halt.set()
             t.join()
 
     def catch_up(self, *, max_events: int | None = None, progress: Callable[[int], None] | None = None,
-                 prefetch: bool = False) -> int:
+                 prefetch: bool = False, stop: int | None = None) -> int:
         """Fold new events (up to ``max_events``); returns how many were applied."""
         n = 0
         proj = self.proj
@@ -218,15 +220,20 @@ class Projection:
         audit = self.audit
         hooks = audit.hooks(proj)
         hook = hooks.get
-        for batch in self._batches(prefetch):
-            for seg in audit.segments(batch):
-                audit.begin(seg[0].seq)
-                for ev in seg:
+        rows = self.audit_rows
+        for batch in self._batches(prefetch, stop):
+            if not rows:
+                for ev in batch:
                     apply(ev)
-                    h = hook(type(ev))
-                    if h is not None:
-                        h(ev)
-                audit.add_segment(seg)
+            else:
+                for seg in audit.segments(batch):
+                    audit.begin(seg[0].seq)
+                    for ev in seg:
+                        apply(ev)
+                        h = hook(type(ev))
+                        if h is not None:
+                            h(ev)
+                    audit.add_segment(seg)
             self.seq = batch[-1].seq
             lines = proj.take_veto_lines()
             if lines:
@@ -279,25 +286,43 @@ def drop_views(home: Path) -> None:
 
 
 def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
-            batch: int = DEFAULT_BATCH, bucket_size: int = BUCKET) -> dict[str, Any]:
-    """Drop every view and fold the whole log again; returns {events, seconds, events_per_s}."""
+            batch: int = DEFAULT_BATCH, bucket_size: int = BUCKET,
+            workers: int | None = None) -> dict[str, Any]:
+    """Drop every view and fold the whole log again; returns {events, seconds, events_per_s, workers}.
+
+    With more than two audit buckets of events (or ``workers`` given), the audit
+    tables are built by ``workers`` processes (``projections.parallel``) while this
+    process folds the state files; ``workers=0`` forces the single-process path.
+    """
     from hedge.progress import counter
+    from projections import parallel
 
     home = Path(home)
     store = EventStore.open(home, store_url, create=False)
     lock = Lock(Paths(home).lock)
+    pool = None
     try:
         drop_views(home)
         total = store.last_seq()
+        if workers is None:
+            workers = parallel.default_workers() if total > 2 * bucket_size else 0
         t0 = time.perf_counter()
-        proj = Projection(home, store, batch=batch, bucket_size=bucket_size)
+        if workers > 0 and total > 0:
+            pool, results = parallel.start(home, store_url, total, bucket_size, workers=workers, batch=batch)
+        proj = Projection(home, store, batch=batch, bucket_size=bucket_size, audit=pool is None)
         with counter("rebuild", total, enabled=progress) as tick:
-            n = proj.catch_up(progress=tick, prefetch=True)
+            n = proj.catch_up(progress=tick, prefetch=True, stop=total)
+        if pool is not None:
+            parallel.finish(pool, results)
+            pool = None
         proj.commit(final=True)
         proj.close()
         dt = time.perf_counter() - t0
-        return {"events": n, "seq": proj.seq, "seconds": dt, "events_per_s": n / dt if dt > 0 else None}
+        return {"events": n, "seq": proj.seq, "seconds": dt, "events_per_s": n / dt if dt > 0 else None,
+                "workers": workers}
     finally:
+        if pool is not None:
+            pool.terminate()
         lock.release()
         store.close()
 

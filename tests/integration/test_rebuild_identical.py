@@ -273,3 +273,22 @@ def test_deleting_part_of_the_outputs_makes_hedge_project_rebuild_them(
     write_log(ref, events)
     rebuild(ref, progress=False)
     assert tree(home) == tree(ref)
+
+
+def test_parallel_audit_workers_write_the_same_bytes_as_one_process(tmp_path: Path) -> None:
+    events = synth_events([("bar", "BTCUSDT", 0.001, 0.01), ("nav", -0.01),
+                           ("trade", "ETHUSDT", "BUY", "allow", False, True, 20.0, 3.0, True),
+                           ("trade", "SOLUSDT", "SELL", "veto", True, False, 0.0, 0.0, False)] * 30)
+    one, many = tmp_path / "one", tmp_path / "many"
+    write_log(one, events)
+    write_log(many, events)
+    a = rebuild(one, progress=False, bucket_size=40, workers=0)
+    b = rebuild(many, progress=False, bucket_size=40, workers=3)
+    assert (a["workers"], b["workers"]) == (0, 3) and a["events"] == b["events"] == len(events)
+    assert len(list((many / "audit" / "events").iterdir())) > 3
+    assert tree(many) == tree(one)
+    with EventStore.open(many) as store:  # the runner resumes from a parallel rebuild
+        proj = Projection(many, store, bucket_size=40)
+        assert proj.sync(final=True) == 0
+        proj.close()
+    assert tree(many) == tree(one)
