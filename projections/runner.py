@@ -15,7 +15,8 @@ the same bytes; nothing is applied twice or skipped. A checkpoint whose row hash
 does not match the log (a different log under the same home) is refused.
 
 ``ProjectionFollower`` runs this in a background thread for ``hedge run``;
-``rebuild`` drops every view and folds the whole log (``hedge rebuild``);
+``rebuild`` drops every view and folds the whole log (``hedge rebuild``; audit buckets
+of big logs are built in parallel by ``projections.parallel``);
 ``hedge project [--follow]`` runs it as its own process, on any host that can
 read the log (``HEDGE_STORE_URL``).
 """
