@@ -187,19 +187,26 @@ def shell(con: duckdb.DuckDBPyConnection, stdin: TextIO = sys.stdin, stdout: Tex
             continue
         sql = "".join(buf)
         buf = []
-        try:
-            cols, rows = query(con, sql)
-            if cols:
-                stdout.write(render(cols, rows, fmt))
-        except AuditError as exc:
-            errors += 1
-            stdout.write(f"error: {exc}\n")
+        errors += _run_script(con, sql, fmt, stdout)
     if buf:
+        errors += _run_script(con, "".join(buf), fmt, stdout)
+    return 1 if errors and not interactive else 0
+
+
+def _run_script(con: duckdb.DuckDBPyConnection, sql: str, fmt: str, stdout: TextIO) -> int:
+    """Run one or more ';'-separated statements, printing each result; returns the errors."""
+    try:
+        statements = [str(st.query) for st in con.extract_statements(sql)]
+    except duckdb.Error as exc:
+        stdout.write(f"error: {str(exc).strip()}\n")
+        return 1
+    errors = 0
+    for st in statements:
         try:
-            cols, rows = query(con, "".join(buf))
+            cols, rows = query(con, st)
             if cols:
                 stdout.write(render(cols, rows, fmt))
         except AuditError as exc:
             errors += 1
             stdout.write(f"error: {exc}\n")
-    return 1 if errors and not interactive else 0
+    return errors

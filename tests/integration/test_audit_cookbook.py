@@ -110,11 +110,13 @@ def test_listing_formats_and_errors(home: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_shell_runs_statements_and_dot_commands(home: Path) -> None:
-    stdin = io.StringIO("select count(*) as n\n  from vetoes;\n.tables\n.format csv\nselect 2 as two;\nselect oops;\n.quit\n")
+    stdin = io.StringIO("select count(*) as n\n  from vetoes;\n.tables\n.format csv\nselect 2 as two;\n"
+                        "select 3 as three; select 4 as four;\nselect oops;\n.quit\nselect 5;\n")
     out = io.StringIO()
     rc = shell(connect(home), stdin=stdin, stdout=out)
     text = out.getvalue()
     assert "risk_decisions" in text and "two\n2\n" in text and "error:" in text
+    assert "three\n3\nfour\n4\n" in text and "5" not in text.split("oops")[-1]  # nothing after .quit
     assert re.search(r"^n\s*\n-+\n\d+", text, re.M)
     assert rc == 1  # a failed statement in a piped script is an error exit
 
