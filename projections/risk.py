@@ -158,5 +158,6 @@ class RiskView:
             },
             "venue_errors": {"total": sum(self.venue_errors.values()), "by_kind": dict(sorted(self.venue_errors.items()))},
             "alerts": dict(self.alerts),
+            "config_error": p.config_error,
         }
 

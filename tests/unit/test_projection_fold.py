@@ -276,3 +276,14 @@ def test_venue_reconciliation_is_authoritative_for_positions() -> None:
         {"symbol": "ETHUSDT", "positionAmt": "-0.2", "entryPrice": "3000", "markPrice": "2990"}, "junk"])
     pos = fold(s.events).documents()["positions_state.json"]["positions"]
     assert [(x["symbol"], x["qty"], x["side"], x["entry_price"]) for x in pos] == [("ETHUSDT", -0.2, "SHORT", 3000.0)]
+
+
+def test_unreadable_recorded_config_falls_back_to_defaults_and_says_so() -> None:
+    s = Synth()
+    s.session()
+    s.events[0] = msgspec.structs.replace(s.events[0], config={"risk_limits": {"global": {"bogus": 1}}})
+    s.op(("nav", 0.0))
+    docs = fold(s.events).documents()
+    assert "bogus" in (docs["diagnostics.json"]["config_error"] or "")
+    assert docs["nav_state.json"]["nav_stale_after_s"] == 3600.0
+    assert fold(synth_events([])).documents()["diagnostics.json"]["config_error"] is None
