@@ -61,13 +61,12 @@ class PacedVenue:
         return batch
 
 
-def decision_steps(home: Path, steps: int) -> set[int]:
+def decision_steps(home: Path, steps: int, nsym: int) -> set[int]:
     """Bar steps (1-based) of the cached session after which a RiskDecided was logged: the
-    engine is deterministic, so the same ticks lead to decisions in the measured run."""
+    engine is deterministic, so the same ticks lead to decisions in the measured run.
+    A step closes one kline per symbol (``nsym``), after the step's ticks."""
     con = sqlite3.connect(f"file:{home / 'eventlog.sqlite'}?mode=ro", uri=True)
     try:
-        nsym = len(con.execute("SELECT DISTINCT originator_version FROM stored_events WHERE topic='KlineClosed' "
-                               "AND rowid < 100").fetchall()) or 1
         klines, out = 0, set()
         for (topic,) in con.execute("SELECT topic FROM stored_events WHERE topic IN ('KlineClosed','RiskDecided') "
                                     "ORDER BY rowid"):
@@ -163,7 +162,11 @@ def pct(xs: list[float], q: float) -> float:
 
 def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
     steps = max(800, int(20_000 * scale))  # ~700 decisions at scale 1, a few at smoke scale
-    decisions = decision_steps(session_home(steps / FULL_STEPS), steps)
+    from config.loader import load_config
+    from engine.bootstrap import resolve_symbols
+
+    nsym = len(resolve_symbols(load_config(None), None, MARKET_DIR if have_market() else None))
+    decisions = decision_steps(session_home(steps / FULL_STEPS), steps, nsym)
     # hold back the decision tick (the writer is idle when it arrives) and the one after
     # (the loop goes idle after the decision, as it does between live ticks)
     paced = decisions | {s + 1 for s in decisions}
