@@ -158,10 +158,17 @@ def _config_changed(p: Projector, ev: E.ConfigChanged) -> None:
 
 
 def _tick(p: Projector, ev: E.MarketTick) -> None:
-    p.risk.last_ns["tick"] = ev.ts_event_ns
-    price = ev.mark if ev.mark else (ev.bid + ev.ask) / 2.0
+    # the hottest path of a rebuild: set_price(mark_day=False), inlined
+    ts = ev.ts_event_ns
+    p.risk.last_ns["tick"] = ts
+    price = ev.mark or (ev.bid + ev.ask) / 2.0
     if price > 0:
-        p.set_price(ev.symbol, price, ev.ts_event_ns, mark_day=False)
+        sym = ev.symbol
+        p.prices[sym] = price
+        p.price_ns[sym] = ts
+        pos = p.positions.pos.get(sym)
+        if pos is not None:
+            pos.mark = price
 
 
 def _kline(p: Projector, ev: E.KlineClosed) -> None:

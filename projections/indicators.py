@@ -51,7 +51,7 @@ class WilderAtr:
         self._prev_close = close
         if prev is None:
             return None
-        tr = true_range(high, low, prev)
+        tr = max(high - low, abs(high - prev), abs(low - prev))  # true_range(), inlined (hot path)
         if self.atr is None:
             self._seed.append(tr)
             if len(self._seed) < self.n:
