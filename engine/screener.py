@@ -99,7 +99,7 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
     if not side:
         return []
     nav = state.nav_usd
-    if nav is None or nav <= 0:
+    if nav is None or nav <= 0 or c <= 0:
         return []
     atr_frac = atr / c
     if atr_frac < cfg.runtime.signal_gate.min_atr_pct:

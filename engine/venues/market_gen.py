@@ -130,6 +130,8 @@ class GeneratedMarket:
             c = o * math.exp(r)
             h = max(o, c) * (1 + abs(rng.gauss(0.0, sd * 0.6)))
             lo = min(o, c) * (1 - abs(rng.gauss(0.0, sd * 0.6)))
+            # A generated market never prices at zero: floor at ten ticks (long runs drift).
+            o, c = max(o, 10 * tick), max(c, 10 * tick)
             o, c = round_price(o, tick, "BUY"), round_price(c, tick, "BUY")
             h = max(round_price(h, tick, "SELL"), o, c)
             lo = min(round_price(lo, tick, "BUY"), o, c)
