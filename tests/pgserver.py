@@ -106,6 +106,34 @@ class PgServer:
         raise RuntimeError(f"pg_ctl start failed: {r.stderr.decode(errors='replace')[-500:]}\n"
                            f"{self.log.read_text(errors='replace')[-2000:] if self.log.exists() else ''}")
 
+    def start_replica(self) -> PgServer:
+        """A streaming hot-standby replica of this cluster (``pg_basebackup -R``), read-only."""
+        basebackup = find_pg_bin("pg_basebackup")
+        if not basebackup:
+            pytest.skip("pg_basebackup not found")
+        base = Path(tempfile.mkdtemp(prefix="hedge-pg-replica-"))
+        os.chmod(base, 0o755)
+        rep = PgServer(base, self.initdb, self.pg_ctl)
+        rep.socket_dir.mkdir()
+        if rep.as_postgres:
+            shutil.chown(base, "postgres")
+            shutil.chown(rep.socket_dir, "postgres")
+        env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
+        subprocess.run(
+            rep._cmd("env", f"PGPASSWORD={PG_PASSWORD}", basebackup, "-h", self.host, "-p", str(self.port),
+                     "-U", PG_USER, "-D", str(rep.data), "-R", "-X", "stream", "--no-sync"),
+            check=True, capture_output=True, timeout=120, env=env,
+        )
+        for _attempt in range(5):
+            rep.port = free_port()
+            opts = (f"-p {rep.port} -k {rep.socket_dir} -c listen_addresses=127.0.0.1 -c hot_standby=on "
+                    "-c max_connections=200")
+            r = subprocess.run(rep._cmd(self.pg_ctl, "-D", str(rep.data), "-l", str(rep.log), "-o", opts, "-w",
+                                        "-t", "60", "start"), capture_output=True, timeout=90)
+            if r.returncode == 0:
+                return rep
+        raise RuntimeError(f"replica start failed: {r.stderr.decode(errors='replace')[-500:]}")
+
     def stop(self) -> None:
         subprocess.run(self._cmd(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"),
                        capture_output=True, timeout=60)
