@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
               "dry_run": env_flag(env, "DRY_RUN"), "testnet": env_flag(env, "BINANCE_TESTNET")}
     data_source = str(getattr(venue, "data_source", args.venue))
     follower = None
+    alerter = None
     wall0 = time.perf_counter()
     reason = "error"
     try:
@@ -215,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_projections:
             writer.flush()
             follower = _start_projections(home)
+        alerter = _start_alerts(home, session_id)
         total = args.bars or _expected_steps(venue)
         try:
             with counter("bars", total, enabled=not args.quiet and total is not None and speed is None) as tick:
@@ -230,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - wall0
         _stop_projections(follower)
         follower = None
+        _stop_alerts(alerter)
+        alerter = None
         print(f"session {session_id} ended ({reason})")
         print(format_summary(summary))
         if not args.quiet:
@@ -248,12 +252,39 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         _stop_projections(follower)
+        _stop_alerts(alerter)
         try:
             venue.close()
         finally:
             store.close()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
+
+
+def _start_alerts(home: Path, session_id: str) -> Any:
+    """Telegram alerts for this session in their own thread, when TELEGRAM_BOT_TOKEN is set.
+
+    A slow or failing Telegram never delays the loop: the follower reads the log on its own
+    connection and records AlertSent/AlertFailed in its own alerter session.
+    """
+    try:
+        from projections.alerts.follower import start_if_configured
+    except ImportError:
+        return None
+    try:
+        return start_if_configured(home, os.environ.get("HEDGE_STORE_URL") or None, session_id=session_id)
+    except Exception as exc:  # alerts must never stop trading
+        print(f"hedge run: alerts not started: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def _stop_alerts(alerter: Any) -> None:
+    if alerter is None:
+        return
+    try:
+        alerter.stop()
+    except Exception as exc:
+        print(f"hedge run: alerts stop failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _expected_steps(venue: Any) -> int | None:

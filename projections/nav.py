@@ -118,7 +118,7 @@ class NavView:
             return None
         mean = sum(rets) / len(rets)
         var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
-        if var <= 0:
+        if var <= 1e-20 * max(1.0, mean * mean):  # constant returns: float noise is not risk
             return None
         return mean / math.sqrt(var) * math.sqrt(24 * 365)
 

@@ -114,3 +114,25 @@ def test_follower_beside_a_real_hedge_run_sends_that_sessions_alerts_once(home: 
         assert follower.returncode == 0, err[-2000:]
     assert api.texts() == [a.text for a in expected]
     assert TOKEN.split(":", 1)[1] not in out + err
+
+
+def test_hedge_run_starts_the_alerts_itself_when_telegram_is_configured(home: Path, market_dir: Path) -> None:
+    """With TELEGRAM_BOT_TOKEN set, ``hedge run`` sends its session's alerts in its own thread."""
+    with FakeTelegramApi(token=TOKEN) as api:
+        run = subprocess.run([*HEDGE, "run", "--data", str(market_dir), "--no-projections", "--quiet"],
+                             env=_env(home, api), cwd=REPO, capture_output=True, text=True, timeout=1800)
+        assert run.returncode == 0, run.stderr[-2000:]
+        with EventStore.open(home) as store:
+            info = store.find_session("last")
+            expected = alerts_for(store.read(info.first_seq, session=info.session_id, types=POLICY_TYPES))
+        assert expected
+        sent_by_run = len(_sent(home))
+        assert sent_by_run >= 1, "hedge run's own alert thread delivered nothing"
+        # The run stops its sender with the session; what was still due is caught up by
+        # `hedge alerts --once`, and nothing is delivered twice.
+        once = subprocess.run([*HEDGE, "alerts", "--once"], env=_env(home, api), cwd=REPO,
+                              capture_output=True, text=True, timeout=900)
+        assert once.returncode == 0, once.stderr[-2000:]
+        assert [s.text for s in _sent(home)] == [a.text for a in expected]
+    assert api.texts() == [a.text for a in expected]
+    assert TOKEN.split(":", 1)[1] not in run.stdout + run.stderr + once.stdout + once.stderr
