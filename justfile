@@ -22,7 +22,7 @@ run *ARGS:
     {{venv}}/hedge run {{ARGS}}
 
 # the whole test suite (lint + tests), as CI runs it
-test *ARGS: lint
+test *ARGS: lint typecheck
     {{venv}}/pytest -q {{ARGS}}
 
 # fast tests only (skip the slow ones)
