@@ -118,7 +118,10 @@ def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
                      symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
                      normalisations=list(loaded.normalisations), data_source="bench",
                      params={}, ts_event_ns=clock.now_ns())
-        engine.run(max_bars=steps, idle=lambda: venue.ready.wait(0.001))
+        def idle() -> None:  # a live venue would block on its socket here
+            venue.ready.wait(0.001)
+
+        engine.run(max_bars=steps, idle=idle)
         engine.end("bars")
         writer.close()
         events_per_step = writer.committed / max(1, venue.steps)
