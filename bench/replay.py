@@ -17,7 +17,7 @@ from bench.common import REPO, Figure
 from bench.fixtures import have_market, hedge_argv, log_events, session_home, session_id
 from bench.rebuild import raw_read_decode
 
-_DONE = re.compile(r"bars ([\d,]+) .*?replayed in ([\d.]+) s")
+_DONE = re.compile(r"bars ([\d,]+) .*?replayed in ([\d.]+) s \(([\d,]+) bars/s\)")
 _OK = re.compile(r"^ok: session", re.M)
 
 
@@ -33,9 +33,9 @@ def hedge_replay(home_sid: tuple[str, str]) -> dict[str, float]:
     m = _DONE.search(out.stdout)
     if out.returncode != 0 or m is None or not _OK.search(out.stdout):
         raise RuntimeError(f"hedge replay --verify failed ({out.returncode}): {out.stdout[-1500:]} {out.stderr[-1500:]}")
-    bars, secs = int(m[1].replace(",", "")), float(m[2])
+    bars, secs, rate = int(m[1].replace(",", "")), float(m[2]), float(m[3].replace(",", ""))
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"bars_per_s": bars / secs, "bars": bars, "replay_s": secs, "wall_s": wall, "cpu_s": cpu}
+    return {"bars_per_s": rate, "bars": bars, "replay_s": secs, "wall_s": wall, "cpu_s": cpu}
 
 
 def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
