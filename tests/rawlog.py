@@ -66,6 +66,9 @@ class RawLog:
         with psycopg.connect(**parse_url(self.url or "")) as con, con.cursor() as cur:
             cur.executemany(sql, params)
 
+    def max_seq(self) -> int:
+        return int(self._exec(f"SELECT MAX({{id}}) FROM {TABLE}")[0][0] or 0)
+
     def seqs(self) -> list[int]:
         return [int(r[0]) for r in self._exec(f"SELECT {{id}} FROM {TABLE} ORDER BY {{id}}")]
 

@@ -39,8 +39,9 @@ def _run_to_the_end(site: Site) -> float:
     return time.monotonic() - t0
 
 
-def _kill_at_random(site: Site, after_s: float) -> tuple[bool, int, int]:
-    """Start a run, SIGKILL it ``after_s`` s after it announced its session.
+def _kill_at_random(site: Site, after_s: float, at_events: int = 0) -> tuple[bool, int, int]:
+    """Start a run, SIGKILL it ``after_s`` s after it announced its session, or (when
+    ``at_events``) as soon as the log holds that many events.
 
     Returns (killed, last global seq and last session_seq the writer reported
     committed). The run goes through ``run_reporting``: the real CLI with the log
@@ -56,7 +57,16 @@ def _kill_at_random(site: Site, after_s: float) -> tuple[bool, int, int]:
         lines.append(line)
         if not line or line.startswith("session "):
             break
-    if after_s > 0:
+    if at_events:
+        raw = site.raw()
+        while p.poll() is None:
+            try:
+                if raw.exists() and raw.max_seq() >= at_events:
+                    break
+            except Exception:  # the file/table may be mid-creation
+                pass
+            time.sleep(0.005)
+    elif after_s > 0:
         time.sleep(after_s)
     killed = p.poll() is None
     if killed:
@@ -94,10 +104,13 @@ def test_kill_9_at_random_moments_loses_nothing_committed(make_site: Callable[[s
     for i in range(ROUNDS):
         site = make_site(f"crash{i}")
         # Kill points spread over the run, including right at the start and near the end.
+        # Kill points: at start-up, at random times, and at random positions in the log
+        # (every other round), so kills land across start-up, trading and shutdown.
         after = rnd.uniform(0, wall * 1.05) if i else 0.0
-        killed, committed_seq, committed_session_seq = _kill_at_random(site, after)
+        at_events = rnd.randint(1, len(expected)) if i % 2 else 0
+        killed, committed_seq, committed_session_seq = _kill_at_random(site, after, at_events)
         killed_rounds += killed
-        ctx = f"[{backend} round {i}, kill after {after:.3f}s, killed={killed}]"
+        ctx = f"[{backend} round {i}, kill after {after:.3f}s / at {at_events} events, killed={killed}]"
 
         res = site.verify()
         assert res["ok"], f"{ctx} {res}"
