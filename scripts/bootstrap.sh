@@ -34,6 +34,10 @@ if [ "$want_system" = 1 ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
   command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
   command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+  # PostgreSQL server binaries for the throwaway test clusters (initdb/pg_ctl/postgres).
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need+=(postgresql)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
