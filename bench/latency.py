@@ -11,8 +11,11 @@ same data (the engine is deterministic). The venue is the simulator over the rea
 klines; a thin wrapper only stamps "tick received" and holds those ticks back. Durability is observed
 through the writer's public ``on_commit`` hook (called after the batch committed).
 
-Baseline (same run, interleaved per step): the raw commit latency of plain ``sqlite3`` -
-``executemany`` of the same number of rows + ``COMMIT``, WAL, ``synchronous=NORMAL``.
+Baseline (same run, interleaved per repeat): plain ``sqlite3`` ``executemany`` of the same
+number of rows + ``COMMIT`` (WAL, ``synchronous=NORMAL``) on a second thread woken by an
+idle first one - the floor of any design that commits off the loop's thread, thread
+wake-up included (on a loaded machine that wake-up is most of the tail); the same commit
+timed within one thread is in the notes.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def decision_steps(home: Path, steps: int, nsym: int) -> set[int]:
             if topic == "KlineClosed":
                 klines += 1
             elif klines:
-                out.add(klines // nsym)
+                out.add((klines + nsym - 1) // nsym)  # the step of the kline that triggered it
     finally:
         con.close()
     return {s for s in out if s <= steps}
@@ -95,9 +98,14 @@ def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
     decided: dict[int, tuple[int, int]] = {}  # RiskDecided session_seq -> (tick ns, decided ns)
     committed: dict[int, int] = {}  # RiskDecided session_seq -> committed ns
 
+    unpaced = [0]
+
     def on_event(ev: Event) -> None:
         if type(ev) is RiskDecided:
-            decided[ev.session_seq] = (venue.t_tick, time.perf_counter_ns())
+            if venue.steps in paced:
+                decided[ev.session_seq] = (venue.t_tick, time.perf_counter_ns())
+            else:  # not predicted from the cached session: its tick was not held back
+                unpaced[0] += 1
 
     def on_commit(batch: list[Event], ids: list[int]) -> None:
         now = time.perf_counter_ns()
@@ -129,29 +137,65 @@ def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
     durable = [(committed[ss] - t0) / 1e6 for ss, (t0, _) in decided.items()]
     in_memory = [(t1 - t0) / 1e6 for t0, t1 in decided.values()]
     return {"durable": durable, "in_memory": in_memory, "events_per_step": [events_per_step],
+            "unpaced": [unpaced[0]],
             "group_commit": [gc.max_batch, gc.max_latency_ms]}
 
 
-def raw_commit(n: int, rows_per_commit: int) -> list[float]:
-    """ms per plain sqlite3 executemany + COMMIT of ``rows_per_commit`` rows (WAL, NORMAL)."""
+def raw_commit(n: int, rows_per_commit: int, *, threaded: bool) -> list[float]:
+    """ms per plain sqlite3 ``executemany`` + ``COMMIT`` of ``rows_per_commit`` rows (WAL,
+    NORMAL). ``threaded``: the commit runs on a second thread woken by this one (the
+    minimal group-commit design), timed from the wake-up call to the commit's end, with
+    this thread idle in between - as the engine is after a decision."""
     payload = os.urandom(330)
-    out = []
+    out: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-commit-") as d:
-        con = sqlite3.connect(Path(d) / "raw.sqlite", isolation_level=None)
+        con = sqlite3.connect(Path(d) / "raw.sqlite", isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
                     "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
         sid = uuid.uuid4().hex
-        v = 0
-        for _ in range(n):
+        version = [0]
+
+        def commit() -> None:
+            v = version[0]
             rows = [(sid, v + i, "MarketTick", payload) for i in range(rows_per_commit)]
-            v += rows_per_commit
-            t = time.perf_counter_ns()
+            version[0] = v + rows_per_commit
             con.execute("BEGIN IMMEDIATE")
             con.executemany("INSERT INTO stored_events VALUES (?,?,?,?)", rows)
             con.execute("COMMIT")
-            out.append((time.perf_counter_ns() - t) / 1e6)
+
+        if not threaded:
+            for _ in range(n):
+                t = time.perf_counter_ns()
+                commit()
+                out.append((time.perf_counter_ns() - t) / 1e6)
+        else:
+            wake, done = threading.Event(), threading.Event()
+            stop = False
+
+            def committer() -> None:
+                while True:
+                    wake.wait()
+                    wake.clear()
+                    if stop:
+                        return
+                    commit()
+                    done.set()
+
+            th = threading.Thread(target=committer, daemon=True)
+            th.start()
+            for _ in range(n):
+                done.clear()
+                t = time.perf_counter_ns()
+                wake.set()
+                while not done.wait(0.001):  # idle like the loop, in short waits
+                    pass
+                out.append((time.perf_counter_ns() - t) / 1e6)
+                time.sleep(0.0005)
+            stop = True
+            wake.set()
+            th.join(5)
         con.close()
     return out
 
@@ -175,25 +219,32 @@ def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
     paced = decisions | {s + 1 for s in decisions}
     best: dict[str, list[float]] | None = None
     raw: list[float] = []
+    woken: list[float] = []
     for _ in range(max(1, repeats)):
         got = measure(steps, paced)
         if got["durable"] and (best is None or pct(got["durable"], 0.99) < pct(best["durable"], 0.99)):
             best = got
         per_step = max(1, round(got["events_per_step"][0]))
-        r = raw_commit(max(200, len(got["durable"])), per_step)
+        n = max(200, len(got["durable"]))
+        r = raw_commit(n, per_step, threaded=False)
+        w = raw_commit(n, per_step, threaded=True)
         if not raw or pct(r, 0.99) < pct(raw, 0.99):
             raw = r
+        if not woken or pct(w, 0.99) < pct(woken, 0.99):
+            woken = w
     if best is None:
         raise RuntimeError("no risk decision was taken in the measured ticks")
     dur, mem = best["durable"], best["in_memory"]
     mb, ml = best["group_commit"]
-    notes = (f"{len(dur)} decisions over {steps} ticks; group commit max_batch={mb:.0f}, "
-             f"max_latency_ms={ml:g}; mean {statistics.fmean(dur):.3f} ms")
+    notes = (f"{len(dur)} decisions over {steps} ticks ({best['unpaced'][0]:.0f} unpredicted, not counted); group commit max_batch={mb:.0f}, "
+             f"max_latency_ms={ml:g}; mean {statistics.fmean(dur):.3f} ms, p90 {pct(dur, 0.9):.3f} ms; "
+             f"same-thread raw commit p50 {pct(raw, 0.5):.3f} / p99 {pct(raw, 0.99):.3f} ms")
+    base = "raw sqlite3 commit on a woken thread"
     return [
-        Figure("latency", "tick -> RiskDecided durable, p50", pct(dur, 0.5), "ms",
-               "raw sqlite3 commit p50", pct(raw, 0.5), notes=notes),
-        Figure("latency", "tick -> RiskDecided durable, p99", pct(dur, 0.99), "ms",
-               "raw sqlite3 commit p99", pct(raw, 0.99), target="<= 1 ms", notes=notes),
+        Figure("latency", "tick -> RiskDecided durable, p50", pct(dur, 0.5), "ms", f"{base}, p50",
+               pct(woken, 0.5), notes=notes),
+        Figure("latency", "tick -> RiskDecided durable, p99", pct(dur, 0.99), "ms", f"{base}, p99",
+               pct(woken, 0.99), target="<= 1 ms", notes=notes),
         Figure("latency", "tick -> RiskDecided decided (in memory), p99", pct(mem, 0.99), "ms",
                notes=f"p50 {pct(mem, 0.5):.3f} ms; decision compute, before the commit"),
     ]
