@@ -78,27 +78,50 @@ def _session_id(text: str | None) -> str:
         raise UsageError(f"--session-id: not a UUID: {text!r}") from None
 
 
-def _start_projections(home: Path) -> Any:
+def _start_side(name: str, start: Any) -> Any:
+    """Start a side thread (projections, alerts); a failure is one stderr line, never fatal."""
     try:
-        from projections.runner import ProjectionFollower  # type: ignore[import-not-found,unused-ignore]
+        return start()
     except (ImportError, AttributeError):
         return None
+    except Exception as exc:  # side threads must never stop trading
+        print(f"hedge run: {name} not started: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def _stop_side(name: str, thread: Any) -> None:
+    if thread is None:
+        return
     try:
+        thread.stop()
+    except Exception as exc:
+        print(f"hedge run: {name} stopped with an error: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _start_projections(home: Path) -> Any:
+    def start() -> Any:
+        from projections.runner import ProjectionFollower
+
         follower = ProjectionFollower(home, os.environ.get("HEDGE_STORE_URL") or None)
         follower.start()
         return follower
-    except Exception as exc:  # projections must never stop trading
-        print(f"hedge run: projections not started: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None
+
+    return _start_side("projections", start)
 
 
-def _stop_projections(follower: Any) -> None:
-    if follower is None:
-        return
-    try:
-        follower.stop()
-    except Exception as exc:
-        print(f"hedge run: projections stopped with an error: {type(exc).__name__}: {exc}", file=sys.stderr)
+def _start_alerts(home: Path, session_id: str) -> Any:
+    """Telegram alerts for this session in their own thread, when TELEGRAM_BOT_TOKEN is set.
+
+    A slow or failing Telegram never delays the loop: the follower reads the log on its own
+    connection and records AlertSent/AlertFailed in its own alerter session.
+    """
+
+    def start() -> Any:
+        from projections.alerts.follower import start_if_configured
+
+        return start_if_configured(home, os.environ.get("HEDGE_STORE_URL") or None, session_id=session_id)
+
+    return _start_side("alerts", start)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -230,9 +253,9 @@ def run(args: argparse.Namespace) -> int:
         summary = dict(ended.summary)  # type: ignore[attr-defined]
         writer.close()  # everything durable: the rate below includes the last commit
         wall = time.perf_counter() - wall0
-        _stop_projections(follower)
+        _stop_side("projections", follower)
         follower = None
-        _stop_alerts(alerter)
+        _stop_side("alerts", alerter)
         alerter = None
         print(f"session {session_id} ended ({reason})")
         print(format_summary(summary))
@@ -251,40 +274,14 @@ def run(args: argparse.Namespace) -> int:
             pass
         raise
     finally:
-        _stop_projections(follower)
-        _stop_alerts(alerter)
+        _stop_side("projections", follower)
+        _stop_side("alerts", alerter)
         try:
             venue.close()
         finally:
             store.close()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
-
-
-def _start_alerts(home: Path, session_id: str) -> Any:
-    """Telegram alerts for this session in their own thread, when TELEGRAM_BOT_TOKEN is set.
-
-    A slow or failing Telegram never delays the loop: the follower reads the log on its own
-    connection and records AlertSent/AlertFailed in its own alerter session.
-    """
-    try:
-        from projections.alerts.follower import start_if_configured
-    except ImportError:
-        return None
-    try:
-        return start_if_configured(home, os.environ.get("HEDGE_STORE_URL") or None, session_id=session_id)
-    except Exception as exc:  # alerts must never stop trading
-        print(f"hedge run: alerts not started: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None
-
-
-def _stop_alerts(alerter: Any) -> None:
-    if alerter is None:
-        return
-    try:
-        alerter.stop()
-    except Exception as exc:
-        print(f"hedge run: alerts stop failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _expected_steps(venue: Any) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,14 +29,7 @@ from engine.venues.binance_wire import (
     decode_user,
 )
 from eventlog.events import KlineClosed, OrderAccepted, OrderCanceled, OrderExpired, OrderFilled
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "binance"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/binance")
-
-
-def example(name: str) -> Any:
-    return json.loads((SHARED / name).read_text())
+from tests.fakes.binance_examples import example
 
 
 def as_event(u: VenueUpdate) -> bytes:

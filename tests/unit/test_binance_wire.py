@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,19 +29,7 @@ from engine.venues.binance_wire import (
     decode_market,
     decode_user,
 )
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "binance"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/binance")
-
-
-def example(name: str) -> Any:
-    return json.loads((SHARED / name).read_text())
-
-
-def raw(name: str) -> str:
-    return (SHARED / name).read_text()
-
+from tests.fakes.binance_examples import example, raw
 
 # --------------------------------------------------------------------------- the official examples
 
