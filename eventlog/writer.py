@@ -3,8 +3,10 @@
 The engine calls ``emit(EventClass, stream=..., ts_event_ns=..., **fields)``; the
 writer stamps the header (session id, next ``session_seq``, ``ts_init_ns`` from the
 injected clock) and queues the event. A background thread commits the queue as one
-batch when it reaches ``max_batch`` or when the first queued event has waited
-``max_latency_ms`` - whichever comes first. ``flush()`` makes everything so far
+batch as soon as the producer pauses (the queue stops growing for ``idle_us``), when it
+reaches ``max_batch``, or when the first queued event has waited ``max_latency_ms`` -
+whichever comes first. A live loop (ticks far apart) thus gets sub-millisecond
+durability, while a max-speed replay of history still commits thousands per batch. ``flush()`` makes everything so far
 durable. A storage failure (disk full, read-only home) is kept and re-raised to
 the engine on its next call, so the engine stops instead of running on unlogged.
 
@@ -16,6 +18,7 @@ microsecond and a batch never loses or reorders an event.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -40,6 +43,7 @@ class LogWriter:
         next_seq: int = 1,
         max_batch: int = 4096,
         max_latency_ms: float = 5.0,
+        idle_us: float = 200.0,
         background: bool = True,
         on_commit: Callable[[list[Event], list[int]], None] | None = None,
     ):
@@ -49,6 +53,7 @@ class LogWriter:
         self._next = next_seq
         self.max_batch = max_batch
         self.max_latency_s = max_latency_ms / 1000.0
+        self.idle_s = min(idle_us / 1e6, self.max_latency_s)
         self.on_commit = on_commit
         self.durable_session_seq = next_seq - 1
         self.last_global_seq = 0
@@ -96,7 +101,10 @@ class LogWriter:
                 self._commit_available()
                 self._raise_if_failed()
             return
-        if n >= self.max_batch:
+        if n == 1:
+            # The queue was empty: start the latency clock now (once per batch, not per event).
+            self._wake.set()
+        elif n >= self.max_batch:
             self._wake.set()
             # Back-pressure: never let the queue grow without bound.
             if n >= 8 * self.max_batch:
@@ -166,11 +174,23 @@ class LogWriter:
                 self._wake.wait(0.1)
                 self._wake.clear()
                 continue
-            # Something is queued: give the batch up to max_latency to fill, unless a
-            # full batch, a flush or close asks for it now.
-            if len(q) < self.max_batch and not (self._force or self._closing):
-                self._wake.wait(self.max_latency_s)
+            # Something is queued. Commit as soon as the producer goes idle (the queue
+            # stopped growing for ``idle_s``), when a batch is full, on flush/close, or at
+            # the latest ``max_latency`` after we noticed it: live ticks get sub-ms
+            # durability, a max-speed run still commits big batches.
             self._wake.clear()
+            deadline = time.monotonic() + self.max_latency_s
+            last = len(q)
+            while last < self.max_batch and not (self._force or self._closing):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(min(self.idle_s, remaining))
+                self._wake.clear()
+                n = len(q)
+                if n == last:
+                    break
+                last = n
             self._force = False
             if self._error is None:
                 while q and self._error is None:
