@@ -100,6 +100,7 @@ class Engine:
         self.state = state or EngineState()
         self.on_event = on_event
         self.validate = getattr(venue, "name", "") != "sim" if validate is None else validate
+        self.durable_acts = getattr(venue, "name", "") != "sim"
         self.bar_steps = 0
         self._last_close_ms = -1
 
@@ -118,10 +119,19 @@ class Engine:
             if type(action) is Emit:
                 self.record(action.cls, action.stream, action.ts_event_ns, action.fields)
             elif type(action) is Submit:
+                self._durable_before_acting()
                 self.apply(self.venue.submit(action.req))
             elif type(action) is Cancel:
+                self._durable_before_acting()
                 self.apply(self.venue.cancel(action.symbol, action.order_id))
         return ev
+
+    def _durable_before_acting(self) -> None:
+        """Decide, record, act: on a real venue the OrderSubmitted (and everything before it)
+        is durable before the order leaves, so a crash never leaves an order the log
+        does not know. The simulator needs no flush (it cannot outlive the process)."""
+        if self.durable_acts:
+            self.writer.flush()
 
     def apply(self, updates: list[VenueUpdate]) -> None:
         """Record venue updates (validated at the edge when ``validate`` is on)."""
