@@ -17,6 +17,7 @@ import io
 import json
 import sys
 from collections.abc import Callable, Sequence
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,6 +49,10 @@ def connect(home: Path) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with the audit views of ``$HEDGE_HOME/audit``."""
     root = Path(home) / "audit"
     con = duckdb.connect(":memory:")
+    # DuckDB spills big joins to ``.tmp`` in the working directory by default: keep the
+    # auditor's working directory (often the repo) clean, spill to the system temp dir.
+    spill = Path(tempfile.gettempdir()) / "gpt-hedge-duckdb"
+    con.execute(f"SET temp_directory={_quote(spill)}")
     for t in TABLES:
         d = root / t
         if d.is_dir() and any(d.glob("*.parquet")):
