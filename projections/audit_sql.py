@@ -16,8 +16,8 @@ import decimal
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
