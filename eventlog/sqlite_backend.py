@@ -61,6 +61,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         datastore.pool = pool
         super().__init__(datastore)
         self.db_path = db_path
+        # (session, next id) -> lower bound of the version there, left by the previous page
+        self._next_version: dict[tuple[str, int], int] = {}
         self._last_sql = f"SELECT rowid, state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
 
     # -- writing -----------------------------------------------------------------
@@ -109,24 +111,40 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         topics: Sequence[str] = (),
         originator_id: str | None = None,
     ) -> list[Row]:
-        """Raw rows (id, originator_id, version, topic, state) with id >= start."""
-        sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
+        """Raw rows (id, originator_id, version, topic, state) with id >= start.
+
+        With ``originator_id`` (one session) the rows are walked in the primary key's
+        (originator_id, originator_version) order, which is their id order within a
+        session, from the version where the previous page of the same session ended:
+        each page is an index range scan of ``limit`` rows instead of a scan of the
+        whole session plus a sort (which made a session read quadratic).
+        """
         params: list[Any] = [start]
+        if originator_id is not None:
+            hint = self._next_version.get((originator_id, start), 0)
+            sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                   "WHERE originator_id=? AND originator_version>=? AND rowid>=?")
+            params = [originator_id, hint, start]
+        else:
+            sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
         if stop is not None:
             sql += " AND rowid<=?"
             params.append(stop)
-        if originator_id is not None:
-            sql += " AND originator_id=?"
-            params.append(originator_id)
         if topics:
             sql += f" AND topic IN ({','.join('?' * len(topics))})"
             params.extend(topics)
-        sql += " ORDER BY rowid LIMIT ?"
+        sql += " ORDER BY originator_version LIMIT ?" if originator_id is not None else " ORDER BY rowid LIMIT ?"
         params.append(limit)
         with self.datastore.get_connection(commit=False) as conn:
             cur = conn._sqlite_conn.cursor()
             cur.row_factory = None
-            return cur.execute(sql, params).fetchall()
+            rows: list[Row] = cur.execute(sql, params).fetchall()
+        if originator_id is not None and rows:
+            # the session's next row has a higher id and a higher version than this page's last
+            if len(self._next_version) > 64:
+                self._next_version.clear()
+            self._next_version[(originator_id, rows[-1][0] + 1)] = rows[-1][2] + 1
+        return rows
 
     def last_row(self) -> Row | None:
         with self.datastore.get_connection(commit=False) as conn:
