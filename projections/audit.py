@@ -54,6 +54,9 @@ SCHEMAS: dict[str, pa.Schema] = {
                                  ("observations", S), ("breached", LS), ("config_hash", S), ("intent_id", S),
                                  ("requested_qty", F), ("approved_qty", F), ("approved_notional_usd", F),
                                  ("source", S), ("state_refs", S)]),
+    "plans": pa.schema([*HEAD, ("plan_id", S), ("decision_id", S), ("intent_id", S), ("symbol", S), ("side", S),
+                        ("qty", F), ("style", S), ("slices", INT), ("slice_qty", F), ("decision_price", F),
+                        ("reduce_only", B)]),
     "orders": pa.schema([*HEAD, ("event", S), ("order_id", S), ("plan_id", S), ("symbol", S), ("side", S),
                          ("order_type", S), ("time_in_force", S), ("qty", F), ("price", F), ("decision_price", F),
                          ("reduce_only", B), ("attempt", INT), ("slice_index", INT), ("code", INT), ("reason", S),
@@ -70,7 +73,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 TABLES = tuple(SCHEMAS)
 DICT_COLUMNS = ("session_id", "type", "stream", "symbol", "interval", "side", "outcome", "gate", "event",
-                "order_type", "time_in_force", "config_hash", "source", "strategy", "dd_state", "fee_asset")
+                "order_type", "time_in_force", "config_hash", "source", "strategy", "dd_state", "fee_asset", "style")
 
 
 def part_name(bucket: int, first: int, last: int) -> str:
@@ -322,6 +325,12 @@ def _fill(ev: E.OrderFilled, p: Projector) -> dict[str, Any]:
             "position_qty_after": ev.position_qty_after}
 
 
+def _plan(ev: E.RoutePlanned) -> dict[str, Any]:
+    return {**_head(ev), "plan_id": ev.plan_id, "decision_id": ev.decision_id, "intent_id": ev.intent_id,
+            "symbol": ev.symbol, "side": ev.side, "qty": ev.qty, "style": ev.style, "slices": ev.slices,
+            "slice_qty": ev.slice_qty, "decision_price": ev.decision_price, "reduce_only": ev.reduce_only}
+
+
 def _fallback(ev: E.RouterFallback) -> dict[str, Any]:
     return {**_head(ev), "plan_id": ev.plan_id, "order_id": ev.order_id, "symbol": ev.symbol,
             "reason": ev.reason, "remaining_qty": ev.remaining_qty, "reprices": ev.reprices,
@@ -340,6 +349,7 @@ ROWS: dict[type[E.Event], tuple[str, Callable[[Any], dict[str, Any]]]] = {
     E.KlineClosed: ("bars", lambda ev: {}),
     E.IntentEmitted: ("intents", _intent),
     E.RiskDecided: ("risk_decisions", _decision),
+    E.RoutePlanned: ("plans", _plan),
     E.OrderSubmitted: ("orders", _order("submitted")),
     E.OrderAccepted: ("orders", _order("accepted")),
     E.OrderRejected: ("orders", _order("rejected")),

@@ -1,8 +1,8 @@
 """DuckDB over the audit Parquet tables: views, queries, output formats, a small shell.
 
 ``connect(home)`` returns an in-memory DuckDB connection with one view per audit
-table (``events``, ``bars``, ``intents``, ``risk_decisions``, ``orders``, ``fills``,
-``fallbacks``, ``nav``) plus the derived ``vetoes`` and ``dd_changes``. A table
+table (``events``, ``bars``, ``intents``, ``risk_decisions``, ``plans``, ``orders``,
+``fills``, ``fallbacks``, ``nav``) plus the derived ``vetoes`` and ``dd_changes``. A table
 with no file yet is an empty view with the right columns. JSON columns
 (``payload``, ``thresholds``, ``observations``, ``state_refs``) are typed JSON, so
 ``observations->>'nav_age_s'`` works. Times (``ts``) are UTC.
