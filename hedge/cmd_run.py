@@ -116,6 +116,9 @@ def _start_alerts(home: Path, session_id: str) -> Any:
     connection and records AlertSent/AlertFailed in its own alerter session.
     """
 
+    if not os.environ.get("TELEGRAM_BOT_TOKEN"):
+        return None  # not configured: do not even import aiogram (seconds of start-up)
+
     def start() -> Any:
         from projections.alerts.follower import start_if_configured
 
