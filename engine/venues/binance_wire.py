@@ -329,8 +329,8 @@ def _unwrap(obj: Any) -> Any:
     return obj
 
 
-def decode_market(raw: str | bytes) -> MarketFrame | SubscribeAck:
-    """A frame from the ``/market`` or ``/public`` stream."""
+def _event_frame(raw: str | bytes) -> dict[str, Any] | SubscribeAck:
+    """A stream frame's event object (``e`` present), or the subscription answer."""
     obj = _unwrap(loads(raw))
     if isinstance(obj, dict) and "e" not in obj and ("result" in obj or "error" in obj):
         return convert(obj, SubscribeAck)
@@ -338,18 +338,22 @@ def decode_market(raw: str | bytes) -> MarketFrame | SubscribeAck:
         raise WireError("$", f"expected an object, got {type(obj).__name__}")
     if "e" not in obj:
         raise WireError("e", "missing event type")
+    return obj
+
+
+def decode_market(raw: str | bytes) -> MarketFrame | SubscribeAck:
+    """A frame from the ``/market`` or ``/public`` stream."""
+    obj = _event_frame(raw)
+    if isinstance(obj, SubscribeAck):
+        return obj
     return convert(obj, MarketFrame)  # type: ignore[arg-type]
 
 
 def decode_user(raw: str | bytes) -> UserFrame | SubscribeAck | None:
     """A frame from the ``/private`` user-data stream (``None``: known, not used)."""
-    obj = _unwrap(loads(raw))
-    if isinstance(obj, dict) and "e" not in obj and ("result" in obj or "error" in obj):
-        return convert(obj, SubscribeAck)
-    if not isinstance(obj, dict):
-        raise WireError("$", f"expected an object, got {type(obj).__name__}")
-    if "e" not in obj:
-        raise WireError("e", "missing event type")
+    obj = _event_frame(raw)
+    if isinstance(obj, SubscribeAck):
+        return obj
     if isinstance(obj["e"], str) and obj["e"] in IGNORED_USER_EVENTS:
         return None
     return convert(obj, UserFrame)  # type: ignore[arg-type]
