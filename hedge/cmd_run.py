@@ -271,7 +271,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except BaseException as exc:
         try:
-            engine.end(f"error: {type(exc).__name__}: {exc}"[:500])
+            from eventlog.redact import env_redactor
+
+            # an exception may carry an upstream's echo of a key: never into the log
+            engine.end(env_redactor()(f"error: {type(exc).__name__}: {exc}"[:500]))
             writer.close()
         except Exception:
             pass

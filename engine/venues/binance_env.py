@@ -9,14 +9,18 @@
 * ``DRY_RUN=1`` - real market data, orders filled by the simulated matching, never sent.
 
 Secrets never leave this process through us: ``Secrets.__repr__`` hides them and
-``Redactor`` scrubs them (and listen keys, signatures) from every message we record.
+``Redactor`` (``eventlog.redact``: any case, base64, URL-encoded, 8+ character pieces)
+scrubs them (and listen keys, signatures) from every message we record.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from eventlog.redact import Redactor
+
+__all__ = ["BinanceEnv", "BinanceEnvError", "Redactor", "Secrets", "load_env"]
 
 MAINNET_REST = "https://fapi.binance.com"
 MAINNET_STREAM = "wss://fstream.binance.com"
@@ -24,7 +28,6 @@ TESTNET_REST = "https://testnet.binancefuture.com"
 TESTNET_STREAM = "wss://fstream.binancefuture.com"
 ROUTES = ("public", "market", "private")
 _TRUE = {"1", "true", "yes", "on"}
-_SIGNATURE = re.compile(r"(signature=)[0-9a-fA-F]+")
 
 
 class BinanceEnvError(ValueError):
@@ -95,23 +98,3 @@ def load_env(env: Mapping[str, str], dry_run_default: bool = False,
         raise BinanceEnvError("DRY_RUN=0 needs BINANCE_API_KEY and BINANCE_API_SECRET")
     return BinanceEnv(rest_url=rest.rstrip("/"), stream_url=stream.rstrip("/"), testnet=testnet,
                       dry_run=dry, routed=_flag(env, "BINANCE_WS_ROUTED", True), secrets=secrets)
-
-
-class Redactor:
-    """Scrubs secrets (key, secret, listen keys, request signatures) out of text."""
-
-    def __init__(self, *secrets: str):
-        self._secrets: set[str] = {s for s in secrets if s}
-
-    def add(self, secret: str) -> None:
-        if secret:
-            self._secrets.add(secret)
-
-    def __call__(self, text: object) -> str:
-        out = str(text)
-        for s in sorted(self._secrets, key=len, reverse=True):
-            out = out.replace(s, "***")
-        return _SIGNATURE.sub(r"\1***", out)
-
-    def __repr__(self) -> str:
-        return f"Redactor({len(self._secrets)} secrets)"

@@ -196,6 +196,6 @@ def test_secrets_never_show_in_reprs_and_are_redacted() -> None:
     assert "KEY123456" not in repr(e) and "SECRET654321" not in repr(e) and "SECRET654321" not in str(e.secrets)
     assert repr(Secrets("a", "")) == "Secrets(key=set, secret=unset)"
     r = Redactor("KEY123456", "SECRET654321")
-    r.add("listenkeyABC")
-    text = r("GET /x?listenKey=listenkeyABC&signature=deadbeef01 KEY123456 SECRET654321")
+    r.add("Lk7Qw2Zp9Xr4")  # a listen key (random, as Binance issues them)
+    text = r("GET /x?listenKey=Lk7Qw2Zp9Xr4&signature=deadbeef01 KEY123456 SECRET654321")
     assert text == "GET /x?listenKey=***&signature=*** *** ***"
