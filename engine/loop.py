@@ -37,7 +37,7 @@ def enrich_fill(state: EngineState, fields: dict[str, Any]) -> dict[str, Any]:
     The venue does not know the decision price; the router's order does. Pure:
     reads only the folded state.
     """
-    o = state.orders.get(fields.get("order_id", ""))
+    o = state.router.orders.get(fields.get("order_id", ""))
     if o is None or not o.decision_price:
         return fields
     dp = o.decision_price

@@ -94,7 +94,7 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         ss = state.syms[sym]
         q = ss.pos_qty
         for pid in ss.open_plans:
-            p = state.plans.get(pid)
+            p = state.router.plans.get(pid)
             if p is not None and not p.reduce_only:
                 q += p.signed_remaining()
         exposure[sym] = q

@@ -23,7 +23,8 @@ from typing import Any
 from config.schema import HedgeConfig
 from engine.accounting import round_price, round_step_down
 from engine.ids import order_id, plan_id
-from engine.state import EPS, POST_ONLY_REJECT, EngineState, PlanState
+from engine.orders import EPS, POST_ONLY_REJECT, PlanState
+from engine.state import EngineState
 from eventlog.events import (
     IntentEmitted,
     MarketTick,
@@ -92,7 +93,7 @@ def child_order(state: EngineState, p: PlanState, *, slice_index: int, attempt: 
 
 def on_planned(state: EngineState, ev: RoutePlanned) -> Out:
     """RoutePlanned -> the first slice."""
-    p = state.plans.get(ev.plan_id)
+    p = state.router.plans.get(ev.plan_id)
     if p is None:
         return []
     return [child_order(state, p, slice_index=0, attempt=0, qty=p.slice_target(0),
@@ -101,10 +102,10 @@ def on_planned(state: EngineState, ev: RoutePlanned) -> Out:
 
 def on_rejected(state: EngineState, ev: OrderRejected) -> Out:
     """Post-only reject -> reprice (bounded) or fall back to taker."""
-    o = state.orders.get(ev.order_id)
+    o = state.router.orders.get(ev.order_id)
     if o is None or ev.code != POST_ONLY_REJECT or o.status != "rejected":
         return []
-    p = state.plans.get(o.plan_id)
+    p = state.router.plans.get(o.plan_id)
     if p is None or p.active_order is not None:
         return []
     rem = p.slice_remaining()
@@ -126,10 +127,10 @@ def on_rejected(state: EngineState, ev: OrderRejected) -> Out:
 
 def on_canceled(state: EngineState, ev: OrderCanceled) -> Out:
     """Our maker-timeout cancel is confirmed -> the slice's remainder goes as taker."""
-    o = state.orders.get(ev.order_id)
+    o = state.router.orders.get(ev.order_id)
     if o is None:
         return []
-    p = state.plans.get(o.plan_id)
+    p = state.router.plans.get(o.plan_id)
     if p is None or not p.awaiting_taker:
         return []
     return [child_order(state, p, slice_index=p.cur_slice, attempt=o.attempt + 1, qty=p.slice_remaining(),
@@ -146,11 +147,11 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
     out: Out = []
     k = 0
     for pid in sorted(s.open_plans):
-        p = state.plans.get(pid)
+        p = state.router.plans.get(pid)
         if p is None or p.done:
             continue
         if p.active_order is not None:
-            o = state.orders[p.active_order]
+            o = state.router.orders[p.active_order]
             if (o.tif == "GTX" and o.open and p.fallback_order is None
                     and now - o.submitted_ns >= rc.maker_wait_s * NS):
                 out.append((RouterFallback, "router", {

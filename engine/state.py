@@ -13,7 +13,8 @@ What is folded:
   folded from fills, TP/SL levels of the open position, cooldown bookkeeping;
 * account: last NAV reading (value, time, sources ok, its session_seq), peak NAV,
   the UTC day's opening NAV, cash folded from fills and funding;
-* router: working orders and route plans (slices, reprices, fallbacks);
+* router: working orders and route plans (slices, reprices, fallbacks), in
+  ``state.router`` (``engine/orders.py``);
 * a running summary (intents, vetoes by gate, clamps, fills, fees).
 """
 
@@ -26,6 +27,7 @@ from config.loader import from_dict
 from config.schema import HedgeConfig
 from engine.accounting import apply_fill
 from engine.ids import session_tag
+from engine.orders import PlanState, RouterBook
 from eventlog.events import (
     ConfigChanged,
     Event,
@@ -51,9 +53,7 @@ from eventlog.events import (
 )
 from projections.indicators import WilderAtr, drawdown_frac
 
-EPS = 1e-12
 DAY_NS = 86_400 * 1_000_000_000
-POST_ONLY_REJECT = -5022
 
 
 class SymbolState:
@@ -116,92 +116,12 @@ class SymbolState:
         return self.last_close
 
 
-class OrderState:
-    __slots__ = (
-        "attempt", "decision_price", "filled_qty", "order_id", "order_type", "plan_id",
-        "price", "qty", "reduce_only", "side", "slice_index", "status", "submitted_ns",
-        "symbol", "tif",
-    )
-
-    def __init__(self, ev: OrderSubmitted):
-        self.order_id = ev.order_id
-        self.plan_id = ev.plan_id
-        self.symbol = ev.symbol
-        self.side = ev.side
-        self.order_type = ev.order_type
-        self.tif = ev.time_in_force
-        self.qty = ev.qty
-        self.price = ev.price
-        self.decision_price = ev.decision_price
-        self.reduce_only = ev.reduce_only
-        self.attempt = ev.attempt
-        self.slice_index = ev.slice_index
-        self.status = "submitted"  # submitted | working | filled | canceled | rejected | expired
-        self.submitted_ns = ev.ts_event_ns
-        self.filled_qty = 0.0
-
-    @property
-    def open(self) -> bool:
-        return self.status in ("submitted", "working")
-
-    @property
-    def is_maker_order(self) -> bool:
-        return self.tif == "GTX"
-
-
-class PlanState:
-    __slots__ = (
-        "active_order", "attempt", "awaiting_taker", "cur_slice", "decision_id", "decision_price",
-        "done", "fallback_order", "fallbacks", "filled_qty", "intent_id", "last_reject_code",
-        "plan_id", "qty", "reduce_only", "side", "slice_filled", "slice_qty", "slice_started_ns",
-        "slices", "started_ns", "style", "symbol",
-    )
-
-    def __init__(self, ev: RoutePlanned):
-        self.plan_id = ev.plan_id
-        self.decision_id = ev.decision_id
-        self.intent_id = ev.intent_id
-        self.symbol = ev.symbol
-        self.side = ev.side
-        self.qty = ev.qty
-        self.style = ev.style
-        self.slices = ev.slices
-        self.slice_qty = ev.slice_qty
-        self.decision_price = ev.decision_price
-        self.reduce_only = ev.reduce_only
-        self.started_ns = ev.ts_event_ns
-        self.cur_slice = -1  # no slice sent yet
-        self.slice_started_ns = ev.ts_event_ns
-        self.slice_filled = 0.0
-        self.filled_qty = 0.0
-        self.active_order: str | None = None
-        self.attempt = 0
-        self.fallback_order: str | None = None
-        self.awaiting_taker = False
-        self.fallbacks = 0
-        self.last_reject_code = 0
-        self.done = False
-
-    def slice_target(self, index: int) -> float:
-        """Quantity of slice ``index`` (the last slice takes the rounding remainder)."""
-        if index < self.slices - 1:
-            return self.slice_qty
-        return round(self.qty - self.slice_qty * (self.slices - 1), 10)
-
-    def slice_remaining(self) -> float:
-        return max(0.0, round(self.slice_target(self.cur_slice) - self.slice_filled, 10))
-
-    def signed_remaining(self) -> float:
-        rem = max(0.0, self.qty - self.filled_qty)
-        return rem if self.side == "BUY" else -rem
-
-
 class Summary:
     """Running session summary, folded like everything else."""
 
     __slots__ = (
-        "clamps", "events", "fallbacks", "fees_usd", "fills", "funding_usd", "intents",
-        "maker_fills", "orders", "realized_pnl", "rejects", "vetoes_by_gate",
+        "clamps", "events", "fees_usd", "fills", "funding_usd", "intents",
+        "maker_fills", "realized_pnl", "vetoes_by_gate",
     )
 
     def __init__(self) -> None:
@@ -209,9 +129,6 @@ class Summary:
         self.intents = 0
         self.clamps = 0
         self.vetoes_by_gate: dict[str, int] = {}
-        self.orders = 0
-        self.rejects = 0
-        self.fallbacks = 0
         self.fills = 0
         self.maker_fills = 0
         self.fees_usd = 0.0
@@ -243,9 +160,8 @@ class EngineState:
         self.max_dd = 0.0
         self.cash: float | None = None  # ledger cash: first wallet reading + fills + funding
         self.offx_hour = -1
-        # router
-        self.orders: dict[str, OrderState] = {}
-        self.plans: dict[str, PlanState] = {}
+        # router: working orders and plans (engine/orders.py)
+        self.router = RouterBook()
         self.intents: dict[str, IntentEmitted] = {}
         self.summary = Summary()
 
@@ -271,9 +187,9 @@ class EngineState:
             "vetoes": sum(sm.vetoes_by_gate.values()),
             "vetoes_by_gate": dict(sorted(sm.vetoes_by_gate.items())),
             "clamps": sm.clamps,
-            "orders": sm.orders,
-            "rejects": sm.rejects,
-            "fallbacks": sm.fallbacks,
+            "orders": self.router.submitted,
+            "rejects": self.router.rejects,
+            "fallbacks": self.router.fallbacks,
             "fills": sm.fills,
             "maker_fills": sm.maker_fills,
             "fees_usd": round(sm.fees_usd, 6),
@@ -416,94 +332,39 @@ def _decided(st: EngineState, ev: RiskDecided) -> None:
 
 def _planned(st: EngineState, ev: RoutePlanned) -> None:
     st.intents.pop(ev.intent_id, None)
-    p = st.plans[ev.plan_id] = PlanState(ev)
+    p = st.router.on_planned(ev)
     st.sym(ev.symbol).open_plans.append(p.plan_id)
 
 
-def _close_plan(st: EngineState, p: PlanState) -> None:
-    p.done = True
+def _plan_closed(st: EngineState, p: PlanState | None) -> None:
+    """What a closed plan means for its symbol."""
+    if p is None:
+        return
     s = st.sym(p.symbol)
     if p.plan_id in s.open_plans:
         s.open_plans.remove(p.plan_id)
     if p.reduce_only:
         s.exit_pending = False  # the exit is over; whatever position is left, the screener looks again
-    del st.plans[p.plan_id]
 
 
 def _submitted(st: EngineState, ev: OrderSubmitted) -> None:
-    st.orders[ev.order_id] = OrderState(ev)
-    st.summary.orders += 1
-    p = st.plans.get(ev.plan_id)
-    if p is None:
-        return
-    if ev.slice_index != p.cur_slice:
-        p.cur_slice = ev.slice_index
-        p.slice_filled = 0.0
-        p.slice_started_ns = ev.ts_event_ns
-    p.active_order = ev.order_id
-    p.attempt = ev.attempt
-    p.awaiting_taker = False
-
-
-def _order_done(st: EngineState, o: OrderState) -> PlanState | None:
-    """An order ended: free its plan's slot; close the plan if nothing is left to do."""
-    p = st.plans.get(o.plan_id)
-    if p is None:
-        return None
-    if p.active_order == o.order_id:
-        p.active_order = None
-    return p
+    st.router.on_submitted(ev)
 
 
 def _accepted(st: EngineState, ev: OrderAccepted) -> None:
-    o = st.orders.get(ev.order_id)
-    if o is not None and o.status == "submitted":
-        o.status = "working"
+    st.router.on_accepted(ev)
 
 
 def _rejected(st: EngineState, ev: OrderRejected) -> None:
-    o = st.orders.get(ev.order_id)
-    if o is None or not o.open:
-        return  # e.g. a cancel refused because the order had already filled
-    o.status = "rejected"
-    st.summary.rejects += 1
-    p = _order_done(st, o)
-    if p is None:
-        return
-    p.last_reject_code = ev.code
-    if ev.code != POST_ONLY_REJECT:
-        _close_plan(st, p)  # not something repricing can fix
+    _plan_closed(st, st.router.on_rejected(ev))
 
 
 def _canceled(st: EngineState, ev: OrderCanceled) -> None:
-    o = st.orders.get(ev.order_id)
-    if o is None or not o.open:
-        return
-    o.status = "canceled"
-    p = _order_done(st, o)
-    if p is None:
-        return
-    if p.fallback_order == ev.order_id:
-        p.fallback_order = None
-        p.awaiting_taker = p.slice_remaining() > EPS
-        if not p.awaiting_taker and p.cur_slice >= p.slices - 1:
-            _close_plan(st, p)
-    else:
-        _close_plan(st, p)  # canceled by someone else: the plan stops
+    _plan_closed(st, st.router.on_canceled(ev))
 
 
 def _expired(st: EngineState, ev: OrderExpired) -> None:
-    o = st.orders.get(ev.order_id)
-    if o is None or not o.open:
-        return
-    o.status = "expired"
-    p = _order_done(st, o)
-    if p is None:
-        return
-    if p.cur_slice >= p.slices - 1:
-        _close_plan(st, p)
-    else:
-        p.slice_filled = p.slice_target(p.cur_slice)  # the slice's remainder is dropped
+    _plan_closed(st, st.router.on_expired(ev))
 
 
 def _filled(st: EngineState, ev: OrderFilled) -> None:
@@ -518,29 +379,11 @@ def _filled(st: EngineState, ev: OrderFilled) -> None:
     s.led_qty, s.led_entry, _ = apply_fill(s.led_qty, s.led_entry, sign, ev.qty, ev.price)
     if st.cash is not None:
         st.cash += ev.realized_pnl - ev.fee_usd
-    o = st.orders.get(ev.order_id)
-    if o is None:
-        return
-    o.filled_qty = round(o.filled_qty + ev.qty, 10)
-    p = st.plans.get(o.plan_id)
-    if p is not None:
-        p.filled_qty = round(p.filled_qty + ev.qty, 10)
-        p.slice_filled = round(p.slice_filled + ev.qty, 10)
-    if o.filled_qty >= o.qty - EPS and o.open:
-        o.status = "filled"
-        p = _order_done(st, o)
-        if p is not None and p.cur_slice >= p.slices - 1 and p.slice_remaining() <= EPS:
-            _close_plan(st, p)
+    _plan_closed(st, st.router.on_filled(ev))
 
 
 def _fallback(st: EngineState, ev: RouterFallback) -> None:
-    st.summary.fallbacks += 1
-    p = st.plans.get(ev.plan_id)
-    if p is None:
-        return
-    p.fallbacks += 1
-    if ev.reason == "maker_timeout":
-        p.fallback_order = ev.order_id
+    st.router.on_fallback(ev)
 
 
 def _position_closed(st: EngineState, ev: PositionClosed) -> None:

@@ -99,7 +99,7 @@ def test_resting_maker_order_waits_then_is_canceled_and_sent_as_taker(flat_start
     fills = _events(eng, store, "OrderFilled")
     assert [f.is_maker for f in fills] == [False]
     assert eng.state.syms["BTCUSDT"].pos_qty == 0.05
-    assert not eng.state.plans, "the plan is done"
+    assert not eng.state.router.plans, "the plan is done"
 
 
 def test_maker_order_fills_when_the_bar_trades_through_it(flat_start) -> None:
