@@ -1,5 +1,6 @@
-"""``python -m bench [--scale S] [--only NAME,...] [--repeats N]``: run the benchmarks,
-print the table, write ``bench/results/latest.json``."""
+"""``python -m bench [--scale S] [--only NAME,...] [--repeats N] [--peers]``: run the
+benchmarks, print the table, write ``bench/results/latest.json``. ``--peers`` adds the
+NautilusTrader comparison (its own virtualenv under the bench cache; see bench/peers.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from bench.common import RESULTS_DIR, Figure, table, write_json
 
 BENCHES = ["append", "rebuild", "run", "replay", "latency", "audit", "dashboard"]
+PEERS = "peers"  # opt-in: installs NautilusTrader into the bench cache on first use
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,8 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="best-of repeats per figure")
     p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES))
     p.add_argument("--out", default=str(RESULTS_DIR / "latest.json"))
+    p.add_argument("--peers", action="store_true",
+                   help="also run the NautilusTrader comparison (bench/peers.py)")
     args = p.parse_args(argv)
-    chosen = [b for b in BENCHES if not args.only or b in args.only.split(",")]
+    only = [b for b in args.only.split(",") if b]
+    chosen = [b for b in [*BENCHES, PEERS] if (b in only) or (not only and b in BENCHES)
+              or (b == PEERS and args.peers)]
     figs: list[Figure] = []
     for name in chosen:
         try:
