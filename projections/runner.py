@@ -7,7 +7,7 @@ with ``EventStore.read_batches``; a commit then writes, in this order:
 1. audit tail files and veto lines (both idempotent: named / keyed by seq),
 2. every state file (each carries the ``seq`` it reflects), atomically,
 3. the checkpoint ``projections/checkpoint.bin`` = fold state + seq + hash of that
-   row — **the commit point**,
+   row (``projections.checkpoint``: msgpack data, never pickle) — **the commit point**,
 4. compaction of finished audit buckets (of committed data only).
 
 A crash anywhere before 3 redoes the same events on the next start and rewrites
@@ -23,10 +23,6 @@ read the log (``HEDGE_STORE_URL``).
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
-import pickle
 import queue
 import shutil
 import sys
@@ -41,20 +37,20 @@ from eventlog.codec import decode
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.audit import BUCKET, AuditWriter
-from projections.files import JsonlAppender, StateFileError, atomic_write, write_json
+from projections.checkpoint import read_checkpoint, write_checkpoint
+from projections.files import JsonlAppender, StateFileError, write_json
 from projections.fold import Projector
+from projections.lock import Lock, ProjectionError
 
-MAGIC = b"HEDGE-PROJECTIONS/1\n"
+__all__ = ["Lock", "Paths", "Projection", "ProjectionError", "ProjectionFollower", "drop_views",
+           "read_checkpoint", "rebuild", "run_projections", "write_checkpoint"]
+
 STATE_FILES = (
     "nav_state.json", "nav_history.json", "aum_v7.json", "positions_state.json",
     "positions_ledger.json", "router_health.json", "risk_snapshot.json", "diagnostics.json",
     "kpis_v7.json",
 )
 DEFAULT_BATCH = 5000
-
-
-class ProjectionError(RuntimeError):
-    """The projections cannot go on (corrupt checkpoint, foreign log, already running)."""
 
 
 class Paths:
@@ -68,26 +64,6 @@ class Paths:
         self.lock = self.dir / "lock"
 
 
-class Lock:
-    """An exclusive, non-blocking ``flock`` so only one projector writes a home."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise ProjectionError(f"projections for {path.parent.parent} are already running "
-                                  "in another process (hedge run or hedge project)") from None
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
-
-
 def _row_hash_at(store: EventStore, seq: int) -> str | None:
     if seq <= 0:
         return None
@@ -96,28 +72,6 @@ def _row_hash_at(store: EventStore, seq: int) -> str | None:
             if r[0] == seq:
                 return row_hash(r[4]).hex()
     return None
-
-
-def read_checkpoint(path: Path) -> tuple[int, str | None, Projector]:
-    """(seq, row hash, projector) from a checkpoint; a clear error when it is corrupt."""
-    raw = path.read_bytes()
-    if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + 32:
-        raise StateFileError(f"{path}: not a projections checkpoint")
-    digest, body = raw[len(MAGIC):len(MAGIC) + 32], raw[len(MAGIC) + 32:]
-    if hashlib.sha256(body).digest() != digest:
-        raise StateFileError(f"{path}: corrupt checkpoint (checksum mismatch)")
-    try:
-        seq, head, proj = pickle.loads(body)
-    except Exception as exc:
-        raise StateFileError(f"{path}: corrupt checkpoint ({type(exc).__name__})") from None
-    if not isinstance(proj, Projector):
-        raise StateFileError(f"{path}: checkpoint holds no projector")
-    return int(seq), head, proj
-
-
-def write_checkpoint(path: Path, seq: int, head: str | None, proj: Projector) -> None:
-    body = pickle.dumps((seq, head, proj), protocol=pickle.HIGHEST_PROTOCOL)
-    atomic_write(path, MAGIC + hashlib.sha256(body).digest() + body, sync_dir=True)
 
 
 class Projection:
