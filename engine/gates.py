@@ -14,6 +14,7 @@ from typing import Any
 
 from config.schema import HedgeConfig
 from engine.accounting import round_step_down
+from engine.exchange_filters import SymbolFilters, effective
 from eventlog.events import IntentEmitted, Scalar
 
 Kind = str  # pass | clamp | veto
@@ -244,8 +245,14 @@ def portfolio_gross(gi: GateInput) -> Verdict:
                 gi.view.portfolio_gross, th)
 
 
+def _spec(gi: GateInput) -> SymbolFilters | None:
+    """The symbol's exchange filters: the venue's (folded into the view), else the config's."""
+    lot: SymbolFilters | None = getattr(gi.view, "lot", None)
+    return lot if lot is not None else effective({}, gi.cfg.universe.symbols, gi.intent.symbol)
+
+
 def lot_size(gi: GateInput) -> Verdict:
-    spec = gi.cfg.universe.symbols.get(gi.intent.symbol)
+    spec = _spec(gi)
     if spec is None:
         return _veto("lot_size", "exchange_filters", {"universe": "missing"},
                      f"{gi.intent.symbol} is not in the universe")
@@ -262,7 +269,7 @@ def lot_size(gi: GateInput) -> Verdict:
 
 
 def min_notional(gi: GateInput) -> Verdict:
-    spec = gi.cfg.universe.symbols.get(gi.intent.symbol)
+    spec = _spec(gi)
     mn = spec.min_notional if spec else 0.0
     th: dict[str, Scalar] = {"min_notional": mn}
     qty = gi.qty_override if gi.qty_override is not None else gi.usd / gi.price

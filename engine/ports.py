@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.exchange_filters import SymbolFilters
 from eventlog.events import Event
+
+__all__ = ["Clock", "OrderRequest", "SymbolFilters", "Venue", "VenueUpdate"]
 
 
 class Clock(Protocol):
@@ -40,21 +43,14 @@ class OrderRequest:
     order_id: str
     symbol: str
     side: str  # BUY | SELL
-    order_type: str  # LIMIT | MARKET
+    order_type: str  # LIMIT | MARKET | STOP_MARKET | TAKE_PROFIT_MARKET
     time_in_force: str  # GTX (post-only) | IOC | GTC
     qty: float
     price: float | None = None
     reduce_only: bool = False
-
-
-@dataclass(frozen=True)
-class SymbolFilters:
-    """Exchange filters (from exchangeInfo on Binance, from config in the simulator)."""
-
-    tick_size: float
-    step_size: float
-    min_qty: float
-    min_notional: float
+    stop_price: float | None = None  # trigger of STOP_MARKET / TAKE_PROFIT_MARKET
+    close_position: bool = False  # close the whole position when triggered (qty ignored)
+    working_type: str = "CONTRACT_PRICE"  # which price triggers: MARK_PRICE | CONTRACT_PRICE
 
 
 class Venue(Protocol):

@@ -18,6 +18,7 @@ from typing import Any
 
 from config.schema import HedgeConfig
 from engine.accounting import round_step_down
+from engine.exchange_filters import SymbolFilters, effective
 from engine.gates import GATES, GateInput, Verdict
 from eventlog.events import IntentEmitted, Scalar
 from projections.indicators import atr_regime, dd_state, drawdown_frac
@@ -50,6 +51,7 @@ class RiskView:
     dd_state: str = "normal"
     minute_of_day: int = 0
     refs: dict[str, int] = field(default_factory=dict)
+    lot: SymbolFilters | None = None  # the venue's exchange filters for the symbol (None: the config's)
 
     def observations(self) -> dict[str, Scalar]:
         obs: dict[str, Scalar] = {
@@ -132,6 +134,7 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         atr_regime=atr_regime(ratio, ar.low_ratio, ar.high_ratio),
         dd_state=dd_state(dd, g.dd_cautious_pct, g.dd_defensive_pct),
         minute_of_day=int((now_ns // (60 * NS)) % 1440), refs=refs,
+        lot=getattr(state, "filters", {}).get(intent.symbol),
     )
 
 
@@ -171,7 +174,7 @@ def check_order(
             clamp_gate = clamp_gate or v
             if v.usd is not None:
                 gi.usd = v.usd
-    spec = cfg.universe.symbols.get(intent.symbol)
+    spec = view.lot if view.lot is not None else effective({}, cfg.universe.symbols, intent.symbol)
     step = spec.step_size if spec else 1e-8
     if veto is not None:
         outcome, gate_name, source, qty = "veto", veto.gate, veto.source, 0.0

@@ -22,6 +22,7 @@ from typing import Any
 
 from config.schema import HedgeConfig
 from engine.accounting import round_price, round_step_down
+from engine.exchange_filters import effective
 from engine.ids import order_id, plan_id
 from engine.orders import EPS, POST_ONLY_REJECT, PlanState
 from engine.state import EngineState
@@ -46,7 +47,8 @@ def plan_route(state: EngineState, dec: RiskDecided, intent: IntentEmitted) -> O
     cfg = state.config
     rc = cfg.runtime.router
     tier = cfg.risk_limits.tiers.get(cfg.tier_of(dec.symbol))
-    spec = cfg.universe.symbols[dec.symbol]
+    spec = effective(state.filters, cfg.universe.symbols, dec.symbol)
+    assert spec is not None  # risk vetoes symbols outside the universe
     qty = dec.approved_qty
     notional = dec.approved_notional_usd
     urgent = intent.reduce_only and intent.reason in ("exit_sl", "exit_trend_flip")
@@ -71,7 +73,8 @@ def plan_route(state: EngineState, dec: RiskDecided, intent: IntentEmitted) -> O
 
 def _touch(state: EngineState, p: PlanState, cfg: HedgeConfig, attempt: int) -> float:
     s = state.sym(p.symbol)
-    tick = cfg.universe.symbols[p.symbol].tick_size
+    spec = effective(state.filters, cfg.universe.symbols, p.symbol)
+    tick = spec.tick_size if spec is not None else cfg.universe.symbols[p.symbol].tick_size
     off = attempt * cfg.runtime.router.reprice_offset_ticks * tick
     px = (s.bid or p.decision_price) - off if p.side == "BUY" else (s.ask or p.decision_price) + off
     return round_price(px, tick, p.side)

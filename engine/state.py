@@ -26,11 +26,14 @@ from typing import Any
 from config.loader import from_dict
 from config.schema import HedgeConfig
 from engine.accounting import apply_fill
+from engine.exchange_filters import SymbolFilters
+from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
 from eventlog.events import (
     ConfigChanged,
     Event,
+    ExchangeFiltersLoaded,
     FundingApplied,
     IntentEmitted,
     KlineClosed,
@@ -44,6 +47,7 @@ from eventlog.events import (
     OrderRejected,
     OrderSubmitted,
     PositionClosed,
+    PositionLiquidated,
     PositionSnapshot,
     RiskDecided,
     RoutePlanned,
@@ -121,7 +125,7 @@ class Summary:
 
     __slots__ = (
         "clamps", "events", "fees_usd", "fills", "funding_usd", "intents",
-        "maker_fills", "realized_pnl", "vetoes_by_gate",
+        "liquidations", "maker_fills", "realized_pnl", "vetoes_by_gate",
     )
 
     def __init__(self) -> None:
@@ -134,6 +138,7 @@ class Summary:
         self.fees_usd = 0.0
         self.realized_pnl = 0.0
         self.funding_usd = 0.0
+        self.liquidations = 0
 
 
 class EngineState:
@@ -160,6 +165,8 @@ class EngineState:
         self.max_dd = 0.0
         self.cash: float | None = None  # ledger cash: first wallet reading + fills + funding
         self.offx_hour = -1
+        # exchange filters the venue reported (ExchangeFiltersLoaded); rounding prefers them to the config
+        self.filters: dict[str, SymbolFilters] = {}
         # router: working orders and plans (engine/orders.py)
         self.router = RouterBook()
         self.intents: dict[str, IntentEmitted] = {}
@@ -290,6 +297,21 @@ def _funding(st: EngineState, ev: FundingApplied) -> None:
     st.summary.funding_usd += ev.amount_usd
 
 
+def _filters_loaded(st: EngineState, ev: ExchangeFiltersLoaded) -> None:
+    st.filters.update(filters_from_event(ev.filters))
+
+
+def _liquidated(st: EngineState, ev: PositionLiquidated) -> None:
+    s = st.sym(ev.symbol)
+    sign = 1 if ev.side == "BUY" else -1
+    s.led_qty, s.led_entry, _ = apply_fill(s.led_qty, s.led_entry, sign, ev.qty, ev.fill_price)
+    if st.cash is not None:
+        st.cash += ev.realized_pnl - ev.fee_usd
+    st.summary.fees_usd += ev.fee_usd
+    st.summary.realized_pnl += ev.realized_pnl
+    st.summary.liquidations += 1
+
+
 def _offx(st: EngineState, ev: OffExchangeValued) -> None:
     st.offx_hour = ev.ts_event_ns // 3_600_000_000_000
 
@@ -411,6 +433,8 @@ _HANDLERS: dict[type, Any] = {
     OrderFilled: _filled,
     RouterFallback: _fallback,
     PositionClosed: _position_closed,
+    ExchangeFiltersLoaded: _filters_loaded,
+    PositionLiquidated: _liquidated,
 }
 
 

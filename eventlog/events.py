@@ -114,6 +114,9 @@ class NavSnapshot(Event, tag=True, frozen=True, kw_only=True):
     available_balance: float
     sources_ok: bool = True
     source: str = "venue"
+    # added for issue 14 (venue): account margin (USD-M cross: maint margin / margin balance)
+    maint_margin_usd: float = 0.0
+    margin_ratio: float = 0.0
 
 
 class PositionSnapshot(Event, tag=True, frozen=True, kw_only=True):
@@ -126,6 +129,11 @@ class PositionSnapshot(Event, tag=True, frozen=True, kw_only=True):
     unrealized_pnl: float
     leverage: float = 1.0
     notional: float = 0.0
+    # added for issue 14 (venue): Binance's per-position margin readings (0 when unknown)
+    liquidation_price: float = 0.0
+    maint_margin_usd: float = 0.0
+    margin_ratio: float = 0.0  # account maint margin / margin balance (cross) or the position's (isolated)
+    margin_type: str = "cross"
 
 
 class FundingApplied(Event, tag=True, frozen=True, kw_only=True):
@@ -136,6 +144,10 @@ class FundingApplied(Event, tag=True, frozen=True, kw_only=True):
     mark_price: float
     position_qty: float
     amount_usd: float
+    # added for issue 14 (venue): where the rate came from and when the next settlement is
+    source: str = "default"  # data (market directory funding/) | venue (Binance) | default (config rate)
+    funding_time_ms: int = 0  # the settlement time (the data's, to the millisecond)
+    next_funding_time_ms: int = 0  # the next settlement the venue knows of (0 = unknown)
 
 
 class OffExchangeValued(Event, tag=True, frozen=True, kw_only=True):
@@ -217,6 +229,10 @@ class OrderSubmitted(Event, tag=True, frozen=True, kw_only=True):
     reduce_only: bool = False
     attempt: int = 0
     slice_index: int = 0
+    # added for issue 14 (venue): protective orders (STOP_MARKET / TAKE_PROFIT_MARKET)
+    stop_price: float | None = None
+    close_position: bool = False
+    working_type: str = "CONTRACT_PRICE"  # MARK_PRICE | CONTRACT_PRICE
 
 
 class OrderAccepted(Event, tag=True, frozen=True, kw_only=True):
@@ -336,6 +352,62 @@ class VenueReconciled(Event, tag=True, frozen=True, kw_only=True):
     canceled_orders: list[str] = []
 
 
+class ExchangeFiltersLoaded(Event, tag=True, frozen=True, kw_only=True):
+    """The exchange filters orders are validated and rounded against (exchangeInfo shape).
+
+    ``source``: ``exchangeInfo`` (Binance at connect), ``file:<path>`` (an exchangeInfo-shaped
+    file) or ``config`` (the config's specs, corrected to mainnet tick/step: ``corrections``).
+    ``filters``: symbol -> ``engine.exchange_filters.SymbolFilters`` fields.
+    """
+
+    source: str
+    filters: dict[str, dict[str, float]]
+    corrections: list[dict[str, Any]] = []
+
+
+class FundingDataGap(Event, tag=True, frozen=True, kw_only=True):
+    """Said once per symbol: the market data has no funding for part of the run.
+
+    ``kind``: ``no_file`` (no funding series: ``action`` = ``default_rate`` at the config's
+    rate and interval) or ``hole`` (the series has no settlements from ``from_ms`` to
+    ``to_ms``: ``action`` = ``none``, no rate is invented).
+    """
+
+    symbol: str
+    kind: str
+    action: str
+    from_ms: int = 0
+    to_ms: int = 0
+    default_rate: float = 0.0
+    detail: str = ""
+
+
+class PositionLiquidated(Event, tag=True, frozen=True, kw_only=True):
+    """The venue force-closed a position: margin balance fell below maintenance margin.
+
+    Closed at the bankruptcy price (the price where the position's margin is gone), with
+    the liquidation clearance fee on the notional; ``loss_usd`` is the realised loss
+    including the fee.
+    """
+
+    symbol: str
+    side: Side  # the closing side
+    qty: float  # closed quantity (> 0)
+    entry_price: float
+    mark_price: float  # the mark that breached
+    liquidation_price: float
+    bankruptcy_price: float
+    fill_price: float
+    fee_usd: float
+    realized_pnl: float
+    maint_margin_usd: float
+    margin_balance_usd: float
+    margin_type: str = "cross"
+    bracket: int = 0
+    mmr: float = 0.0
+    trade_id: str = ""
+
+
 AnyEvent = Union[
     SessionStarted,
     SessionEnded,
@@ -361,6 +433,9 @@ AnyEvent = Union[
     AlertFailed,
     VenueError,
     VenueReconciled,
+    ExchangeFiltersLoaded,
+    FundingDataGap,
+    PositionLiquidated,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {

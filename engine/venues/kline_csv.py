@@ -67,6 +67,7 @@ class CsvMarket:
 
     def __init__(self, data_dir: Path, symbols: list[str], *, default_funding_rate: float = 0.0001):
         self.symbols = list(symbols)
+        self.data_dir = data_dir
         self.default_funding_rate = default_funding_rate
         self._data = {s: read_symbol(data_dir / f"{s}.csv") for s in symbols}
         self._rates = {s: default_funding_rate for s in symbols}

@@ -26,9 +26,10 @@ from typing import Any
 
 from config.schema import HedgeConfig
 from engine.clock import SimClock
+from engine.exchange_filters import for_simulator, to_event_fields
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.sim_matching import SimMatching
-from eventlog.events import KlineClosed, MarketTick, OrderFilled
+from eventlog.events import ExchangeFiltersLoaded, KlineClosed, MarketTick, OrderFilled
 
 MS = 1_000_000
 NAV_RECONNECT_BARS = 3
@@ -57,6 +58,10 @@ class SimVenue:
         self.matching = SimMatching(cfg, self.symbols, initial_balance=sim.initial_balance_usd,
                                     leverage=sim.leverage, participation=sim.max_participation_frac)
         self.speed = speed
+        market_dir = getattr(market, "data_dir", None)
+        self.exchange_filters, self.filters_source, self.filter_corrections = for_simulator(
+            cfg.universe.symbols, self.symbols, market_dir)
+        self.matching.filters = self.exchange_filters
         self._wall0: float | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -77,13 +82,14 @@ class SimVenue:
         return self._clock
 
     def filters(self) -> dict[str, SymbolFilters]:
-        return {s: SymbolFilters(tick_size=sp.tick_size, step_size=sp.step_size, min_qty=sp.min_qty,
-                                 min_notional=sp.min_notional)
-                for s, sp in self.cfg.universe.symbols.items() if s in self.symbols}
+        return dict(self.exchange_filters)
 
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
-        """The opening account reading (a fresh paper account has no positions or orders)."""
-        return [self.matching.nav_update(self._clock.now_ns())]
+        """The exchange filters in force, then the opening account reading (a fresh paper account)."""
+        ts = self._clock.now_ns()
+        return [VenueUpdate(ExchangeFiltersLoaded, "venue", ts, to_event_fields(
+                    self.exchange_filters, self.filters_source, self.filter_corrections)),
+                self.matching.nav_update(ts)]
 
     def submit(self, req: OrderRequest) -> list[VenueUpdate]:
         return self.matching.submit(req, self._clock.now_ns())

@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.schema import HedgeConfig
-from engine.accounting import apply_fill, round_price
+from engine.accounting import apply_fill, round_price, round_step_down
+from engine.exchange_filters import SymbolFilters, from_config, validate_order
 from engine.ports import OrderRequest, VenueUpdate
 from eventlog.events import (
     FundingApplied,
@@ -80,6 +81,8 @@ class SimMatching:
         self.realized = 0.0
         self.funding = 0.0
         self._spec = {s: cfg.universe.symbols[s] for s in symbols}
+        # the filters orders are validated against (the venue sets the exchange's; config until then)
+        self.filters: dict[str, SymbolFilters] = from_config(cfg.universe.symbols, symbols)
         buckets = cfg.liquidity_buckets.buckets
         self._liq = {s: buckets[self._spec[s].liquidity_bucket] for s in symbols}
 
@@ -87,7 +90,7 @@ class SimMatching:
 
     def quote(self, symbol: str, price: float) -> tuple[float, float]:
         """Best bid/ask around ``price`` from the spread model, on the tick grid."""
-        tick = self._spec[symbol].tick_size
+        tick = self.filters[symbol].tick_size
         hs = self._liq[symbol].half_spread_bps / 10_000.0
         bid = round_price(price * (1 - hs), tick, "BUY")
         ask = round_price(price * (1 + hs), tick, "SELL")
@@ -126,15 +129,20 @@ class SimMatching:
 
     def submit(self, req: OrderRequest, ts: int) -> list[VenueUpdate]:
         """Validate and queue an order; it reaches the book at the next bar."""
-        spec = self._spec.get(req.symbol)
-        if spec is None:
+        f = self.filters.get(req.symbol)
+        if f is None:
             return self._reject(req, ts, -1121, "Invalid symbol.")
-        if not req.qty > 0 or req.qty < spec.min_qty - 1e-12:
-            return self._reject(req, ts, -4003, f"Quantity less than min_qty {spec.min_qty}.")
         if req.order_type == "LIMIT" and not (req.price and req.price > 0):
             return self._reject(req, ts, -1102, "Mandatory parameter 'price' was not sent or was empty.")
         if req.order_type not in ("LIMIT", "MARKET"):
             return self._reject(req, ts, -1116, f"Invalid orderType {req.order_type}.")
+        book = self.book.get(req.symbol)
+        best = (book[1] if req.side == "BUY" else book[0]) if book else None
+        bad = validate_order(f, side=req.side, order_type=req.order_type, qty=req.qty,
+                             price=req.price if req.order_type == "LIMIT" else None,
+                             mark=self.mark.get(req.symbol), reduce_only=req.reduce_only, best=best)
+        if bad is not None:
+            return self._reject(req, ts, bad[0], bad[1])
         q = self.pos[req.symbol][0]
         sign = 1.0 if req.side == "BUY" else -1.0
         if req.reduce_only and (q == 0 or (q > 0) == (sign > 0)):
@@ -185,10 +193,30 @@ class SimMatching:
             "position_qty_after": p[0],
         })]
 
+    def _fill_qty(self, w: _Working, budget: float, px: float) -> float:
+        """How much of ``w`` fills against ``budget`` (the participation cap) at ``px``.
+
+        On the lot grid; a partial fill and the remainder it leaves are each at least the
+        symbol's min notional (reduce-only orders are exempt, as on Binance), else the bar
+        fills nothing of it.
+        """
+        rem = w.remaining
+        if budget >= rem - 1e-12:
+            return rem
+        f = self.filters[w.req.symbol]
+        step = f.lot(w.req.order_type)[0]
+        q = round_step_down(budget, step)
+        if w.req.reduce_only or not f.min_notional:
+            return q
+        mn = f.min_notional
+        if (rem - q) * px < mn:
+            q = round_step_down(rem - mn / px, step)
+        return q if q > 0 and q * px >= mn else 0.0
+
     def _taker_price(self, symbol: str, side: str, notional: float, bid: float, ask: float) -> float:
         liq = self._liq[symbol]
         impact = min(liq.max_slippage_bps, liq.impact_bps_per_10k_usd * notional / 10_000.0) / 10_000.0
-        tick = self._spec[symbol].tick_size
+        tick = self.filters[symbol].tick_size
         if side == "BUY":
             return round_price(ask * (1 + impact), tick, "SELL")
         return round_price(bid * (1 - impact), tick, "BUY")
@@ -210,9 +238,9 @@ class SimMatching:
                 if req.order_type == "MARKET":
                     out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
                                                                        "venue_order_id": oid}))
-                    qty = min(w.remaining, budget)
+                    px = self._taker_price(symbol, req.side, min(w.remaining, budget) * o, bid, ask)
+                    qty = self._fill_qty(w, budget, px)
                     if qty > 0:
-                        px = self._taker_price(symbol, req.side, qty * o, bid, ask)
                         got = self._fill(w, qty, px, False, ts)
                         out.extend(got)
                         if got:
@@ -232,8 +260,9 @@ class SimMatching:
                 out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
                                                                    "venue_order_id": oid}))
                 if crosses:  # plain GTC limit that crosses: takes at the touch
-                    qty = min(w.remaining, budget)
-                    got = self._fill(w, qty, ask if req.side == "BUY" else bid, False, ts)
+                    touch = ask if req.side == "BUY" else bid
+                    qty = self._fill_qty(w, budget, touch)
+                    got = self._fill(w, qty, touch, False, ts)
                     out.extend(got)
                     if got:
                         budget -= got[0].fields["qty"]
@@ -247,7 +276,9 @@ class SimMatching:
                 through = lo < px if w.req.side == "BUY" else h > px
                 if not through or budget <= 0:
                     continue
-                qty = min(w.remaining, budget)
+                qty = self._fill_qty(w, budget, px)
+                if qty <= 0:
+                    continue
                 got = self._fill(w, qty, px, True, close_ns - 1)
                 out.extend(got)
                 if got:

@@ -79,7 +79,7 @@ VETOES = [
     ("tier_cap", "tier_gross_nav_pct", (), {}, {"tier_gross": 59_900.0}),
     ("correlation_cap", "correlation.majors.max_gross_nav_pct", (), {}, {"group_gross": {"majors": 49_900.0}}),
     ("portfolio_gross", "max_gross_nav_mult", (), {}, {"portfolio_gross": 149_900.0}),
-    ("lot_size", "min_qty", (), {"symbol": "SOLUSDT", "qty": 0.5}, {"symbol": "SOLUSDT"}),
+    ("lot_size", "min_qty", (), {"symbol": "SOLUSDT", "qty": 0.005}, {"symbol": "SOLUSDT"}),
     ("min_notional", "min_notional", (), {"qty": 0.001}, {}),
 ]
 

@@ -91,7 +91,8 @@ def test_halted_bar_fills_nothing_and_market_orders_expire(m: SimMatching) -> No
 def test_reduce_only_that_would_open_is_rejected_and_margin_is_checked(m: SimMatching) -> None:
     assert m.submit(_req("r", side="SELL", reduce_only=True), T0)[0].fields["code"] == -2022
     assert m.submit(_req("big", qty=10.0), T0)[0].fields["code"] == -2019  # 600k notional at 3x on 100k
-    assert m.submit(_req("tiny", qty=0.0001), T0)[0].fields["code"] == -4003
+    assert m.submit(_req("tiny", qty=0.0001), T0)[0].fields["code"] == -1111  # off the 0.001 step
+    assert m.submit(_req("zero", qty=0.0), T0)[0].fields["code"] == -4003
 
 
 def test_realised_pnl_and_wallet_follow_a_round_trip(m: SimMatching) -> None:
