@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from config.filecheck import read_text
+from config.ranges import check_ranges
 from config.schema import FILES, TIERS, HedgeConfig
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parent
@@ -114,9 +116,7 @@ def read_raw(directory: Path) -> tuple[dict[str, Any], list[str]]:
             raw[section] = {}
             continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ConfigError(fname, "", f"not UTF-8 text ({exc.reason})") from None
+            data = json.loads(read_text(path, fname))  # regular file, size and depth checked
         except json.JSONDecodeError as exc:
             raise ConfigError(fname, f"line {exc.lineno} col {exc.colno}", f"invalid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
@@ -134,6 +134,7 @@ def build(raw: dict[str, Any], notes: list[str], source: str) -> LoadedConfig:
         except msgspec.ValidationError as exc:
             raise _validation_error(fname, exc) from None
     cfg = HedgeConfig(**sections)
+    check_ranges(cfg)  # every number finite and in its documented range (config/ranges.py)
     validate(cfg)
     return LoadedConfig(config=cfg, config_hash=config_hash(cfg), normalisations=notes, source=source)
 

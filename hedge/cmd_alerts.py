@@ -106,4 +106,7 @@ def run(args: argparse.Namespace) -> int:
             return _preview(store, args.session)
     if args.skip_backlog and args.once:
         raise UsageError("--skip-backlog only makes sense with --follow")
+    from hedge.argcheck import seconds
+
+    seconds("--poll", args.poll)
     return asyncio.run(_send(args))

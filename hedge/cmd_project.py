@@ -23,11 +23,12 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from eventlog.store import resolve_home
+    from hedge.argcheck import int_in, seconds
     from hedge.cli import UsageError
     from projections.runner import ProjectionError, run_projections
 
-    if args.interval <= 0 or args.batch < 1:
-        raise UsageError("--interval must be > 0 and --batch >= 1")
+    seconds("--interval", args.interval)
+    int_in("--batch", args.batch, 1, 10_000_000)
     home = Path(resolve_home(getattr(args, "home", None)))
     stop = threading.Event()
 

@@ -59,7 +59,9 @@ def parse_until(text: str | None) -> int | None:
     if text is None:
         return None
     if text.isdigit():
-        return int(text) * 1_000_000
+        from hedge.argcheck import epoch_ms
+
+        return epoch_ms("--until", int(text)) * 1_000_000
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -160,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
     until_ns = parse_until(args.until)
     if args.bars is not None and args.bars < 1:
         raise UsageError("--bars: must be >= 1")
+    if args.seed is not None:
+        from hedge.argcheck import int_in
+
+        int_in("--seed", args.seed, 0, 2**32 - 1)
     once = bool(args.once or env_flag(env, "EXECUTOR_ONCE"))
     data_dir = Path(args.data) if args.data else None
     if data_dir is not None and not data_dir.is_dir():
