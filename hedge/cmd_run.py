@@ -40,6 +40,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session-id", metavar="UUID", help="explicit session id (default: a new random one)")
     p.add_argument("--no-projections", action="store_true", help="do not run the projection follower")
     p.add_argument("--quiet", action="store_true", help="print only the session id and the summary")
+    p.add_argument("--full", action="store_true",
+                   help="end with the full report (per-symbol and per-month tables), not the short one")
 
 
 def parse_speed(text: str) -> float | None:
@@ -271,6 +273,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {bars / wall:,.0f} bars/s, {summary['events'] / wall:,.0f} events/s over {wall:.2f} s "
                   f"-> {store.location}")
+        if args.no_projections:
+            print("  (no report: --no-projections left the audit tables behind; "
+                  "'hedge rebuild' then 'hedge report')")
+        else:
+            from hedge.cmd_report import print_after_run
+
+            print()
+            print_after_run(home, session_id, full=args.full)
         return 0
     except WriterFailed as exc:
         print(f"hedge run: the event log failed, trading stopped: {exc}", file=sys.stderr)

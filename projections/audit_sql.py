@@ -26,8 +26,70 @@ import duckdb
 from projections.audit import SCHEMAS, TABLES
 
 JSON_COLUMNS = {"events": ("payload",), "risk_decisions": ("thresholds", "observations", "state_refs")}
+# Round trips. A leg is a fill, or one half of a fill that flips the position (the part
+# that closes the old position, then the part that opens the new one). A trip starts at
+# a leg from flat and ends at the leg that brings the position back to flat; a position
+# already open when the session started is not a trip of that session. Funding belongs
+# to a trip when it was applied between its first and last leg (by log seq).
+_LEGS = """
+WITH f AS (
+  SELECT *, CASE side WHEN 'BUY' THEN qty ELSE -qty END AS dq,
+         position_qty_after - CASE side WHEN 'BUY' THEN qty ELSE -qty END AS pos_before,
+         position_qty_after * (position_qty_after - CASE side WHEN 'BUY' THEN qty ELSE -qty END) < 0 AS flip
+  FROM fills
+), legs AS (
+  SELECT seq, 0 AS leg, session_id, ts, symbol, side, order_id, price, is_maker,
+         CASE WHEN flip THEN abs(pos_before) ELSE qty END AS qty,
+         CASE WHEN flip THEN fee_usd * abs(pos_before) / qty ELSE fee_usd END AS fee_usd,
+         realized_pnl, pos_before, CASE WHEN flip THEN 0.0 ELSE position_qty_after END AS pos_after
+  FROM f
+  UNION ALL
+  SELECT seq, 1, session_id, ts, symbol, side, order_id, price, is_maker, qty - abs(pos_before),
+         fee_usd * (qty - abs(pos_before)) / qty, 0.0, 0.0, position_qty_after
+  FROM f WHERE flip
+), numbered AS (
+  SELECT *, abs(pos_after) > abs(pos_before) AS opening,
+         sum(CASE WHEN pos_before = 0 THEN 1 ELSE 0 END)
+           OVER (PARTITION BY session_id, symbol ORDER BY seq, leg ROWS UNBOUNDED PRECEDING) AS trip
+  FROM legs
+), trips AS (
+  SELECT session_id, symbol, trip,
+         CASE WHEN arg_min(pos_after, seq * 2 + leg) > 0 THEN 'long' ELSE 'short' END AS direction,
+         min(seq) AS entry_seq, min(ts) AS entry_ts, arg_min(order_id, seq * 2 + leg) AS entry_order_id,
+         sum(price * qty) FILTER (WHERE opening) / nullif(sum(qty) FILTER (WHERE opening), 0) AS entry_price,
+         coalesce(sum(qty) FILTER (WHERE opening), 0) AS qty,
+         arg_max(pos_after, seq * 2 + leg) = 0 AS closed,
+         max(seq) AS last_seq, max(ts) AS last_ts, arg_max(order_id, seq * 2 + leg) AS last_order_id,
+         sum(price * qty) FILTER (WHERE NOT opening) / nullif(sum(qty) FILTER (WHERE NOT opening), 0) AS exit_price,
+         count(*) AS fills, sum(CASE WHEN is_maker THEN 1 ELSE 0 END) AS maker_fills,
+         sum(realized_pnl) AS gross_pnl, sum(fee_usd) AS fees_usd
+  FROM numbered WHERE trip > 0
+  GROUP BY session_id, symbol, trip
+), trip_funding AS (
+  SELECT t.session_id, t.symbol, t.trip, sum(fu.amount_usd) AS funding_usd
+  FROM trips t JOIN funding fu ON fu.session_id = t.session_id AND fu.symbol = t.symbol
+   AND fu.seq > t.entry_seq AND (NOT t.closed OR fu.seq < t.last_seq)
+  GROUP BY ALL
+)
+SELECT t.session_id, t.symbol || '#' || t.trip AS trade_id, t.symbol, t.direction,
+       CASE WHEN t.closed THEN 'closed' ELSE 'open' END AS status,
+       t.qty, t.entry_seq, t.entry_ts, t.entry_order_id, t.entry_price,
+       CASE WHEN t.closed THEN t.last_seq END AS exit_seq, CASE WHEN t.closed THEN t.last_ts END AS exit_ts,
+       CASE WHEN t.closed THEN t.last_order_id END AS exit_order_id, t.exit_price,
+       CASE WHEN t.closed THEN epoch(t.last_ts) - epoch(t.entry_ts) END AS holding_s,
+       t.fills, t.maker_fills, t.gross_pnl, t.fees_usd, coalesce(tf.funding_usd, 0.0) AS funding_usd,
+       t.gross_pnl - t.fees_usd + coalesce(tf.funding_usd, 0.0) AS net_pnl
+FROM trips t LEFT JOIN trip_funding tf USING (session_id, symbol, trip)
+"""
 DERIVED = {
-    "vetoes": "SELECT * FROM risk_decisions WHERE outcome IN ('veto', 'clamp')",
+    "vetoes": "SELECT * FROM risk_decisions WHERE outcome = 'veto'",
+    "clamps": "SELECT * FROM risk_decisions WHERE outcome = 'clamp'",
+    "funding": (
+        "SELECT seq, session_id, ts, payload->>'symbol' AS symbol, (payload->>'rate')::DOUBLE AS rate,"
+        " (payload->>'mark_price')::DOUBLE AS mark_price, (payload->>'position_qty')::DOUBLE AS position_qty,"
+        " (payload->>'amount_usd')::DOUBLE AS amount_usd FROM events WHERE type = 'FundingApplied'"
+    ),
+    "trades": _LEGS,
     "dd_changes": (
         "SELECT seq, session_id, ts, prev_dd_state, dd_state, drawdown_frac, nav_usd FROM ("
         " SELECT *, lag(dd_state) OVER (PARTITION BY session_id ORDER BY seq) AS prev_dd_state FROM nav)"
@@ -82,10 +144,17 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tup
         cur = con.execute(sql)
         if cur.description is None:
             return [], []
-        cols = [d[0] for d in cur.description]
-        return cols, cur.fetchall()
+        desc = cur.description
+        cols = [d[0] for d in desc]
+        rows = cur.fetchall()
     except duckdb.Error as exc:
         raise AuditError(str(exc).strip()) from None
+    # JSON columns arrive as text: parse them, so --format json nests real objects
+    js = {i for i, d in enumerate(desc) if str(d[1]).upper() == "JSON"}
+    if js:
+        rows = [tuple(json.loads(v) if i in js and isinstance(v, str) else v for i, v in enumerate(r))
+                for r in rows]
+    return cols, rows
 
 
 def _plain(v: Any) -> Any:
