@@ -89,7 +89,11 @@ class MarketTick(Event, tag=True, frozen=True, kw_only=True):
 
 
 class KlineClosed(Event, tag=True, frozen=True, kw_only=True):
-    """A closed candle of the configured interval."""
+    """A closed candle of the configured interval.
+
+    ``history``: a warm-up bar read from REST at start (not live): it updates
+    indicators only; nothing is decided on it.
+    """
 
     symbol: str
     interval: str
@@ -100,6 +104,7 @@ class KlineClosed(Event, tag=True, frozen=True, kw_only=True):
     low: float
     close: float
     volume: float
+    history: bool = False
 
 
 # --------------------------------------------------------------------------- account

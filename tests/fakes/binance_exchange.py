@@ -98,6 +98,8 @@ class Exchange:
     income: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1000
     force_post_only_rejects: int = 0  # refuse the next N post-only orders (-5022) as a fast market would
+    last_tx: int = 0  # time of the last transaction (ms); each one strictly after the one before
+    pos_update_ms: dict[str, int] = field(default_factory=dict)  # symbol -> last position change
 
     def __post_init__(self) -> None:
         self.ms = INTERVAL_MS[self.interval]
@@ -113,6 +115,17 @@ class Exchange:
     @property
     def now_ms(self) -> int:
         return self.start_ms + len(self.candles[self.symbols[0]]) * self.ms
+
+    @property
+    def clock_ms(self) -> int:
+        """The exchange's clock: candle time, or later if transactions happened since."""
+        return max(self.now_ms, self.last_tx)
+
+    def tick(self) -> int:
+        """The time of a new transaction: strictly after every earlier one (as Binance's
+        millisecond clock moves between trades), so readings order against fills."""
+        self.last_tx = max(self.now_ms, self.last_tx + 1)
+        return self.last_tx
 
     def last(self, symbol: str) -> Candle:
         return self.candles[symbol][-1]
@@ -204,7 +217,7 @@ class Exchange:
             self.force_post_only_rejects = max(0, self.force_post_only_rejects - 1)
             raise ApiError(400, -5022, POST_ONLY_MSG)
         self.next_id += 1
-        o = Order(self.next_id, cid, sym, side, typ, tif, qty, price, reduce, update_ms=self.now_ms)
+        o = Order(self.next_id, cid, sym, side, typ, tif, qty, price, reduce, update_ms=self.tick())
         self.orders[cid] = o
         events = [self.order_event(o, "NEW")]
         if crosses:
@@ -218,7 +231,7 @@ class Exchange:
         o = self.orders.get(cid)
         if o is None or o.status not in ("NEW", "PARTIALLY_FILLED"):
             raise ApiError(400, -2011, "Unknown order sent.")
-        o.status = "CANCELED"
+        o.status, o.update_ms = "CANCELED", self.tick()
         return o, [self.order_event(o, "CANCELED")]
 
     def sweep(self) -> list[dict[str, Any]]:
@@ -250,11 +263,12 @@ class Exchange:
             pos[1] = 0.0
         fee = qty * price * (self.maker_fee if maker else self.taker_fee)
         self.balance += realized - fee
-        o.executed, o.avg, o.status, o.update_ms = o.qty, price, "FILLED", self.now_ms
+        o.executed, o.avg, o.status, o.update_ms = o.qty, price, "FILLED", self.tick()
+        self.pos_update_ms[o.symbol] = o.update_ms
         self.next_id += 1
         trade = {"id": self.next_id, "orderId": o.order_id, "symbol": o.symbol, "side": o.side,
                  "price": price, "qty": qty, "realizedPnl": realized, "commission": fee,
-                 "maker": maker, "time": self.now_ms}
+                 "maker": maker, "time": o.update_ms}
         self.trades.append(trade)
         ev = self.order_event(o, "TRADE", last_qty=qty, last_price=price, fee=fee, maker=maker,
                               realized=realized, trade_id=trade["id"])
@@ -264,18 +278,18 @@ class Exchange:
                     fee: float = 0.0, maker: bool = False, realized: float = 0.0,
                     trade_id: int = 0) -> dict[str, Any]:
         f = template("ws_ORDER_TRADE_UPDATE.json")
-        f["E"] = f["T"] = self.now_ms
+        f["E"] = f["T"] = o.update_ms
         f["o"].update({
             "s": o.symbol, "c": o.client_id, "S": o.side, "o": o.type, "ot": o.type, "f": o.tif or "GTC",
             "q": fmt(o.qty), "p": fmt(o.price), "ap": fmt(o.avg), "sp": "0", "x": x, "X": o.status,
             "i": o.order_id, "l": fmt(last_qty), "z": fmt(o.executed), "L": fmt(last_price),
-            "N": "USDT", "n": fmt(fee), "T": self.now_ms, "t": trade_id, "m": maker, "R": o.reduce_only,
+            "N": "USDT", "n": fmt(fee), "T": o.update_ms, "t": trade_id, "m": maker, "R": o.reduce_only,
             "ps": "BOTH", "rp": fmt(realized), "cp": False, "AP": "0", "cr": "0", "pm": "NONE", "V": "NONE"})
         return f
 
     def account_event(self, symbol: str) -> dict[str, Any]:
         f = template("ws_ACCOUNT_UPDATE.json")
-        f["E"] = f["T"] = self.now_ms
+        f["E"] = f["T"] = self.pos_update_ms.get(symbol, self.clock_ms)
         qty, entry = self.positions[symbol]
         up = qty * (self.last(symbol).close - entry) if qty else 0.0
         f["a"] = {"m": "ORDER",
@@ -297,7 +311,7 @@ class Exchange:
                                 "info": "FUNDING_FEE", "time": self.now_ms, "tranId": self.next_id, "tradeId": ""})
         self.balance += total
         f = template("ws_ACCOUNT_UPDATE.json")
-        f["E"] = f["T"] = self.now_ms
+        f["E"] = f["T"] = self.tick()
         f["a"] = {"m": "FUNDING_FEE", "P": [],
                   "B": [{"a": "USDT", "wb": fmt(self.balance), "cw": fmt(self.balance), "bc": fmt(total)}]}
         return f
@@ -346,15 +360,18 @@ class Exchange:
             p.update({"symbol": s, "positionAmt": fmt(q), "entryPrice": fmt(e), "breakEvenPrice": fmt(e),
                       "markPrice": fmt(mark), "unRealizedProfit": fmt(q * (mark - e)),
                       "notional": fmt(notional), "positionInitialMargin": fmt(abs(notional) / 5),
-                      "initialMargin": fmt(abs(notional) / 5), "updateTime": self.now_ms})
+                      "initialMargin": fmt(abs(notional) / 5),
+                      "updateTime": self.pos_update_ms.get(s, 0)})
             out.append(p)
         return out
 
-    def trades_json(self, symbol: str, start: int) -> list[dict[str, Any]]:
-        out = []
+    def trades_json(self, symbol: str, start: int, from_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for t in self.trades:
-            if t["symbol"] != symbol or t["time"] < start:
+            if t["symbol"] != symbol or t["time"] < start or t["id"] < from_id:
                 continue
+            if len(out) >= limit:
+                break
             r = template("rest_userTrades.json")[0]
             r.update({"id": t["id"], "orderId": t["orderId"], "symbol": symbol, "side": t["side"],
                       "buyer": t["side"] == "BUY", "price": fmt(t["price"]), "qty": fmt(t["qty"]),

@@ -289,7 +289,7 @@ class FakeBinance:
         ex, path, m = self.ex, request.path, request.method
         q = {k: v for k, v in request.query.items()}
         if path == "/fapi/v1/time":
-            return {"serverTime": ex.now_ms}
+            return {"serverTime": ex.clock_ms}
         if path == "/fapi/v1/exchangeInfo":
             return ex.exchange_info_json()
         if path == "/fapi/v1/klines":
@@ -322,13 +322,15 @@ class FakeBinance:
             return [r for r in ex.income if r["time"] >= start
                     and p.get("incomeType", r["incomeType"]) == r["incomeType"]]
         if path == "/fapi/v1/userTrades":
-            return ex.trades_json(p.get("symbol", ""), int(p.get("startTime", "0")))
+            return ex.trades_json(p.get("symbol", ""), int(p.get("startTime", "0")),
+                                  int(p.get("fromId", "0")), int(p.get("limit", "500")))
         if m == "POST":
             order, events = ex.place(p)
         elif m == "DELETE":
             order, events = ex.cancel(p.get("origClientOrderId", ""))
         else:
-            found = ex.orders.get(p.get("origClientOrderId", ""))
+            found = ex.orders.get(p.get("origClientOrderId", "")) or next(
+                (o for o in ex.orders.values() if str(o.order_id) == p.get("orderId")), None)
             if found is None:
                 raise ApiError(400, -2013, "Order does not exist.")
             return ex.order_json(found)

@@ -16,9 +16,9 @@ import pytest
 
 from config.loader import load_config
 from engine.ports import OrderRequest, VenueUpdate
-from engine.venues.binance import BinanceVenue
-from engine.venues.binance_dry import make_dry_matcher
-from engine.venues.binance_env import load_env
+from engine.venues.binance.dry import make_dry_matcher
+from engine.venues.binance.env import load_env
+from engine.venues.binance.venue import BinanceVenue
 from tests.fakes.binance_venue import FakeBinance
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -362,9 +362,10 @@ def test_cancel_of_an_order_that_filled_unseen_records_the_fill_instead(
     pump(v, lambda g: True)
     fake.run(lambda ex: ex.fill(ex.orders["c-1"], ex.orders["c-1"].price, maker=True))  # no stream event
     out = v.cancel("ETHUSDT", "c-1")
-    assert names(out) == ["VenueError", "OrderFilled"]
+    assert names(out) == ["VenueError", "OrderFilled", "PositionSnapshot"]
     assert "-2011" in out[0].fields["message"] and out[1].fields["is_maker"] is True
-    assert out[1].fields["qty"] == 0.1
+    assert out[1].fields["qty"] == 0.1 and out[1].fields["position_qty_after"] == 0.1  # the exchange's
+    assert out[2].fields["qty"] == 0.1
 
 
 def test_funding_settlement_is_recorded_per_symbol_once(venue: tuple[BinanceVenue, list[VenueUpdate]],

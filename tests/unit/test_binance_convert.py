@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.ports import OrderRequest, VenueUpdate
-from engine.venues.binance_convert import AccountBook, KlineGate, TickMerger, kline_update
-from engine.venues.binance_env import BinanceEnvError, Redactor, Secrets, load_env
-from engine.venues.binance_orders import OrderTracker, slippage_bps
-from engine.venues.binance_wire import (
+from engine.venues.binance.convert import KlineGate, TickMerger, kline_update
+from engine.venues.binance.env import BinanceEnvError, Redactor, Secrets, load_env
+from engine.venues.binance.orders import OrderTracker, slippage_bps
+from engine.venues.binance.positions import AccountBook
+from engine.venues.binance.wire import (
     RestAccount,
     RestOrder,
     RestPositionRisk,
@@ -81,17 +82,30 @@ def test_any_parsed_kline_becomes_an_encodable_event(t: int, price: float, inter
 # --------------------------------------------------------------------------- ticks
 
 
-def test_tick_waits_for_book_then_merges_mark_and_throttles() -> None:
+def test_tick_waits_for_book_then_merges_mark_and_conflates() -> None:
     m = TickMerger(min_interval_ms=1000)
     mark = convert(example("ws_markPriceUpdate.json"), WsMarkPrice)
-    assert m.on_mark(mark) is None  # no bid/ask yet
-    book = convert(example("ws_bookTicker.json") | {"s": "BTCUSDT", "E": mark.event_ms + 10}, WsBookTicker)
-    tick = m.on_book(book)
-    assert tick is not None
+    assert m.on_mark(mark) == []  # no bid/ask yet
+    t0 = mark.event_ms + 10
+    book = convert(example("ws_bookTicker.json") | {"s": "BTCUSDT", "E": t0}, WsBookTicker)
+    [tick] = m.on_book(book)
     assert tick.fields["mark"] == 11794.15 and tick.fields["funding_rate"] == 0.00038167
     assert tick.fields["bid"] == 25.3519 and tick.fields["ask_qty"] == 40.66
-    assert m.on_book(convert(example("ws_bookTicker.json") | {"s": "BTCUSDT", "E": mark.event_ms + 500},
-                             WsBookTicker)) is None  # throttled
+
+    def quote(dt: int, bid: str) -> list[Any]:
+        return m.on_book(convert(example("ws_bookTicker.json") | {"s": "BTCUSDT", "E": t0 + dt, "b": bid},
+                                 WsBookTicker))
+
+    assert quote(300, "26") == [] and quote(600, "27") == []  # conflated inside the window
+    assert m.flush(t0 + 999) == []  # window still open
+    [last] = m.flush(t0 + 1000)  # the window's LAST quote is logged when it closes
+    assert (last.fields["bid"], last.ts_event_ns) == (27.0, (t0 + 600) * 1_000_000)
+    assert quote(1500, "28") and quote(1700, "29") == []
+    late = quote(2600, "30")  # next window: the held quote first, then the new one
+    assert [u.fields["bid"] for u in late] == [29.0, 30.0]
+    full = TickMerger(min_interval_ms=0)  # `all`: every quote
+    full.on_book(book)
+    assert len(full.on_book(book)) == 1
     as_event(tick)
 
 
@@ -101,7 +115,7 @@ def test_tick_waits_for_book_then_merges_mark_and_throttles() -> None:
 def test_account_from_rest_examples_gives_nav_and_signed_positions() -> None:
     book = AccountBook()
     book.load_rest(convert(example("rest_account_v3.json"), RestAccount),
-                   decode_list(example("rest_positionRisk_hedge.json"), RestPositionRisk, "p"))
+                   decode_list(example("rest_positionRisk_hedge.json"), RestPositionRisk, "p"), [], 1)
     nav = book.nav_update(1).fields
     assert nav["wallet_balance"] == pytest.approx(23.72469206 + 103.12345678)  # USDT + USDC
     assert nav["unrealized_pnl"] == pytest.approx(0.764277 + 21.20817624)
@@ -147,7 +161,9 @@ def test_order_news_from_rest_and_stream_is_recorded_once() -> None:
     new = _otu(c="c1", x="NEW", X="NEW", S="BUY")
     assert tr.on_ws_order(new.o, new.event_ms, "ws") == []  # already accepted
     trade = _otu(c="c1", x="TRADE", X="FILLED", S="BUY", l="0.002", L="99.5", t=77, m=True, n="0.01", rp="0")
-    fills = tr.on_ws_order(trade.o, trade.event_ms, "ws")
+    assert tr.on_ws_order(trade.o, trade.event_ms, "ws") == []  # waits for the exchange's position
+    tr.account.ledger.add_reading("BTCUSDT", trade.o.trade_time_ms, 0.002)  # its ACCOUNT_UPDATE
+    fills = tr.settle()
     assert [u.cls for u in fills] == [OrderFilled]
     f = fills[0].fields
     assert (f["is_maker"], f["fee_usd"], f["position_qty_after"], f["decision_price"]) == (True, 0.01, 0.002, 100.0)
@@ -172,6 +188,8 @@ def test_fee_in_bnb_without_a_price_is_reported_not_invented() -> None:
     tr = OrderTracker(AccountBook())
     t = _otu(c="c4", x="TRADE", X="FILLED", l="1", L="10", t=5, N="BNB", n="0.001")
     out = tr.on_ws_order(t.o, t.event_ms, "ws")
+    tr.account.ledger.add_reading(t.o.symbol, t.o.trade_time_ms, 1.0)
+    out += tr.settle()
     names = [u.cls.__name__ for u in out]
     assert "VenueError" in names and out[-1].fields["fee_usd"] == 0.0
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.venues.binance_wire import (
+from engine.venues.binance.wire import (
     RestAccount,
     RestExchangeInfo,
     RestIncome,

@@ -31,7 +31,7 @@ from binance.error import ClientError, Error, ServerError
 from binance.um_futures import UMFutures
 from binance.websocket.um_futures.websocket_client import UMFuturesWebsocketClient
 
-from engine.venues.binance_env import BinanceEnv, Redactor
+from engine.venues.binance.env import BinanceEnv, Redactor
 
 CLOSED = object()  # queue marker: the socket of (route, generation) is gone
 
@@ -163,7 +163,9 @@ class BinanceRest:
     def open_orders(self) -> Any:
         return self._call("openOrders", self._client.get_orders)
 
-    def user_trades(self, symbol: str, start_ms: int) -> Any:
+    def user_trades(self, symbol: str, start_ms: int, from_id: int | None = None) -> Any:
+        if from_id is not None:  # Binance: fromId pages by trade id (startTime not allowed with it)
+            return self._call("userTrades", self._client.get_account_trades, symbol, fromId=from_id, limit=1000)
         return self._call("userTrades", self._client.get_account_trades, symbol, startTime=start_ms, limit=1000)
 
     def funding_income(self, start_ms: int) -> Any:
@@ -182,6 +184,9 @@ class BinanceRest:
 
     def query_order(self, symbol: str, client_order_id: str) -> Any:
         return self._call("queryOrder", self._client.query_order, symbol, origClientOrderId=client_order_id)
+
+    def query_order_by_id(self, symbol: str, order_id: int) -> Any:
+        return self._call("queryOrder", self._client.query_order, symbol, orderId=order_id)
 
     # ---- user-data stream key
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from config.schema import HedgeConfig
 from engine.ports import OrderRequest, VenueUpdate
-from engine.venues.binance_convert import MS
+from engine.venues.binance.convert import MS
 from engine.venues.sim_matching import SimMatching
 from eventlog.events import KlineClosed, MarketTick
 

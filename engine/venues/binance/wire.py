@@ -141,6 +141,7 @@ class WsAccountBody(_Wire, frozen=True, kw_only=True):
 
 class WsAccountUpdate(_Wire, frozen=True, kw_only=True, tag_field="e", tag="ACCOUNT_UPDATE"):
     event_ms: int = _F("E")
+    tx_ms: int = msgspec.field(name="T", default=0)  # transaction time: the reading's time
     a: WsAccountBody
 
 

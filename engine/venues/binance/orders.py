@@ -9,6 +9,11 @@ fact once: one acceptance per order, one terminal event per order, one fill per
 ``decision_price`` and ``slippage_bps`` of a fill are measured against the reference
 the venue knew at submission: the limit price of a LIMIT order, else the book mid.
 The router's own decision price is in its ``OrderSubmitted`` event.
+
+A fill is recorded once its position is *settled* (see ``positions.PositionLedger``):
+``position_qty_after`` is then the exchange's own position right after that trade,
+never the adapter's running sum. ``settle()`` releases the fills that became settled,
+in trade order.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.ports import OrderRequest, VenueUpdate
-from engine.venues.binance_convert import MS, STABLE_ASSETS, STREAM_ORDERS, AccountBook, venue_error
-from engine.venues.binance_wire import RestOrder, RestTrade, WsOrderBody
+from engine.venues.binance.convert import MS, STABLE_ASSETS, STREAM_ORDERS, venue_error
+from engine.venues.binance.positions import AccountBook
+from engine.venues.binance.wire import RestOrder, RestTrade, WsOrderBody
 from eventlog.events import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderRejected
 
 TERMINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"})
@@ -50,7 +56,8 @@ class OrderTracker:
         self.account = account
         self.orders: dict[str, Tracked] = {}
         self.by_venue_id: dict[int, str] = {}
-        self.seen_trades: set[tuple[str, int]] = set()
+        # (symbol, trade id) -> (trade ms, OrderFilled update without its position) until settled
+        self.pending: dict[tuple[str, int], tuple[int, VenueUpdate]] = {}
 
     # ---- submission side
 
@@ -65,7 +72,7 @@ class OrderTracker:
         return [VenueUpdate(OrderRejected, STREAM_ORDERS, ts_ns, {
             "order_id": req.order_id, "symbol": req.symbol, "code": int(code), "reason": reason})]
 
-    def _track(self, client_id: str, symbol: str, side: str, venue_id: int, price: float) -> Tracked:
+    def track(self, client_id: str, symbol: str, side: str, venue_id: int, price: float) -> Tracked:
         t = self.orders.get(client_id)
         if t is None:  # not ours (manual, or from before a restart): still the exchange's truth
             t = self.orders[client_id] = Tracked(symbol, side, price)
@@ -99,7 +106,7 @@ class OrderTracker:
 
     def on_rest_order(self, o: RestOrder, ts_ns: int, reason: str = "") -> list[VenueUpdate]:
         """The REST answer to new/cancel/query order."""
-        t = self._track(o.client_order_id, o.symbol, o.side, o.order_id, o.price)
+        t = self.track(o.client_order_id, o.symbol, o.side, o.order_id, o.price)
         out: list[VenueUpdate] = []
         if o.status in ("NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED"):
             out += self._accept(o.client_order_id, t, ts_ns)
@@ -111,7 +118,7 @@ class OrderTracker:
 
     def on_ws_order(self, o: WsOrderBody, event_ms: int, source: str) -> list[VenueUpdate]:
         ts_ns = event_ms * MS
-        t = self._track(o.client_order_id, o.symbol, o.side, o.order_id, o.price)
+        t = self.track(o.client_order_id, o.symbol, o.side, o.order_id, o.price)
         out: list[VenueUpdate] = []
         if o.exec_type == "NEW":
             out += self._accept(o.client_order_id, t, ts_ns)
@@ -129,11 +136,16 @@ class OrderTracker:
             out += self._terminal(o.client_order_id, t, o.exec_type, ts_ns, reason)
         return out  # AMENDMENT and others: nothing the engine records
 
+    def knows_order(self, venue_order_id: int) -> bool:
+        return venue_order_id in self.by_venue_id
+
     def on_rest_trade(self, tr: RestTrade, source: str) -> list[VenueUpdate]:
-        """A fill recovered from userTrades after the user stream was down."""
+        """A fill recovered from userTrades (after a user-stream gap, or on restart).
+
+        The order must be known (``track``); the caller resolves unknown ones first."""
         client_id = self.by_venue_id.get(tr.order_id)
         if client_id is None:
-            return []  # not an order this venue knows; the position snapshot covers it
+            return []
         t = self.orders[client_id]
         return self._fill(client_id, t, trade_id=tr.id, qty=tr.qty, price=tr.price,
                           is_maker=tr.maker, fee=abs(tr.commission), fee_asset=tr.commission_asset,
@@ -142,10 +154,10 @@ class OrderTracker:
     def _fill(self, client_id: str, t: Tracked, *, trade_id: int, qty: float, price: float,
               is_maker: bool, fee: float, fee_asset: str, realized: float, ts_ns: int,
               source: str) -> list[VenueUpdate]:
-        key = (t.symbol, trade_id)
-        if key in self.seen_trades or qty <= 0:
+        ledger = self.account.ledger
+        if qty <= 0 or ledger.has_fill(t.symbol, trade_id):
             return []
-        self.seen_trades.add(key)
+        ledger.add_fill(t.symbol, trade_id, ts_ns // MS, qty if t.side == "BUY" else -qty)
         t.filled_qty += qty
         out: list[VenueUpdate] = []
         if fee_asset in STABLE_ASSETS:
@@ -157,14 +169,27 @@ class OrderTracker:
             out.append(venue_error(source, "parse", "o.N", f"fee of {fee} {fee_asset} could not be "
                                    f"valued in USD (no {fee_asset}USDT mark)", ts_ns))
         ref = t.reference or price
-        pos_after = self.account.apply_fill(t.symbol, t.side, qty, price)
-        out.append(VenueUpdate(OrderFilled, STREAM_ORDERS, ts_ns, {
+        self.pending[(t.symbol, trade_id)] = (ts_ns, VenueUpdate(OrderFilled, STREAM_ORDERS, ts_ns, {
             "order_id": client_id, "trade_id": str(trade_id), "symbol": t.symbol, "side": t.side,
             "qty": qty, "price": price, "is_maker": is_maker, "fee_usd": fee_usd,
             "realized_pnl": realized, "slippage_bps": slippage_bps(t.side, price, ref),
-            "decision_price": ref, "fee_asset": fee_asset, "position_qty_after": pos_after,
+            "decision_price": ref, "fee_asset": fee_asset, "position_qty_after": 0.0,
         }))
         return out
+
+    def settle(self) -> list[VenueUpdate]:
+        """Fills whose position the exchange has now reported, in trade order."""
+        ready: list[tuple[int, int, str, VenueUpdate]] = []
+        ledger = self.account.ledger
+        for (sym, tid), (ts_ns, u) in self.pending.items():
+            after = ledger.position_after(sym, tid)
+            if after is not None:
+                u.fields["position_qty_after"] = after
+                ready.append((ts_ns, tid, sym, u))
+        ready.sort(key=lambda r: (r[0], r[1], r[2]))
+        for _, tid, sym, _u in ready:
+            del self.pending[(sym, tid)]
+        return [r[3] for r in ready]
 
     def open_ids(self) -> list[str]:
         return sorted(k for k, t in self.orders.items() if t.accepted and not t.done)

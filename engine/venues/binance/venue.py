@@ -4,8 +4,8 @@ Market data from websocket streams (closed klines of the configured interval on
 ``/market``, mark price on ``/market``, book ticker on ``/public``), account state
 from REST (``/fapi/v3/account``, ``/fapi/v3/positionRisk``) and the user-data stream
 on ``/private`` (listen key kept alive), orders as post-only GTX limits or taker
-MARKET/IOC. Every payload is parsed at the edge (``binance_wire``) and converted to
-event content (``binance_convert``, ``binance_orders``); a payload that does not
+MARKET/IOC. Every payload is parsed at the edge (``wire``) and converted to
+event content (``convert``, ``orders``, ``positions``); a payload that does not
 parse becomes a ``VenueError`` naming the field and the loop goes on.
 
 Reconnects with backoff; after a market-stream gap the missed closed klines are
@@ -14,7 +14,7 @@ open orders and missed fills are read back. On connect, exchange state is read a
 recorded (``VenueReconciled`` + snapshots) before the first order.
 
 ``DRY_RUN=1``: the same market data, but orders go to a simulated matcher (see
-``binance_dry``) and are never sent.
+``dry``) and are never sent.
 """
 
 from __future__ import annotations
@@ -27,20 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import LiveClock
 from engine.ports import Clock, OrderRequest, SymbolFilters, VenueUpdate
-from engine.venues import binance_sync as sync
-from engine.venues.binance_client import CLOSED, BinanceRest, RestError, StreamConn
-from engine.venues.binance_convert import (
-    MS,
-    AccountBook,
-    KlineGate,
-    TickMerger,
-    kline_update,
-    venue_error,
-)
-from engine.venues.binance_env import BinanceEnv, Redactor, load_env
-from engine.venues.binance_orders import OrderTracker
-from engine.venues.binance_sync import VenueStartError
-from engine.venues.binance_wire import (
+from engine.venues.binance.client import CLOSED, BinanceRest, RestError
+from engine.venues.binance.convert import MS, KlineGate, TickMerger, kline_update
+from engine.venues.binance.env import BinanceEnv, Redactor, load_env
+from engine.venues.binance.errors import Faults, VenueStartError
+from engine.venues.binance.exchange_filters import load_filters
+from engine.venues.binance.klines import KlineHistory
+from engine.venues.binance.orders import OrderTracker
+from engine.venues.binance.positions import AccountBook
+from engine.venues.binance.reconcile import Reconciler
+from engine.venues.binance.streams import StreamSupervisor
+from engine.venues.binance.wire import (
     SubscribeAck,
     WireError,
     WsAccountUpdate,
@@ -54,7 +51,7 @@ from engine.venues.binance_wire import (
 )
 
 if TYPE_CHECKING:
-    from engine.venues.binance_dry import SimDry
+    from engine.venues.binance.dry import SimDry
 
 MAX_SKEW_MS = 1000  # Binance refuses signed requests outside recvWindow (5 s) of its clock
 
@@ -82,36 +79,38 @@ class BinanceVenue:
                  tick_min_interval_ms: int = 1000, warmup_bars: int = 0, account_poll_s: float = 30.0,
                  keepalive_s: float = 1800.0, stale_after_s: float = 300.0, poll_timeout_s: float = 0.2,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, cancel_open_on_start: bool = True,
-                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None):
+                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None,
+                 resume_fills_since_ms: int | None = None):
         self.env = env
         self.mode = env.mode
         self.interval = interval
-        self._venue_clock = VenueClock() if venue_clock else None
-        self._clock: Clock = clock or self._venue_clock or LiveClock()
+        self.venue_clock = VenueClock() if venue_clock else None
+        self._clock: Clock = clock or self.venue_clock or LiveClock()
         self.redact = Redactor(env.secrets.key, env.secrets.secret)
         self.rest = rest or BinanceRest(env, self.redact)
-        self.warmup_bars, self.account_poll_s, self.keepalive_s = warmup_bars, account_poll_s, keepalive_s
-        self.stale_after_s, self.poll_timeout_s = stale_after_s, poll_timeout_s
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.faults = Faults(self.redact, self.now_ns)
+        self.warmup_bars, self.account_poll_s = warmup_bars, account_poll_s
+        self.poll_timeout_s = poll_timeout_s
         self.cancel_open_on_start = cancel_open_on_start
+        self.resume_fills_since_ms = resume_fills_since_ms
         self.symbols: list[str] = []
-        self._filters: dict[str, SymbolFilters] = {}
+        self.exchange_filters: dict[str, SymbolFilters] = {}
         self.gate = KlineGate()
         self.ticks = TickMerger(tick_min_interval_ms)
         self.account = AccountBook()
         self.orders = OrderTracker(self.account)
         self.dry = dry_matcher
-        self._q: queue.Queue[tuple[str, int, Any, str]] = queue.Queue()
-        self.conns: dict[str, StreamConn] = {}
-        self._retry: dict[str, tuple[int, float]] = {}  # route -> (failed attempts, next try monotonic)
-        self._down_since_ms: dict[str, int] = {}
-        self.listen_key = ""
-        self._last_open_ids: list[str] = []
-        self._last_bar_ns = 0
-        self.funding_seen: set[int] = set()
-        self._next_keepalive = 0.0
-        self._next_poll = 0.0
-        self._closed = False
+        self.queue: queue.Queue[tuple[str, int, Any, str]] = queue.Queue()
+        self.history = KlineHistory(self.rest, self.faults, self.gate, interval, self.rest.server_time_ms)
+        self.sync = Reconciler(self.rest, self.faults, self.account, self.orders, self.ticks, lambda: self.symbols)
+        self.streams = StreamSupervisor(env, self.rest, self.faults, self.redact, self.queue,
+                                        now_ms=lambda: self.now_ns() // MS, keepalive_s=keepalive_s,
+                                        stale_after_s=stale_after_s, backoff_base_s=backoff_base_s,
+                                        backoff_max_s=backoff_max_s)
+        self.last_bar_ns = 0
+        self.next_poll = 0.0
+        self.last_poll_ok = 0.0  # monotonic time of the last good account read
+        self.closed = False
 
     def __repr__(self) -> str:
         return f"BinanceVenue(mode={self.mode}, rest={self.env.rest_url}, stream={self.env.stream_url})"
@@ -128,76 +127,78 @@ class BinanceVenue:
         return self._clock
 
     def filters(self) -> dict[str, SymbolFilters]:
-        return dict(self._filters)
+        return dict(self.exchange_filters)
 
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
-        """Filters, reconciliation, warm-up klines, then the streams; exchange state first."""
+        """Filters, reconciliation (with fills missed while down), warm-up klines, then the streams."""
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
-        out += sync.load_filters(self)
-        try:
-            server_ms = self.rest.server_time_ms()
-        except RestError as exc:
-            raise VenueStartError(f"server time unavailable: {self.redact(exc)}") from None
-        if self._venue_clock is not None:
-            self._venue_clock.observe(server_ms * MS)
+        filters, errs = load_filters(self.rest, self.faults, self.symbols)
+        self.exchange_filters.update(filters)
+        out += errs
+        server_ms, errs = self.faults.attempt("rest.time", self.rest.server_time_ms)
+        if server_ms is None:
+            raise VenueStartError(f"server time unavailable: {errs[0].fields['message']}")
+        if self.venue_clock is not None:
+            self.venue_clock.observe(server_ms * MS)
         elif abs(server_ms - time.time_ns() // MS) > MAX_SKEW_MS:
-            out.append(self._err("rest.time", "http", "serverTime",
-                                 f"local clock is {time.time_ns() // MS - server_ms} ms off the exchange; "
-                                 "signed requests may be refused (-1021): sync the clock (NTP)"))
-        out += sync.reconcile(self, initial=True) if self.dry is None else self.dry.snapshot(self.now_ns())
-        warm = sync.warmup(self)
-        for u in warm:
+            out.append(self.faults.err("rest.time", "http", "serverTime",
+                                       f"local clock is {time.time_ns() // MS - server_ms} ms off the exchange; "
+                                       "signed requests may be refused (-1021): sync the clock (NTP)"))
+        if self.dry is not None:
+            out += self.dry.snapshot(self.now_ns())
+        else:
+            out += self._restart_fills()
+            out += self.account.snapshot_updates(self.symbols, self.now_ns(), self.sources_ok())
+        for u in self.history.warmup(self.symbols, self.warmup_bars):
             out += self.dry.on_market(u) if self.dry is not None else []
             out.append(u)
-            self._last_bar_ns = max(self._last_bar_ns, u.ts_event_ns)
-        streams = {"market": self._market_streams, "public": self._public_streams}
+            self.last_bar_ns = max(self.last_bar_ns, u.ts_event_ns)
+        routes = {"market": self._market_streams, "public": self._public_streams}
         if self.dry is None:
-            try:
-                self.listen_key = self.rest.new_listen_key()
-            except RestError as exc:
-                raise VenueStartError(f"no user-data stream: {self.redact(exc)}") from None
-            self._next_keepalive = time.monotonic() + self.keepalive_s
-            streams["private"] = lambda: [self.listen_key]
-        for route, fn in streams.items():
-            self.conns[route] = StreamConn(route, self.env.route_url(route), self._q, fn, self.redact)
-            try:
-                self.conns[route].connect()
-            except ConnectionError as exc:
-                out.append(self._err(f"ws.{route}", "ws", route, str(exc)))
-                sync.schedule_retry(self, route)
-        self._next_poll = time.monotonic() + self.account_poll_s
-        return self._with_notices(out)
+            self.streams.open_listen_key()
+            routes["private"] = lambda: [self.streams.listen_key]
+        out += self.streams.open(routes)
+        self.next_poll = time.monotonic() + self.account_poll_s
+        return out + self.faults.notices(self.rest)
+
+    def _restart_fills(self) -> list[VenueUpdate]:
+        """Fills made since the last one the log holds (engine down), then the account and
+        open orders; fills are released once the account reading has settled them."""
+        out = self.sync.backfill_fills(self.resume_fills_since_ms, "rest.userTrades.restart")
+        out += self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start)
+        self.last_poll_ok = time.monotonic()
+        return out + self.orders.settle()
 
     def next_updates(self) -> list[VenueUpdate] | None:
-        if self._closed:
+        if self.closed:
             return None
-        out = sync.supervise(self)
+        out = self.streams.supervise(self._after_reconnect) + self._poll_account()
         try:
-            item = self._q.get(timeout=self.poll_timeout_s)
+            item = self.queue.get(timeout=self.poll_timeout_s)
         except queue.Empty:
-            return self._with_notices(out)
+            return out + self._flush_ticks() + self.faults.notices(self.rest)
         batch = [item]
         while len(batch) < 2000:
             try:
-                batch.append(self._q.get_nowait())
+                batch.append(self.queue.get_nowait())
             except queue.Empty:
                 break
         for route, gen, raw, info in batch:
-            conn = self.conns.get(route)
+            conn = self.streams.conns.get(route)
             if conn is None or gen != conn.generation:
                 continue  # a frame or close from a socket already replaced
             try:
                 if raw is CLOSED:
-                    out += sync.on_closed(self, route, info)
+                    out += self.streams.on_closed(route, info)
                 elif route == "private":
                     out += self._on_user(raw)
                 else:
                     out += self._on_market(route, raw)
             except Exception as exc:  # a bug of ours must not lose the frame unrecorded nor stop the loop
-                out.append(self._err(f"ws.{route}", "parse", "$", f"{type(exc).__name__}: {exc}",
-                                     "" if raw is CLOSED else raw))
-        return self._with_notices(out)
+                out.append(self.faults.err(f"ws.{route}", "parse", "$", f"{type(exc).__name__}: {exc}",
+                                           "" if raw is CLOSED else raw))
+        return out + self._flush_ticks() + self.faults.notices(self.rest)
 
     def submit(self, req: OrderRequest) -> list[VenueUpdate]:
         if self.dry is not None:
@@ -215,10 +216,10 @@ class BinanceVenue:
             resp = self.rest.new_order(**params)
         except RestError as exc:
             if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
-                return self._with_notices(sync.resolve_unknown(self, req, exc))
+                return self.sync.resolve_unknown(req, exc) + self.faults.notices(self.rest)
             code = exc.code if exc.code is not None else exc.status
-            return self._with_notices(self.orders.rejected(req, code, exc.message, self.now_ns()))
-        return self._with_notices(sync.order_answer(self, resp, "rest.order"))
+            return self.orders.rejected(req, code, exc.message, self.now_ns()) + self.faults.notices(self.rest)
+        return self.sync.order_answer(resp, "rest.order") + self.faults.notices(self.rest)
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         if self.dry is not None:
@@ -226,29 +227,77 @@ class BinanceVenue:
         try:
             resp = self.rest.cancel_order(symbol, order_id)
         except RestError as exc:
-            out = [self._rest_error(exc, field="origClientOrderId")]
+            out = [self.faults.rest(exc, field="origClientOrderId")]
             if exc.code == -2011:  # not open any more: say what became of it
-                out += sync.settle_order(self, symbol, order_id)
-            return self._with_notices(out)
-        return self._with_notices(sync.order_answer(self, resp, "rest.cancelOrder", reason="canceled by router"))
+                out += self.sync.settle_order(symbol, order_id) + self._settle_by_reading()
+            return out + self.faults.notices(self.rest)
+        return (self.sync.order_answer(resp, "rest.cancelOrder", reason="canceled by router")
+                + self.faults.notices(self.rest))
 
     def close(self) -> None:
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
-        for conn in self.conns.values():
-            conn.stop()
-        if self.listen_key:
-            try:
-                self.rest.close_listen_key(self.listen_key)
-            except RestError:
-                pass
+        self.closed = True
+        self.streams.close()
         self.rest.close()
 
     # ------------------------------------------------------------------ helpers
 
     def now_ns(self) -> int:
         return self._clock.now_ns()
+
+    def sources_ok(self) -> bool:
+        """The account we report is current: the last account read is fresh and, when
+        trading for real, the user-data stream is up."""
+        if self.dry is not None:
+            return True
+        fresh = time.monotonic() - self.last_poll_ok <= 2 * self.account_poll_s + 5.0
+        return fresh and (self.streams.private_alive() or not self.streams.conns)
+
+    def _poll_account(self) -> list[VenueUpdate]:
+        if self.dry is not None or time.monotonic() < self.next_poll:
+            return []
+        self.next_poll = time.monotonic() + self.account_poll_s
+        out: list[VenueUpdate] = []
+        if self.orders.pending:  # a fill whose position never settled: read its trades back
+            oldest = min(ts for ts, _ in self.orders.pending.values()) // MS
+            out += self.sync.backfill_fills(oldest)
+        errors = self.sync.read_account()
+        if errors:
+            return out + errors + [self.account.nav_update(self.now_ns(), self.sources_ok())]
+        self.last_poll_ok = time.monotonic()
+        return out + self.orders.settle() + self.account.snapshot_updates(self.symbols, self.now_ns(),
+                                                                         self.sources_ok())
+
+    def _settle_by_reading(self) -> list[VenueUpdate]:
+        """Fills recovered over REST wait for a reading after them: read the account."""
+        if not self.orders.pending:
+            return []
+        errors = self.sync.read_account()
+        settled = self.orders.settle()
+        symbols = sorted({u.fields["symbol"] for u in settled})
+        return errors + settled + [self.account.position_update(s, self.now_ns()) for s in symbols]
+
+    def _after_reconnect(self, route: str, since_ms: int | None) -> list[VenueUpdate]:
+        if route == "market":
+            batch: list[VenueUpdate] = []
+            for sym in self.symbols:
+                start = self.gate.resume_from(sym)
+                if start is not None:
+                    batch += self.history.backfill(sym, start, None)
+            return self._bars(sorted(batch, key=lambda u: u.ts_event_ns))
+        if route == "private":
+            known_open = set(self.orders.open_ids())
+            self.sync.open_ids = sorted(known_open)  # if the read fails, query nothing
+            out = self.sync.backfill_fills(since_ms)  # fills first, then the reading that settles them
+            out += self.sync.reconcile(initial=False)
+            if self.sync.last_read_ok:
+                self.last_poll_ok = time.monotonic()
+            for oid in sorted(known_open - set(self.sync.open_ids)):
+                out += self.sync.settle_order(self.orders.orders[oid].symbol, oid)
+            return out + self.orders.settle() + self.account.snapshot_updates(
+                self.symbols, self.now_ns(), self.sources_ok())
+        return []
 
     def _market_streams(self) -> list[str]:
         return [s for sym in self.symbols
@@ -257,39 +306,23 @@ class BinanceVenue:
     def _public_streams(self) -> list[str]:
         return [f"{sym.lower()}@bookTicker" for sym in self.symbols]
 
-    def _err(self, source: str, kind: str, field_: str, message: str, raw: Any = "") -> VenueUpdate:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        return venue_error(source, kind, field_, self.redact(message), self.now_ns(), self.redact(text))
-
-    def _rest_error(self, exc: RestError, field: str = "") -> VenueUpdate:
-        kind = "rate_limit" if exc.rate_limited else "http"
-        return self._err(f"rest.{exc.endpoint}", kind, field or ("Retry-After" if exc.rate_limited else
-                                                                   f"HTTP {exc.status}"), str(exc))
-
-    def _with_notices(self, out: list[VenueUpdate]) -> list[VenueUpdate]:
-        """Append the REST gate's rate-limit notices (429/418 answers) as VenueErrors."""
-        while self.rest.notices:
-            endpoint, status, code, message, pause = self.rest.notices.popleft()
-            out.append(self._err(f"rest.{endpoint}", "rate_limit", "Retry-After",
-                                 f"HTTP {status} code {code}: {message}; backing off {pause:g}s"))
-        return out
+    def _flush_ticks(self) -> list[VenueUpdate]:
+        return self._ticks(self.ticks.flush(self.now_ns() // MS))
 
     def _on_market(self, route: str, raw: Any) -> list[VenueUpdate]:
         try:
             frame = decode_market(raw)
         except WireError as exc:
-            return [self._err(f"ws.{route}", "parse", exc.field, exc.message, raw)]
+            return [self.faults.err(f"ws.{route}", "parse", exc.field, exc.message, raw)]
         if isinstance(frame, SubscribeAck):
-            return [self._err(f"ws.{route}", "ws", "error", str(frame.error))] if frame.error else []
-        if self._venue_clock is not None:
-            self._venue_clock.observe(frame.event_ms * MS)
+            return [self.faults.err(f"ws.{route}", "ws", "error", str(frame.error))] if frame.error else []
+        if self.venue_clock is not None:
+            self.venue_clock.observe(frame.event_ms * MS)
         if isinstance(frame, WsBookTicker):
-            u = self.ticks.on_book(frame)
-            return self._ticks([u] if u else [])
+            return self._ticks(self.ticks.on_book(frame))
         if isinstance(frame, WsMarkPrice):
             self.account.apply_mark(frame.symbol, frame.mark)
-            u = self.ticks.on_mark(frame)
-            return self._ticks([u] if u else [])
+            return self._ticks(self.ticks.on_mark(frame))
         if isinstance(frame, WsKline) and frame.k.closed:
             return self._bars(self._on_closed_kline(frame))
         return []
@@ -301,7 +334,7 @@ class BinanceVenue:
         out: list[VenueUpdate] = []
         gap = self.gate.gap_before(k.symbol, k.open_time_ms)
         if gap is not None:
-            out += sync.backfill(self, k.symbol, gap[0], gap[1])
+            out += self.history.backfill(k.symbol, gap[0], gap[1])
         if self.gate.accept(k.symbol, k.open_time_ms, k.close_time_ms):
             out.append(kline_update(k.symbol, self.interval, k))
         return out
@@ -324,10 +357,10 @@ class BinanceVenue:
         for u in klines:
             if self.dry is not None:
                 out += self.dry.on_market(u)
-            if u.ts_event_ns > self._last_bar_ns:
-                self._last_bar_ns = u.ts_event_ns
+            if u.ts_event_ns > self.last_bar_ns:
+                self.last_bar_ns = u.ts_event_ns
                 out += (self.dry.bar_account(u.ts_event_ns) if self.dry is not None
-                        else self.account.bar_updates(u.ts_event_ns))
+                        else self.account.bar_updates(u.ts_event_ns, self.sources_ok()))
             out.append(u)
         return out
 
@@ -335,20 +368,21 @@ class BinanceVenue:
         try:
             frame = decode_user(raw)
         except WireError as exc:
-            return [self._err("ws.private", "parse", exc.field, exc.message, raw)]
+            return [self.faults.err("ws.private", "parse", exc.field, exc.message, raw)]
         if frame is None:
             return []
         if isinstance(frame, SubscribeAck):
-            return [self._err("ws.private", "ws", "error", str(frame.error))] if frame.error else []
+            return [self.faults.err("ws.private", "ws", "error", str(frame.error))] if frame.error else []
         if isinstance(frame, WsOrderUpdate):
-            return self.orders.on_ws_order(frame.o, frame.event_ms, "ws.private")
+            return self.orders.on_ws_order(frame.o, frame.event_ms, "ws.private") + self.orders.settle()
         if isinstance(frame, WsAccountUpdate):
             changed = self.account.apply_update(frame)
             ts = frame.event_ms * MS
-            paid = sync.funding(self, frame.event_ms) if frame.a.reason == "FUNDING_FEE" else []
-            return [*paid, self.account.nav_update(ts), *(self.account.position_update(s, ts) for s in changed)]
+            paid = self.sync.funding(frame.event_ms) if frame.a.reason == "FUNDING_FEE" else []
+            return [*paid, *self.orders.settle(), self.account.nav_update(ts, self.sources_ok()),
+                    *(self.account.position_update(s, ts) for s in changed)]
         if isinstance(frame, WsListenKeyExpired):
-            return sync.renew_user_stream(self, "listen key expired")
+            return self.streams.renew_user_stream("listen key expired")
         return []
 
 
@@ -381,7 +415,7 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
     benv = load_env(env, dry_run_default=cfg.runtime.dry_run, testnet_default=cfg.runtime.testnet)
     dry = None
     if benv.dry_run:
-        from engine.venues.binance_dry import make_dry_matcher
+        from engine.venues.binance.dry import make_dry_matcher
 
         dry = make_dry_matcher(loaded_cfg, symbols)
     return BinanceVenue(

@@ -1,0 +1,69 @@
+"""Closed klines from REST: warm-up at start and backfill after a market-stream gap.
+
+Warm-up klines are history: they are delivered marked (``KlineClosed.history=True``)
+so the engine updates its indicators with them and decides nothing on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from engine.ports import VenueUpdate
+from engine.venues.binance.client import BinanceRest
+from engine.venues.binance.convert import KlineGate, kline_update
+from engine.venues.binance.errors import Faults
+from engine.venues.binance.wire import RestKline, decode_klines
+
+KLINE_PAGE = 1500
+
+
+class KlineHistory:
+    """REST klines through the venue's ``KlineGate`` (each bar once, in order)."""
+
+    def __init__(self, rest: BinanceRest, faults: Faults, gate: KlineGate, interval: str,
+                 server_now_ms: Callable[[], int | None]):
+        self.rest, self.faults, self.gate, self.interval = rest, faults, gate, interval
+        self.server_now_ms = server_now_ms
+
+    def warmup(self, symbols: list[str], bars: int) -> list[VenueUpdate]:
+        """The last ``bars`` closed klines of each symbol, in time order."""
+        if bars <= 0:
+            return []
+        now_ms, out = self._now()
+        if now_ms is None:
+            return out
+        for sym in symbols:
+            rows, errs = self.faults.attempt("rest.klines", partial(self._page, sym, None, None,
+                                                                    min(KLINE_PAGE, bars + 1)))
+            out += errs
+            for r in [r for r in rows or [] if r.close_time_ms < now_ms][-bars:]:
+                if self.gate.accept(sym, r.open_time_ms, r.close_time_ms):
+                    out.append(kline_update(sym, self.interval, r, history=True))
+        return sorted(out, key=lambda u: u.ts_event_ns)
+
+    def backfill(self, symbol: str, start_ms: int, end_ms: int | None) -> list[VenueUpdate]:
+        """Closed klines from ``start_ms`` (to ``end_ms``, else up to the server's now)."""
+        out: list[VenueUpdate] = []
+        if end_ms is None:
+            now_ms, out = self._now()
+            if now_ms is None:
+                return out
+        else:
+            now_ms = end_ms + 1
+        while True:
+            rows, errs = self.faults.attempt("rest.klines", partial(self._page, symbol, start_ms, end_ms,
+                                                                    KLINE_PAGE))
+            out += errs
+            for r in rows or []:
+                if r.close_time_ms < now_ms and self.gate.accept(symbol, r.open_time_ms, r.close_time_ms):
+                    out.append(kline_update(symbol, self.interval, r))
+            if rows is None or len(rows) < KLINE_PAGE:
+                return out
+            start_ms = rows[-1].close_time_ms + 1
+
+    def _page(self, symbol: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[RestKline]:
+        return decode_klines(self.rest.klines(symbol, self.interval, start_ms, end_ms, limit))
+
+    def _now(self) -> tuple[int | None, list[VenueUpdate]]:
+        return self.faults.attempt("rest.time", self.rest.server_time_ms)

@@ -1,0 +1,214 @@
+"""Exchange state read back over REST: account, open orders, missed fills, funding.
+
+``Reconciler`` owns the reads that make the adapter's books equal the exchange's:
+
+* ``reconcile`` - account + positions + open orders (``VenueReconciled``), on connect and
+  after a user-stream gap; on start our symbols' stale orders are canceled;
+* ``backfill_fills`` - trades from ``/fapi/v1/userTrades`` since a time: fills missed while
+  the user stream was down, or made while the engine was not running (restart). Each
+  trade id is recorded once; a trade of an order this process never placed is
+  attributed to its client order id by querying the order;
+* ``settle_order`` / ``resolve_unknown`` - what became of one order;
+* ``funding`` - ``FundingApplied`` per ``tranId`` from ``/fapi/v1/income``.
+
+Reads never settle fills themselves: the caller reads everything first and then
+releases settled fills (``OrderTracker.settle``), so a reading is never paired with a
+half-known set of fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from engine.ports import OrderRequest, VenueUpdate
+from engine.venues.binance.client import BinanceRest, RestError
+from engine.venues.binance.convert import (
+    MS,
+    STABLE_ASSETS,
+    STREAM_ACCOUNT,
+    STREAM_VENUE,
+    TickMerger,
+)
+from engine.venues.binance.errors import Faults, VenueStartError, describe
+from engine.venues.binance.orders import OrderTracker
+from engine.venues.binance.positions import AccountBook
+from engine.venues.binance.wire import (
+    RestAccount,
+    RestIncome,
+    RestOrder,
+    RestPositionRisk,
+    RestTrade,
+    convert,
+    decode_list,
+)
+from eventlog.events import FundingApplied, VenueReconciled
+
+FUNDING_LOOKBACK_MS = 3_600_000  # an hour before the ACCOUNT_UPDATE; tranIds dedupe
+TRADE_PAGE = 1000  # userTrades rows per request
+TRADE_MARGIN_MS = 60_000  # userTrades are read from this much before the gap; trade ids dedupe
+
+
+class Reconciler:
+    """REST reads that bring the adapter's account and order books to the exchange's."""
+
+    def __init__(self, rest: BinanceRest, faults: Faults, account: AccountBook, orders: OrderTracker,
+                 ticks: TickMerger, symbols: Callable[[], list[str]]):
+        self.rest, self.faults, self.account, self.orders, self.ticks = rest, faults, account, orders, ticks
+        self.symbols = symbols
+        self.funding_seen: set[int] = set()
+        self.open_ids: list[str] = []  # client ids the last successful open-orders read listed
+        self.last_read_ok = False
+
+    # ------------------------------------------------------------------ account
+
+    def read_account(self) -> list[VenueUpdate]:
+        """account + positionRisk into the account book, stamped with the exchange's time.
+
+        The server time ``t0`` is read before: the reading of a symbol holds at
+        ``max(t0, updateTime)`` (its position's last change). A flat symbol is not
+        listed (no ``updateTime``): if a known fill of it fell between ``t0`` and the
+        server time after the read, its reading settles no fill (which side of the read
+        the fill fell on is unknown)."""
+        t0, errs = self.faults.attempt("rest.time", self.rest.server_time_ms)
+        acct, e1 = self.faults.attempt("rest.account", lambda: convert(self.rest.account(), RestAccount))
+        risks, e2 = self.faults.attempt("rest.positionRisk", lambda: decode_list(
+            self.rest.position_risk(), RestPositionRisk, "positionRisk"))
+        t1, e3 = self.faults.attempt("rest.time", self.rest.server_time_ms)
+        errs += e1 + e2 + e3
+        if t0 is None or t1 is None or acct is None or risks is None:
+            self.last_read_ok = False
+            return errs
+        listed = {r.symbol for r in risks}
+        ambiguous = frozenset(  # flat symbols (not listed, so no updateTime) with a fill during the read
+            sym for sym, fills in self.account.ledger.fills.items()
+            if sym not in listed and any(t0 < ft <= t1 for ft, _ in fills.values()))
+        self.account.load_rest(acct, risks, self.symbols(), t0, ambiguous)
+        self.last_read_ok = True
+        return errs
+
+    def reconcile(self, initial: bool, cancel_open: bool = False) -> list[VenueUpdate]:
+        """Positions, balances and open orders; on start cancel our symbols' stale orders."""
+        ts = self.faults.now_ns()
+        out = self.read_account()
+        open_orders, errs = self.faults.attempt("rest.openOrders", lambda: decode_list(
+            self.rest.open_orders(), RestOrder, "openOrders"))
+        out += errs
+        if out or open_orders is None:
+            if initial:  # never trade on an account we could not read
+                raise VenueStartError("reconciliation failed: " + describe(out))
+            return out
+        canceled: list[str] = []
+        listed: list[dict[str, Any]] = []
+        symbols = self.symbols()
+        for o in sorted(open_orders, key=lambda o: (o.symbol, o.client_order_id)):
+            listed.append({"order_id": o.client_order_id, "venue_order_id": str(o.order_id),
+                           "symbol": o.symbol, "side": o.side, "type": o.order_type,
+                           "time_in_force": o.time_in_force, "price": o.price, "qty": o.orig_qty,
+                           "filled_qty": o.executed_qty, "status": o.status})
+            tracked = self.orders.track(o.client_order_id, o.symbol, o.side, o.order_id, o.price)
+            if initial and cancel_open and o.symbol in symbols:
+                _, errs = self.faults.attempt("rest.cancelOrder", partial(
+                    self.rest.cancel_order, o.symbol, o.client_order_id), field="origClientOrderId")
+                if errs:
+                    out += errs
+                else:
+                    canceled.append(o.client_order_id)
+                    tracked.done = True
+            else:
+                tracked.accepted = True
+        self.open_ids = [str(o["order_id"]) for o in listed]
+        out.append(VenueUpdate(VenueReconciled, STREAM_VENUE, ts, {
+            "open_orders": listed, "positions": self.account.positions_list(),
+            "canceled_orders": canceled}))
+        return out
+
+    # ------------------------------------------------------------------ fills
+
+    def backfill_fills(self, since_ms: int | None, source: str = "rest.userTrades") -> list[VenueUpdate]:
+        """Every trade of our symbols since ``since_ms`` not recorded yet (each trade id once)."""
+        if since_ms is None:
+            return []
+        out: list[VenueUpdate] = []
+        start = max(0, since_ms - TRADE_MARGIN_MS)
+        for sym in self.symbols():
+            trades, errs = self.faults.attempt("rest.userTrades", partial(self._trades, sym, start))
+            out += errs
+            for tr in sorted(trades or [], key=lambda t: (t.time_ms, t.id)):
+                if self.account.ledger.has_fill(tr.symbol, tr.id):
+                    continue
+                if not self.orders.knows_order(tr.order_id):
+                    out += self._learn_order(tr)
+                out += self.orders.on_rest_trade(tr, source)
+        return out
+
+    def _trades(self, symbol: str, start_ms: int) -> list[RestTrade]:
+        """Every trade of ``symbol`` from ``start_ms`` (paged by trade id)."""
+        rows = decode_list(self.rest.user_trades(symbol, start_ms), RestTrade, "userTrades")
+        out = list(rows)
+        while len(rows) >= TRADE_PAGE:
+            rows = decode_list(self.rest.user_trades(symbol, start_ms, from_id=rows[-1].id + 1), RestTrade,
+                               "userTrades")
+            out += rows
+        return out
+
+    def _learn_order(self, tr: RestTrade) -> list[VenueUpdate]:
+        """A trade of an order this process has not seen (placed before a restart, or by
+        hand): ask the exchange for its client order id."""
+        resp, errs = self.faults.attempt("rest.queryOrder", lambda: convert(
+            self.rest.query_order_by_id(tr.symbol, tr.order_id), RestOrder))
+        if resp is None:
+            self.orders.track(f"venue-{tr.order_id}", tr.symbol, tr.side, tr.order_id, tr.price)
+            return errs
+        self.orders.track(resp.client_order_id, resp.symbol, resp.side, resp.order_id, resp.price)
+        return errs
+
+    # ------------------------------------------------------------------ one order
+
+    def order_answer(self, resp: Any, source: str, reason: str = "") -> list[VenueUpdate]:
+        order, errs = self.faults.attempt(source, lambda: convert(resp, RestOrder))
+        if order is None:
+            return errs
+        return self.orders.on_rest_order(order, self.faults.now_ns(), reason)
+
+    def settle_order(self, symbol: str, order_id: str) -> list[VenueUpdate]:
+        """An order that left the book: record how (cancel/expiry) and any fills not seen yet."""
+        order, errs = self.faults.attempt("rest.queryOrder", lambda: convert(
+            self.rest.query_order(symbol, order_id), RestOrder), field="origClientOrderId")
+        if order is None:
+            return errs
+        out = self.orders.on_rest_order(order, self.faults.now_ns())
+        tracked = self.orders.orders.get(order_id)
+        if tracked is not None and order.executed_qty > tracked.filled_qty + 1e-12:
+            out += self.backfill_fills(max(0, order.update_ms - 3_600_000 + TRADE_MARGIN_MS))
+        return out
+
+    def resolve_unknown(self, req: OrderRequest, exc: RestError) -> list[VenueUpdate]:
+        """The order call got no clear answer: ask whether the order exists."""
+        out = [self.faults.rest(exc)]
+        try:
+            resp = self.rest.query_order(req.symbol, req.order_id)
+        except RestError as exc2:
+            if exc2.code == -2013:  # order does not exist: it was not placed
+                return out + self.orders.rejected(req, exc.status, exc.message, self.faults.now_ns())
+            return [*out, self.faults.rest(exc2)]
+        return out + self.order_answer(resp, "rest.queryOrder")
+
+    # ------------------------------------------------------------------ funding
+
+    def funding(self, event_ms: int) -> list[VenueUpdate]:
+        """A funding settlement happened (ACCOUNT_UPDATE ``FUNDING_FEE``): one
+        ``FundingApplied`` per symbol from ``/fapi/v1/income`` (each ``tranId`` once)."""
+        rows, errs = self.faults.attempt("rest.income", lambda: decode_list(
+            self.rest.funding_income(max(0, event_ms - FUNDING_LOOKBACK_MS)), RestIncome, "income"))
+        out: list[VenueUpdate] = list(errs)
+        for r in sorted(rows or [], key=lambda r: (r.time_ms, r.tran_id)):
+            if r.income_type != "FUNDING_FEE" or r.tran_id in self.funding_seen or r.asset not in STABLE_ASSETS:
+                continue
+            self.funding_seen.add(r.tran_id)
+            mark, rate = self.ticks.mark.get(r.symbol, (self.account.marks.get(r.symbol, 0.0), None))
+            out.append(VenueUpdate(FundingApplied, STREAM_ACCOUNT, r.time_ms * MS, {
+                "symbol": r.symbol, "rate": rate or 0.0, "mark_price": mark,
+                "position_qty": self.account.net_qty(r.symbol), "amount_usd": r.income}))
+        return out
