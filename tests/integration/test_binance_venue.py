@@ -95,10 +95,13 @@ def test_connect_reads_filters_reconciles_then_warms_up(venue: tuple[BinanceVenu
                                                         fake: FakeBinance) -> None:
     v, start = venue
     assert v.filters()["BTCUSDT"].tick_size == 0.1 and v.filters()["ETHUSDT"].min_notional == 20.0
-    assert names(start)[:4] == ["VenueReconciled", "NavSnapshot", "PositionSnapshot", "PositionSnapshot"]
+    assert names(start)[:5] == ["ExchangeFiltersLoaded", "VenueReconciled", "NavSnapshot", "PositionSnapshot",
+                                "PositionSnapshot"]
+    assert start[0].fields["source"] == "exchangeInfo" and start[0].fields["filters"]["BTCUSDT"]["tick_size"] == 0.1
     assert of(start, "NavSnapshot")[0].fields["nav_usd"] == 100_000.0
     ks = klines(start)
     assert len(ks) == 10 and ks[-1][1] == fake.ex.last("BTCUSDT").open_time  # forming candle left out
+    assert all(u.fields["history"] for u in of(start, "KlineClosed"))  # warm-up: indicators only
     assert v.mode == "live"
     streams = {s for _, params in fake.subscriptions for s in params}
     assert {"btcusdt@kline_1m", "ethusdt@markPrice@1s", "btcusdt@bookTicker"} <= streams

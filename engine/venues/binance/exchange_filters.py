@@ -1,41 +1,45 @@
-"""Symbol filters from ``GET /fapi/v1/exchangeInfo`` (tick size, step size, min qty/notional)."""
+"""Symbol filters from ``GET /fapi/v1/exchangeInfo`` through the shared ``engine.exchange_filters``.
+
+Read at connect, re-read every ``FILTER_REFRESH_S`` and after an order is refused for
+its price or quantity grid (-4014 / -1111 / -1013); every reading that differs from the
+one in force is recorded as ``ExchangeFiltersLoaded`` (source ``exchangeInfo``), which is
+what the engine rounds orders to.
+"""
 
 from __future__ import annotations
 
-from engine.ports import SymbolFilters, VenueUpdate
+from engine.exchange_filters import FilterError, SymbolFilters, parse_exchange_info, to_event_fields
+from engine.ports import VenueUpdate
 from engine.venues.binance.client import BinanceRest
-from engine.venues.binance.errors import Faults, VenueStartError
-from engine.venues.binance.wire import RestExchangeInfo, WireError, convert
+from engine.venues.binance.convert import STREAM_VENUE
+from engine.venues.binance.errors import Faults
+from eventlog.events import ExchangeFiltersLoaded
+
+FILTER_REFRESH_S = 3600.0
+GRID_CODES = frozenset({-4014, -1111, -1013, -4003, -4004, -4005, -4013})  # refused for price/qty filters
 
 
-def load_filters(rest: BinanceRest, faults: Faults,
-                 symbols: list[str]) -> tuple[dict[str, SymbolFilters], list[VenueUpdate]]:
-    """Each symbol's filters; a symbol without usable filters is a VenueError (and left out)."""
+def load_filters(rest: BinanceRest, faults: Faults, symbols: list[str],
+                 current: dict[str, SymbolFilters]) -> tuple[dict[str, SymbolFilters] | None, list[VenueUpdate]]:
+    """The symbols' filters (None if exchangeInfo could not be read) and what to record:
+    an ``ExchangeFiltersLoaded`` when they differ from ``current``, VenueErrors for
+    symbols not listed, not trading, or without usable filters."""
     raw, errs = faults.attempt("rest.exchangeInfo", rest.exchange_info)
     if raw is None:
-        raise VenueStartError(f"exchangeInfo unavailable: {errs[0].fields['message']}")
+        return None, errs
     try:
-        info = convert(raw, RestExchangeInfo)
-    except WireError as exc:
-        return {}, [faults.err("rest.exchangeInfo", "parse", exc.field, exc.message)]
+        found = parse_exchange_info(raw, symbols)
+    except FilterError as exc:
+        return None, [faults.err("rest.exchangeInfo", "parse", exc.field, exc.message)]
     out: list[VenueUpdate] = []
-    found: dict[str, SymbolFilters] = {}
-    by_symbol = {s.symbol: s for s in info.symbols}
+    rows = {s.get("symbol"): s for s in raw.get("symbols", []) if isinstance(s, dict)}
     for sym in symbols:
-        s = by_symbol.get(sym)
-        if s is None:
+        if sym not in found:
             out.append(faults.err("rest.exchangeInfo", "parse", "symbols", f"{sym} not listed"))
-            continue
-        f = {x.filter_type: x for x in s.filters}
-        price, lot, notional = f.get("PRICE_FILTER"), f.get("LOT_SIZE"), f.get("MIN_NOTIONAL")
-        if price is None or lot is None or price.tick_size is None or lot.step_size is None:
-            out.append(faults.err("rest.exchangeInfo", "parse", f"symbols[{sym}].filters",
-                                  "PRICE_FILTER.tickSize or LOT_SIZE.stepSize missing"))
-            continue
-        found[sym] = SymbolFilters(
-            tick_size=price.tick_size, step_size=lot.step_size, min_qty=lot.min_qty or lot.step_size,
-            min_notional=(notional.notional if notional and notional.notional is not None else 0.0))
-        if s.status != "TRADING":
+        elif rows[sym].get("status", "TRADING") != "TRADING":
             out.append(faults.err("rest.exchangeInfo", "parse", f"symbols[{sym}].status",
-                                  f"status is {s.status}, not TRADING"))
+                                  f"status is {rows[sym].get('status')}, not TRADING"))
+    if found != current:
+        out.insert(0, VenueUpdate(ExchangeFiltersLoaded, STREAM_VENUE, faults.now_ns(),
+                                  to_event_fields(found, "exchangeInfo")))
     return found, out

@@ -30,8 +30,8 @@ from engine.ports import Clock, OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.binance.client import CLOSED, BinanceRest, RestError
 from engine.venues.binance.convert import MS, KlineGate, TickMerger, kline_update
 from engine.venues.binance.env import BinanceEnv, Redactor, load_env
-from engine.venues.binance.errors import Faults, VenueStartError
-from engine.venues.binance.exchange_filters import load_filters
+from engine.venues.binance.errors import Faults, VenueStartError, describe
+from engine.venues.binance.exchange_filters import FILTER_REFRESH_S, GRID_CODES, load_filters
 from engine.venues.binance.klines import KlineHistory
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
@@ -109,6 +109,7 @@ class BinanceVenue:
                                         backoff_max_s=backoff_max_s)
         self.last_bar_ns = 0
         self.next_poll = 0.0
+        self.next_filters = 0.0
         self.last_poll_ok = 0.0  # monotonic time of the last good account read
         self.closed = False
 
@@ -133,8 +134,11 @@ class BinanceVenue:
         """Filters, reconciliation (with fills missed while down), warm-up klines, then the streams."""
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
-        filters, errs = load_filters(self.rest, self.faults, self.symbols)
-        self.exchange_filters.update(filters)
+        filters, errs = load_filters(self.rest, self.faults, self.symbols, self.exchange_filters)
+        if filters is None:
+            raise VenueStartError("exchangeInfo unavailable: " + describe(errs))
+        self.exchange_filters = filters
+        self.next_filters = time.monotonic() + FILTER_REFRESH_S
         out += errs
         server_ms, errs = self.faults.attempt("rest.time", self.rest.server_time_ms)
         if server_ms is None:
@@ -174,6 +178,8 @@ class BinanceVenue:
         if self.closed:
             return None
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
+        if self.dry is None and time.monotonic() >= self.next_filters:
+            out += self.refresh_filters()
         try:
             item = self.queue.get(timeout=self.poll_timeout_s)
         except queue.Empty:
@@ -218,7 +224,10 @@ class BinanceVenue:
             if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
                 return self.sync.resolve_unknown(req, exc) + self.faults.notices(self.rest)
             code = exc.code if exc.code is not None else exc.status
-            return self.orders.rejected(req, code, exc.message, self.now_ns()) + self.faults.notices(self.rest)
+            out = self.orders.rejected(req, code, exc.message, self.now_ns())
+            if code in GRID_CODES:  # refused for its grid: the exchange's filters may have changed
+                out += self.refresh_filters()
+            return out + self.faults.notices(self.rest)
         return self.sync.order_answer(resp, "rest.order") + self.faults.notices(self.rest)
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
@@ -268,6 +277,14 @@ class BinanceVenue:
         self.last_poll_ok = time.monotonic()
         return out + self.orders.settle() + self.account.snapshot_updates(self.symbols, self.now_ns(),
                                                                          self.sources_ok())
+
+    def refresh_filters(self) -> list[VenueUpdate]:
+        """Re-read exchangeInfo; a change is recorded (``ExchangeFiltersLoaded``) and applied."""
+        self.next_filters = time.monotonic() + FILTER_REFRESH_S
+        filters, out = load_filters(self.rest, self.faults, self.symbols, self.exchange_filters)
+        if filters is not None:
+            self.exchange_filters = filters
+        return out
 
     def _settle_by_reading(self) -> list[VenueUpdate]:
         """Fills recovered over REST wait for a reading after them: read the account."""
