@@ -65,6 +65,9 @@ def _normalise(node: Any, path: str, file: str, notes: list[str]) -> Any:
             if _is_pct_key(str(k)) and isinstance(v, int | float) and not isinstance(v, bool):
                 if v < 0:
                     raise ConfigError(file, sub, f"must be a fraction >= 0, got {v}")
+                if v == 1:
+                    raise ConfigError(file, sub, "1 is ambiguous (1% or 100%?): write the fraction, "
+                                                 "e.g. 0.01 for 1% or 0.99 for 99%")
                 nv = normalize_percentage(float(v))
                 if nv != v:
                     notes.append(f"{file}: {sub}: {v} -> {nv} (percentage normalised to a fraction)")

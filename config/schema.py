@@ -40,7 +40,7 @@ class GlobalLimits(Strict, frozen=True, kw_only=True):
 class TierLimits(Strict, frozen=True, kw_only=True):
     per_symbol_nav_pct: float
     tier_gross_nav_pct: float
-    twap_allowed: bool = True
+    twap_allowed: bool = False  # the guide: TWAP for CORE only (risk_limits.json sets CORE true)
     size_down_high_vol: bool = False
     disable_on_stale_or_dd: bool = False
 

@@ -15,6 +15,7 @@ from typing import Any
 from config.schema import HedgeConfig
 from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
+from engine.rules.freshness import nav_fresh
 from eventlog.events import IntentEmitted, Scalar
 
 Kind = str  # pass | clamp | veto
@@ -102,7 +103,7 @@ def nav_freshness(gi: GateInput) -> Verdict:
     age = gi.view.nav_age_s
     if gi.view.nav_usd is None or age is None:
         return _veto("nav_freshness", "nav_guard", th, "no NAV reading yet")
-    if age > lim:
+    if not nav_fresh(age, lim):
         return _veto("nav_freshness", "nav_guard", th, f"nav_age_s {age:.1f} > {lim:g}")
     return _ok("nav_freshness", "nav_guard", th)
 
@@ -122,14 +123,27 @@ def alt_ext_disabled(gi: GateInput) -> Verdict:
     th: dict[str, Scalar] = {f"tiers.{gi.view.tier}.disable_on_stale_or_dd": on}
     if not on:
         return _ok("alt_ext_disabled", "risk_limits", th)
-    th["nav_stale_after_seconds"] = g.nav_stale_after_seconds
-    th["dd_cautious_pct"] = g.dd_cautious_pct
+    v2 = gi.view.rules_version >= 2
     age = gi.view.nav_age_s
-    stale = age is None or age > g.nav_freshness_seconds or not gi.view.nav_sources_ok
+    fresh = nav_fresh(age, g.nav_freshness_seconds)
+    if v2:
+        th["nav_freshness_seconds"] = g.nav_freshness_seconds
+        th["nav_sources_ok_required"] = True
+    else:  # rules v1 recorded a threshold it did not compare (engine/rules/versions.py)
+        th["nav_stale_after_seconds"] = g.nav_stale_after_seconds
+    th["dd_cautious_pct"] = g.dd_cautious_pct
+    stale = not fresh or not gi.view.nav_sources_ok
     if stale or gi.view.dd_frac >= g.dd_cautious_pct:
-        why = "NAV stale or sources not ok" if stale else f"dd_frac {gi.view.dd_frac:.4f} >= {g.dd_cautious_pct}"
-        return _veto("alt_ext_disabled", "risk_limits", th, f"{gi.view.tier} disabled: {why}",
-                     "nav_stale_after_seconds" if stale else "dd_cautious_pct")
+        if not stale:
+            why, broke = f"dd_frac {gi.view.dd_frac:.4f} >= {g.dd_cautious_pct}", "dd_cautious_pct"
+        elif not v2:
+            why, broke = "NAV stale or sources not ok", "nav_stale_after_seconds"
+        elif not fresh:
+            why = "no NAV reading yet" if age is None else f"nav_age_s {age:.1f} > {g.nav_freshness_seconds:g}"
+            broke = "nav_freshness_seconds"
+        else:
+            why, broke = "last NAV reading has sources_ok = false", "nav_sources_ok_required"
+        return _veto("alt_ext_disabled", "risk_limits", th, f"{gi.view.tier} disabled: {why}", broke)
     return _ok("alt_ext_disabled", "risk_limits", th)
 
 
@@ -279,6 +293,9 @@ def min_notional(gi: GateInput) -> Verdict:
     return _ok("min_notional", "exchange_filters", th)
 
 
+# Rules v2 (engine/rules/versions.py): the size cuts (cautious DD, high volatility) run
+# after the per-trade NAV cap, so a cut always binds on what would otherwise be approved
+# and is never recorded as the clamp of a trade it did not change.
 GATES: tuple[Gate, ...] = (
     Gate("trading_window", trading_window),
     Gate("nav_freshness", nav_freshness),
@@ -286,9 +303,9 @@ GATES: tuple[Gate, ...] = (
     Gate("alt_ext_disabled", alt_ext_disabled),
     Gate("drawdown_limit", drawdown_limit),
     Gate("daily_loss_limit", daily_loss_limit),
+    Gate("max_trade_nav", max_trade_nav),
     Gate("dd_state", dd_state_gate),
     Gate("atr_regime", atr_regime_gate),
-    Gate("max_trade_nav", max_trade_nav),
     Gate("max_open_positions", max_open_positions),
     Gate("symbol_cap", symbol_cap),
     Gate("tier_cap", tier_cap),
@@ -299,3 +316,13 @@ GATES: tuple[Gate, ...] = (
 )
 
 GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
+
+_V1_ORDER = ("trading_window", "nav_freshness", "nav_sources", "alt_ext_disabled", "drawdown_limit",
+             "daily_loss_limit", "dd_state", "atr_regime", "max_trade_nav", "max_open_positions", "symbol_cap",
+             "tier_cap", "correlation_cap", "portfolio_gross", "lot_size", "min_notional")
+GATES_V1: tuple[Gate, ...] = tuple(next(g for g in GATES if g.name == n) for n in _V1_ORDER)
+
+
+def gates_for(rules_version: int) -> tuple[Gate, ...]:
+    """The gates, in order, of a rules version (1: the cuts before the trade cap)."""
+    return GATES if rules_version >= 2 else GATES_V1

@@ -18,6 +18,7 @@ import msgspec
 
 from engine.core import Cancel, Emit, Submit, decide
 from engine.ports import Venue, VenueUpdate
+from engine.rules.versions import RULES_VERSION
 from engine.state import EngineState, evolve
 from eventlog.events import (
     ConfigChanged,
@@ -153,7 +154,7 @@ class Engine:
         ev = self.record(SessionStarted, "session", ts_event_ns, {
             "engine_version": engine_version, "mode": mode, "venue": venue, "symbols": symbols,
             "config": config, "config_hash": config_hash, "normalisations": normalisations,
-            "data_source": data_source, "params": params,
+            "data_source": data_source, "params": params, "rules_version": RULES_VERSION,
         })
         self.apply(self.venue.connect(symbols))
         return ev

@@ -19,11 +19,10 @@ from typing import Any
 from config.schema import HedgeConfig
 from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
-from engine.gates import GATES, GateInput, Verdict
+from engine.gates import GateInput, Verdict, gates_for
+from engine.rules.indicators import atr_regime, dd_state
+from engine.rules.units import MINUTE_NS, NS
 from eventlog.events import IntentEmitted, Scalar
-from projections.indicators import atr_regime, dd_state, drawdown_frac
-
-NS = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -52,6 +51,7 @@ class RiskView:
     minute_of_day: int = 0
     refs: dict[str, int] = field(default_factory=dict)
     lot: SymbolFilters | None = None  # the venue's exchange filters for the symbol (None: the config's)
+    rules_version: int = 2  # decision rules in force (engine/rules/versions.py); not an observation
 
     def observations(self) -> dict[str, Scalar]:
         obs: dict[str, Scalar] = {
@@ -111,10 +111,8 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         if intent.symbol in grp.symbols
     }
     nav = state.nav_usd
-    dd = drawdown_frac(nav, state.peak_nav) if nav is not None else 0.0
-    day_loss = 0.0
-    if nav is not None and state.day_start_nav > 0:
-        day_loss = max(0.0, (state.day_start_nav - nav) / state.day_start_nav)
+    dd = (state.nav_track.drawdown or 0.0) if nav is not None else 0.0
+    day_loss = (state.nav_track.daily_loss or 0.0) if nav is not None else 0.0
     ratio = s.atr.ratio
     ar = cfg.strategy.atr_regime
     if state.nav_seq:
@@ -133,8 +131,8 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         peak_nav=state.peak_nav, dd_frac=dd, daily_loss_frac=day_loss, atr_ratio=ratio,
         atr_regime=atr_regime(ratio, ar.low_ratio, ar.high_ratio),
         dd_state=dd_state(dd, g.dd_cautious_pct, g.dd_defensive_pct),
-        minute_of_day=int((now_ns // (60 * NS)) % 1440), refs=refs,
-        lot=getattr(state, "filters", {}).get(intent.symbol),
+        minute_of_day=int((now_ns // MINUTE_NS) % 1440), refs=refs,
+        lot=getattr(state, "filters", {}).get(intent.symbol), rules_version=state.rules_version,
     )
 
 
@@ -155,7 +153,7 @@ def check_order(
     breached: list[str] = []
     veto: Verdict | None = None
     clamp_gate: Verdict | None = None
-    for gate in GATES:
+    for gate in gates_for(view.rules_version):
         if not increasing and not gate.on_reducing:
             continue
         v = gate.check(gi)

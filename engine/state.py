@@ -30,6 +30,9 @@ from engine.exchange_filters import SymbolFilters
 from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
+from engine.rules.indicators import WilderAtr, ema_step
+from engine.rules.nav import NavTrack
+from engine.rules.units import HOUR_NS
 from eventlog.events import (
     ConfigChanged,
     Event,
@@ -55,9 +58,6 @@ from eventlog.events import (
     SessionStarted,
     VenueReconciled,
 )
-from projections.indicators import WilderAtr, drawdown_frac
-
-DAY_NS = 86_400 * 1_000_000_000
 
 
 class SymbolState:
@@ -149,6 +149,7 @@ class EngineState:
         self.tag = ""
         self.cfg: HedgeConfig | None = None
         self.config_hash = ""
+        self.rules_version = 1  # SessionStarted.rules_version (engine/rules/versions.py)
         self.symbols: list[str] = []
         self.syms: dict[str, SymbolState] = {}
         self.last_seq = 0
@@ -159,10 +160,7 @@ class EngineState:
         self.nav_seq = 0
         self.nav_sources_ok = False
         self.wallet = 0.0
-        self.peak_nav = 0.0
-        self.day_key = -1
-        self.day_start_nav = 0.0
-        self.max_dd = 0.0
+        self.nav_track = NavTrack()  # peak, UTC day start, drawdown (engine/rules/nav.py)
         self.cash: float | None = None  # ledger cash: first wallet reading + fills + funding
         self.offx_hour = -1
         # exchange filters the venue reported (ExchangeFiltersLoaded); rounding prefers them to the config
@@ -177,6 +175,14 @@ class EngineState:
         if self.cfg is None:
             raise RuntimeError("no SessionStarted folded yet: the engine has no config")
         return self.cfg
+
+    @property
+    def peak_nav(self) -> float:
+        return self.nav_track.peak or 0.0
+
+    @property
+    def day_start_nav(self) -> float:
+        return self.nav_track.day_start or 0.0
 
     def sym(self, symbol: str) -> SymbolState:
         s = self.syms.get(symbol)
@@ -204,7 +210,7 @@ class EngineState:
             "funding_usd": round(sm.funding_usd, 6),
             "final_nav_usd": round(self.nav_usd, 6) if self.nav_usd is not None else None,
             "peak_nav_usd": round(self.peak_nav, 6),
-            "max_dd_frac": round(self.max_dd, 6),
+            "max_dd_frac": round(self.nav_track.max_dd, 6),
             "open_positions": {s: self.syms[s].pos_qty for s in sorted(self.syms) if self.syms[s].pos_qty},
         }
 
@@ -217,6 +223,7 @@ def _session_started(st: EngineState, ev: SessionStarted) -> None:
     st.tag = session_tag(ev.session_id)
     st.cfg = from_dict(ev.config).config
     st.config_hash = ev.config_hash
+    st.rules_version = ev.rules_version
     st.symbols = list(ev.symbols)
     for s in st.symbols:
         st.sym(s)
@@ -247,8 +254,8 @@ def _kline(st: EngineState, ev: KlineClosed) -> None:
     if s.ema_fast is None or s.ema_slow is None:
         s.ema_fast = s.ema_slow = c
     else:
-        s.ema_fast += (c - s.ema_fast) * (2.0 / (cfg.fast_ema + 1))
-        s.ema_slow += (c - s.ema_slow) * (2.0 / (cfg.slow_ema + 1))
+        s.ema_fast = ema_step(s.ema_fast, c, cfg.fast_ema)
+        s.ema_slow = ema_step(s.ema_slow, c, cfg.slow_ema)
     s.atr.update(ev.high, ev.low, c)
     s.bars += 1
     s.kline_seq = ev.session_seq
@@ -267,16 +274,7 @@ def _nav(st: EngineState, ev: NavSnapshot) -> None:
     st.wallet = ev.wallet_balance
     if st.cash is None:
         st.cash = ev.wallet_balance
-    if ev.sources_ok:
-        if ev.nav_usd > st.peak_nav:
-            st.peak_nav = ev.nav_usd
-        day = ev.ts_event_ns // DAY_NS
-        if day != st.day_key:
-            st.day_key = day
-            st.day_start_nav = ev.nav_usd
-        dd = drawdown_frac(ev.nav_usd, st.peak_nav)
-        if dd > st.max_dd:
-            st.max_dd = dd
+    st.nav_track.update(ev.nav_usd, ev.ts_event_ns, ev.sources_ok)
 
 
 def _position(st: EngineState, ev: PositionSnapshot) -> None:
@@ -313,7 +311,7 @@ def _liquidated(st: EngineState, ev: PositionLiquidated) -> None:
 
 
 def _offx(st: EngineState, ev: OffExchangeValued) -> None:
-    st.offx_hour = ev.ts_event_ns // 3_600_000_000_000
+    st.offx_hour = ev.ts_event_ns // HOUR_NS
 
 
 def _reconciled(st: EngineState, ev: VenueReconciled) -> None:

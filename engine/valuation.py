@@ -1,8 +1,9 @@
 """Off-exchange holdings valuation (BTC, XAUT, USDC...): a pure function of state and config.
 
-Triggered by the first ``NavSnapshot`` of each UTC hour. A holding with a
-``price_symbol`` is valued at that symbol's last tick (mark, else mid); without
-a tick yet, or without a price symbol, at ``fixed_price_usd``. NAV stays the
+Triggered by the first ``NavSnapshot`` of each UTC hour; each holding priced by
+``engine.rules.valuation.holding_price`` (the price symbol's last price, else
+``fixed_price_usd``; an unpriceable holding is left out of the event and shown as
+an error by the AUM view). NAV stays the
 futures wallet only; AUM = NAV + this total is a projection's business.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.rules.units import HOUR_NS
+from engine.rules.valuation import holding_price
 from engine.state import EngineState
 from eventlog.events import NavSnapshot, OffExchangeValued
-
-HOUR_NS = 3_600_000_000_000
 
 
 def value_holdings(state: EngineState) -> dict[str, Any]:
@@ -21,15 +22,10 @@ def value_holdings(state: EngineState) -> dict[str, Any]:
     rows = []
     total = 0.0
     for asset, h in sorted(state.config.offexchange.holdings.items()):
-        price: float | None = None
-        source = "fixed"
-        if h.price_symbol and h.price_symbol in state.syms and state.syms[h.price_symbol].price() > 0:
-            price = state.syms[h.price_symbol].price()
-            source = h.price_symbol
-        elif h.fixed_price_usd is not None:
-            price = h.fixed_price_usd
+        last = state.syms[h.price_symbol].price() if h.price_symbol and h.price_symbol in state.syms else None
+        price, source = holding_price(h, last)
         if price is None:
-            continue
+            continue  # unpriceable: the AUM view reports it (engine/rules/valuation.py)
         value = h.qty * price
         total += value
         rows.append({"asset": asset, "qty": h.qty, "price_usd": price, "value_usd": round(value, 8),

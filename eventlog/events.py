@@ -55,6 +55,9 @@ class SessionStarted(Event, tag=True, frozen=True, kw_only=True):
     data_source: str = ""
     params: dict[str, Any] = {}
     resumed_from: str | None = None
+    # decision rules in force (engine.rules.versions): absent in logs written before
+    # version 2 existed, so they decode as 1 and replay under the rules they were written with
+    rules_version: int = 1
 
 
 class SessionEnded(Event, tag=True, frozen=True, kw_only=True):

@@ -341,7 +341,7 @@ def _nav(ev: E.NavSnapshot, p: Projector) -> dict[str, Any]:
     return {**_head(ev), "nav_usd": ev.nav_usd, "wallet_balance": ev.wallet_balance,
             "unrealized_pnl": ev.unrealized_pnl, "available_balance": ev.available_balance,
             "sources_ok": ev.sources_ok, "peak_nav_usd": p.nav.peak, "drawdown_frac": p.nav.dd_frac,
-            "dd_state": p.nav.dd_state(p)}
+            "dd_state": p.nav.dd_state(p.cfg)}
 
 
 # stateless per-type rows: event type -> (table, row builder); fills and nav come from hooks()

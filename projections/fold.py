@@ -14,14 +14,14 @@ from typing import Any
 
 from config.loader import from_dict
 from config.schema import FILES, HedgeConfig
+from engine.rules.units import NS
 from eventlog import events as E
-from projections.kpis import render_kpis, render_risk_snapshot
+from projections.kpis import Views, render_kpis, render_risk_snapshot
 from projections.nav import NavView
 from projections.positions import PositionsView
 from projections.risk import RiskView
 from projections.router import RouterView
 
-NS = 1_000_000_000
 SCHEMA_VERSION = 1
 
 
@@ -96,11 +96,16 @@ class Projector:
         self.prices[sym] = price
         self.price_ns[sym] = ts_ns
         if mark_day:
-            self.positions.on_price(sym, price, ts_ns, self)
+            self.positions.on_price(sym, price, ts_ns, self.base_nav)
         else:
             pos = self.positions.pos.get(sym)
             if pos is not None:
                 pos.mark = price
+
+    @property
+    def base_nav(self) -> float | None:
+        """The NAV intraday PnL is measured against: the UTC day's opening NAV, else the NAV."""
+        return self.nav.day_start or self.nav.nav
 
     # -- rendering -----------------------------------------------------------------
 
@@ -112,18 +117,23 @@ class Projector:
 
     def documents(self) -> dict[str, dict[str, Any]]:
         """Every state file (name -> document) as of the last event folded."""
-        aum = self.nav.render_aum(self)
-        router = self.router.render(self)
+        cfg = self.cfg
+        aum = self.nav.render_aum(cfg, self.prices, self.price_ns)
+        router = self.router.render(cfg, self.symbols)
+        views = Views(cfg=cfg, now_ns=self.now_ns, config_hash=self.config_hash, symbols=self.symbols,
+                      nav=self.nav, positions=self.positions, risk=self.risk)
         docs = {
-            "nav_state.json": self.nav.render_state(self, aum),
+            "nav_state.json": self.nav.render_state(cfg, self.now_ns, aum),
             "nav_history.json": self.nav.render_history(),
             "aum_v7.json": aum,
-            "positions_state.json": self.positions.render_positions(self),
+            "positions_state.json": self.positions.render_positions(cfg),
             "positions_ledger.json": self.positions.render_ledger(),
             "router_health.json": router,
-            "risk_snapshot.json": render_risk_snapshot(self, router),
-            "diagnostics.json": self.risk.render_diagnostics(self),
-            "kpis_v7.json": render_kpis(self, router, aum),
+            "risk_snapshot.json": render_risk_snapshot(views, router),
+            "diagnostics.json": self.risk.render_diagnostics(
+                now_ns=self.now_ns, events_total=self.events_total, session_started_ns=self.session_started_ns,
+                end_reason=self.end_reason, config_error=self.config_error, exits=self.positions.exits()),
+            "kpis_v7.json": render_kpis(views, router, aum),
         }
         for name, doc in docs.items():
             doc.update(self.header(name.removesuffix(".json")))
@@ -172,7 +182,7 @@ def _tick(p: Projector, ev: E.MarketTick) -> None:
 
 
 def _kline(p: Projector, ev: E.KlineClosed) -> None:
-    p.risk.on_kline(ev, p)
+    p.risk.on_kline(ev, p.cfg)
     p.set_price(ev.symbol, ev.close, ev.ts_event_ns)
 
 
@@ -182,12 +192,12 @@ def _nav(p: Projector, ev: E.NavSnapshot) -> None:
 
 
 def _position(p: Projector, ev: E.PositionSnapshot) -> None:
-    p.positions.on_snapshot(ev, p)
+    p.positions.on_snapshot(ev, p.base_nav)
 
 
 def _funding(p: Projector, ev: E.FundingApplied) -> None:
-    p.risk.funding += ev.amount_usd
-    p.positions.on_funding(ev.symbol, ev.amount_usd, ev.ts_event_ns, p)
+    p.risk.on_funding(ev.symbol, ev.amount_usd)
+    p.positions.on_funding(ev.symbol, ev.amount_usd, ev.ts_event_ns, p.base_nav)
 
 
 def _offex(p: Projector, ev: E.OffExchangeValued) -> None:
@@ -217,7 +227,7 @@ def _rejected(p: Projector, ev: E.OrderRejected) -> None:
 
 def _filled(p: Projector, ev: E.OrderFilled) -> None:
     p.router.on_fill(ev)
-    p.positions.on_fill(ev, p)
+    p.positions.on_fill(ev, p.leverage, p.base_nav)
     p.risk.on_fill(ev)
 
 
@@ -255,7 +265,7 @@ def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
         p.positions.on_snapshot(E.PositionSnapshot(
             session_id=ev.session_id, session_seq=ev.session_seq, stream=ev.stream,
             ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=gone, qty=0.0,
-            entry_price=0.0, mark_price=0.0, unrealized_pnl=0.0), p)
+            entry_price=0.0, mark_price=0.0, unrealized_pnl=0.0), p.base_nav)
     for d in ev.positions:
         if not isinstance(d, dict):
             continue
@@ -270,7 +280,7 @@ def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
             ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=sym, qty=qty,
             entry_price=entry, mark_price=mark, unrealized_pnl=0.0,
             leverage=_num(d.get("leverage")) or p.leverage,
-        ), p)
+        ), p.base_nav)
 
 
 HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {

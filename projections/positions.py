@@ -8,8 +8,12 @@ opened or added to the position.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from config.schema import HedgeConfig
+from engine.rules.indicators import dd_state
+from engine.rules.positions import apply_fill
+from engine.rules.units import DAY_NS, NS
 from eventlog.events import (
     IntentEmitted,
     OrderFilled,
@@ -17,13 +21,7 @@ from eventlog.events import (
     PositionSnapshot,
     RiskDecided,
 )
-from projections.indicators import dd_state
 
-if TYPE_CHECKING:
-    from projections.fold import Projector
-
-NS = 1_000_000_000
-DAY_NS = 86400 * NS
 INTENTS_MAX = 10_000  # intents waiting for their decision (bounded memory)
 CLOSED_MAX = 50
 
@@ -73,7 +71,7 @@ class PositionsView:
 
     # -- fold ----------------------------------------------------------------------
 
-    def on_snapshot(self, ev: PositionSnapshot, p: Projector) -> None:
+    def on_snapshot(self, ev: PositionSnapshot, base_nav: float | None) -> None:
         sym = ev.symbol
         grew = False
         if ev.qty == 0:
@@ -83,9 +81,9 @@ class PositionsView:
             grew = old is None or old.qty * ev.qty < 0 or abs(ev.qty) > abs(old.qty)
             self.pos[sym] = Pos(ev.qty, ev.entry_price, ev.mark_price or None, ev.leverage, ev.ts_event_ns)
         self._sync_ledger(sym, ev.ts_event_ns, ev.qty != 0 and grew)
-        self._mark_day(sym, ev.ts_event_ns, p)
+        self._mark_day(sym, ev.ts_event_ns, base_nav)
 
-    def on_fill(self, ev: OrderFilled, p: Projector) -> None:
+    def on_fill(self, ev: OrderFilled, leverage: float, base_nav: float | None) -> None:
         sym = ev.symbol
         after = ev.position_qty_after
         old = self.pos.get(sym)
@@ -94,11 +92,12 @@ class PositionsView:
         if after == 0:
             self.pos.pop(sym, None)
         elif old is None or oq * after < 0:
-            self.pos[sym] = Pos(after, ev.price, ev.price, p.leverage, ev.ts_event_ns)
+            self.pos[sym] = Pos(after, ev.price, ev.price, leverage, ev.ts_event_ns)
             grew = True
         else:
             if abs(after) > abs(oq):
-                old.entry = (oq * old.entry + (after - oq) * ev.price) / after
+                # average entry: the one rule (engine.rules.positions.apply_fill)
+                _, old.entry, _ = apply_fill(oq, old.entry, 1 if after > oq else -1, abs(after - oq), ev.price)
                 grew = True
             old.qty = after
             old.ts_ns = ev.ts_event_ns
@@ -107,18 +106,18 @@ class PositionsView:
         self._sync_ledger(sym, ev.ts_event_ns, grew)
         d = self._day_row(sym, ev.ts_event_ns)
         d[1] += ev.realized_pnl - ev.fee_usd
-        self._mark_day(sym, ev.ts_event_ns, p)
+        self._mark_day(sym, ev.ts_event_ns, base_nav)
 
-    def on_funding(self, sym: str, amount: float, ts_ns: int, p: Projector) -> None:
+    def on_funding(self, sym: str, amount: float, ts_ns: int, base_nav: float | None) -> None:
         self._day_row(sym, ts_ns)[1] += amount
-        self._mark_day(sym, ts_ns, p)
+        self._mark_day(sym, ts_ns, base_nav)
 
-    def on_price(self, sym: str, price: float, ts_ns: int, p: Projector) -> None:
+    def on_price(self, sym: str, price: float, ts_ns: int, base_nav: float | None) -> None:
         pos = self.pos.get(sym)
         if pos is not None:
             pos.mark = price
         if pos is not None or sym in self.day:
-            self._mark_day(sym, ts_ns, p)
+            self._mark_day(sym, ts_ns, base_nav)
 
     def on_intent(self, ev: IntentEmitted) -> None:
         self.intents[ev.intent_id] = (ev.symbol, ev.side, ev.tp, ev.sl, ev.strategy, ev.reduce_only)
@@ -179,14 +178,14 @@ class PositionsView:
             row = self.day[sym] = [day, 0.0, u, 0.0, 0.0]
         return row
 
-    def _mark_day(self, sym: str, ts_ns: int, p: Projector) -> None:
+    def _mark_day(self, sym: str, ts_ns: int, base: float | None) -> None:
+        """Mark the symbol's intraday PnL; ``base`` is the day-start NAV (else the NAV)."""
         row = self._day_row(sym, ts_ns)
         pos = self.pos.get(sym)
         u = (pos.upnl or 0.0) if pos else 0.0
         pnl = row[1] + u - row[2]
         if pnl > row[3]:
             row[3] = pnl
-        base = p.nav.day_start or p.nav.nav
         row[4] = (row[3] - pnl) / base if base else 0.0
 
     # -- outputs -------------------------------------------------------------------
@@ -197,14 +196,17 @@ class PositionsView:
             return None
         return row[4] if row[0] == now_ns // DAY_NS else 0.0
 
-    def symbol_dd_state(self, sym: str, p: Projector) -> str:
-        g = p.cfg.risk_limits.global_
-        return dd_state(self.dd_today(sym, p.now_ns), g.dd_cautious_pct, g.dd_defensive_pct)
+    def symbol_dd_state(self, sym: str, cfg: HedgeConfig, now_ns: int) -> str:
+        g = cfg.risk_limits.global_
+        return dd_state(self.dd_today(sym, now_ns), g.dd_cautious_pct, g.dd_defensive_pct)
+
+    def exits(self) -> dict[str, int]:
+        return {"positions_closed": self.closes, "tp_hits": self.tp_hits, "sl_hits": self.sl_hits}
 
     def gross(self) -> float:
         return sum(abs(x.qty * x.mark) for x in self.pos.values() if x.mark is not None)
 
-    def render_positions(self, p: Projector) -> dict[str, Any]:
+    def render_positions(self, cfg: HedgeConfig) -> dict[str, Any]:
         rows = []
         net = 0.0
         for sym in sorted(self.pos):
@@ -215,7 +217,7 @@ class PositionsView:
             rows.append({
                 "symbol": sym, "side": side_of(x.qty), "qty": x.qty, "entryPrice": x.entry,
                 "entry_price": x.entry, "mark_price": x.mark, "leverage": x.lev, "notional": notional,
-                "unrealized_pnl": x.upnl, "pnl": x.upnl, "tier": p.cfg.tier_of(sym),
+                "unrealized_pnl": x.upnl, "pnl": x.upnl, "tier": cfg.tier_of(sym),
                 "updated_ts": x.ts_ns / NS,
             })
         return {"positions": rows, "count": len(rows), "gross_notional_usd": self.gross(), "net_notional_usd": net}

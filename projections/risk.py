@@ -1,22 +1,22 @@
 """Risk view: decisions and veto diagnostics, per-symbol volatility (Wilder ATR), PnL windows.
 
 Vetoes and clamps become lines of ``execution/risk_vetoes.jsonl`` (queued here,
-appended by the runner). ATR uses ``projections.indicators.WilderAtr`` with the
-period/baseline of the session's config, exactly the object risk uses.
+appended by the runner). ATR uses ``engine.rules.indicators.WilderAtr`` with the
+period/baseline of the session's config, exactly the object risk uses; expectancy
+(over round trips) and the fee / PnL ratio are ``engine.rules.perf``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from config.schema import HedgeConfig
+from engine.rules.indicators import WilderAtr, atr_regime
+from engine.rules.perf import RoundTrips, fee_ratio
+from engine.rules.units import NS
 from eventlog.events import KlineClosed, OrderFilled, RiskDecided
-from projections.indicators import WilderAtr, atr_regime
 
-if TYPE_CHECKING:
-    from projections.fold import Projector
-
-NS = 1_000_000_000
 FEE_WINDOW = 200
 EXPECTANCY_WINDOW = 100
 
@@ -56,9 +56,8 @@ class RiskView:
         self.realized = 0.0
         self.fees = 0.0
         self.funding = 0.0
-        self.trades = 0
         self.fee_win: deque[tuple[float, float]] = deque(maxlen=FEE_WINDOW)  # (fee, realized)
-        self.net_win: deque[float] = deque(maxlen=EXPECTANCY_WINDOW)
+        self.round_trips = RoundTrips(EXPECTANCY_WINDOW)
 
     # -- fold ----------------------------------------------------------------------
 
@@ -78,13 +77,13 @@ class RiskView:
             g[ev.symbol] = g.get(ev.symbol, 0) + 1
             self.last_veto = line
 
-    def on_kline(self, ev: KlineClosed, p: Projector) -> None:
+    def on_kline(self, ev: KlineClosed, cfg: HedgeConfig) -> None:
         self.last_ns["kline"] = ev.ts_event_ns
-        if ev.interval != p.cfg.universe.interval:
+        if ev.interval != cfg.universe.interval:
             return
         w = self.atr.get(ev.symbol)
         if w is None:
-            a = p.cfg.strategy.atr_regime
+            a = cfg.strategy.atr_regime
             w = self.atr[ev.symbol] = WilderAtr(a.period, a.baseline_bars)
         w.update(ev.high, ev.low, ev.close)
         self.close[ev.symbol] = ev.close
@@ -94,15 +93,23 @@ class RiskView:
         self.realized += ev.realized_pnl
         self.fees += ev.fee_usd
         self.fee_win.append((ev.fee_usd, ev.realized_pnl))
-        if ev.realized_pnl != 0:
-            self.trades += 1
-            self.net_win.append(ev.realized_pnl - ev.fee_usd)
+        self.round_trips.on_fill(ev.symbol, 1 if ev.side == "BUY" else -1, ev.qty, ev.fee_usd, ev.realized_pnl,
+                                 ev.position_qty_after)
+
+    def on_funding(self, symbol: str, amount: float) -> None:
+        self.funding += amount
+        self.round_trips.on_funding(symbol, amount)
+
+    @property
+    def trades(self) -> int:
+        """Closed round trips (engine.rules.perf), all time."""
+        return self.round_trips.trips
 
     # -- derived -------------------------------------------------------------------
 
-    def vol(self, sym: str, p: Projector) -> dict[str, Any]:
+    def vol(self, sym: str, cfg: HedgeConfig) -> dict[str, Any]:
         w = self.atr.get(sym)
-        a = p.cfg.strategy.atr_regime
+        a = cfg.strategy.atr_regime
         atr = w.atr if w else None
         ratio = w.ratio if w else None
         close = self.close.get(sym)
@@ -112,28 +119,29 @@ class RiskView:
             "last_close": close,
         }
 
-    def portfolio_atr(self, p: Projector) -> tuple[float | None, str]:
-        a = p.cfg.strategy.atr_regime
+    def portfolio_atr(self, cfg: HedgeConfig) -> tuple[float | None, str]:
+        a = cfg.strategy.atr_regime
         ratios = [r for r in (self.atr[s].ratio for s in sorted(self.atr)) if r is not None]
         ratio = sum(ratios) / len(ratios) if ratios else None
         return ratio, atr_regime(ratio, a.low_ratio, a.high_ratio)
 
-    def fee_pnl(self) -> tuple[float | None, float, float]:
+    def fee_pnl(self) -> tuple[float | None, str, float, float]:
+        """(fee / gross PnL ratio, its state, fees, gross realised PnL) over the last ``FEE_WINDOW`` fills."""
         fees = sum(f for f, _ in self.fee_win)
         gross = sum(r for _, r in self.fee_win)
-        return (fees / abs(gross) if gross else None), fees, gross
+        ratio, state = fee_ratio(fees, gross, len(self.fee_win))
+        return ratio, state, fees, gross
 
     def expectancy(self) -> tuple[float | None, str, float | None]:
-        if not self.net_win:
-            return None, "unknown", None
-        e = sum(self.net_win) / len(self.net_win)
-        win = sum(1 for x in self.net_win if x > 0) / len(self.net_win)
-        state = "positive" if e > 1e-9 else ("negative" if e < -1e-9 else "flat")
-        return e, state, win
+        """Over the last ``EXPECTANCY_WINDOW`` closed round trips, net of all fees and funding."""
+        return self.round_trips.expectancy()
 
     # -- outputs -------------------------------------------------------------------
 
-    def render_diagnostics(self, p: Projector) -> dict[str, Any]:
+    def render_diagnostics(self, *, now_ns: int, events_total: int, session_started_ns: int | None,
+                           end_reason: str | None, config_error: str | None,
+                           exits: dict[str, int]) -> dict[str, Any]:
+        """``diagnostics.json``; ``exits`` is the positions view's exit counters."""
         ts = {k: (v / NS if v is not None else None) for k, v in self.last_ns.items()}
         return {
             "veto_counters": {
@@ -145,19 +153,16 @@ class RiskView:
             },
             "last_veto": self.last_veto,
             "liveness": {
-                "last_event_ts": p.now_ns / NS if p.now_ns else None,
+                "last_event_ts": now_ns / NS if now_ns else None,
                 "last_tick_ts": ts["tick"], "last_kline_ts": ts["kline"], "last_nav_ts": ts["nav"],
                 "last_decision_ts": ts["decision"], "last_fill_ts": ts["fill"],
-                "events_total": p.events_total,
-                "session_started_ts": p.session_started_ns / NS if p.session_started_ns else None,
-                "session_ended": p.end_reason is not None, "end_reason": p.end_reason,
+                "events_total": events_total,
+                "session_started_ts": session_started_ns / NS if session_started_ns else None,
+                "session_ended": end_reason is not None, "end_reason": end_reason,
             },
-            "exit_pipeline": {
-                "positions_closed": p.positions.closes,
-                "tp_hits": p.positions.tp_hits, "sl_hits": p.positions.sl_hits,
-            },
+            "exit_pipeline": dict(exits),
             "venue_errors": {"total": sum(self.venue_errors.values()), "by_kind": dict(sorted(self.venue_errors.items()))},
             "alerts": dict(self.alerts),
-            "config_error": p.config_error,
+            "config_error": config_error,
         }
 

@@ -21,7 +21,7 @@ Rules (thresholds from the ``alerts`` config section recorded in the log):
   capped urgent alert is counted and mentioned in the next message.
 
 DD uses the risk gate's thresholds (``risk_limits.global.dd_*``) and the shared
-``projections.indicators`` definitions; ATR regime uses ``strategy.atr_regime``.
+``engine.rules.indicators`` definitions; ATR regime uses ``strategy.atr_regime``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import msgspec
 
 from config.loader import from_dict
 from config.schema import HedgeConfig
+from engine.rules.indicators import WilderAtr, atr_regime, dd_state, drawdown_frac
 from eventlog.events import (
     ConfigChanged,
     Event,
@@ -44,7 +45,6 @@ from eventlog.events import (
     SessionStarted,
 )
 from projections.alerts.text import Snapshot, render
-from projections.indicators import WilderAtr, atr_regime, dd_state, drawdown_frac
 
 # Event types the policy reads (the follower asks the store for these only).
 POLICY_TYPES: tuple[str, ...] = (

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from config.loader import apply_overrides, from_dict, load_config
 from engine.risk import RiskView, check_order
+from engine.rules.indicators import atr_regime, dd_state
 from eventlog.events import IntentEmitted, RiskDecided
-from projections.indicators import atr_regime, dd_state
 from replay.explain import BUILT_IN, config_path, lookup, related
 from replay.render import fmt
 

@@ -1,4 +1,4 @@
-"""projections.indicators: Wilder ATR (TA-Lib definition), regimes, drawdown, percentiles."""
+"""engine.rules.indicators: Wilder ATR (TA-Lib definition), regimes, drawdown, percentiles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.indicators import (
+from engine.rules.indicators import (
     WilderAtr,
     atr_regime,
     dd_state,

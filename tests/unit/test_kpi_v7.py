@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from engine.rules.router_kpis import health_score, quality
 from eventlog import events as E
 from projections.kpis import sharpe_state
-from projections.router import health_score, quality
 from tests.unit.test_projection_fold import Synth, fold, synth_events
 
 
@@ -26,12 +26,13 @@ def test_fee_pnl_ratio_is_fees_over_gross_realized_pnl_and_null_without_pnl() ->
     assert risk["fee_pnl_ratio"] == pytest.approx(fees / 12.5)
 
 
-def test_expectancy_and_win_rate_over_closing_fills() -> None:
+def test_expectancy_and_win_rate_over_round_trips_net_of_entry_fees_and_funding() -> None:
     assert fold(synth_events([])).documents()["kpis_v7.json"]["performance"]["expectancy_state"] == "unknown"
-    events = synth_events([trade("ETHUSDT", "BUY"), trade("ETHUSDT", "SELL", pnl=12.5),
-                           trade("ETHUSDT", "BUY", pnl=-7.25)])
+    events = synth_events([trade("ETHUSDT", "BUY"), ("funding", "ETHUSDT", -1.0), trade("ETHUSDT", "SELL", pnl=12.5),
+                           trade("ETHUSDT", "SELL"), trade("ETHUSDT", "BUY", pnl=-7.25)])
     perf = fold(events).documents()["kpis_v7.json"]["performance"]
-    nets = [f.realized_pnl - f.fee_usd for f in events if isinstance(f, E.OrderFilled) and f.realized_pnl]
+    fees = [f.fee_usd for f in events if isinstance(f, E.OrderFilled)]
+    nets = [12.5 - fees[0] - fees[1] - 1.0, -7.25 - fees[2] - fees[3]]  # every fee of the trip, and its funding
     assert perf["trades"] == 2 and perf["win_rate"] == 0.5
     assert perf["expectancy_usd"] == pytest.approx(sum(nets) / 2)
     assert perf["expectancy_state"] == ("positive" if sum(nets) > 0 else "negative")
@@ -87,7 +88,8 @@ def test_aum_without_a_btc_price_is_incomplete_and_nav_is_never_inflated() -> No
 def test_offexchange_event_overrides_config_valuation() -> None:
     aum = fold(synth_events([("bar", "BTCUSDT", 0.0, 0.01), ("offex",)])).documents()["aum_v7.json"]
     assert aum["btc_spot_usd"]["cost_basis"] == 52000.0
-    assert aum["xaut_spot_usd"]["value"] is None  # the event listed only BTC
+    # the event listed only BTC: the other configured holdings are priced from the config / the log
+    assert aum["xaut_spot_usd"]["value"] == pytest.approx(12 * 3350)
 
 
 def test_symbol_intraday_drawdown_marks_at_closed_klines() -> None:

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.loader import config_to_dict, load_config, normalize_percentage
+from engine.rules.indicators import drawdown_frac
 from eventlog import events as E
 from projections.contract import load_manifest, validate
 from projections.fold import Projector
-from projections.indicators import drawdown_frac
 
 NS = 1_000_000_000
 BAR_NS = 300 * NS
@@ -182,8 +182,9 @@ def test_drawdown_and_daily_loss_fractions_follow_the_seed_invariants() -> None:
     assert docs["kpis_v7.json"]["risk"]["drawdown_pct"] == risk["dd_frac"]
 
 
-def test_nav_goes_stale_after_the_configured_age_then_risk_mode_says_so() -> None:
-    stale_after = LOADED.config.risk_limits.global_.nav_stale_after_seconds
+def test_nav_goes_stale_after_the_gates_freshness_limit_then_risk_mode_says_so() -> None:
+    # one freshness rule (engine.rules.freshness): the gate's nav_freshness_seconds, not 3600 s
+    stale_after = LOADED.config.risk_limits.global_.nav_freshness_seconds
     fresh = fold(synth_events([("nav", 0.0), ("jump", int(stale_after) - 1), ("end",)])).documents()
     assert fresh["nav_state.json"]["fresh"] is True
     assert fresh["nav_state.json"]["nav_age_s"] == stale_after - 1
@@ -285,5 +286,5 @@ def test_unreadable_recorded_config_falls_back_to_defaults_and_says_so() -> None
     s.op(("nav", 0.0))
     docs = fold(s.events).documents()
     assert "bogus" in (docs["diagnostics.json"]["config_error"] or "")
-    assert docs["nav_state.json"]["nav_stale_after_s"] == 3600.0
+    assert docs["nav_state.json"]["nav_stale_after_s"] == 90.0  # the default nav_freshness_seconds
     assert fold(synth_events([])).documents()["diagnostics.json"]["config_error"] is None

@@ -9,8 +9,8 @@ import pytest
 from config.loader import LoadedConfig, apply_overrides, from_dict, load_config
 from engine.gates import GATE_NAMES
 from engine.risk import RiskView, check_order
+from engine.rules.indicators import dd_state
 from eventlog.events import IntentEmitted
-from projections.indicators import dd_state
 
 NOW = 1_751_400_000 * 1_000_000_000
 PRICES = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0, "AVAXUSDT": 25.0, "WIFUSDT": 2.0}

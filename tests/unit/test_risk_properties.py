@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from config.loader import load_config
 from engine.risk import RiskView, check_order
+from engine.rules.indicators import atr_regime, dd_state
 from eventlog.events import IntentEmitted
-from projections.indicators import atr_regime, dd_state
 
 LOADED = load_config()
 CFG = LOADED.config

@@ -1,4 +1,4 @@
-"""Shared pure indicators: Wilder's ATR, ATR regime, drawdown state.
+"""Shared pure indicators: Wilder's ATR, EMA, ATR regime, drawdown state, percentiles.
 
 One definition used by risk (observations), KPIs (state files) and alerts, so the
 number an investor sees is the number the risk gate saw.
@@ -79,6 +79,11 @@ class WilderAtr:
         if self.atr is None or b is None or b <= 0:
             return None
         return self.atr / b
+
+
+def ema_step(prev: float, x: float, n: int) -> float:
+    """One step of an n-period EMA (alpha = 2 / (n + 1)); the first value seeds it."""
+    return prev + (x - prev) * (2.0 / (n + 1))
 
 
 def wilder_atr(highs: Sequence[float], lows: Sequence[float], closes: Sequence[float], n: int = 14) -> list[float | None]:
