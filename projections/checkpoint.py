@@ -2,7 +2,8 @@
 
 Stored with the shared data-only format of ``eventlog.checkpoint`` (msgpack, never
 pickle): ``$HEDGE_HOME/projections/checkpoint.bin``. Only classes of the
-projections, the config schema and the event types are rebuilt from it. A file that
+projections, the shared rules (``engine.rules``), the config schema and the event
+types are rebuilt from it. A file that
 is not a checkpoint of this version (an old pickle, a corrupt or foreign file) is
 reported as ``StateFileError`` and the runner rebuilds from the log.
 """
@@ -18,8 +19,8 @@ from projections.files import StateFileError
 from projections.fold import Projector
 
 KIND = "projections"
-VERSION = 1  # bump when the Projector's attributes change meaning (old checkpoints then rebuild)
-ALLOW = ("projections.", "config.schema", "eventlog.events")
+VERSION = 2  # bump when the Projector's attributes change meaning (old checkpoints then rebuild)
+ALLOW = ("projections.", "engine.rules.", "config.schema", "eventlog.events")
 
 
 def read_checkpoint(path: Path) -> tuple[int, str | None, Projector]:
