@@ -68,10 +68,12 @@ class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
     venue: str
     symbols: list[str]
     config_hash: str
+    data_source: str = ""
     last_seq: int | None = None
     ended_ns: int | None = None
     end_reason: str | None = None
     events: int | None = None
+    summary: dict[str, Any] = {}
 
 
 class EventStore:
@@ -199,11 +201,12 @@ class EventStore:
                 found[ev.session_id] = SessionInfo(
                     session_id=ev.session_id, first_seq=ev.seq, started_ns=ev.ts_event_ns,
                     mode=ev.mode, venue=ev.venue, symbols=list(ev.symbols), config_hash=ev.config_hash,
+                    data_source=ev.data_source,
                 )
             elif isinstance(ev, SessionEnded) and ev.session_id in found:
                 found[ev.session_id] = msgspec.structs.replace(
                     found[ev.session_id], last_seq=ev.seq, ended_ns=ev.ts_event_ns,
-                    end_reason=ev.reason, events=ev.session_seq,
+                    end_reason=ev.reason, events=ev.session_seq, summary=dict(ev.summary),
                 )
         return list(found.values())
 

@@ -282,3 +282,34 @@ def _per_month(nav: pl.DataFrame, closed: pl.DataFrame) -> list[dict[str, Any]]:
         "round_trips": int(r["n"] or 0), "net_pnl_usd": _f(r["net"] or 0.0, 6),
         "win_rate": _f((r["wins"] or 0) / r["n"]) if r["n"] else None,
     } for r in m.iter_rows(named=True)]
+
+
+def session_figures(home: Path) -> dict[str, dict[str, Any]]:
+    """Per session, from the audit tables: start/end NAV, PnL, return, max drawdown, bars, fills.
+
+    ``{}`` when there are no audit tables yet (``hedge sessions`` then falls back to the
+    summaries in ``SessionEnded``). The drawdown is the report's (peak-to-trough of the
+    session's NAV readings with ``sources_ok``); PnL is end NAV − start NAV.
+    """
+    if not (Path(home) / "audit").is_dir():
+        return {}
+    con = connect(home)
+    try:
+        nav = con.sql("SELECT session_id, seq, nav_usd FROM nav WHERE sources_ok ORDER BY session_id, seq").pl()
+        bars = dict(con.execute("SELECT session_id, count(*) FROM bars GROUP BY 1").fetchall())
+        fills = dict(con.execute("SELECT session_id, count(*) FROM fills GROUP BY 1").fetchall())
+    finally:
+        con.close()
+    per = (nav.with_columns(peak=pl.col("nav_usd").cum_max().over("session_id"))
+           .group_by("session_id").agg(start=pl.col("nav_usd").first(), end=pl.col("nav_usd").last(),
+                                       dd=(1.0 - pl.col("nav_usd") / pl.col("peak")).max()))
+    out: dict[str, dict[str, Any]] = {}
+    for r in per.iter_rows(named=True):
+        start, end = r["start"], r["end"]
+        out[r["session_id"]] = {
+            "start_nav_usd": _f(start, 6), "end_nav_usd": _f(end, 6), "pnl_usd": _f(end - start, 6),
+            "return_frac": _f(end / start - 1.0) if start else None, "max_dd_frac": _f(r["dd"]),
+        }
+    for sid in set(bars) | set(fills):
+        out.setdefault(sid, {}).update(bars=int(bars.get(sid, 0)), fills=int(fills.get(sid, 0)))
+    return out

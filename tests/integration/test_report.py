@@ -120,3 +120,28 @@ def test_run_ends_with_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     tail = out[out.index("report  session"):]
     assert "round trips" in tail and "Sharpe" in tail and "hedge report --full" in tail
+
+
+def test_sessions_show_mode_data_and_the_reports_figures(session: tuple[Path, str, dict],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    home, sid, summary = session
+    rep = build(home, sid)
+    assert main(["sessions", "--home", str(home), "--format", "json"]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out) if r["session_id"] == sid)
+    assert (row["mode"], row["venue"], row["data_source"]) == ("sim", "sim", rep["session"]["data_source"])
+    assert row["data_source"].startswith("generated:")
+    assert row["bars"] == summary["bars"] and row["fills"] == summary["fills"] and row["end"] == "bars"
+    assert row["return_frac"] == rep["nav"]["return_frac"] and row["max_dd_frac"] == rep["risk"]["max_dd_frac"]
+    assert row["pnl_usd"] == pytest.approx(rep["nav"]["end_usd"] - rep["nav"]["start_usd"], abs=1e-5)
+    assert main(["sessions", "--home", str(home)]) == 0
+    header, line = capsys.readouterr().out.splitlines()[:2]
+    for col in ("mode", "venue", "data", "bars", "fills", "PnL USD", "return", "max DD", "end"):
+        assert col in header
+    assert line.startswith(sid[:8]) and "generated:seed=" in line and f"{rep['nav']['return_frac'] * 100:+.2f}%" in line
+
+
+def test_a_long_end_reason_is_cut_to_its_kind() -> None:
+    from hedge.cmd_sessions import short_reason
+
+    long = "error: VenueUnavailable: " + "x" * 300
+    assert short_reason(long) == "error…" and short_reason(None) == "open" and short_reason("bars") == "bars"
