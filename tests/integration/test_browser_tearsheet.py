@@ -70,9 +70,18 @@ def test_file_has_no_external_resource(tearsheet: tuple[Path, dict]) -> None:
 
 
 def test_tearsheet_opens_offline_with_every_chart_drawn(tearsheet: tuple[Path, dict]) -> None:
+    full = check_tearsheet(*tearsheet)
+    art = REPO / "test-artifacts"
+    art.mkdir(exist_ok=True)
+    (art / "tearsheet.png").write_bytes(full)
+    if os.environ.get("HEDGE_DOC_IMAGES") == "1":
+        shutil.copy(art / "tearsheet.png", REPO / "docs" / "img" / "tearsheet.png")
+
+
+def check_tearsheet(path: Path, rep: dict) -> bytes:
+    """Open ``path`` in Chromium offline; assert every chart drew; return a full-page PNG."""
     from playwright.sync_api import Route, sync_playwright
 
-    path, rep = tearsheet
     url = path.resolve().as_uri()
     refused: list[str] = []
 
@@ -115,8 +124,4 @@ def test_tearsheet_opens_offline_with_every_chart_drawn(tearsheet: tuple[Path, d
     assert f"Round trips ({rep['trades']['round_trips'] + rep['trades']['open']})" in text
     for s in rep["symbols"]:
         assert s["symbol"] in text
-    art = REPO / "test-artifacts"
-    art.mkdir(exist_ok=True)
-    (art / "tearsheet.png").write_bytes(full)
-    if os.environ.get("HEDGE_DOC_IMAGES") == "1":
-        shutil.copy(art / "tearsheet.png", REPO / "docs" / "img" / "tearsheet.png")
+    return full
