@@ -5,13 +5,12 @@
 frames and returns one plain dict (JSON-ready: numbers, strings, lists, nested
 dicts; ``None`` where a figure does not exist, e.g. a win rate without a closed
 trade). Each figure is defined once, in ``docs/report.md``; the round trip is the
-``trades`` view's (``projections/audit_sql.py``); Sharpe is ``replay.compare.sharpe``.
+``trades`` view's (``projections/audit_sql.py``); Sharpe and Sortino are ``engine.rules.perf``'s.
 Pure: the same audit tables give the same dict.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +19,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from engine.rules.perf import sharpe, sortino
 from projections.audit_sql import connect
-from replay.compare import sharpe
 
-HOURS_PER_YEAR = 24 * 365
 DAY_S = 86_400.0
 MIN_CAGR_DAYS = 30.0  # annualising a shorter window is noise: CAGR and Calmar are None below it
 
@@ -154,18 +152,6 @@ def _nav(nav: pl.DataFrame, window_s: float) -> tuple[dict[str, Any], list[float
             "return_frac": _f(ret), "cagr": _f(cagr), "readings": nav.height}, hourly
 
 
-def sortino(navs: list[float]) -> float | None:
-    """Annualised Sortino of hourly NAV returns: mean over the downside deviation
-    ``sqrt(mean(min(r, 0)^2))`` (None with fewer than a day of returns or no loss)."""
-    s = pl.Series([b / a - 1.0 for a, b in itertools.pairwise(navs) if a > 0], dtype=pl.Float64)
-    if s.len() < 24:
-        return None
-    down = math.sqrt(_num((s.clip(upper_bound=0.0) ** 2).mean()))
-    if down <= 1e-12:
-        return None
-    return round(_num(s.mean()) / down * math.sqrt(HOURS_PER_YEAR), 6)
-
-
 def drawdowns(nav: pl.DataFrame) -> pl.DataFrame:
     """One row per drawdown episode (peak to recovery): start, end, depth, recovered."""
     if nav.is_empty():
@@ -182,7 +168,7 @@ def drawdowns(nav: pl.DataFrame) -> pl.DataFrame:
 
 def _risk(nav: pl.DataFrame, hourly: list[float], navd: dict[str, Any]) -> dict[str, Any]:
     eps = drawdowns(nav)
-    out: dict[str, Any] = {"sharpe": sharpe(hourly) if hourly else None, "sortino": sortino(hourly),
+    out: dict[str, Any] = {"sharpe": _f(sharpe(hourly), 6), "sortino": _f(sortino(hourly), 6),
                            "max_dd_frac": 0.0 if not nav.is_empty() else None, "max_dd_start": None,
                            "max_dd_end": None, "max_dd_duration_days": None, "max_dd_recovered": None,
                            "longest_dd_days": None, "calmar": None}
