@@ -352,6 +352,19 @@ class VenueError(Event, tag=True, frozen=True, kw_only=True):
     raw: str = ""
 
 
+class VenueClockSynced(Event, tag=True, frozen=True, kw_only=True):
+    """The exchange's clock was read and signed requests now carry this offset.
+
+    ``offset_ms`` = server time - local time (at the request's midpoint), ``rtt_ms`` the
+    round trip; ``reason``: ``start`` (connect) or ``-1021`` (a request was refused as
+    outside recvWindow, then retried once).
+    """
+
+    offset_ms: int
+    rtt_ms: int
+    reason: str
+
+
 class VenueReconciled(Event, tag=True, frozen=True, kw_only=True):
     """On (re)start, exchange state was read and taken as authoritative."""
 
@@ -441,6 +454,7 @@ AnyEvent = Union[
     AlertFailed,
     VenueError,
     VenueReconciled,
+    VenueClockSynced,
     ExchangeFiltersLoaded,
     FundingDataGap,
     PositionLiquidated,

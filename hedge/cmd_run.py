@@ -186,6 +186,10 @@ def run(args: argparse.Namespace) -> int:
     if store.next_session_seq(session_id) != 1:
         store.close()
         raise UsageError(f"--session-id: session {session_id} already exists in {store.location}")
+    if hasattr(venue, "resume_from"):  # Binance: fills made while we were down are read back from here
+        from engine.venues.binance.restart import resume_point
+
+        venue.resume_from(resume_point(store, venue.mode))
     gc = cfg.runtime.group_commit
     clock = venue.clock()
     writer = LogWriter(store, session_id, clock_ns=clock.now_ns, max_batch=gc.max_batch,

@@ -100,6 +100,19 @@ class Exchange:
     force_post_only_rejects: int = 0  # refuse the next N post-only orders (-5022) as a fast market would
     last_tx: int = 0  # time of the last transaction (ms); each one strictly after the one before
     pos_update_ms: dict[str, int] = field(default_factory=dict)  # symbol -> last position change
+    account_first: bool = True  # Binance pushes ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE of a fill
+    partial_fills: bool = False  # a resting order that trades through fills in two trades (half, then rest)
+    specs: dict[str, tuple[float, float, float, float, float]] = field(default_factory=dict)  # filter overrides
+
+    def spec(self, symbol: str) -> tuple[float, float, float, float, float]:
+        """(start price, tick, step, min qty, min notional) - the exchange's filters."""
+        return self.specs.get(symbol) or SPECS.get(symbol, (100.0, 0.01, 0.001, 0.001, 5.0))
+
+    def set_filters(self, symbol: str, tick: float | None = None, step: float | None = None) -> None:
+        """Change a symbol's tick/step (as Binance does now and then); orders off the new grid
+        are refused -4014 (price) / -1111 (quantity)."""
+        base, t, st, mq, mn = self.spec(symbol)
+        self.specs[symbol] = (base, tick or t, step or st, max(mq, step or st), mn)
 
     def __post_init__(self) -> None:
         self.ms = INTERVAL_MS[self.interval]
@@ -134,7 +147,7 @@ class Exchange:
         """Close the forming candle of every symbol (one step of synthetic time)."""
         out = []
         for s in self.symbols:
-            base, tick = SPECS.get(s, (100.0, 0.01, 0.001, 0.001, 5.0))[:2]
+            base, tick = self.spec(s)[:2]
             cs = self.candles[s]
             o = cs[-1].close if cs else base
             r = self.rng[s]
@@ -150,7 +163,7 @@ class Exchange:
         return out
 
     def book(self, symbol: str) -> tuple[float, float]:
-        tick = SPECS.get(symbol, (0, 0.01))[1]
+        tick = self.spec(symbol)[1]
         c = self.last(symbol).close
         return round(c - tick, 8), round(c + tick, 8)
 
@@ -205,6 +218,11 @@ class Exchange:
         cid = p.get("newClientOrderId") or f"fake{self.next_id}"
         if qty <= 0:
             raise ApiError(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
+        _, tick, step, _mq, _mn = self.spec(sym)
+        if typ == "LIMIT" and abs(price / tick - round(price / tick)) > 1e-6:
+            raise ApiError(400, -4014, "Price not increased by tick size.")
+        if abs(qty / step - round(qty / step)) > 1e-6:
+            raise ApiError(400, -1111, "Precision is over the maximum defined for this asset.")
         if cid in self.orders and self.orders[cid].status in ("NEW", "PARTIALLY_FILLED"):
             raise ApiError(400, -4116, "ClientOrderId is duplicated.")
         reduce = p.get("reduceOnly", "false").lower() == "true"
@@ -239,17 +257,21 @@ class Exchange:
         events: list[dict[str, Any]] = []
         for cid in sorted(self.orders):
             o = self.orders[cid]
-            if o.status != "NEW" or o.type != "LIMIT":
+            if o.status not in ("NEW", "PARTIALLY_FILLED") or o.type != "LIMIT":
                 continue
             c = self.last(o.symbol)
             if (o.side == "BUY" and c.low < o.price) or (o.side == "SELL" and c.high > o.price):
-                events += self.fill(o, o.price, maker=True)
+                step = self.spec(o.symbol)[2]
+                half = math.floor((o.qty - o.executed) / 2 / step) * step
+                part = round(half, 10) if self.partial_fills and o.status == "NEW" and half > 0 else None
+                events += self.fill(o, o.price, maker=True, qty=part)
         return events
 
-    def fill(self, o: Order, price: float, maker: bool) -> list[dict[str, Any]]:
+    def fill(self, o: Order, price: float, maker: bool, qty: float | None = None) -> list[dict[str, Any]]:
+        """One trade of ``o`` (``qty``: part of it, else all that is left)."""
         pos = self.positions[o.symbol]
         sign = 1.0 if o.side == "BUY" else -1.0
-        qty = o.qty - o.executed
+        qty = round(o.qty - o.executed, 10) if qty is None else qty
         realized = 0.0
         new = pos[0] + sign * qty
         if pos[0] == 0 or (pos[0] > 0) == (sign > 0):
@@ -263,7 +285,10 @@ class Exchange:
             pos[1] = 0.0
         fee = qty * price * (self.maker_fee if maker else self.taker_fee)
         self.balance += realized - fee
-        o.executed, o.avg, o.status, o.update_ms = o.qty, price, "FILLED", self.tick()
+        o.avg = (o.avg * o.executed + price * qty) / (o.executed + qty)
+        o.executed = round(o.executed + qty, 10)
+        o.status = "FILLED" if o.executed >= o.qty - 1e-12 else "PARTIALLY_FILLED"
+        o.update_ms = self.tick()
         self.pos_update_ms[o.symbol] = o.update_ms
         self.next_id += 1
         trade = {"id": self.next_id, "orderId": o.order_id, "symbol": o.symbol, "side": o.side,
@@ -272,7 +297,8 @@ class Exchange:
         self.trades.append(trade)
         ev = self.order_event(o, "TRADE", last_qty=qty, last_price=price, fee=fee, maker=maker,
                               realized=realized, trade_id=trade["id"])
-        return [ev, self.account_event(o.symbol)]
+        acct = self.account_event(o.symbol)
+        return [acct, ev] if self.account_first else [ev, acct]
 
     def order_event(self, o: Order, x: str, *, last_qty: float = 0.0, last_price: float = 0.0,
                     fee: float = 0.0, maker: bool = False, realized: float = 0.0,
@@ -387,7 +413,7 @@ class Exchange:
         r["serverTime"] = self.now_ms
         r["symbols"] = []
         for s in self.symbols:
-            _, tick, step, min_qty, notional = SPECS.get(s, (100.0, 0.01, 0.001, 0.001, 5.0))
+            _, tick, step, min_qty, notional = self.spec(s)
             sym = copy.deepcopy(base)
             sym.update({"symbol": s, "pair": s, "baseAsset": s.removesuffix("USDT"), "status": "TRADING"})
             for f in sym["filters"]:

@@ -65,6 +65,8 @@ class FakeBinance:
         self._refused: set[str] = set()
         self._limits: list[tuple[int, float]] = []  # (status, retry_after) for the next calls
         self._faults: list[tuple[int, bool, str]] = []  # (status, after the work?, path prefix)
+        self._time_faults = 0  # next N signed requests refused -1021 (timestamp outside recvWindow)
+        self.order_delay_s = 0.0  # a slow order endpoint: POST/DELETE /fapi/v1/order answer this late
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-binance")
         self._runner: web.AppRunner | None = None
@@ -168,6 +170,11 @@ class FakeBinance:
         work first (an order is placed) and lose the answer."""
         self._faults.extend([(status, after, path)] * n)
 
+    def time_faults(self, n: int = 1) -> None:
+        """Refuse the next ``n`` signed requests with -1021, as Binance does when the
+        request's timestamp is outside recvWindow of its clock."""
+        self._time_faults += n
+
     def connected(self, route: str) -> int:
         return len(self.sockets[route])
 
@@ -262,6 +269,8 @@ class FakeBinance:
         if fault is not None and not fault[1]:
             rec.status = fault[0]
             return web.Response(status=fault[0], text="Service Unavailable")
+        if self.order_delay_s and request.path == "/fapi/v1/order" and request.method in ("POST", "DELETE"):
+            await asyncio.sleep(self.order_delay_s)
         try:
             body = self._answer(request)
         except ApiError as err:
@@ -283,6 +292,9 @@ class FakeBinance:
             if not sep or not hmac.compare_digest(sig, good):
                 raise ApiError(400, -1022, "Signature for this request is not valid.")
             params.pop("signature", None)
+            if self._time_faults > 0:
+                self._time_faults -= 1
+                raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return params
 
     def _answer(self, request: web.Request) -> Any:

@@ -68,7 +68,7 @@ def make_venue(fake: FakeBinance, dry: bool = False, env_extra: dict[str, str] |
     env = fake.env() | ({"DRY_RUN": "1"} if dry else {}) | (env_extra or {})
     opts: dict[str, object] = dict(interval="1m", warmup_bars=5, tick_min_interval_ms=0, venue_clock=True,
                                    poll_timeout_s=0.05, backoff_base_s=0.1, backoff_max_s=1.0,
-                                   account_poll_s=3600.0)
+                                   account_poll_s=3600.0, offloop_orders=False)  # answers returned by submit
     opts.update(kw)
     matcher = make_dry_matcher(load_config(), SYMBOLS) if dry else None
     return BinanceVenue(load_env(env), dry_matcher=matcher, **opts)  # type: ignore[arg-type]

@@ -46,6 +46,8 @@ class _QuietClose(logging.Filter):
 
 logging.getLogger("binance.websocket.websocket_client").addFilter(_QuietClose())
 RATE_LIMIT_STATUS = (418, 429)
+TIMESTAMP_REFUSED = -1021  # "Timestamp for this request is outside of the recvWindow"
+MAX_TIME_RESYNCS = 1  # per call: resync the clock and retry this many times on -1021
 READ_RETRIES = 3  # a read that met a network error or a 5xx is tried this many times
 
 
@@ -71,6 +73,19 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+class _OffsetUMFutures(UMFutures):  # type: ignore[misc]
+    """``UMFutures`` whose signed requests carry local time + the measured server offset."""
+
+    offset_ms = 0
+
+    def sign_request(self, http_method: str, url_path: str, payload: Any = None, special: bool = False) -> Any:
+        payload = {} if payload is None else payload
+        payload["timestamp"] = int(time.time() * 1000) + self.offset_ms
+        query_string = self._prepare_params(payload, special)
+        payload["signature"] = self._get_sign(query_string)
+        return self.send_request(http_method, url_path, payload, special)
+
+
 class BinanceRest:
     """REST through ``UMFutures`` with a shared 429/418 gate; notices collect rate-limit events."""
 
@@ -79,9 +94,14 @@ class BinanceRest:
                  monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         key = env.secrets.key or None
         secret = env.secrets.secret or None
-        self._client = UMFutures(key=key, secret=secret, base_url=env.rest_url, timeout=timeout_s)
+        self._client_args: dict[str, Any] = {"key": key, "secret": secret, "base_url": env.rest_url,
+                                             "timeout": timeout_s}
+        self._local = threading.local()  # one HTTP session per thread: a slow call on one never holds another
+        self._clients: list[_OffsetUMFutures] = []
+        self._offset_ms = 0
+        self.patient = True  # reads wait out a 429/418 and retry 5xx; False once the loop runs (fail fast)
         self._redact = redact
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards the client list only
         self._blocked_until = 0.0
         self._strikes = 0
         self.max_wait_s = max_wait_s
@@ -89,6 +109,9 @@ class BinanceRest:
         self._monotonic, self._sleep = monotonic, sleep
         # (endpoint, status, code, message, retry_after) of every rate-limit answer, for the log
         self.notices: deque[tuple[str, int, int | None, str, float]] = deque()
+        self.apply_offset = True  # False against a venue on its own (accelerated) clock
+        # (offset_ms, rtt_ms, reason) of every clock sync, for the log
+        self.clock_syncs: deque[tuple[int, int, str]] = deque()
 
     def __repr__(self) -> str:
         return "BinanceRest(<keys hidden>)"
@@ -98,8 +121,36 @@ class BinanceRest:
     def blocked_for(self) -> float:
         return max(0.0, self._blocked_until - self._monotonic())
 
-    def _call(self, endpoint: str, fn: Callable[..., Any], *args: Any, wait: bool = True, **kw: Any) -> Any:
+    @property
+    def offset_ms(self) -> int:
+        return self._offset_ms
+
+    @property
+    def _client(self) -> _OffsetUMFutures:
+        """This thread's connector client (signing with the current clock offset)."""
+        client: _OffsetUMFutures | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = _OffsetUMFutures(**self._client_args)
+            with self._lock:
+                self._clients.append(client)
+        client.offset_ms = self._offset_ms
+        return client
+
+    def sync_time(self, reason: str) -> int:
+        """Measure server time - local time (midpoint of the round trip) and sign with it."""
+        t0 = time.time()
+        server = self.server_time_ms()
+        t1 = time.time()
+        offset = int(server - (t0 + t1) * 500)
+        if self.apply_offset:
+            self._offset_ms = offset
+        self.clock_syncs.append((offset, int((t1 - t0) * 1000), reason))
+        return offset
+
+    def _call(self, endpoint: str, method: str, *args: Any, wait: bool = True, **kw: Any) -> Any:
+        wait = wait and self.patient
         attempts = 0
+        resyncs = 0
         while True:
             left = self.blocked_for()
             if left > 0:
@@ -108,8 +159,7 @@ class BinanceRest:
                 self._sleep(left)
             attempts += 1
             try:
-                with self._lock:
-                    out = fn(*args, **kw)
+                out = getattr(self._client, method)(*args, **kw)
                 self._strikes = 0
                 return out
             except ClientError as exc:
@@ -121,6 +171,13 @@ class BinanceRest:
                 err = RestError(endpoint, 0, None, self._redact(f"{type(exc).__name__}: {exc}")[:500])
             except (Error, ValueError, TypeError) as exc:  # connector parameter checks
                 err = RestError(endpoint, 0, None, self._redact(f"{type(exc).__name__}: {exc}"))
+            if err.code == TIMESTAMP_REFUSED and resyncs < MAX_TIME_RESYNCS and endpoint != "time":
+                resyncs += 1
+                try:
+                    self.sync_time(str(TIMESTAMP_REFUSED))
+                except RestError:
+                    raise err from None
+                continue  # the same request again, signed with the new offset
             if not err.rate_limited:
                 if wait and (err.status == 0 or err.status >= 500) and attempts < READ_RETRIES:
                     self._sleep(self.backoff_base_s * 2 ** (attempts - 1) / 2)  # reads are safe to repeat
@@ -138,10 +195,10 @@ class BinanceRest:
     # ---- public market data
 
     def server_time_ms(self) -> int:
-        return int(self._call("time", self._client.time)["serverTime"])
+        return int(self._call("time", "time")["serverTime"])
 
     def exchange_info(self) -> Any:
-        return self._call("exchangeInfo", self._client.exchange_info)
+        return self._call("exchangeInfo", "exchange_info")
 
     def klines(self, symbol: str, interval: str, start_ms: int | None = None,
                end_ms: int | None = None, limit: int = 1500) -> Any:
@@ -150,59 +207,61 @@ class BinanceRest:
             kw["startTime"] = start_ms
         if end_ms is not None:
             kw["endTime"] = end_ms
-        return self._call("klines", self._client.klines, symbol, interval, **kw)
+        return self._call("klines", "klines", symbol, interval, **kw)
 
     # ---- account (signed)
 
     def account(self) -> Any:
-        return self._call("account", self._client.account)
+        return self._call("account", "account")
 
     def position_risk(self) -> Any:
-        return self._call("positionRisk", self._client.get_position_risk)
+        return self._call("positionRisk", "get_position_risk")
 
     def open_orders(self) -> Any:
-        return self._call("openOrders", self._client.get_orders)
+        return self._call("openOrders", "get_orders")
 
     def user_trades(self, symbol: str, start_ms: int, from_id: int | None = None) -> Any:
         if from_id is not None:  # Binance: fromId pages by trade id (startTime not allowed with it)
-            return self._call("userTrades", self._client.get_account_trades, symbol, fromId=from_id, limit=1000)
-        return self._call("userTrades", self._client.get_account_trades, symbol, startTime=start_ms, limit=1000)
+            return self._call("userTrades", "get_account_trades", symbol, fromId=from_id, limit=1000)
+        return self._call("userTrades", "get_account_trades", symbol, startTime=start_ms, limit=1000)
 
     def funding_income(self, start_ms: int) -> Any:
-        return self._call("income", self._client.get_income_history, incomeType="FUNDING_FEE",
+        return self._call("income", "get_income_history", incomeType="FUNDING_FEE",
                           startTime=start_ms, limit=1000)
 
     # ---- orders (signed; fail fast while rate limited)
 
     def new_order(self, **params: Any) -> Any:
         symbol, side, type_ = params.pop("symbol"), params.pop("side"), params.pop("type")
-        return self._call("order", self._client.new_order, symbol, side, type_, wait=False, **params)
+        return self._call("order", "new_order", symbol, side, type_, wait=False, **params)
 
     def cancel_order(self, symbol: str, client_order_id: str) -> Any:
-        return self._call("cancelOrder", self._client.cancel_order, symbol,
+        return self._call("cancelOrder", "cancel_order", symbol,
                           origClientOrderId=client_order_id, wait=False)
 
     def query_order(self, symbol: str, client_order_id: str) -> Any:
-        return self._call("queryOrder", self._client.query_order, symbol, origClientOrderId=client_order_id)
+        return self._call("queryOrder", "query_order", symbol, origClientOrderId=client_order_id)
 
     def query_order_by_id(self, symbol: str, order_id: int) -> Any:
-        return self._call("queryOrder", self._client.query_order, symbol, orderId=order_id)
+        return self._call("queryOrder", "query_order", symbol, orderId=order_id)
 
     # ---- user-data stream key
 
     def new_listen_key(self) -> str:
-        key = str(self._call("listenKey", self._client.new_listen_key)["listenKey"])
+        key = str(self._call("listenKey", "new_listen_key")["listenKey"])
         self._redact.add(key)
         return key
 
     def renew_listen_key(self, listen_key: str) -> None:
-        self._call("listenKey", self._client.renew_listen_key, listen_key)
+        self._call("listenKey", "renew_listen_key", listen_key)
 
     def close_listen_key(self, listen_key: str) -> None:
-        self._call("listenKey", self._client.close_listen_key, listen_key, wait=False)
+        self._call("listenKey", "close_listen_key", listen_key, wait=False)
 
     def close(self) -> None:
-        self._client.session.close()
+        with self._lock:
+            for client in self._clients:
+                client.session.close()
 
 
 class StreamConn:

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 
 from engine.ports import VenueUpdate
 from engine.venues.binance.client import BinanceRest, RestError
-from engine.venues.binance.convert import venue_error
+from engine.venues.binance.convert import STREAM_VENUE, venue_error
 from engine.venues.binance.env import Redactor
 from engine.venues.binance.wire import WireError
+from eventlog.events import VenueClockSynced
 
 T = TypeVar("T")
 
@@ -56,8 +57,13 @@ class Faults:
             return None, [self.err(source, "parse", exc.field, exc.message)]
 
     def notices(self, rest: BinanceRest) -> list[VenueUpdate]:
-        """The REST gate's rate-limit answers (429/418) since the last call, as VenueErrors."""
+        """What the REST client noticed since the last call: clock syncs (``VenueClockSynced``)
+        and rate-limit answers (429/418, as VenueErrors)."""
         out: list[VenueUpdate] = []
+        while rest.clock_syncs:
+            offset, rtt, reason = rest.clock_syncs.popleft()
+            out.append(VenueUpdate(VenueClockSynced, STREAM_VENUE, self.now_ns(),
+                                   {"offset_ms": offset, "rtt_ms": rtt, "reason": reason}))
         while rest.notices:
             endpoint, status, code, message, pause = rest.notices.popleft()
             out.append(self.err(f"rest.{endpoint}", "rate_limit", "Retry-After",

@@ -8,9 +8,11 @@ what the engine rounds orders to.
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.exchange_filters import FilterError, SymbolFilters, parse_exchange_info, to_event_fields
 from engine.ports import VenueUpdate
-from engine.venues.binance.client import BinanceRest
+from engine.venues.binance.client import RestError
 from engine.venues.binance.convert import STREAM_VENUE
 from engine.venues.binance.errors import Faults
 from eventlog.events import ExchangeFiltersLoaded
@@ -19,14 +21,15 @@ FILTER_REFRESH_S = 3600.0
 GRID_CODES = frozenset({-4014, -1111, -1013, -4003, -4004, -4005, -4013})  # refused for price/qty filters
 
 
-def load_filters(rest: BinanceRest, faults: Faults, symbols: list[str],
+def load_filters(raw: Any, faults: Faults, symbols: list[str],
                  current: dict[str, SymbolFilters]) -> tuple[dict[str, SymbolFilters] | None, list[VenueUpdate]]:
-    """The symbols' filters (None if exchangeInfo could not be read) and what to record:
-    an ``ExchangeFiltersLoaded`` when they differ from ``current``, VenueErrors for
-    symbols not listed, not trading, or without usable filters."""
-    raw, errs = faults.attempt("rest.exchangeInfo", rest.exchange_info)
-    if raw is None:
-        return None, errs
+    """The symbols' filters from an exchangeInfo answer (or the ``RestError`` the read
+    raised: None) and what to record: an ``ExchangeFiltersLoaded`` when they differ from
+    ``current``, VenueErrors for symbols not listed, not trading, or without filters."""
+    if isinstance(raw, RestError):
+        return None, [faults.rest(raw)]
+    if not isinstance(raw, dict):
+        return None, [faults.err("rest.exchangeInfo", "parse", "$", f"expected an object, got {type(raw).__name__}")]
     try:
         found = parse_exchange_info(raw, symbols)
     except FilterError as exc:

@@ -40,6 +40,7 @@ from engine.venues.binance.wire import (
     RestOrder,
     RestPositionRisk,
     RestTrade,
+    WireError,
     convert,
     decode_list,
 )
@@ -63,7 +64,21 @@ class Reconciler:
 
     # ------------------------------------------------------------------ account
 
+    def fetch_account(self) -> tuple[Any, ...]:
+        """The network half of an account read (any thread): server time before, account,
+        positionRisk, server time after; a failed call is its RestError in place."""
+        out: list[Any] = []
+        for fn in (self.rest.server_time_ms, self.rest.account, self.rest.position_risk, self.rest.server_time_ms):
+            try:
+                out.append(fn())
+            except RestError as exc:
+                out.append(exc)
+        return tuple(out)
+
     def read_account(self) -> list[VenueUpdate]:
+        return self.apply_account(self.fetch_account())
+
+    def apply_account(self, fetched: tuple[Any, ...]) -> list[VenueUpdate]:
         """account + positionRisk into the account book, stamped with the exchange's time.
 
         The server time ``t0`` is read before: the reading of a symbol holds at
@@ -71,15 +86,17 @@ class Reconciler:
         listed (no ``updateTime``): if a known fill of it fell between ``t0`` and the
         server time after the read, its reading settles no fill (which side of the read
         the fill fell on is unknown)."""
-        t0, errs = self.faults.attempt("rest.time", self.rest.server_time_ms)
-        acct, e1 = self.faults.attempt("rest.account", lambda: convert(self.rest.account(), RestAccount))
-        risks, e2 = self.faults.attempt("rest.positionRisk", lambda: decode_list(
-            self.rest.position_risk(), RestPositionRisk, "positionRisk"))
-        t1, e3 = self.faults.attempt("rest.time", self.rest.server_time_ms)
-        errs += e1 + e2 + e3
-        if t0 is None or t1 is None or acct is None or risks is None:
+        t0_raw, acct_raw, risks_raw, t1_raw = fetched
+        errs = [self.faults.rest(x) for x in fetched if isinstance(x, RestError)]
+        acct, e1 = (None, []) if isinstance(acct_raw, RestError) else self.faults.attempt(
+            "rest.account", lambda: convert(acct_raw, RestAccount))
+        risks, e2 = (None, []) if isinstance(risks_raw, RestError) else self.faults.attempt(
+            "rest.positionRisk", lambda: decode_list(risks_raw, RestPositionRisk, "positionRisk"))
+        errs += e1 + e2
+        if errs or acct is None or risks is None:
             self.last_read_ok = False
             return errs
+        t0, t1 = int(t0_raw), int(t1_raw)
         listed = {r.symbol for r in risks}
         ambiguous = frozenset(  # flat symbols (not listed, so no updateTime) with a fill during the read
             sym for sym, fills in self.account.ledger.fills.items()
@@ -130,12 +147,30 @@ class Reconciler:
         """Every trade of our symbols since ``since_ms`` not recorded yet (each trade id once)."""
         if since_ms is None:
             return []
-        out: list[VenueUpdate] = []
+        return self.apply_trades(self.fetch_trades(since_ms), source)
+
+    def fetch_trades(self, since_ms: int) -> dict[str, Any]:
+        """The network half (any thread): symbol -> its trades since ``since_ms`` (or the RestError)."""
         start = max(0, since_ms - TRADE_MARGIN_MS)
+        out: dict[str, Any] = {}
         for sym in self.symbols():
-            trades, errs = self.faults.attempt("rest.userTrades", partial(self._trades, sym, start))
-            out += errs
-            for tr in sorted(trades or [], key=lambda t: (t.time_ms, t.id)):
+            try:
+                out[sym] = self._trades(sym, start)
+            except (RestError, WireError) as exc:
+                out[sym] = exc
+        return out
+
+    def apply_trades(self, fetched: dict[str, Any], source: str = "rest.userTrades") -> list[VenueUpdate]:
+        out: list[VenueUpdate] = []
+        for sym in sorted(fetched):
+            trades = fetched[sym]
+            if isinstance(trades, RestError):
+                out.append(self.faults.rest(trades))
+                continue
+            if isinstance(trades, WireError):
+                out.append(self.faults.err("rest.userTrades", "parse", trades.field, trades.message))
+                continue
+            for tr in sorted(trades, key=lambda t: (t.time_ms, t.id)):
                 if self.account.ledger.has_fill(tr.symbol, tr.id):
                     continue
                 if not self.orders.knows_order(tr.order_id):
@@ -174,8 +209,18 @@ class Reconciler:
 
     def settle_order(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         """An order that left the book: record how (cancel/expiry) and any fills not seen yet."""
-        order, errs = self.faults.attempt("rest.queryOrder", lambda: convert(
-            self.rest.query_order(symbol, order_id), RestOrder), field="origClientOrderId")
+        try:
+            answer: Any = self.rest.query_order(symbol, order_id)
+        except RestError as exc:
+            answer = exc
+        return self.order_left(symbol, order_id, answer)
+
+    def order_left(self, symbol: str, order_id: str, answer: Any) -> list[VenueUpdate]:
+        """What the order query said (or the RestError it raised): terminal status, and the
+        fills it had that were not seen yet (read back from userTrades)."""
+        if isinstance(answer, RestError):
+            return [self.faults.rest(answer, field="origClientOrderId")]
+        order, errs = self.faults.attempt("rest.queryOrder", lambda: convert(answer, RestOrder))
         if order is None:
             return errs
         out = self.orders.on_rest_order(order, self.faults.now_ns())
@@ -184,16 +229,15 @@ class Reconciler:
             out += self.backfill_fills(max(0, order.update_ms - 3_600_000 + TRADE_MARGIN_MS))
         return out
 
-    def resolve_unknown(self, req: OrderRequest, exc: RestError) -> list[VenueUpdate]:
-        """The order call got no clear answer: ask whether the order exists."""
+    def unknown_outcome(self, req: OrderRequest, exc: RestError, query: Any) -> list[VenueUpdate]:
+        """The order call got no clear answer; ``query`` is what asking for the order gave
+        (its answer, or the RestError: -2013 = it does not exist, so it was not placed)."""
         out = [self.faults.rest(exc)]
-        try:
-            resp = self.rest.query_order(req.symbol, req.order_id)
-        except RestError as exc2:
-            if exc2.code == -2013:  # order does not exist: it was not placed
+        if isinstance(query, RestError):
+            if query.code == -2013:
                 return out + self.orders.rejected(req, exc.status, exc.message, self.faults.now_ns())
-            return [*out, self.faults.rest(exc2)]
-        return out + self.order_answer(resp, "rest.queryOrder")
+            return [*out, self.faults.rest(query)]
+        return out + self.order_answer(query, "rest.queryOrder")
 
     # ------------------------------------------------------------------ funding
 

@@ -33,9 +33,12 @@ from engine.venues.binance.env import BinanceEnv, Redactor, load_env
 from engine.venues.binance.errors import Faults, VenueStartError, describe
 from engine.venues.binance.exchange_filters import FILTER_REFRESH_S, GRID_CODES, load_filters
 from engine.venues.binance.klines import KlineHistory
+from engine.venues.binance.offloop import ROUTE as OFFLOOP
+from engine.venues.binance.offloop import OffLoop
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
 from engine.venues.binance.reconcile import Reconciler
+from engine.venues.binance.restart import ResumePoint
 from engine.venues.binance.streams import StreamSupervisor
 from engine.venues.binance.wire import (
     SubscribeAck,
@@ -52,8 +55,6 @@ from engine.venues.binance.wire import (
 
 if TYPE_CHECKING:
     from engine.venues.binance.dry import SimDry
-
-MAX_SKEW_MS = 1000  # Binance refuses signed requests outside recvWindow (5 s) of its clock
 
 
 class VenueClock:
@@ -79,8 +80,7 @@ class BinanceVenue:
                  tick_min_interval_ms: int = 1000, warmup_bars: int = 0, account_poll_s: float = 30.0,
                  keepalive_s: float = 1800.0, stale_after_s: float = 300.0, poll_timeout_s: float = 0.2,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, cancel_open_on_start: bool = True,
-                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None,
-                 resume_fills_since_ms: int | None = None):
+                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None, offloop_orders: bool = True):
         self.env = env
         self.mode = env.mode
         self.interval = interval
@@ -92,7 +92,7 @@ class BinanceVenue:
         self.warmup_bars, self.account_poll_s = warmup_bars, account_poll_s
         self.poll_timeout_s = poll_timeout_s
         self.cancel_open_on_start = cancel_open_on_start
-        self.resume_fills_since_ms = resume_fills_since_ms
+        self.resume_fills_since_ms: int | None = None
         self.symbols: list[str] = []
         self.exchange_filters: dict[str, SymbolFilters] = {}
         self.gate = KlineGate()
@@ -107,6 +107,8 @@ class BinanceVenue:
                                         now_ms=lambda: self.now_ns() // MS, keepalive_s=keepalive_s,
                                         stale_after_s=stale_after_s, backoff_base_s=backoff_base_s,
                                         backoff_max_s=backoff_max_s)
+        self.offloop_orders = offloop_orders
+        self.io = OffLoop(self.queue, "binance-orders")
         self.last_bar_ns = 0
         self.next_poll = 0.0
         self.next_filters = 0.0
@@ -130,25 +132,32 @@ class BinanceVenue:
     def filters(self) -> dict[str, SymbolFilters]:
         return dict(self.exchange_filters)
 
+    def resume_from(self, point: ResumePoint | None) -> None:
+        """Before ``connect``: the last fill the log holds (and those just before it), so
+        the fills made while the engine was down are recorded, each exactly once."""
+        if point is None:
+            return
+        self.resume_fills_since_ms = point.since_ms
+        for symbol, trade_id, time_ms, signed in point.known:
+            self.account.ledger.add_fill(symbol, trade_id, time_ms, signed)
+
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
         """Filters, reconciliation (with fills missed while down), warm-up klines, then the streams."""
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
-        filters, errs = load_filters(self.rest, self.faults, self.symbols, self.exchange_filters)
+        filters, errs = load_filters(self._read(self.rest.exchange_info), self.faults, self.symbols,
+                                     self.exchange_filters)
         if filters is None:
             raise VenueStartError("exchangeInfo unavailable: " + describe(errs))
         self.exchange_filters = filters
         self.next_filters = time.monotonic() + FILTER_REFRESH_S
         out += errs
-        server_ms, errs = self.faults.attempt("rest.time", self.rest.server_time_ms)
-        if server_ms is None:
-            raise VenueStartError(f"server time unavailable: {errs[0].fields['message']}")
+        self.rest.apply_offset = self.venue_clock is None  # an accelerated venue's clock is its own
+        _, errs = self.faults.attempt("rest.time", lambda: self.rest.sync_time("start"))
+        if errs:
+            raise VenueStartError("server time unavailable: " + describe(errs))
         if self.venue_clock is not None:
-            self.venue_clock.observe(server_ms * MS)
-        elif abs(server_ms - time.time_ns() // MS) > MAX_SKEW_MS:
-            out.append(self.faults.err("rest.time", "http", "serverTime",
-                                       f"local clock is {time.time_ns() // MS - server_ms} ms off the exchange; "
-                                       "signed requests may be refused (-1021): sync the clock (NTP)"))
+            self.venue_clock.observe(self.rest.clock_syncs[-1][0] * MS + time.time_ns())
         if self.dry is not None:
             out += self.dry.snapshot(self.now_ns())
         else:
@@ -164,6 +173,7 @@ class BinanceVenue:
             routes["private"] = lambda: [self.streams.listen_key]
         out += self.streams.open(routes)
         self.next_poll = time.monotonic() + self.account_poll_s
+        self.rest.patient = False  # from here on the loop never sleeps on a rate limit
         return out + self.faults.notices(self.rest)
 
     def _restart_fills(self) -> list[VenueUpdate]:
@@ -179,7 +189,8 @@ class BinanceVenue:
             return None
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
         if self.dry is None and time.monotonic() >= self.next_filters:
-            out += self.refresh_filters()
+            self.next_filters = time.monotonic() + FILTER_REFRESH_S
+            self.io.run(self.rest.exchange_info, self._filters_read)
         try:
             item = self.queue.get(timeout=self.poll_timeout_s)
         except queue.Empty:
@@ -191,6 +202,11 @@ class BinanceVenue:
             except queue.Empty:
                 break
         for route, gen, raw, info in batch:
+            if route == OFFLOOP:  # the answer to a call made off the loop thread
+                apply, result = raw
+                self.io.applied()
+                out += apply(result)
+                continue
             conn = self.streams.conns.get(route)
             if conn is None or gen != conn.generation:
                 continue  # a frame or close from a socket already replaced
@@ -207,6 +223,8 @@ class BinanceVenue:
         return out + self._flush_ticks() + self.faults.notices(self.rest)
 
     def submit(self, req: OrderRequest) -> list[VenueUpdate]:
+        """Send an order. Off the loop thread by default: the answer (ack, reject, or the
+        outcome of a query when the answer was lost) comes back through ``next_updates``."""
         if self.dry is not None:
             return self.dry.submit(req, self.now_ns())
         self.orders.submitted(req, self.ticks.mid(req.symbol))
@@ -218,35 +236,83 @@ class BinanceVenue:
             params["price"] = _num(req.price or 0.0)
         if req.reduce_only:
             params["reduceOnly"] = "true"
-        try:
-            resp = self.rest.new_order(**params)
-        except RestError as exc:
-            if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
-                return self.sync.resolve_unknown(req, exc) + self.faults.notices(self.rest)
-            code = exc.code if exc.code is not None else exc.status
-            out = self.orders.rejected(req, code, exc.message, self.now_ns())
-            if code in GRID_CODES:  # refused for its grid: the exchange's filters may have changed
-                out += self.refresh_filters()
-            return out + self.faults.notices(self.rest)
-        return self.sync.order_answer(resp, "rest.order") + self.faults.notices(self.rest)
+        return self._act(lambda: self._place(req, params), lambda res: self._placed(req, res))
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         if self.dry is not None:
             return self.dry.cancel(symbol, order_id, self.now_ns())
+        return self._act(lambda: self._cancel_call(symbol, order_id),
+                         lambda res: self._canceled(symbol, order_id, res))
+
+    def _act(self, work: Any, apply: Any) -> list[VenueUpdate]:
+        if self.offloop_orders:
+            self.io.run(work, apply)
+            return []
         try:
-            resp = self.rest.cancel_order(symbol, order_id)
+            result = work()
+        except Exception as exc:
+            result = exc
+        return list(apply(result))
+
+    # the network half of an act (worker thread: no book is touched here)
+
+    def _place(self, req: OrderRequest, params: dict[str, Any]) -> tuple[Any, RestError | None, Any]:
+        try:
+            return self.rest.new_order(**params), None, None
         except RestError as exc:
-            out = [self.faults.rest(exc, field="origClientOrderId")]
-            if exc.code == -2011:  # not open any more: say what became of it
-                out += self.sync.settle_order(symbol, order_id) + self._settle_by_reading()
-            return out + self.faults.notices(self.rest)
-        return (self.sync.order_answer(resp, "rest.cancelOrder", reason="canceled by router")
-                + self.faults.notices(self.rest))
+            if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
+                try:
+                    return None, exc, self.rest.query_order(req.symbol, req.order_id)
+                except RestError as exc2:
+                    return None, exc, exc2
+            return None, exc, None
+
+    def _cancel_call(self, symbol: str, order_id: str) -> tuple[Any, RestError | None, Any]:
+        try:
+            return self.rest.cancel_order(symbol, order_id), None, None
+        except RestError as exc:
+            if exc.code == -2011:  # not open any more: what became of it?
+                try:
+                    return None, exc, self.rest.query_order(symbol, order_id)
+                except RestError as exc2:
+                    return None, exc, exc2
+            return None, exc, None
+
+    # the book half (loop thread)
+
+    def _placed(self, req: OrderRequest, result: Any) -> list[VenueUpdate]:
+        if isinstance(result, Exception):  # a bug of ours in the worker: recorded, the order is unknown
+            return [self.faults.err("rest.order", "http", "$", f"{type(result).__name__}: {result}")]
+        resp, exc, query = result
+        out: list[VenueUpdate]
+        if exc is None:
+            out = self.sync.order_answer(resp, "rest.order")
+        elif exc.status == 0 or exc.status >= 500:
+            out = self.sync.unknown_outcome(req, exc, query)
+        else:
+            code = exc.code if exc.code is not None else exc.status
+            out = self.orders.rejected(req, code, exc.message, self.now_ns())
+            if code in GRID_CODES:  # refused for its grid: the exchange's filters may have changed
+                self.next_filters = 0.0
+        return out + self.faults.notices(self.rest)
+
+    def _canceled(self, symbol: str, order_id: str, result: Any) -> list[VenueUpdate]:
+        if isinstance(result, Exception):
+            return [self.faults.err("rest.cancelOrder", "http", "$", f"{type(result).__name__}: {result}")]
+        resp, exc, query = result
+        if exc is None:
+            return (self.sync.order_answer(resp, "rest.cancelOrder", reason="canceled by router")
+                    + self.faults.notices(self.rest))
+        out = [self.faults.rest(exc, field="origClientOrderId")]
+        if query is not None:
+            out += self.sync.order_left(symbol, order_id, query) + self._settle_by_reading()
+        return out + self.faults.notices(self.rest)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.io.close()
         self.streams.close()
         self.rest.close()
 
@@ -264,27 +330,47 @@ class BinanceVenue:
         return fresh and (self.streams.private_alive() or not self.streams.conns)
 
     def _poll_account(self) -> list[VenueUpdate]:
+        """Every ``account_poll_s``: the account read back off the loop thread (with the
+        trades of any fill still waiting for its position, read first)."""
         if self.dry is not None or time.monotonic() < self.next_poll:
             return []
         self.next_poll = time.monotonic() + self.account_poll_s
-        out: list[VenueUpdate] = []
-        if self.orders.pending:  # a fill whose position never settled: read its trades back
-            oldest = min(ts for ts, _ in self.orders.pending.values()) // MS
-            out += self.sync.backfill_fills(oldest)
-        errors = self.sync.read_account()
+        oldest = min((ts for ts, _ in self.orders.pending.values()), default=None)
+        since = None if oldest is None else oldest // MS
+
+        def fetch() -> tuple[Any, Any]:
+            trades = self.sync.fetch_trades(since) if since is not None else {}
+            return trades, self.sync.fetch_account()
+
+        self.io.run(fetch, self._polled)
+        return []
+
+    def _polled(self, result: Any) -> list[VenueUpdate]:
+        if isinstance(result, Exception):
+            return [self.faults.err("rest.account", "http", "$", f"{type(result).__name__}: {result}")]
+        trades, fetched = result
+        out = self.sync.apply_trades(trades)
+        errors = self.sync.apply_account(fetched)
         if errors:
             return out + errors + [self.account.nav_update(self.now_ns(), self.sources_ok())]
         self.last_poll_ok = time.monotonic()
         return out + self.orders.settle() + self.account.snapshot_updates(self.symbols, self.now_ns(),
                                                                          self.sources_ok())
 
-    def refresh_filters(self) -> list[VenueUpdate]:
-        """Re-read exchangeInfo; a change is recorded (``ExchangeFiltersLoaded``) and applied."""
-        self.next_filters = time.monotonic() + FILTER_REFRESH_S
-        filters, out = load_filters(self.rest, self.faults, self.symbols, self.exchange_filters)
+    def _filters_read(self, result: Any) -> list[VenueUpdate]:
+        """exchangeInfo re-read (hourly, or after a grid reject): a change is recorded
+        (``ExchangeFiltersLoaded``) and applied."""
+        filters, out = load_filters(result, self.faults, self.symbols, self.exchange_filters)
         if filters is not None:
             self.exchange_filters = filters
         return out
+
+    @staticmethod
+    def _read(fn: Any) -> Any:
+        try:
+            return fn()
+        except RestError as exc:
+            return exc
 
     def _settle_by_reading(self) -> list[VenueUpdate]:
         """Fills recovered over REST wait for a reading after them: read the account."""

@@ -1,0 +1,45 @@
+"""Where a restarted Binance session picks up its fills: the last fill the log holds.
+
+``resume_point(store, mode)`` reads the ``OrderFilled`` events of earlier Binance
+sessions of the same mode (``live`` never mixes with ``testnet``) and returns the time of
+the last one plus the fills recorded shortly before it. On connect the venue reads
+``/fapi/v1/userTrades`` from that time and records every trade not in the log, exactly
+once (trade id), with its fee and realised PnL, before reconciling positions and orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlog.events import OrderFilled
+
+MS = 1_000_000
+KNOWN_WINDOW_MS = 3_600_000  # fills recorded this long before the last one are passed on to dedupe
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    since_ms: int  # time of the last fill the log holds
+    known: list[tuple[str, int, int, float]] = field(default_factory=list)  # (symbol, trade id, ms, signed qty)
+
+
+def from_fills(fills: list[OrderFilled]) -> ResumePoint | None:
+    """The resume point of these recorded fills (None: no fill recorded yet)."""
+    usable = [f for f in fills if f.trade_id.isdigit()]
+    if not usable:
+        return None
+    since = max(f.ts_event_ns for f in usable) // MS
+    known = sorted((f.symbol, int(f.trade_id), f.ts_event_ns // MS, f.qty if f.side == "BUY" else -f.qty)
+                   for f in usable if f.ts_event_ns // MS >= since - KNOWN_WINDOW_MS)
+    return ResumePoint(since, known)
+
+
+def resume_point(store: Any, mode: str) -> ResumePoint | None:
+    """From an ``eventlog.store.EventStore``: fills of earlier ``binance`` sessions in ``mode``."""
+    ids = {s.session_id for s in store.sessions() if s.venue == "binance" and s.mode == mode}
+    if not ids:
+        return None
+    fills = [ev for ev in store.read(types=("OrderFilled",))
+             if ev.session_id in ids and isinstance(ev, OrderFilled)]
+    return from_fills(fills)
