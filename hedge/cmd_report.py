@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     rep["log_head"] = f"{head[0]}:{head[1]}"
     if args.html:
-        from ui.tearsheet import write_tearsheet
+        from hedge.tearsheet import write_tearsheet
 
         write_tearsheet(home, rep, Path(args.html))
     if args.format == "json":

@@ -17,7 +17,7 @@ from engine.rules.freshness import freshness_label, nav_fresh
 from engine.rules.indicators import dd_state
 from engine.rules.nav import NavTrack
 from engine.rules.perf import sharpe
-from engine.rules.units import HOUR_NS, NS
+from engine.rules.units import DAY_NS, HOUR_NS, NS
 from engine.rules.valuation import holding_price, unpriceable_reason
 from eventlog.events import NavSnapshot, OffExchangeValued
 
@@ -50,6 +50,8 @@ class NavView:
         self.track = NavTrack()
         self.hour: int | None = None
         self.hourly: deque[Point] = deque(maxlen=HOURLY_MAX)
+        self.daily: list[Point] = []  # one point per UTC day, unbounded: the whole history, downsampled
+        self.day: int | None = None
         self.recent: deque[Point] = deque(maxlen=RECENT_MAX)
         self.offex: OffExchangeValued | None = None
 
@@ -70,6 +72,12 @@ class NavView:
             self.hourly.append(pt)
             self.hour = hour
         self.recent.append(pt)
+        day = ev.ts_event_ns // DAY_NS
+        if self.daily and day == self.day:
+            self.daily[-1] = pt
+        else:
+            self.daily.append(pt)
+            self.day = day
 
     def on_offexchange(self, ev: OffExchangeValued) -> None:
         self.offex = ev
@@ -160,7 +168,8 @@ class NavView:
         def pts(q: deque[Point]) -> list[dict[str, float]]:
             return [{"ts": t, "nav_usd": n, "drawdown_frac": d} for t, n, d in q]
 
-        return {"hourly": pts(self.hourly), "recent": pts(self.recent),
+        return {"daily": [{"ts": t, "nav_usd": n, "drawdown_frac": d} for t, n, d in self.daily],
+                "hourly": pts(self.hourly), "recent": pts(self.recent),
                 "hourly_max": HOURLY_MAX, "recent_max": RECENT_MAX}
 
     def render_aum(self, cfg: HedgeConfig, prices: dict[str, float], price_ns: dict[str, int]) -> dict[str, Any]:

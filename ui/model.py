@@ -204,12 +204,16 @@ def symbol_rows(s: Snapshot) -> list[dict[str, str]]:
 
 
 def nav_points(s: Snapshot) -> list[dict[str, float]]:
-    """NAV history for the charts: hourly points before the recent window, then recent."""
+    """The whole NAV history for the charts, downsampled: daily points before the hourly
+    window, hourly points before the recent window, then every recent reading."""
     hist = s.get("nav_history.json")
     recent = [p for p in _list(hist.get("recent")) if _point(p)]
     hourly = [p for p in _list(hist.get("hourly")) if _point(p)]
+    daily = [p for p in _list(hist.get("daily")) if _point(p)]
     start = recent[0]["ts"] if recent else float("inf")
-    merged = [p for p in hourly if p["ts"] < start] + recent
+    hourly = [p for p in hourly if p["ts"] < start]
+    h0 = hourly[0]["ts"] if hourly else start
+    merged = [p for p in daily if p["ts"] < h0] + hourly + recent
     return [{"ts": float(p["ts"]), "nav_usd": float(p["nav_usd"]),
              "drawdown_frac": float(fmt.num(p.get("drawdown_frac")) or 0.0)} for p in merged]
 

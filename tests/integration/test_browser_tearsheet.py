@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from hedge.cli import main
+from hedge.tearsheet import CHART_NAMES
 from tests.conftest import REPO
-from ui.tearsheet import CHART_NAMES
 
 CHROMIUM = os.environ.get("HEDGE_CHROMIUM", "/usr/bin/chromium")
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -102,6 +102,8 @@ def check_tearsheet(path: Path, rep: dict) -> bytes:
         page.goto(url, wait_until="load")
         page.wait_for_function("window.Bokeh && Bokeh.index.roots.length > 0 && "
                                "Bokeh.index.roots.every(v => v.is_idle)", timeout=60_000)
+        # idle = laid out and rendered; two animation frames let the canvases reach the screen
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         views = page.evaluate(VIEWS_JS)
         full = page.screenshot(full_page=True)
         shots = {}
