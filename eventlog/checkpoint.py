@@ -118,6 +118,24 @@ def write_checkpoint(path: Path, kind: str, version: int, seq: int, head: str | 
         os.close(dfd)
 
 
+def read_position(path: Path, kind: str) -> tuple[int, str | None] | None:
+    """(seq, head) of a checkpoint without rebuilding its state; None when unusable."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return None
+    if not raw.startswith(MAGIC):
+        return None
+    body = raw[len(MAGIC) + _DIGEST:]
+    if hashlib.sha256(body).digest() != raw[len(MAGIC):len(MAGIC) + _DIGEST]:
+        return None
+    try:
+        env = _dec.decode(body)
+    except msgspec.DecodeError:
+        return None
+    return (env.seq, env.head) if env.kind == kind else None
+
+
 def read_checkpoint(path: Path, kind: str, version: int, allow: Sequence[str]) -> Checkpoint:
     """Read and check a checkpoint file (``CheckpointError`` when unusable)."""
     try:

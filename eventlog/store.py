@@ -17,7 +17,8 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from eventlog.chain import row_hash, split
+from eventlog.chain import GENESIS, row_hash, split
+from eventlog.chaincheck import ChainBroken, checked
 from eventlog.codec import decode, encode
 from eventlog.events import Event, SessionEnded, SessionStarted
 
@@ -148,9 +149,40 @@ class EventStore:
 
     def rows(
         self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
+        session: str | None = None, types: Sequence[str] = (), check: bool = True,
+    ) -> Iterator[list[Row]]:
+        """Raw stored rows in seq order, in batches (gaps in seq are tolerated).
+
+        An unfiltered read checks the hash chain as it goes (``eventlog.chaincheck``)
+        and raises ``ChainBroken`` at the first row that does not link; ``check=False``
+        is for ``verify``, which does its own, more detailed walk.
+        """
+        raw = self._rows(start, stop=stop, batch=batch, session=session, types=types)
+        if not check or session or types:
+            return raw
+        return checked(raw, self.link_before(max(1, start)))
+
+    def link_before(self, seq: int) -> bytes:
+        """The link row ``seq`` must carry: the hash of the last stored row before it."""
+        if seq <= 1:
+            return GENESIS
+        span = 16
+        while True:
+            lo = max(1, seq - span)
+            got = self.recorder.select_rows(lo, span + 1, seq - 1)
+            if got:
+                st = got[-1][4]
+                if not isinstance(st, bytes | bytearray | memoryview):
+                    raise ChainBroken(got[-1][0], f"stored payload is {type(st).__name__}, not bytes")
+                return row_hash(bytes(st))
+            if lo == 1:
+                return GENESIS
+            span *= 8
+
+    def _rows(
+        self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
         session: str | None = None, types: Sequence[str] = (),
     ) -> Iterator[list[Row]]:
-        """Raw stored rows in seq order, in batches (gaps in seq are tolerated)."""
         pos = max(1, start)
         oid = UUID(session).hex if session else None
         while True:
@@ -196,7 +228,10 @@ class EventStore:
     def sessions(self) -> list[SessionInfo]:
         """Every session in the log, oldest first, with its end if recorded."""
         found: dict[str, SessionInfo] = {}
-        for ev in self.read(types=("SessionStarted", "SessionEnded")):
+        # every row is read (not just these two types) so the chain is checked on the way
+        wanted = ("SessionStarted", "SessionEnded")
+        picked = (decode(split(r[4])[1], r[0]) for rows in self.rows() for r in rows if r[3] in wanted)
+        for ev in picked:
             if isinstance(ev, SessionStarted):
                 found[ev.session_id] = SessionInfo(
                     session_id=ev.session_id, first_seq=ev.seq, started_ns=ev.ts_event_ns,

@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get("HEDGE_DEBUG") == "1":
         return int(args._run(args) or 0)
     from config.loader import ConfigError
+    from eventlog.chaincheck import ChainBroken
     from eventlog.codec import DecodeError
 
     try:
@@ -93,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hedge: config error: {exc}", file=sys.stderr)
         return 2
+    except ChainBroken as exc:  # tamper evidence: a failed check, like 'hedge verify' failing
+        print(f"hedge {args.verb}: {exc}", file=sys.stderr)
+        return 1
     except (UsageError, LookupError, FileNotFoundError, NotADirectoryError, PermissionError,
             sqlite3.DatabaseError, DecodeError, ValueError) as exc:
         print(f"hedge {args.verb}: error: {exc}", file=sys.stderr)

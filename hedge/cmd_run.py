@@ -186,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if store.next_session_seq(session_id) != 1:
         store.close()
         raise UsageError(f"--session-id: session {session_id} already exists in {store.location}")
+    _check_log_before_appending(store, home)
     if hasattr(venue, "resume_from"):  # Binance: fills made while we were down are read back from here
         from engine.venues.binance.restart import resume_point
 
@@ -308,6 +309,24 @@ def run(args: argparse.Namespace) -> int:
             store.close()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
+
+
+def _check_log_before_appending(store: Any, home: Path) -> None:
+    """Refuse to chain new events after rows that do not verify (``ChainBroken``, exit 1).
+
+    Rows up to the projections checkpoint were checked when they were projected, so
+    only the rows after it are read again (the whole log when there is none).
+    """
+    from eventlog.chaincheck import check_tail
+    from eventlog.checkpoint import read_position
+
+    pos = read_position(home / "projections" / "checkpoint.bin", "projections")
+    anchor = (pos[0], pos[1]) if pos and pos[1] else None
+    try:
+        check_tail(store, anchor)
+    except BaseException:
+        store.close()
+        raise
 
 
 def _expected_steps(venue: Any) -> int | None:
