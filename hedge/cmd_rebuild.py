@@ -1,18 +1,35 @@
-"""``hedge rebuild``: drop every projection (state files, veto JSONL, audit tables) and fold the log again.
+"""``hedge rebuild``: fold the log again into every projection (state files, veto JSONL, audit tables).
 
 The log is only read. Rebuilt files are byte-identical to the ones a live run wrote.
+They are built in a scratch directory and swapped in when complete: Ctrl-C, SIGTERM,
+SIGKILL or a log that does not verify leave the previous projections as they were.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=5000, help="events per read batch (default 5000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM stops a rebuild like Ctrl-C: workers stopped, scratch removed, old views kept."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def _term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, _term)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,11 +40,18 @@ def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise UsageError("--batch: must be >= 1")
     home = Path(resolve_home(getattr(args, "home", None)))
+    old = _sigterm_as_interrupt()
     try:
         stats = rebuild(home, os.environ.get("HEDGE_STORE_URL") or None, progress=not args.quiet,
                         batch=args.batch)
     except ProjectionError as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"hedge rebuild: interrupted; the previous projections in {home} are unchanged", file=sys.stderr)
+        return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
     if not args.quiet:
         rate = stats["events_per_s"]
         print(f"rebuilt projections from {describe_store(home)}: {stats['events']:,} events "

@@ -11,8 +11,10 @@ the main process folds the state files at the same time.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from projections.fold import Projector
 # what the stateful audit columns (nav peak/dd/state, fill plan id/fallback) depend on
 WARM_TYPES = (E.SessionStarted, E.ConfigChanged, E.NavSnapshot, E.OrderSubmitted, E.RouterFallback)
 _WARM_NAMES = tuple(t.__name__ for t in WARM_TYPES)
+_PR_SET_PDEATHSIG = 1
 
 
 def plan(last_seq: int, bucket_size: int, workers: int) -> list[tuple[int, int]]:
@@ -42,7 +45,7 @@ def plan(last_seq: int, bucket_size: int, workers: int) -> list[tuple[int, int]]
 
 
 def build_range(home: str, store_url: str | None, first: int, last: int, bucket_size: int,
-                last_seq: int, batch: int) -> int:
+                last_seq: int, batch: int, audit_dir: str | None = None) -> int:
     """Write the audit files of buckets ``first..last``; returns the events folded."""
     store = EventStore.open(home, store_url, create=False)
     try:
@@ -52,7 +55,7 @@ def build_range(home: str, store_url: str | None, first: int, last: int, bucket_
             for evs in store.read_batches(1, stop=start - 1, batch=batch, types=_WARM_NAMES):
                 p.apply_all(evs)
         stop = min((last + 1) * bucket_size, last_seq)
-        audit = AuditWriter(Path(home) / "audit", start - 1, bucket_size)
+        audit = AuditWriter(Path(audit_dir) if audit_dir else Path(home) / "audit", start - 1, bucket_size)
         hook = audit.hooks(p).get
         warm = set(WARM_TYPES)
         n = 0
@@ -78,13 +81,30 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: the kernel kills this worker when the parent dies, however it dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the orphan check below still runs per task
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
 def start(home: Path, store_url: str | None, last_seq: int, bucket_size: int, *,
-          workers: int, batch: int) -> tuple[Any, list[Any]]:
-    """Start the workers (spawned: no inherited threads or connections); returns (pool, results)."""
+          workers: int, batch: int, audit_dir: Path | None = None) -> tuple[Any, list[Any]]:
+    """Start the workers (spawned: no inherited threads or connections); returns (pool, results).
+
+    Workers die with this process (``PR_SET_PDEATHSIG``) and write only under
+    ``audit_dir`` (the rebuild's scratch home).
+    """
     ctx = mp.get_context("spawn")
     ranges = plan(last_seq, bucket_size, workers)
-    pool = ctx.Pool(len(ranges))
-    results = [pool.apply_async(build_range, (str(home), store_url, a, b, bucket_size, last_seq, batch))
+    pool = ctx.Pool(len(ranges), initializer=_die_with_parent, initargs=(os.getpid(),))
+    target = str(audit_dir) if audit_dir is not None else None
+    results = [pool.apply_async(build_range, (str(home), store_url, a, b, bucket_size, last_seq, batch, target))
                for a, b in ranges]
     pool.close()
     return pool, results

@@ -41,6 +41,7 @@ from projections.checkpoint import read_checkpoint, write_checkpoint
 from projections.files import JsonlAppender, StateFileError, write_json
 from projections.fold import Projector
 from projections.lock import Lock, ProjectionError
+from projections.swap import clear_scratch, scratch_home, swap_in
 
 __all__ = ["Lock", "Paths", "Projection", "ProjectionError", "ProjectionFollower", "drop_views",
            "read_checkpoint", "rebuild", "run_projections", "write_checkpoint"]
@@ -243,7 +244,11 @@ def drop_views(home: Path) -> None:
 def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
             batch: int = DEFAULT_BATCH, bucket_size: int = BUCKET,
             workers: int | None = None) -> dict[str, Any]:
-    """Drop every view and fold the whole log again; returns {events, seconds, events_per_s, workers}.
+    """Fold the whole log again into a scratch home and swap it in; returns {events, seconds, ...}.
+
+    The previous projections stay in place until the new ones are complete
+    (``projections.swap``): a rebuild that fails (a log that does not verify) or is
+    killed leaves them as they were.
 
     With more than two audit buckets of events (or ``workers`` given), the audit
     tables are built by ``workers`` processes (``projections.parallel``) while this
@@ -256,15 +261,17 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
     store = EventStore.open(home, store_url, create=False)
     lock = Lock(Paths(home).lock)
     pool = None
+    clear_scratch(home)
+    scratch = scratch_home(home)
     try:
-        drop_views(home)
         total = store.last_seq()
         if workers is None:
             workers = parallel.default_workers() if total > 2 * bucket_size else 0
         t0 = time.perf_counter()
         if workers > 0 and total > 0:
-            pool, results = parallel.start(home, store_url, total, bucket_size, workers=workers, batch=batch)
-        proj = Projection(home, store, batch=batch, bucket_size=bucket_size, audit=pool is None)
+            pool, results = parallel.start(home, store_url, total, bucket_size, workers=workers, batch=batch,
+                                           audit_dir=Paths(scratch).audit)
+        proj = Projection(scratch, store, batch=batch, bucket_size=bucket_size, audit=pool is None)
         with counter("rebuild", total, enabled=progress) as tick:
             n = proj.catch_up(progress=tick, prefetch=True, stop=total)
         if pool is not None:
@@ -272,14 +279,24 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
             pool = None
         proj.commit(final=True)
         proj.close()
+        _swap_views(scratch, home)
         dt = time.perf_counter() - t0
         return {"events": n, "seq": proj.seq, "seconds": dt, "events_per_s": n / dt if dt > 0 else None,
                 "workers": workers}
     finally:
         if pool is not None:
             pool.terminate()
+            pool.join()
+        shutil.rmtree(scratch, ignore_errors=True)
         lock.release()
         store.close()
+
+
+def _swap_views(scratch: Path, home: Path) -> None:
+    """Move a complete rebuild into place, checkpoint last (``projections.swap``)."""
+    s = Paths(scratch)
+    order = [str(p.relative_to(scratch)) for p in (s.audit, s.vetoes, s.state, s.checkpoint)]
+    swap_in(scratch, home, order)
 
 
 class ProjectionFollower:
