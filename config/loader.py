@@ -17,7 +17,14 @@ from typing import Any
 
 import msgspec
 
-from config.filecheck import read_text
+from config.files import (
+    RUNTIME_YAML,
+    SYMBOL_TIERS,
+    check_symlinks,
+    merge_symbol_tiers,
+    read_config_file,
+    runtime_source,
+)
 from config.ranges import check_ranges
 from config.schema import FILES, TIERS, HedgeConfig
 
@@ -104,28 +111,36 @@ def _validation_error(file: str, exc: msgspec.ValidationError) -> ConfigError:
 
 
 def read_raw(directory: Path) -> tuple[dict[str, Any], list[str]]:
-    """Raw (normalised) section dicts keyed by section name, and the notes."""
+    """Raw (normalised) section dicts keyed by section name, and the notes.
+
+    File reading (strict JSON, ``runtime.yaml``, ``symbol_tiers.json``, symlinks)
+    is ``config.files``.
+    """
     if not directory.is_dir():
         raise ConfigError(str(directory), "", "config directory does not exist")
-    known = set(FILES)
-    for p in sorted(directory.glob("*.json")):
-        if p.name not in known:
-            raise ConfigError(p.name, "", f"unknown config file (expected one of {', '.join(sorted(known))})")
+    _check_file_names(directory)
+    check_symlinks(directory)
     raw: dict[str, Any] = {}
     notes: list[str] = []
     for fname, (section, _) in FILES.items():
-        path = directory / fname
-        if not path.exists():
+        path = runtime_source(directory) if fname == "runtime.json" else directory / fname
+        if path is None or not path.exists():
             raw[section] = {}
             continue
-        try:
-            data = json.loads(read_text(path, fname))  # regular file, size and depth checked
-        except json.JSONDecodeError as exc:
-            raise ConfigError(fname, f"line {exc.lineno} col {exc.colno}", f"invalid JSON: {exc.msg}") from None
+        data = read_config_file(path)  # regular file, size and depth checked (config.filecheck)
         if not isinstance(data, dict):
-            raise ConfigError(fname, "", f"must be a JSON object, got {type(data).__name__}")
-        raw[section] = _normalise(data, "", fname, notes)
+            raise ConfigError(path.name, "", f"must be a JSON object, got {type(data).__name__}")
+        raw[section] = _normalise(data, "", path.name, notes)
+    raw["universe"] = merge_symbol_tiers(directory, raw.get("universe", {}))
     return raw, notes
+
+
+def _check_file_names(directory: Path) -> None:
+    known = set(FILES) | {SYMBOL_TIERS}
+    for p in sorted([*directory.glob("*.json"), *directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        if p.name not in known and p.name not in RUNTIME_YAML:
+            expected = ", ".join(sorted(known | set(RUNTIME_YAML)))
+            raise ConfigError(p.name, "", f"unknown config file (expected one of {expected})")
 
 
 def build(raw: dict[str, Any], notes: list[str], source: str) -> LoadedConfig:
@@ -220,11 +235,35 @@ def validate(cfg: HedgeConfig) -> None:
         raise ConfigError("strategy_config.json", "atr_regime", "need period >= 1 and baseline_bars >= period")
     if not 0 < s.atr_regime.low_ratio < 1 < s.atr_regime.high_ratio:
         raise ConfigError("strategy_config.json", "atr_regime", "need 0 < low_ratio < 1 < high_ratio")
+    _validate_seeds(cfg)
     for asset, h in cfg.offexchange.holdings.items():
         if h.qty < 0 or h.cost_basis_usd < 0:
             raise ConfigError("offexchange_holdings.json", f"holdings.{asset}", "qty and cost_basis_usd must be >= 0")
         if h.price_symbol is None and h.fixed_price_usd is None:
             raise ConfigError("offexchange_holdings.json", f"holdings.{asset}", "needs price_symbol or fixed_price_usd")
+
+
+def _validate_seeds(cfg: HedgeConfig) -> None:
+    """Rules of the seeds' intel, signal gate and reporting keys (issue 16)."""
+    f = "strategy_config.json"
+    i = cfg.strategy.intel
+    weights = (i.w_expectancy, i.w_trend, i.w_volatility, i.w_router, i.w_liquidity)
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f, "intel", "score weights must be >= 0 with a positive sum")
+    if not 0 <= i.hybrid_signal_weight <= 1:
+        raise ConfigError(f, "intel.hybrid_signal_weight", "must be within [0, 1]")
+    if not 0 < i.conviction_min <= i.conviction_max:
+        raise ConfigError(f, "intel.conviction_min", "need 0 < conviction_min <= conviction_max")
+    if not i.expectancy_scale_frac > 0:
+        raise ConfigError(f, "intel.expectancy_scale_frac", "must be > 0")
+    sg = cfg.runtime.signal_gate
+    if sg.expectancy_window < 1 or sg.expectancy_min_trades < 1:
+        raise ConfigError("runtime.json", "signal_gate", "expectancy_window and expectancy_min_trades must be >= 1")
+    r = cfg.runtime
+    if r.usd_zar_rate is not None and not r.usd_zar_rate > 0:
+        raise ConfigError("runtime.json", "usd_zar_rate", "must be > 0 (or null)")
+    if not r.autotune_every_h > 0:
+        raise ConfigError("runtime.json", "autotune_every_h", "must be > 0")
 
 
 # ------------------------------------------------------------------ overrides (what-if)

@@ -118,8 +118,23 @@ class Fees(Strict, frozen=True, kw_only=True):
 
 
 class SignalGate(Strict, frozen=True, kw_only=True):
+    # minimum rolling expectancy per round trip, as a fraction of the entry notional, net of
+    # fees and funding (issue 16: a real gate in check_order; -1.0 = never binds)
     expectancy_min: float = -1.0
     min_atr_pct: float = 0.0
+    expectancy_window: int = 50  # round trips per symbol the rolling expectancy covers
+    expectancy_min_trades: int = 10  # the gate binds only once a symbol has this many
+
+
+class V6Flags(Strict, frozen=True, kw_only=True):
+    """The seeds' six V6 feature flags (env overrides: the upper-case name, e.g. INTEL_V6_ENABLED=1)."""
+
+    intel_v6_enabled: bool = False
+    risk_engine_v6_enabled: bool = False
+    pipeline_v6_shadow_enabled: bool = False
+    router_autotune_v6_enabled: bool = False
+    feedback_allocator_v6_enabled: bool = False
+    router_autotune_v6_apply_enabled: bool = False  # safe mode: suggestions are only proposed
 
 
 class GroupCommit(Strict, frozen=True, kw_only=True):
@@ -151,6 +166,9 @@ class Runtime(Strict, frozen=True, kw_only=True):
     signal_gate: SignalGate = msgspec.field(default_factory=SignalGate)
     group_commit: GroupCommit = msgspec.field(default_factory=GroupCommit)
     sim: SimCfg = msgspec.field(default_factory=SimCfg)
+    v6_flags: V6Flags = msgspec.field(default_factory=V6Flags)
+    usd_zar_rate: float | None = None  # reporting only: NAV and AUM also in ZAR when set
+    autotune_every_h: float = 24.0  # cadence of applied autotune / allocator suggestions
 
 
 # ------------------------------------------------------------------ strategy_config.json
@@ -161,6 +179,20 @@ class AtrRegimeCfg(Strict, frozen=True, kw_only=True):
     baseline_bars: int = 288
     low_ratio: float = 0.75
     high_ratio: float = 1.5
+
+
+class IntelCfg(Strict, frozen=True, kw_only=True):
+    """Symbol score weights and the conviction range (``projections.intel``)."""
+
+    w_expectancy: float = 0.35
+    w_trend: float = 0.2
+    w_volatility: float = 0.15
+    w_router: float = 0.15
+    w_liquidity: float = 0.15
+    hybrid_signal_weight: float = 0.5  # hybrid = w * signal + (1 - w) * symbol score
+    conviction_min: float = 0.5
+    conviction_max: float = 1.5
+    expectancy_scale_frac: float = 0.01  # expectancy per round trip that scores 1.0
 
 
 class Strategy(Strict, frozen=True, kw_only=True):
@@ -176,6 +208,7 @@ class Strategy(Strict, frozen=True, kw_only=True):
     cooldown_bars: int = 12
     retry_after_veto_bars: int = 3  # added for issue 3: bars to wait after a vetoed entry
     atr_regime: AtrRegimeCfg = msgspec.field(default_factory=AtrRegimeCfg)
+    intel: IntelCfg = msgspec.field(default_factory=lambda: IntelCfg())
 
 
 # ------------------------------------------------------------------ offexchange_holdings.json

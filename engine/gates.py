@@ -147,6 +147,20 @@ def alt_ext_disabled(gi: GateInput) -> Verdict:
     return _ok("alt_ext_disabled", "risk_limits", th)
 
 
+def expectancy_gate(gi: GateInput) -> Verdict:
+    """``signal_gate.expectancy_min``: the symbol's rolling expectancy per round trip (fraction of
+    entry notional, net of fees and funding) must not be below the minimum, once it has a sample."""
+    sg = gi.cfg.runtime.signal_gate
+    th: dict[str, Scalar] = {"expectancy_min": sg.expectancy_min, "expectancy_min_trades": sg.expectancy_min_trades,
+                             "expectancy_window": sg.expectancy_window}
+    e, n = gi.view.expectancy_frac, gi.view.expectancy_trades
+    if e is None or n < sg.expectancy_min_trades or e >= sg.expectancy_min:
+        return _ok("expectancy", "signal_gate", th)
+    return _veto("expectancy", "signal_gate", th,
+                 f"expectancy_frac {e:.6f} < expectancy_min {sg.expectancy_min:g} over {n} round trips",
+                 "expectancy_min")
+
+
 def drawdown_limit(gi: GateInput) -> Verdict:
     lim = gi.cfg.risk_limits.global_.max_drawdown_pct
     th: dict[str, Scalar] = {"max_drawdown_pct": lim}
@@ -301,6 +315,7 @@ GATES: tuple[Gate, ...] = (
     Gate("nav_freshness", nav_freshness),
     Gate("nav_sources", nav_sources),
     Gate("alt_ext_disabled", alt_ext_disabled),
+    Gate("expectancy", expectancy_gate),
     Gate("drawdown_limit", drawdown_limit),
     Gate("daily_loss_limit", daily_loss_limit),
     Gate("max_trade_nav", max_trade_nav),

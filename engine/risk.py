@@ -24,6 +24,8 @@ from engine.rules.indicators import atr_regime, dd_state
 from engine.rules.units import MINUTE_NS, NS
 from eventlog.events import IntentEmitted, Scalar
 
+CONVICTION_KEYS = ("signal_strength", "symbol_score", "hybrid_score", "conviction", "unscaled_notional_usd")
+
 
 @dataclass(slots=True)
 class RiskView:
@@ -52,6 +54,10 @@ class RiskView:
     refs: dict[str, int] = field(default_factory=dict)
     lot: SymbolFilters | None = None  # the venue's exchange filters for the symbol (None: the config's)
     rules_version: int = 2  # decision rules in force (engine/rules/versions.py); not an observation
+    expectancy_frac: float | None = None  # the symbol's rolling expectancy per round trip (intel)
+    expectancy_usd: float | None = None
+    expectancy_trades: int = 0
+    conviction: dict[str, Scalar] = field(default_factory=dict)  # from the intent (intel_v6_enabled)
 
     def observations(self) -> dict[str, Scalar]:
         obs: dict[str, Scalar] = {
@@ -65,6 +71,8 @@ class RiskView:
             "symbol_gross": _r(self.symbol_gross),
             "tier_gross": _r(self.tier_gross),
             "portfolio_gross": _r(self.portfolio_gross),
+            "current_gross_notional": _r(self.portfolio_gross),  # the seeds' names, same values
+            "tier_gross_notional": _r(self.tier_gross),
             "open_positions_count": self.open_positions_count,
             "peak_nav_usd": _r(self.peak_nav),
             "dd_frac": _r(self.dd_frac),
@@ -73,7 +81,11 @@ class RiskView:
             "atr_ratio": _r(self.atr_ratio),
             "atr_regime": self.atr_regime,
             "minute_of_day_utc": self.minute_of_day,
+            "expectancy_frac": _r(self.expectancy_frac),
+            "expectancy_usd": _r(self.expectancy_usd),
+            "expectancy_trades": self.expectancy_trades,
         }
+        obs.update(self.conviction)
         for g, v in sorted(self.group_gross.items()):
             obs[f"group_gross.{g}"] = _r(v)
         return obs
@@ -121,7 +133,11 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         refs["tick"] = s.tick_seq
     if s.kline_seq:
         refs["kline"] = s.kline_seq
+    exp = state.intel.rolling(intent.symbol, cfg.runtime.signal_gate.expectancy_window)
+    conv = {k: intent.signal[k] for k in CONVICTION_KEYS if k in intent.signal}
     return RiskView(
+        expectancy_frac=exp.expectancy_frac, expectancy_usd=exp.expectancy_usd,
+        expectancy_trades=exp.round_trips, conviction=conv,
         symbol=intent.symbol, tier=tier, price=price, nav_usd=nav,
         nav_age_s=(now_ns - state.nav_ns) / NS if nav is not None else None,
         nav_sources_ok=bool(state.nav_sources_ok), position_qty=s.pos_qty,

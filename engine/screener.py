@@ -108,6 +108,13 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
     daily = atr_frac * math.sqrt(bars_per_day)
     scale = min(2.0, max(0.25, sc.vol_target_frac / daily)) if daily > 0 else 1.0
     notional = nav * sc.per_trade_nav_pct * scale
+    intel: dict[str, Any] = {}
+    if cfg.runtime.v6_flags.intel_v6_enabled:
+        # conviction-weighted sizing: the same IntelBook fold as symbol_scores_v6.json / hybrid_scores.json
+        edge = don_high if side == "BUY" else don_low
+        intel = state.intel.entry_conviction(ev.symbol, c, edge, atr, cfg)
+        intel["unscaled_notional_usd"] = round(notional, 8)
+        notional *= float(intel["conviction"])
     qty = round(notional / c, 8)
     if qty <= 0:
         return []
@@ -117,7 +124,7 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
     signal = {"ema_fast": round(s.ema_fast, 8), "ema_slow": round(s.ema_slow, 8),
               "donchian_high": don_high, "donchian_low": don_low, "atr": round(atr, 8),
               "daily_atr_frac": round(daily, 8), "vol_scale": round(scale, 6),
-              "position_qty": s.pos_qty}
+              "position_qty": s.pos_qty, **intel}
     reason = "breakout_long" if side == "BUY" else "breakout_short"
     if s.pos_qty != 0.0:
         reason = "add_long" if side == "BUY" else "add_short"

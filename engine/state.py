@@ -31,6 +31,7 @@ from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
 from engine.rules.indicators import WilderAtr, ema_step
+from engine.rules.intel import IntelBook
 from engine.rules.nav import NavTrack
 from engine.rules.units import HOUR_NS
 from eventlog.events import (
@@ -169,6 +170,7 @@ class EngineState:
         self.router = RouterBook()
         self.intents: dict[str, IntentEmitted] = {}
         self.summary = Summary()
+        self.intel = IntelBook()  # round trips, scores (the same fold as expectancy_v6.json)
 
     @property
     def config(self) -> HedgeConfig:
@@ -259,6 +261,7 @@ def _kline(st: EngineState, ev: KlineClosed) -> None:
     s.atr.update(ev.high, ev.low, c)
     s.bars += 1
     s.kline_seq = ev.session_seq
+    st.intel.on_kline(ev.symbol, ev.high, ev.low, c, st.config)
     s.kline_close_ms = ev.close_time_ms
     s.last_close = c
     s.high = ev.high
@@ -293,6 +296,7 @@ def _funding(st: EngineState, ev: FundingApplied) -> None:
     if st.cash is not None:
         st.cash += ev.amount_usd
     st.summary.funding_usd += ev.amount_usd
+    st.intel.on_funding(ev.symbol, ev.amount_usd, st.config)
 
 
 def _filters_loaded(st: EngineState, ev: ExchangeFiltersLoaded) -> None:
@@ -399,6 +403,8 @@ def _filled(st: EngineState, ev: OrderFilled) -> None:
     s.led_qty, s.led_entry, _ = apply_fill(s.led_qty, s.led_entry, sign, ev.qty, ev.price)
     if st.cash is not None:
         st.cash += ev.realized_pnl - ev.fee_usd
+    st.intel.on_fill(ev.symbol, ev.side, ev.qty, ev.price, ev.fee_usd, ev.realized_pnl, ev.is_maker,
+                     ev.slippage_bps, ev.ts_event_ns, st.config)
     _plan_closed(st, st.router.on_filled(ev))
 
 

@@ -74,6 +74,7 @@ class ConfigChanged(Event, tag=True, frozen=True, kw_only=True):
     config_hash: str
     previous_hash: str
     changes: list[dict[str, Any]] = []
+    source: str = "reload"  # reload (operator) | autotune | feedback_allocator
 
 
 # --------------------------------------------------------------------------- market

@@ -42,6 +42,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the session id and the summary")
     p.add_argument("--full", action="store_true",
                    help="end with the full report (per-symbol and per-month tables), not the short one")
+    p.add_argument("--shadow", dest="shadow_sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="shadow pipeline overlay (repeatable; needs pipeline_v6_shadow_enabled): a second decider "
+                        "on the same bars with this config change, on simulated matching")
 
 
 def parse_speed(text: str) -> float | None:
@@ -151,6 +154,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from config.flags import env_overrides, flags_of, with_env_flags
     from config.loader import load_config
     from engine.bootstrap import SimOptions, VenueUnavailable, env_flag, make_venue, resolve_symbols
     from engine.loop import Engine
@@ -158,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from eventlog.writer import LogWriter, WriterFailed
 
     env = dict(os.environ)
-    loaded = load_config(getattr(args, "config", None))
+    loaded = with_env_flags(load_config(getattr(args, "config", None)), env)
     cfg = loaded.config
     speed = parse_speed(args.speed)
     until_ns = parse_until(args.until)
@@ -195,7 +199,12 @@ def run(args: argparse.Namespace) -> int:
     clock = venue.clock()
     writer = LogWriter(store, session_id, clock_ns=clock.now_ns, max_batch=gc.max_batch,
                        max_latency_ms=gc.max_latency_ms)
-    engine = Engine(venue, writer)
+    try:
+        shadow = _make_shadow(home, cfg, args.shadow_sets, loaded.as_dict())
+    except UsageError:
+        store.close()
+        raise
+    engine = Engine(venue, writer, on_event=shadow.on_event if shadow is not None else None)
     stop: dict[str, bool] = {"flag": False, "reload": False}
 
     def _stop(signum: int, frame: Any) -> None:
@@ -218,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
             return
         stop["reload"] = False
         try:
-            fresh = load_config(getattr(args, "config", None))
+            fresh = with_env_flags(load_config(getattr(args, "config", None)), env)
         except Exception as exc:  # a bad edit never stops trading: keep the running config
             print(f"hedge run: config reload refused, still running on {engine.state.config_hash[:12]}: {exc}",
                   file=sys.stderr, flush=True)
@@ -239,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
     params = {"bars": args.bars, "until": args.until, "speed": args.speed, "once": once,
               "seed": args.seed if args.seed is not None else cfg.runtime.sim.seed,
               "data": str(data_dir) if data_dir else None,
-              "dry_run": env_flag(env, "DRY_RUN"), "testnet": env_flag(env, "BINANCE_TESTNET")}
+              "dry_run": env_flag(env, "DRY_RUN"), "testnet": env_flag(env, "BINANCE_TESTNET"),
+              "v6_flags": flags_of(cfg), "v6_flags_env": sorted(env_overrides(env)),
+              "shadow": {"sets": list(args.shadow_sets)} if shadow is not None else None}
     data_source = str(getattr(venue, "data_source", args.venue))
     follower = None
     alerter = None
@@ -268,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
         ended = engine.end(reason)
         summary = dict(ended.summary)  # type: ignore[attr-defined]
         writer.close()  # everything durable: the rate below includes the last commit
+        if shadow is not None:
+            shadow.close()  # the shadow finishes the last bars before the final projection
         wall = time.perf_counter() - wall0
         _stop_side("projections", follower)
         follower = None
@@ -327,6 +340,22 @@ def _check_log_before_appending(store: Any, home: Path) -> None:
     except BaseException:
         store.close()
         raise
+
+
+def _make_shadow(home: Path, cfg: Any, sets: list[str], config: dict[str, Any]) -> Any:
+    """The live shadow pipeline when ``pipeline_v6_shadow_enabled`` (a bad overlay is a usage error)."""
+    if not cfg.runtime.v6_flags.pipeline_v6_shadow_enabled:
+        if sets:
+            raise UsageError("--shadow needs runtime.v6_flags.pipeline_v6_shadow_enabled (or PIPELINE_V6_SHADOW_ENABLED=1)")
+        return None
+    from config.loader import ConfigError
+    from replay.shadow import ShadowPipeline, check_shadow_sets
+
+    try:
+        check_shadow_sets(config, sets)
+    except ConfigError as exc:
+        raise UsageError(f"--shadow: {exc}") from None
+    return ShadowPipeline(home, sets)
 
 
 def _expected_steps(venue: Any) -> int | None:

@@ -90,6 +90,17 @@ def validate(doc: Any, fields: dict[str, str]) -> list[str]:
     return problems
 
 
+def read_json_list(path: Path) -> list[Any]:
+    """A state file whose documented shape is a top-level JSON list."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StateFileError(f"{path}: corrupt state file ({exc})") from None
+    if not isinstance(doc, list):
+        raise StateFileError(f"{path}: corrupt state file (expected a JSON list, got {type(doc).__name__})")
+    return doc
+
+
 def validate_home(home: Path, manifest: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """file name -> problems for every manifest file under ``home`` (a missing file is a problem)."""
     manifest = manifest or load_manifest()
@@ -103,6 +114,9 @@ def validate_home(home: Path, manifest: dict[str, Any] | None = None) -> dict[st
             if spec["format"] == "jsonl":
                 problems = [f"line {i}: {p}" for i, rec in enumerate(read_jsonl(path), 1)
                             for p in validate(rec, spec["fields"])]
+            elif spec.get("shape") == "list":  # the seed's top-level list (positions.json)
+                rows = read_json_list(path)
+                problems = validate(rows, spec["fields"])
             else:
                 doc = read_json(path)
                 problems = validate(doc, spec["fields"])

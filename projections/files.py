@@ -67,7 +67,7 @@ def atomic_write(path: Path, data: bytes, *, sync_dir: bool = False) -> None:
         _fsync_dir(path.parent)
 
 
-def write_json(path: Path, doc: dict[str, Any]) -> bool:
+def write_json(path: Path, doc: dict[str, Any] | list[Any]) -> bool:
     """Atomically write a state document; skips the write when the bytes are unchanged."""
     data = dumps(doc)
     try:

@@ -16,11 +16,15 @@ from config.loader import from_dict
 from config.schema import FILES, HedgeConfig
 from engine.rules.units import NS
 from eventlog import events as E
+from projections.intel.view import IntelView
 from projections.kpis import Views, render_kpis, render_risk_snapshot
 from projections.nav import NavView
 from projections.positions import PositionsView
 from projections.risk import RiskView
 from projections.router import RouterView
+from projections.seed_docs import render_seed_documents
+from projections.shadow import DecisionFold
+from projections.telemetry import ErrorsView, LatencyView, MarketDataView
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +61,14 @@ class Projector:
         self.positions = PositionsView()
         self.router = RouterView()
         self.risk = RiskView()
+        # issue 16 (the rest of the seeds): intel, market data, latency, errors, flags
+        self.intel = IntelView()
+        self.market = MarketDataView()
+        self.latency = LatencyView()
+        self.errors = ErrorsView()
+        self.decisions = DecisionFold()  # live side of pipeline_v6_compare_summary.json
+        self.flag_env: list[str] = []
+        self.flags_ns = 0
         self._reset_session()
 
     def _reset_session(self) -> None:
@@ -66,6 +78,11 @@ class Projector:
         self.positions.reset()
         self.router.reset()
         self.risk.reset()
+        self.intel.reset()
+        self.market.reset()
+        self.latency.reset()
+        self.errors.reset()
+        self.decisions = DecisionFold()
 
     # -- folding -------------------------------------------------------------------
 
@@ -135,9 +152,18 @@ class Projector:
                 end_reason=self.end_reason, config_error=self.config_error, exits=self.positions.exits()),
             "kpis_v7.json": render_kpis(views, router, aum),
         }
+        router.update(self.latency.render())
+        docs.update(render_seed_documents(self, docs))
         for name, doc in docs.items():
             doc.update(self.header(name.removesuffix(".json")))
+        docs["execution_health.json"]["schema"] = "execution_health_v1"  # the seed's schema tag
         return docs
+
+    def list_documents(self, docs: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """State files whose seed shape is a top-level list (``positions.json``)."""
+        from projections.telemetry import render_positions_list
+
+        return {"positions.json": render_positions_list(docs["positions_state.json"])}
 
     def take_veto_lines(self) -> list[dict[str, Any]]:
         lines, self.risk.pending_lines = self.risk.pending_lines, []
@@ -156,6 +182,8 @@ def _session_started(p: Projector, ev: E.SessionStarted) -> None:
     p.session_started_ns = ev.ts_event_ns
     p.session_symbols = list(ev.symbols)
     p.end_reason = None
+    p.flag_env = [str(x) for x in ev.params.get("v6_flags_env", [])] if isinstance(ev.params, dict) else []
+    p.flags_ns = ev.ts_event_ns
 
 
 def _session_ended(p: Projector, ev: E.SessionEnded) -> None:
@@ -165,6 +193,7 @@ def _session_ended(p: Projector, ev: E.SessionEnded) -> None:
 def _config_changed(p: Projector, ev: E.ConfigChanged) -> None:
     p.cfg, p.config_error = config_of(ev.config)
     p.config_hash = ev.config_hash
+    p.flags_ns = ev.ts_event_ns
 
 
 def _tick(p: Projector, ev: E.MarketTick) -> None:
@@ -179,11 +208,15 @@ def _tick(p: Projector, ev: E.MarketTick) -> None:
         pos = p.positions.pos.get(sym)
         if pos is not None:
             pos.mark = price
+        if ev.mark is not None or ev.funding_rate is not None:
+            p.market.on_tick_mark(sym, ev.mark, ev.funding_rate, ts)
 
 
 def _kline(p: Projector, ev: E.KlineClosed) -> None:
     p.risk.on_kline(ev, p.cfg)
     p.set_price(ev.symbol, ev.close, ev.ts_event_ns)
+    p.intel.book.on_kline(ev.symbol, ev.high, ev.low, ev.close, p.cfg)
+    p.market.on_close(ev.symbol, ev.close, ev.ts_event_ns)
 
 
 def _nav(p: Projector, ev: E.NavSnapshot) -> None:
@@ -198,6 +231,9 @@ def _position(p: Projector, ev: E.PositionSnapshot) -> None:
 def _funding(p: Projector, ev: E.FundingApplied) -> None:
     p.risk.on_funding(ev.symbol, ev.amount_usd)
     p.positions.on_funding(ev.symbol, ev.amount_usd, ev.ts_event_ns, p.base_nav)
+    p.intel.book.on_funding(ev.symbol, ev.amount_usd, p.cfg)
+    p.market.on_funding(ev)
+    p.decisions.apply(ev)
 
 
 def _offex(p: Projector, ev: E.OffExchangeValued) -> None:
@@ -206,19 +242,27 @@ def _offex(p: Projector, ev: E.OffExchangeValued) -> None:
 
 def _intent(p: Projector, ev: E.IntentEmitted) -> None:
     p.positions.on_intent(ev)
+    p.intel.on_intent(ev)
 
 
 def _decision(p: Projector, ev: E.RiskDecided) -> None:
+    p.decisions.apply(ev)
     p.risk.on_decision(ev)
     p.positions.on_decision(ev)
 
 
 def _plan(p: Projector, ev: E.RoutePlanned) -> None:
     p.router.on_plan(ev)
+    p.latency.on_plan(ev)
 
 
 def _submitted(p: Projector, ev: E.OrderSubmitted) -> None:
     p.router.on_submitted(ev)
+    p.latency.on_submitted(ev)
+
+
+def _accepted(p: Projector, ev: E.OrderAccepted) -> None:
+    p.latency.on_accepted(ev)
 
 
 def _rejected(p: Projector, ev: E.OrderRejected) -> None:
@@ -229,6 +273,10 @@ def _filled(p: Projector, ev: E.OrderFilled) -> None:
     p.router.on_fill(ev)
     p.positions.on_fill(ev, p.leverage, p.base_nav)
     p.risk.on_fill(ev)
+    p.latency.on_fill(ev)
+    p.decisions.apply(ev)
+    p.intel.book.on_fill(ev.symbol, ev.side, ev.qty, ev.price, ev.fee_usd, ev.realized_pnl, ev.is_maker,
+                         ev.slippage_bps, ev.ts_event_ns, p.cfg)
 
 
 def _fallback(p: Projector, ev: E.RouterFallback) -> None:
@@ -249,6 +297,7 @@ def _alert_failed(p: Projector, ev: E.AlertFailed) -> None:
 
 def _venue_error(p: Projector, ev: E.VenueError) -> None:
     p.risk.venue_errors[ev.kind] = p.risk.venue_errors.get(ev.kind, 0) + 1
+    p.errors.on_error(ev)
 
 
 def _num(v: Any) -> float | None:
@@ -297,6 +346,7 @@ HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.RiskDecided: _decision,
     E.RoutePlanned: _plan,
     E.OrderSubmitted: _submitted,
+    E.OrderAccepted: _accepted,
     E.OrderRejected: _rejected,
     E.OrderFilled: _filled,
     E.RouterFallback: _fallback,

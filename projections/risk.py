@@ -30,6 +30,9 @@ def veto_line(ev: RiskDecided) -> dict[str, Any]:
         "observations": dict(ev.observations), "breached": list(ev.breached),
         "config_hash": ev.config_hash, "intent_id": ev.intent_id,
         "requested_qty": ev.requested_qty, "approved_qty": ev.approved_qty, "source": ev.source,
+        # the seeds' names (engineering guide: jq '{reason: .veto_reason, observed, limits}'), additive
+        "veto_reason": "; ".join(ev.reasons) if ev.reasons else ev.gate,
+        "observed": dict(ev.observations), "limits": dict(ev.thresholds),
     }
 
 

@@ -45,11 +45,14 @@ from projections.swap import clear_scratch, scratch_home, swap_in
 
 __all__ = ["Lock", "Paths", "Projection", "ProjectionError", "ProjectionFollower", "drop_views",
            "read_checkpoint", "rebuild", "run_projections", "write_checkpoint"]
+from projections.seed_docs import SEED_FILES
+from projections.shadow import ShadowReader
 
 STATE_FILES = (
     "nav_state.json", "nav_history.json", "aum_v7.json", "positions_state.json",
     "positions_ledger.json", "router_health.json", "risk_snapshot.json", "diagnostics.json",
-    "kpis_v7.json",
+    "kpis_v7.json", *SEED_FILES, "positions.json", "pipeline_v6_shadow_head.json",
+    "pipeline_v6_compare_summary.json",
 )
 DEFAULT_BATCH = 5000
 
@@ -90,6 +93,7 @@ class Projection:
         self.audit_rows = audit  # False: another process writes the audit files (parallel rebuild)
         self.audit.recover(self.seq)
         self.vetoes = JsonlAppender(self.paths.vetoes)
+        self.shadow = ShadowReader(self.paths.home)
         self.committed = self.seq if self._outputs_present() else -1
 
     def _outputs_present(self) -> bool:
@@ -207,8 +211,12 @@ class Projection:
         self.audit.wait()
         self.vetoes.sync()
         self.proj.veto_seq = self.vetoes.stored_seq()
-        for name, doc in self.proj.documents().items():
+        docs = self.proj.documents()
+        docs.update(self.shadow.documents(self.proj))
+        for name, doc in docs.items():
             write_json(self.paths.state / name, doc)
+        for name, rows in self.proj.list_documents(docs).items():
+            write_json(self.paths.state / name, rows)
         write_checkpoint(self.paths.checkpoint, self.seq, _row_hash_at(self.store, self.seq), self.proj)
         self.committed = self.seq
         self.audit.compact(self.seq, final=final)

@@ -64,6 +64,9 @@ RELATED: dict[str, tuple[str, ...]] = {
     "step_size": ("requested_qty",),
     "min_qty": ("requested_qty",),
     "min_notional": ("requested_notional_usd",),
+    "expectancy_min": ("expectancy_frac", "expectancy_trades", "expectancy_usd"),
+    "expectancy_min_trades": ("expectancy_trades",),
+    "expectancy_window": ("expectancy_trades",),
 }
 # thresholds that are a fraction (or multiple) of NAV: shown with their USD level too
 NAV_LEVELS = ("max_trade_nav_pct", "per_symbol_nav_pct", "tier_gross_nav_pct", "max_gross_nav_mult")
@@ -98,6 +101,8 @@ def config_path(name: str, dec: RiskDecided) -> str | None:
         return f"universe.symbols.{dec.symbol}.{name}"
     if name == "trading_window":
         return "runtime.trading_window"
+    if name in ("expectancy_min", "expectancy_min_trades", "expectancy_window"):
+        return f"runtime.signal_gate.{name}"
     if len(parts) == 3 and parts[0] == "correlation":
         return f"correlation_groups.groups.{parts[1]}.{parts[2]}"
     if len(parts) == 3 and parts[0] == "tiers":

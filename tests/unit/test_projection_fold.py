@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -156,8 +157,13 @@ def fold(events: list[E.Event]) -> Projector:
 # ----------------------------------------------------------------------------- tests
 
 
-def test_empty_log_renders_every_file_with_nulls_and_valid_schema() -> None:
-    docs = Projector().documents()
+def test_empty_log_renders_every_file_with_nulls_and_valid_schema(tmp_path: Path) -> None:
+    from projections.shadow import ShadowReader
+
+    p = Projector()
+    docs: dict[str, Any] = p.documents()
+    docs.update(p.list_documents(docs))
+    docs.update(ShadowReader(tmp_path).documents(p))
     manifest = load_manifest()["files"]
     assert set(docs) == {n for n, s in manifest.items() if s["format"] == "json"}
     for name, doc in docs.items():

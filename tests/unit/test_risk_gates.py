@@ -14,7 +14,7 @@ from eventlog.events import IntentEmitted
 
 NOW = 1_751_400_000 * 1_000_000_000
 PRICES = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0, "AVAXUSDT": 25.0, "WIFUSDT": 2.0}
-REQUIRED_OBS = ("nav_usd", "nav_age_s", "nav_sources_ok", "symbol_gross", "tier_gross", "portfolio_gross",
+REQUIRED_OBS = ("current_gross_notional", "tier_gross_notional", "expectancy_frac", "expectancy_trades", "nav_usd", "nav_age_s", "nav_sources_ok", "symbol_gross", "tier_gross", "portfolio_gross",
                 "open_positions_count", "dd_frac", "daily_loss_frac", "atr_regime", "atr_ratio", "dd_state")
 
 
@@ -71,6 +71,8 @@ VETOES = [
     ("nav_sources", "nav_sources_ok_required", (), {}, {"nav_sources_ok": False}),
     ("alt_ext_disabled", "dd_cautious_pct", (), {"symbol": "WIFUSDT", "qty": 1000},
      {"symbol": "WIFUSDT", "dd_frac": 0.05}),
+    ("expectancy", "expectancy_min", ("runtime.signal_gate.expectancy_min=-0.002",), {},
+     {"expectancy_frac": -0.005, "expectancy_trades": 12}),
     ("drawdown_limit", "max_drawdown_pct", (), {}, {"dd_frac": 0.2}),
     ("daily_loss_limit", "daily_loss_limit_pct", (), {}, {"daily_loss_frac": 0.05}),
     ("dd_state", "dd_defensive_pct", (), {}, {"dd_frac": 0.09}),
@@ -167,3 +169,16 @@ def test_no_nav_reading_is_a_nav_freshness_veto(loaded) -> None:
     d = _decide(loaded, _intent(), _view(loaded, nav_usd=None, nav_age_s=None))
     assert d["outcome"] == "veto" and d["gate"] == "nav_freshness"
     assert d["observations"]["nav_usd"] is None
+
+
+def test_expectancy_gate_waits_for_a_sample_then_binds(loaded) -> None:
+    lc = _cfg(loaded, "runtime.signal_gate.expectancy_min=-0.002")
+    few = _decide(lc, _intent(), _view(lc, expectancy_frac=-0.5, expectancy_trades=3))
+    assert few["outcome"] == "allow" and few["observations"]["expectancy_trades"] == 3
+    many = _decide(lc, _intent(), _view(lc, expectancy_frac=-0.5, expectancy_trades=10))
+    assert many["outcome"] == "veto" and many["gate"] == "expectancy" and many["source"] == "signal_gate"
+    assert many["observations"]["expectancy_frac"] == -0.5
+    assert many["thresholds"]["expectancy_min_trades"] == 10
+    # the seeds' gross names carry the same values as today's
+    o = many["observations"]
+    assert o["current_gross_notional"] == o["portfolio_gross"] and o["tier_gross_notional"] == o["tier_gross"]
