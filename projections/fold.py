@@ -16,6 +16,7 @@ from config.loader import from_dict
 from config.schema import FILES, HedgeConfig
 from engine.rules.units import NS
 from eventlog import events as E
+from projections.exec_logs import ExecLogsView
 from projections.intel.view import IntelView
 from projections.kpis import Views, render_kpis, render_risk_snapshot
 from projections.nav import NavView
@@ -67,6 +68,7 @@ class Projector:
         self.latency = LatencyView()
         self.errors = ErrorsView()
         self.decisions = DecisionFold()  # live side of pipeline_v6_compare_summary.json
+        self.exec_logs = ExecLogsView()  # events.jsonl, orders_executed.jsonl, order_metrics.jsonl (not reset)
         self.flag_env: list[str] = []
         self.flags_ns = 0
         self._reset_session()
@@ -254,11 +256,13 @@ def _decision(p: Projector, ev: E.RiskDecided) -> None:
 def _plan(p: Projector, ev: E.RoutePlanned) -> None:
     p.router.on_plan(ev)
     p.latency.on_plan(ev)
+    p.exec_logs.on_plan(ev)
 
 
 def _submitted(p: Projector, ev: E.OrderSubmitted) -> None:
     p.router.on_submitted(ev)
     p.latency.on_submitted(ev)
+    p.exec_logs.on_submitted(ev)
 
 
 def _accepted(p: Projector, ev: E.OrderAccepted) -> None:
@@ -267,9 +271,15 @@ def _accepted(p: Projector, ev: E.OrderAccepted) -> None:
 
 def _rejected(p: Projector, ev: E.OrderRejected) -> None:
     p.router.on_rejected(ev)
+    p.exec_logs.on_rejected(ev)
+
+
+def _canceled(p: Projector, ev: E.OrderCanceled | E.OrderExpired) -> None:
+    p.exec_logs.on_canceled(ev)
 
 
 def _filled(p: Projector, ev: E.OrderFilled) -> None:
+    p.exec_logs.on_fill(ev, p)  # before the router folds it: its fallback context is per order
     p.router.on_fill(ev)
     p.positions.on_fill(ev, p.leverage, p.base_nav)
     p.risk.on_fill(ev)
@@ -281,6 +291,7 @@ def _filled(p: Projector, ev: E.OrderFilled) -> None:
 
 def _fallback(p: Projector, ev: E.RouterFallback) -> None:
     p.router.on_fallback(ev)
+    p.exec_logs.on_fallback(ev)
 
 
 def _closed(p: Projector, ev: E.PositionClosed) -> None:
@@ -298,6 +309,7 @@ def _alert_failed(p: Projector, ev: E.AlertFailed) -> None:
 def _venue_error(p: Projector, ev: E.VenueError) -> None:
     p.risk.venue_errors[ev.kind] = p.risk.venue_errors.get(ev.kind, 0) + 1
     p.errors.on_error(ev)
+    p.exec_logs.on_error(ev)
 
 
 def _num(v: Any) -> float | None:
@@ -309,6 +321,7 @@ def _num(v: Any) -> float | None:
 
 def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
     """Exchange state read at (re)start is authoritative: rebuild positions from it."""
+    p.exec_logs.on_reconciled(ev)
     listed = {d.get("symbol") for d in ev.positions if isinstance(d, dict)}
     for gone in sorted(set(p.positions.pos) - listed):
         p.positions.on_snapshot(E.PositionSnapshot(
@@ -347,6 +360,8 @@ HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.RoutePlanned: _plan,
     E.OrderSubmitted: _submitted,
     E.OrderAccepted: _accepted,
+    E.OrderCanceled: _canceled,
+    E.OrderExpired: _canceled,
     E.OrderRejected: _rejected,
     E.OrderFilled: _filled,
     E.RouterFallback: _fallback,

@@ -38,6 +38,9 @@ from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.audit import BUCKET, AuditWriter
 from projections.checkpoint import read_checkpoint, write_checkpoint
+from projections.exec_logs import LOGS as EXEC_LOGS
+from projections.exec_logs import RotatingJsonl
+from projections.exec_logs import drop as drop_exec_logs
 from projections.files import JsonlAppender, StateFileError, write_json
 from projections.fold import Projector
 from projections.lock import Lock, ProjectionError
@@ -93,6 +96,7 @@ class Projection:
         self.audit_rows = audit  # False: another process writes the audit files (parallel rebuild)
         self.audit.recover(self.seq)
         self.vetoes = JsonlAppender(self.paths.vetoes)
+        self.exec_logs = {n: RotatingJsonl(self.paths.vetoes.parent / n) for n in EXEC_LOGS}
         self.shadow = ShadowReader(self.paths.home)
         self.committed = self.seq if self._outputs_present() else -1
 
@@ -198,6 +202,9 @@ class Projection:
             lines = proj.take_veto_lines()
             if lines:
                 self.vetoes.append(lines)
+            for name, recs in proj.exec_logs.take().items():
+                if recs:
+                    self.exec_logs[name].append(recs)
             n += len(batch)
             if progress is not None:
                 progress(n)
@@ -210,6 +217,8 @@ class Projection:
         self.audit.flush(self.seq)
         self.audit.wait()
         self.vetoes.sync()
+        for log in self.exec_logs.values():
+            log.sync()
         self.proj.veto_seq = self.vetoes.stored_seq()
         docs = self.proj.documents()
         docs.update(self.shadow.documents(self.proj))
@@ -246,6 +255,7 @@ def drop_views(home: Path) -> None:
             f.unlink(missing_ok=True)
     shutil.rmtree(p.audit, ignore_errors=True)
     p.vetoes.unlink(missing_ok=True)
+    drop_exec_logs(p.vetoes.parent)
     p.checkpoint.unlink(missing_ok=True)
 
 

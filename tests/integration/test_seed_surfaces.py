@@ -95,3 +95,21 @@ def test_the_guides_debugging_commands_return_real_values(intel_home: Path) -> N
     entries = read_json(intel_home / "state" / "positions_ledger.json")["entries"]
     assert entries and all(e["tp_sl"]["tp"] is not None for e in entries.values())
     assert all("veto_reason" in r for r in read_jsonl(vetoes))
+
+
+@pytest.mark.market
+def test_execution_logs_follow_the_seed_schema_and_the_fallback_query_works(intel_home: Path) -> None:
+    ex = intel_home / "execution"
+    events = read_jsonl(ex / "events.jsonl")
+    assert {e["type"] for e in events} >= {"order", "fill"}
+    assert {e["type"] for e in events} <= {"order", "fill", "cancel", "refresh", "error", "router"}
+    for e in events:
+        assert e["ts"].endswith("Z") and "T" in e["ts"] and isinstance(e["metadata"], dict)
+    assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})
+    fills = [e for e in events if e["type"] == "fill"]
+    executed = read_jsonl(ex / "orders_executed.jsonl")
+    assert len(executed) == len(fills) == len(read_jsonl(ex / "order_metrics.jsonl"))
+    if shutil.which("jq"):
+        out = subprocess.run(f"tail -5000 {ex / 'orders_executed.jsonl'} | jq -c 'select(.fallback==true)'",
+                             shell=True, capture_output=True, text=True, check=True).stdout.splitlines()
+        assert out and all(json.loads(x)["is_maker"] is False for x in out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from pathlib import Path
 
@@ -147,3 +148,28 @@ def test_sanitise_drops_anything_that_could_be_a_credential() -> None:
     msg = sanitise("HTTP 401 signature=abcdef apiKey=XYZ token 0123456789abcdefABCDEF0123456789 at /fapi")
     assert "abcdef" not in msg and "XYZ" not in msg and "0123456789abcdefABCDEF" not in msg
     assert "HTTP 401" in msg and "/fapi" in msg
+
+
+def test_rotation_splits_at_the_same_lines_whatever_the_batches_and_never_duplicates(tmp_path: Path) -> None:
+    from projections.exec_logs import RotatingJsonl, segments
+
+    recs = [{"seq": i, "payload": "x" * (i % 7 * 10)} for i in range(1, 200)]
+
+    def write(home: Path, batches: list[int]) -> dict[str, bytes]:
+        log = RotatingJsonl(home / "events.jsonl", max_bytes=1500)
+        i = 0
+        for b in batches:
+            log.append(recs[i:i + b])
+            log = RotatingJsonl(home / "events.jsonl", max_bytes=1500)  # a restart between batches
+            log.append(recs[max(0, i - 5):i + b])  # replays some lines already written
+            i += b
+        return {p.name: p.read_bytes() for p in sorted(home.iterdir())}
+
+    one = write(tmp_path / "a", [199])
+    many = write(tmp_path / "b", [1, 10, 33, 2, 80, 73])
+    assert one == many
+    assert len(segments(tmp_path / "a" / "events.jsonl")) > 3
+    assert all(len(b) <= 1500 for b in one.values())
+    order = sorted(one, key=lambda n: int(n.rsplit(".", 1)[1]) if n.count(".") > 1 else 10**9)  # oldest first
+    seqs = [json.loads(line)["seq"] for name in order for line in one[name].splitlines()]
+    assert seqs == list(range(1, 200))
