@@ -41,6 +41,7 @@ from projections.checkpoint import read_checkpoint, write_checkpoint
 from projections.exec_logs import LOGS as EXEC_LOGS
 from projections.exec_logs import RotatingJsonl
 from projections.exec_logs import drop as drop_exec_logs
+from projections.exec_logs import segments as exec_log_segments
 from projections.files import JsonlAppender, StateFileError, write_json
 from projections.fold import Projector
 from projections.lock import Lock, ProjectionError
@@ -290,6 +291,7 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
             pool, results = parallel.start(home, store_url, total, bucket_size, workers=workers, batch=batch,
                                            audit_dir=Paths(scratch).audit)
         proj = Projection(scratch, store, batch=batch, bucket_size=bucket_size, audit=pool is None)
+        proj.shadow = ShadowReader(home)  # shadow logs live in the real home, not the scratch one
         with counter("rebuild", total, enabled=progress) as tick:
             n = proj.catch_up(progress=tick, prefetch=True, stop=total)
         if pool is not None:
@@ -313,7 +315,11 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
 def _swap_views(scratch: Path, home: Path) -> None:
     """Move a complete rebuild into place, checkpoint last (``projections.swap``)."""
     s = Paths(scratch)
-    order = [str(p.relative_to(scratch)) for p in (s.audit, s.vetoes, s.state, s.checkpoint)]
+    logs = sorted({str(f.relative_to(root)) for root in (scratch, home) for name in EXEC_LOGS
+                   for f in (Paths(root).vetoes.parent / name, *exec_log_segments(Paths(root).vetoes.parent / name))
+                   if f.exists()})
+    order = [str(s.audit.relative_to(scratch)), str(s.vetoes.relative_to(scratch)), *logs,
+             *(str(p.relative_to(scratch)) for p in (s.state, s.checkpoint))]
     swap_in(scratch, home, order)
 
 
