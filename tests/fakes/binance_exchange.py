@@ -293,7 +293,7 @@ class Exchange:
         self.next_id += 1
         trade = {"id": self.next_id, "orderId": o.order_id, "symbol": o.symbol, "side": o.side,
                  "price": price, "qty": qty, "realizedPnl": realized, "commission": fee,
-                 "maker": maker, "time": o.update_ms}
+                 "maker": maker, "time": o.update_ms, "posAfter": pos[0]}  # posAfter: for tests, not served
         self.trades.append(trade)
         ev = self.order_event(o, "TRADE", last_qty=qty, last_price=price, fee=fee, maker=maker,
                               realized=realized, trade_id=trade["id"])

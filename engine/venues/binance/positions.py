@@ -12,7 +12,9 @@ without ever summing a fill twice, whatever the arrival order of fills
 * a *reading* is the exchange's net position of a symbol at an exchange time ``T``; it
   includes every trade of that symbol with trade time ``<= T`` (Binance stamps an
   ``ACCOUNT_UPDATE`` with the transaction time ``T`` of the trade that caused it);
-* a fill is *settled* once a reading at or after its trade time is known; its position is
+* a fill is *settled* by the reading stamped with its own trade time (its
+  ``ACCOUNT_UPDATE``), or by a later reading up to which every trade is known (a
+  ``userTrades`` read made after that reading); its position is
   ``reading - (fills after it, up to the reading)``, each fill counted once by trade id.
 
 A fill that is not settled yet waits (normally milliseconds: Binance sends
@@ -50,6 +52,7 @@ class PositionLedger:
     def __init__(self) -> None:
         self.readings: dict[str, list[tuple[int, float]]] = {}  # symbol -> sorted [(time_ms, qty)]
         self.fills: dict[str, dict[int, tuple[int, float]]] = {}  # symbol -> trade id -> (time_ms, signed qty)
+        self.complete_to: dict[str, int] = {}  # symbol -> ms up to which every trade is known
 
     def has_fill(self, symbol: str, trade_id: int) -> bool:
         return trade_id in self.fills.get(symbol, {})
@@ -79,29 +82,30 @@ class PositionLedger:
         last = self.latest(symbol)
         return last is not None and last[0] >= time_ms
 
+    def mark_complete(self, symbol: str, to_ms: int) -> None:
+        """Every trade of ``symbol`` up to ``to_ms`` is known (a userTrades read made after
+        a reading at ``to_ms``)."""
+        self.complete_to[symbol] = max(self.complete_to.get(symbol, -1), to_ms)
+
     def position_after(self, symbol: str, trade_id: int) -> float | None:
         """The exchange's net position right after ``trade_id``; None until settled.
 
-        Settled = a reading at or after the trade exists, and the readings around it
-        agree with the fills known between them (else a fill is still missing: wait).
+        Settled by a reading stamped with the trade's own time (its ``ACCOUNT_UPDATE``),
+        or by a later reading up to which every trade is known (``mark_complete``). A later
+        reading alone is not enough: fills still missing between could cancel out.
         """
         fills = self.fills[symbol]
         t, _ = fills[trade_id]
         rs = self.readings.get(symbol, [])
-        i = bisect.bisect_left(rs, (t, float("-inf")))
-        if i >= len(rs):
-            return None
-        b_time, b_qty = rs[i]
-        if i > 0:
-            a_time, a_qty = rs[i - 1]
-            between = sum((sq for ft, sq in fills.values() if a_time < ft <= b_time), 0.0)
-            if abs(a_qty + between - b_qty) > 1e-9 * max(1.0, abs(b_qty)):
-                return None
-        qty = b_qty
-        for tid, (ft, signed) in fills.items():
-            if (t, trade_id) < (ft, tid) and ft <= b_time:
-                qty -= signed
-        return 0.0 if abs(qty) < EPS else round(qty, 10)
+        complete = self.complete_to.get(symbol, -1)
+        for r_time, r_qty in rs[bisect.bisect_left(rs, (t, float("-inf"))):]:
+            if r_time == t or r_time <= complete:
+                qty = r_qty
+                for tid, (ft, signed) in fills.items():
+                    if (t, trade_id) < (ft, tid) and ft <= r_time:
+                        qty -= signed
+                return 0.0 if abs(qty) < EPS else round(qty, 10)
+        return None
 
     def current(self, symbol: str) -> float:
         """Latest reading plus every fill after it."""

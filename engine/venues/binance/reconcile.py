@@ -4,8 +4,9 @@
 
 * ``reconcile`` - account + positions + open orders (``VenueReconciled``), on connect and
   after a user-stream gap; on start our symbols' stale orders are canceled;
-* ``backfill_fills`` - trades from ``/fapi/v1/userTrades`` since a time: fills missed while
-  the user stream was down, or made while the engine was not running (restart). Each
+* ``read_back`` - the account, then trades from ``/fapi/v1/userTrades`` since a time: fills
+  missed while the user stream was down, or made while the engine was not running
+  (restart); every trade up to the reading is then known, so it settles them. Each
   trade id is recorded once; a trade of an order this process never placed is
   attributed to its client order id by querying the order;
 * ``settle_order`` / ``resolve_unknown`` - what became of one order;
@@ -105,16 +106,19 @@ class Reconciler:
         self.last_read_ok = True
         return errs
 
-    def reconcile(self, initial: bool, cancel_open: bool = False) -> list[VenueUpdate]:
-        """Positions, balances and open orders; on start cancel our symbols' stale orders."""
+    def reconcile(self, initial: bool, cancel_open: bool = False, fills_since_ms: int | None = None,
+                  source: str = "rest.userTrades") -> list[VenueUpdate]:
+        """Positions, balances, fills since ``fills_since_ms`` and open orders; on start
+        cancel our symbols' stale orders."""
         ts = self.faults.now_ns()
-        out = self.read_account()
+        out = self.read_back(fills_since_ms, source)
         open_orders, errs = self.faults.attempt("rest.openOrders", lambda: decode_list(
             self.rest.open_orders(), RestOrder, "openOrders"))
         out += errs
-        if out or open_orders is None:
+        bad = [u for u in out if u.cls.__name__ == "VenueError"]
+        if bad or open_orders is None:
             if initial:  # never trade on an account we could not read
-                raise VenueStartError("reconciliation failed: " + describe(out))
+                raise VenueStartError("reconciliation failed: " + describe(bad))
             return out
         canceled: list[str] = []
         listed: list[dict[str, Any]] = []
@@ -143,12 +147,6 @@ class Reconciler:
 
     # ------------------------------------------------------------------ fills
 
-    def backfill_fills(self, since_ms: int | None, source: str = "rest.userTrades") -> list[VenueUpdate]:
-        """Every trade of our symbols since ``since_ms`` not recorded yet (each trade id once)."""
-        if since_ms is None:
-            return []
-        return self.apply_trades(self.fetch_trades(since_ms), source)
-
     def fetch_trades(self, since_ms: int) -> dict[str, Any]:
         """The network half (any thread): symbol -> its trades since ``since_ms`` (or the RestError)."""
         start = max(0, since_ms - TRADE_MARGIN_MS)
@@ -160,7 +158,20 @@ class Reconciler:
                 out[sym] = exc
         return out
 
-    def apply_trades(self, fetched: dict[str, Any], source: str = "rest.userTrades") -> list[VenueUpdate]:
+    def read_back(self, since_ms: int | None, source: str = "rest.userTrades") -> list[VenueUpdate]:
+        """The account, then every trade since ``since_ms``: fills missed are recorded and
+        the reading settles them (every trade up to it is known). The caller settles."""
+        fetched = self.fetch_account()
+        out = self.apply_account(fetched)
+        if since_ms is not None:
+            t0 = fetched[0] if self.last_read_ok else None
+            out += self.apply_trades(self.fetch_trades(since_ms), source, complete_to_ms=t0)
+        return out
+
+    def apply_trades(self, fetched: dict[str, Any], source: str = "rest.userTrades",
+                     complete_to_ms: int | None = None) -> list[VenueUpdate]:
+        """Trades read back (symbol -> rows or RestError). ``complete_to_ms``: the time of
+        the account reading taken before this read (every trade up to it is now known)."""
         out: list[VenueUpdate] = []
         for sym in sorted(fetched):
             trades = fetched[sym]
@@ -176,6 +187,8 @@ class Reconciler:
                 if not self.orders.knows_order(tr.order_id):
                     out += self._learn_order(tr)
                 out += self.orders.on_rest_trade(tr, source)
+            if complete_to_ms is not None:
+                self.account.ledger.mark_complete(sym, int(complete_to_ms))
         return out
 
     def _trades(self, symbol: str, start_ms: int) -> list[RestTrade]:
@@ -226,7 +239,7 @@ class Reconciler:
         out = self.orders.on_rest_order(order, self.faults.now_ns())
         tracked = self.orders.orders.get(order_id)
         if tracked is not None and order.executed_qty > tracked.filled_qty + 1e-12:
-            out += self.backfill_fills(max(0, order.update_ms - 3_600_000 + TRADE_MARGIN_MS))
+            out += self.read_back(max(0, order.update_ms - 3_600_000 + TRADE_MARGIN_MS))
         return out
 
     def unknown_outcome(self, req: OrderRequest, exc: RestError, query: Any) -> list[VenueUpdate]:

@@ -177,10 +177,10 @@ class BinanceVenue:
         return out + self.faults.notices(self.rest)
 
     def _restart_fills(self) -> list[VenueUpdate]:
-        """Fills made since the last one the log holds (engine down), then the account and
+        """The account, the fills made since the last one the log holds (engine down), and
         open orders; fills are released once the account reading has settled them."""
-        out = self.sync.backfill_fills(self.resume_fills_since_ms, "rest.userTrades.restart")
-        out += self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start)
+        out = self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start,
+                                  fills_since_ms=self.resume_fills_since_ms, source="rest.userTrades.restart")
         self.last_poll_ok = time.monotonic()
         return out + self.orders.settle()
 
@@ -214,7 +214,7 @@ class BinanceVenue:
                 if raw is CLOSED:
                     out += self.streams.on_closed(route, info)
                 elif route == "private":
-                    out += self._on_user(raw)
+                    out += self.on_user_frame(raw)
                 else:
                     out += self._on_market(route, raw)
             except Exception as exc:  # a bug of ours must not lose the frame unrecorded nor stop the loop
@@ -330,8 +330,8 @@ class BinanceVenue:
         return fresh and (self.streams.private_alive() or not self.streams.conns)
 
     def _poll_account(self) -> list[VenueUpdate]:
-        """Every ``account_poll_s``: the account read back off the loop thread (with the
-        trades of any fill still waiting for its position, read first)."""
+        """Every ``account_poll_s``: the account read back off the loop thread (then the
+        trades since any fill still waiting for its position)."""
         if self.dry is not None or time.monotonic() < self.next_poll:
             return []
         self.next_poll = time.monotonic() + self.account_poll_s
@@ -339,8 +339,8 @@ class BinanceVenue:
         since = None if oldest is None else oldest // MS
 
         def fetch() -> tuple[Any, Any]:
-            trades = self.sync.fetch_trades(since) if since is not None else {}
-            return trades, self.sync.fetch_account()
+            account = self.sync.fetch_account()  # the reading first: trades read after it are complete to it
+            return (self.sync.fetch_trades(since) if since is not None else {}), account
 
         self.io.run(fetch, self._polled)
         return []
@@ -349,8 +349,8 @@ class BinanceVenue:
         if isinstance(result, Exception):
             return [self.faults.err("rest.account", "http", "$", f"{type(result).__name__}: {result}")]
         trades, fetched = result
-        out = self.sync.apply_trades(trades)
         errors = self.sync.apply_account(fetched)
+        out = self.sync.apply_trades(trades, complete_to_ms=fetched[0] if self.sync.last_read_ok else None)
         if errors:
             return out + errors + [self.account.nav_update(self.now_ns(), self.sources_ok())]
         self.last_poll_ok = time.monotonic()
@@ -373,10 +373,12 @@ class BinanceVenue:
             return exc
 
     def _settle_by_reading(self) -> list[VenueUpdate]:
-        """Fills recovered over REST wait for a reading after them: read the account."""
+        """Fills recovered over REST wait for a reading after them: read the account (and
+        the trades since the oldest waiting fill, so the reading settles them)."""
         if not self.orders.pending:
             return []
-        errors = self.sync.read_account()
+        oldest = min(ts for ts, _ in self.orders.pending.values()) // MS
+        errors = self.sync.read_back(oldest)
         settled = self.orders.settle()
         symbols = sorted({u.fields["symbol"] for u in settled})
         return errors + settled + [self.account.position_update(s, self.now_ns()) for s in symbols]
@@ -392,8 +394,7 @@ class BinanceVenue:
         if route == "private":
             known_open = set(self.orders.open_ids())
             self.sync.open_ids = sorted(known_open)  # if the read fails, query nothing
-            out = self.sync.backfill_fills(since_ms)  # fills first, then the reading that settles them
-            out += self.sync.reconcile(initial=False)
+            out = self.sync.reconcile(initial=False, fills_since_ms=since_ms)  # the reading, then the fills
             if self.sync.last_read_ok:
                 self.last_poll_ok = time.monotonic()
             for oid in sorted(known_open - set(self.sync.open_ids)):
@@ -467,7 +468,8 @@ class BinanceVenue:
             out.append(u)
         return out
 
-    def _on_user(self, raw: Any) -> list[VenueUpdate]:
+    def on_user_frame(self, raw: Any) -> list[VenueUpdate]:
+        """One frame of the private (user-data) stream -> updates (fills wait until settled)."""
         try:
             frame = decode_user(raw)
         except WireError as exc:
