@@ -87,7 +87,8 @@ def test_a_session_trades_end_to_end_replays_and_leaks_no_secret(fake: FakeBinan
             # price: the reprice is away from the touch the engine saw when it repriced
             ticks = [e for e in evs if type(e).__name__ == "MarketTick" and e.symbol == nxt.symbol
                      and e.session_seq < nxt.session_seq]
-            assert (nxt.price < ticks[-1].bid) if first.side == "BUY" else (nxt.price > ticks[-1].ask)
+            bid, ask = (ticks[-1].bid, ticks[-1].ask) if ticks else (first.price, first.price)
+            assert (nxt.price < bid) if first.side == "BUY" else (nxt.price > ask)
 
     verify = run_hedge(["verify"], env)
     assert verify.returncode == 0 and "chain intact" in verify.stdout, verify.stdout + verify.stderr
