@@ -205,16 +205,22 @@ def run(args: argparse.Namespace) -> int:
         store.close()
         raise
     engine = Engine(venue, writer, on_event=shadow.on_event if shadow is not None else None)
-    stop: dict[str, bool] = {"flag": False, "reload": False}
+    stop: dict[str, bool] = {"reload": False}
+    from hedge.run_signals import Out, Stopper
 
-    def _stop(signum: int, frame: Any) -> None:
-        if stop["flag"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # second Ctrl-C: stop now
-        stop["flag"] = True
-        req = getattr(venue, "request_stop", None)
-        if req is not None:
-            req()
-        print("hedge run: stopping after the current step (Ctrl-C again to force)", file=sys.stderr, flush=True)
+    out = Out()
+    stopper = Stopper(getattr(venue, "request_stop", None) or (lambda: None))
+    ended: list[Any] = []
+
+    def _end(why: str) -> Any:
+        """Record SessionEnded exactly once, whatever path ends the session."""
+        if not ended:
+            stopper.begin_ending()
+            ended.append(engine.end(why))
+        return ended[0]
+
+    def _should_stop() -> bool:
+        return stopper.stopping or out.stdout_closed()
 
     def _hup(signum: int, frame: Any) -> None:
         stop["reload"] = True
@@ -241,8 +247,7 @@ def run(args: argparse.Namespace) -> int:
 
     old_handlers: dict[int, Any] = {}
     if _main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            old_handlers[sig] = signal.signal(sig, _stop)
+        stopper.install()
         if hasattr(signal, "SIGHUP"):
             old_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hup)
     params = {"bars": args.bars, "until": args.until, "speed": args.speed, "once": once,
@@ -261,8 +266,8 @@ def run(args: argparse.Namespace) -> int:
                      symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
                      normalisations=list(loaded.normalisations), data_source=data_source,
                      params=params, ts_event_ns=clock.now_ns())
-        print(f"session {session_id}  venue {venue.name} ({venue.mode})  symbols {','.join(symbols)}  "
-              f"data {data_source}  config {loaded.config_hash[:12]}", flush=True)
+        out.say(f"session {session_id}  venue {venue.name} ({venue.mode})  symbols {','.join(symbols)}  "
+                f"data {data_source}  config {loaded.config_hash[:12]}")
         if not args.no_projections:
             writer.flush()
             follower = _start_projections(home)
@@ -271,14 +276,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             with counter("bars", total, enabled=not args.quiet and total is not None and speed is None) as tick:
                 reason = engine.run(max_bars=args.bars, until_ns=until_ns, once=once,
-                                    idle=lambda: time.sleep(0.05), should_stop=lambda: stop["flag"],
+                                    idle=lambda: time.sleep(0.05), should_stop=_should_stop,
                                     progress=tick, between=_between)
         except KeyboardInterrupt:
             reason = "interrupted"
+        if reason == "stopped" and out.closed:
+            reason = "stdout closed"
         bars = sum(s.bars for s in engine.state.syms.values())
-        ended = engine.end(reason)
-        summary = dict(ended.summary)  # type: ignore[attr-defined]
+        summary = dict(_end(reason).summary)
         writer.close()  # everything durable: the rate below includes the last commit
+        stopper.durable = True
         if shadow is not None:
             shadow.close()  # the shadow finishes the last bars before the final projection
         wall = time.perf_counter() - wall0
@@ -286,19 +293,22 @@ def run(args: argparse.Namespace) -> int:
         follower = None
         _stop_side("alerts", alerter)
         alerter = None
-        print(f"session {session_id} ended ({reason})")
-        print(format_summary(summary))
+        out.say(f"session {session_id} ended ({reason})")
+        out.say(format_summary(summary))
         if not args.quiet:
-            print(f"  {bars / wall:,.0f} bars/s, {summary['events'] / wall:,.0f} events/s over {wall:.2f} s "
-                  f"-> {store.location}")
+            out.say(f"  {bars / wall:,.0f} bars/s, {summary['events'] / wall:,.0f} events/s over {wall:.2f} s "
+                    f"-> {store.location}")
         if args.no_projections:
-            print("  (no report: --no-projections left the audit tables behind; "
-                  "'hedge rebuild' then 'hedge report')")
-        else:
+            out.say("  (no report: --no-projections left the audit tables behind; "
+                    "'hedge rebuild' then 'hedge report')")
+        elif not out.closed:
             from hedge.cmd_report import print_after_run
 
-            print()
-            print_after_run(home, session_id, full=args.full)
+            try:
+                out.say("")
+                print_after_run(home, session_id, full=args.full)
+            except BrokenPipeError:
+                out.say("")  # marks stdout closed; the session itself ended cleanly
         return 0
     except WriterFailed as exc:
         print(f"hedge run: the event log failed, trading stopped: {exc}", file=sys.stderr)
@@ -308,7 +318,8 @@ def run(args: argparse.Namespace) -> int:
             from eventlog.redact import env_redactor
 
             # an exception may carry an upstream's echo of a key: never into the log
-            engine.end(env_redactor()(f"error: {type(exc).__name__}: {exc}"[:500]))
+            _end("interrupted" if isinstance(exc, KeyboardInterrupt)
+                 else env_redactor()(f"error: {type(exc).__name__}: {exc}"[:500]))
             writer.close()
         except Exception:
             pass
@@ -320,6 +331,7 @@ def run(args: argparse.Namespace) -> int:
             venue.close()
         finally:
             store.close()
+            stopper.restore()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
 
