@@ -13,7 +13,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "replay.md"
 
 
 def doc_commands() -> list[str]:
-    block = re.search(r"```\n(.*?)```", DOC.read_text(), re.S)
+    block = re.search(r"```(?:bash)?\n(.*?)```", DOC.read_text(), re.S)
     assert block, "docs/replay.md lost its command block"
     return [ln.split("#")[0].strip() for ln in block.group(1).splitlines() if ln.startswith("hedge ")]
 
