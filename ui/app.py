@@ -20,10 +20,12 @@ REFRESH_MS = 2000
 HISTORY = str(Path("state") / "nav_history.json")  # its entry in state.signature()
 TITLE = "gpt-hedge · Fund dashboard"
 POSITION_COLUMNS = ["Symbol", "Side", "Qty", "Entry", "Mark", "Notional", "PnL", "TP", "SL",
-                    "DD state", "DD today", "ATR ratio", "ATR regime"]
+                    "Symbol DD state", "Symbol DD today", "ATR ratio", "ATR regime"]
 SYMBOL_COLUMNS = ["Symbol", "Position", "Last close", "ATR", "ATR %", "ATR ratio", "ATR regime",
-                  "DD state", "DD today"]
-VETO_COLUMNS = ["Time", "Symbol", "Outcome", "Gate", "Threshold", "Observation", "Reason"]
+                  "Symbol DD state", "Symbol DD today"]
+VETO_COLUMNS = ["Time", "Symbol", "Outcome", "Gate", "Threshold", "Observation"]
+#: A live account's data older than this (wall clock) is shown as stale, in red.
+LIVE_STALE_S = 300
 ROUTER_COLUMNS = ["Symbol", "Quality", "Score", "Maker fill", "Fallback", "Slip p50 (bps)",
                   "Slip q95 (bps)", "Fills", "Orders", "Post-only rejects", "Last fill"]
 
@@ -49,6 +51,10 @@ class Dashboard:
         self.home = home
         self.sig: tuple[Any, ...] | None = None
         self.status = _html()
+        self.guide = _html()
+        self.positions_note = _html()
+        self.symbols_note = _html()
+        self.router_note = _html()
         self.risk_cards = _html()
         self.overview_cards = _html()
         self.performance_cards = _html()
@@ -61,16 +67,21 @@ class Dashboard:
         self.dd_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.chart_note = _html()
         self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10,
-                             formatters={"Observation": {"type": "textarea"}, "Reason": {"type": "textarea"}},
-                             widths={"Observation": 330, "Reason": 360})
+                             formatters={"Threshold": {"type": "textarea"}, "Observation": {"type": "textarea"}},
+                             widths={"Threshold": 300, "Observation": 380})
         self.gates = _html()
         self.router = _table(ROUTER_COLUMNS)
+        self.sections: list[pn.Column] = []
+        self.present = False
+        self.body: pn.Column | None = None
         self.refresh(force=True)
 
     # -- layout ---------------------------------------------------------------------------
     def section(self, title: str, sub: str, *body: Any) -> pn.Column:
-        return pn.Column(_html(c.section_title(title, sub)), *body, sizing_mode="stretch_width",
-                         css_classes=["hedge-section"])
+        col = pn.Column(_html(c.section_title(title, sub)), *body, sizing_mode="stretch_width",
+                        css_classes=["hedge-section"], visible=self.present)
+        self.sections.append(col)
+        return col
 
     def template(self) -> pn.template.FastListTemplate:
         """The whole page in a FastListTemplate (its assets are served by the Panel server)."""
@@ -81,11 +92,11 @@ class Dashboard:
         )
         main = tmpl.main
         assert main is not None  # a ListLike on every template
-        main.extend([
-            pn.Column(self.status, sizing_mode="stretch_width"),
-            self.section("v7 Risk KPIs", "drawdown, volatility, costs and execution at a glance",
+        head = pn.Column(self.status, self.guide, sizing_mode="stretch_width")
+        sections = [
+            self.section("Risk KPIs", "drawdown, volatility, costs and execution at a glance",
                          self.risk_cards),
-            self.section("Overview (v7)", "futures NAV, total AUM, drawdown and router", self.overview_cards),
+            self.section("Overview", "futures NAV, total AUM, drawdown and execution", self.overview_cards),
             self.section("AUM breakdown (USD)", "futures NAV plus off-exchange holdings · hover a slice",
                          pn.Row(pn.Column(self.donut, sizing_mode="stretch_width", min_width=300,
                                           css_classes=["aum-donut-col"]),
@@ -93,15 +104,25 @@ class Dashboard:
                                 sizing_mode="stretch_width")),
             self.section("Performance", "this session: risk-adjusted return, edge per trade, costs",
                          self.performance_cards),
-            self.section("Open positions", "marks, TP/SL and per-symbol risk regime", self.positions),
-            self.section("NAV and drawdown", "hourly history, then every recent reading",
+            self.section("Open positions", "marks, take-profit / stop-loss, and each symbol's own intraday "
+                         "drawdown and volatility (the portfolio's drawdown state is on the Risk KPIs card)",
+                         self.positions_note, self.positions),
+            self.section("NAV and drawdown", "the whole history: daily, then hourly, then every recent reading",
                          self.chart_note, self.nav_chart, self.dd_chart),
-            self.section("Risk vetoes", "recent vetoes and clamps, with the threshold that broke",
+            self.section("Risk checks", "recent orders blocked or reduced by a risk limit: the limit and what "
+                         "was observed",
                          pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes),
-            self.section("Router health", "maker-first execution quality per symbol", self.router),
-            self.section("Symbols", "volatility regime and intraday drawdown of every configured symbol",
-                         self.symbols),
-        ])
+            self.section("Execution quality", "maker-first order routing per traded symbol", self.router,
+                         self.router_note),
+            self.section("Symbols", "volatility regime and each symbol's own intraday drawdown, for the "
+                         "symbols traded or held", self.symbols, self.symbols_note),
+        ]
+        if self.present:
+            main.extend([head, *sections])  # one card per section
+        else:
+            # an empty home: one hidden body instead of a card per section (no column of empty boxes)
+            self.body = pn.Column(*sections, sizing_mode="stretch_width", visible=False)
+            main.extend([head, self.body])
         return tmpl
 
     # -- refresh --------------------------------------------------------------------------
@@ -119,15 +140,14 @@ class Dashboard:
     def show(self, s: state.Snapshot, charts: bool = True) -> None:
         """Put a snapshot's numbers into every pane (the charts only when ``charts``: they
         are the expensive part and change only with nav_history.json)."""
-        nav = s.nav_state
-        freshness = fmt.label(nav.get("freshness"), "no state" if not s.present else "unknown")
-        self.status.object = c.status_html([
-            ("Session", fmt.label(nav.get("session_id"))),
-            ("Data as of", fmt.when(nav.get("updated_ts"))),
-            ("Log seq", fmt.plain(nav.get("seq"), 0)),
-            ("State files", f"{len(s.present)}/{len(s.files)}"),
-            ("Read", fmt.when(s.read_at).replace(" UTC", "") + " UTC"),
-        ], (f"NAV {freshness}", model.tone(freshness)))
+        self.present = bool(s.present)
+        for sec in self.sections:
+            sec.visible = self.present
+        if self.body is not None:
+            self.body.visible = self.present
+        self.guide.object = c.empty_home_html(str(s.home)) if not s.present else ""
+        self.guide.visible = not s.present
+        self.status.object = c.status_html(*model.status_items(s, live_stale_s=LIVE_STALE_S))
         self.risk_cards.object = c.cards_html(model.risk_cards(s))
         self.overview_cards.object = c.cards_html(model.overview_cards(s))
         self.performance_cards.object = c.cards_html(model.performance_cards(s))
@@ -138,19 +158,37 @@ class Dashboard:
         self.aum_table.object = c.aum_table_html(slices, total, state.sub(s.aum, "total", "pnl"))
         positions = model.position_rows(s)
         self.positions.value = c.table_frame(positions, POSITION_COLUMNS)
-        self.symbols.value = c.table_frame(model.symbol_rows(s), SYMBOL_COLUMNS)
+        self.positions.visible = bool(positions)
+        self.positions_note.object = "" if positions else (
+            '<div class="empty">No open positions: the fund is flat. Positions appear here with their '
+            "marks, PnL, take-profit and stop-loss as soon as one is opened.</div>")
+        self.positions_note.visible = not positions
+        symbol_rows = model.symbol_rows(s)
+        self.symbols.value = c.table_frame(symbol_rows, SYMBOL_COLUMNS)
+        self.symbols.visible = bool(symbol_rows)
+        idle = model.idle_symbols(s)
+        self.symbols_note.object = (f'<div class="empty">Not traded this session ({len(idle)}): '
+                                    f'{c.esc(", ".join(idle))}</div>') if idle else ""
+        self.symbols_note.visible = bool(idle)
         if charts:
             self.show_charts(s)
         self.vetoes.value = c.table_frame(model.veto_rows(s), VETO_COLUMNS)
-        self.gates.object = c.bars_html(model.veto_counts(s), model.decision_counts(s))
-        self.router.value = c.table_frame(model.router_rows(s), ROUTER_COLUMNS)
+        self.gates.object = c.bars_html([(model.gate_words(g), n) for g, n in model.veto_counts(s)],
+                                        model.decision_counts(s))
+        router_rows = model.router_rows(s)
+        self.router.value = c.table_frame(router_rows, ROUTER_COLUMNS)
+        self.router.visible = bool(router_rows)
+        self.router_note.object = self.symbols_note.object if router_rows else (
+            '<div class="empty">No orders routed yet: execution quality appears with the first fill.</div>')
+        self.router_note.visible = bool(self.router_note.object)
 
 
     def show_charts(self, s: state.Snapshot) -> None:
         """NAV and drawdown charts, or a note when there is no history yet."""
         charts = c.nav_charts(model.nav_points(s))
         if charts is None:
-            self.chart_note.object = '<div class="empty">NAV history: n/a (fewer than two readings)</div>'
+            self.chart_note.object = ('<div class="empty">No NAV history yet: the chart appears after the '
+                                      "session's first two NAV readings.</div>")
             self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = True, False, False
         else:
             self.nav_chart.object, self.dd_chart.object = charts

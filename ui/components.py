@@ -64,6 +64,19 @@ def status_html(items: list[tuple[str, str]], pill: tuple[str, str]) -> str:
     return f'<div class="status"><span class="pill {esc(tone)}">{esc(word)}</span>{body}</div>'
 
 
+def empty_home_html(home: str) -> str:
+    """What to do when the home has no state files (empty or mistyped ``--home``)."""
+    return (
+        '<div class="guide"><h3>No fund data here yet</h3>'
+        f"<p>The dashboard reads the state files under <code>{esc(home)}/state</code>, and there are none.</p>"
+        "<ul><li>Record a simulated session into this home: "
+        f"<code>hedge run --bars 2000 --home {esc(home)}</code> (or <code>hedge demo</code>).</li>"
+        "<li>Or point the dashboard at the home your engine writes to: "
+        "<code>hedge dashboard --home DIR</code>, or set <code>HEDGE_HOME</code>.</li>"
+        "<li>If the log exists but the state files do not, rebuild them: <code>hedge rebuild</code>.</li></ul>"
+        "<p>This page fills in by itself as soon as the files appear.</p></div>")
+
+
 def _signed_class(value: float | None) -> str:
     if value is None or value == 0:
         return ""
@@ -73,7 +86,7 @@ def _signed_class(value: float | None) -> str:
 def aum_table_html(slices: list[dict[str, Any]], total: Any, total_pnl: Any) -> str:
     """The AUM figures beside the donut: bucket, value, PnL, share, and the total."""
     if not slices:
-        return '<div class="empty">AUM: n/a (no aum_v7.json yet)</div>'
+        return '<div class="empty">No AUM figures yet: they appear with the first NAV reading of a session.</div>'
     rows = []
     for i, s in enumerate(slices):
         rows.append(

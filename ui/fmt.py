@@ -63,6 +63,17 @@ def price(value: Any) -> str:
     return f"{f:,.{decimals}f}"
 
 
+def sig(value: Any, digits: int = 4) -> str:
+    """A measure such as ATR: ``digits`` significant digits, thousands separated."""
+    f = num(value)
+    if f is None:
+        return NA
+    if f == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(f))))
+    return f"{f:,.{decimals}f}"
+
+
 def pct(fraction: Any, decimals: int = 2, sign: bool = False) -> str:
     """A fraction printed as a percentage: ``0.0123`` -> ``1.23%``."""
     f = num(fraction)

@@ -59,7 +59,7 @@ def tone(word: str) -> str:
 
 
 def risk_cards(s: Snapshot) -> list[Card]:
-    """The "v7 Risk KPIs" row: drawdown state, ATR regime, fee/PnL, router quality."""
+    """The "Risk KPIs" row: drawdown state, ATR regime, fee/PnL, router quality."""
     risk, router = _obj(sub(s.kpis, "risk")), _obj(sub(s.kpis, "router"))
     has_risk = bool(risk)
     dd = fmt.label(risk.get("dd_state"), "normal" if has_risk else fmt.NA)
@@ -72,11 +72,27 @@ def risk_cards(s: Snapshot) -> list[Card]:
              tone(dd)),
         Card("atr_regime", "ATR regime", atr,
              f"ATR / baseline {fmt.ratio(risk.get('atr_ratio'))}", tone(atr)),
-        Card("fee_pnl", "Fee / PnL", fmt.pct(risk.get("fee_pnl_ratio"), 1),
-             f"fees {fmt.usd(fees)} of gross {fmt.usd(gross)}"),
+        fee_card(risk.get("fee_pnl_ratio"), risk.get("fee_pnl_state"), fees, gross),
         Card("router_quality", "Router quality", quality,
              f"health score {fmt.ratio(router.get('router_health_score'))}", tone(quality)),
     ]
+
+
+FEE_STATES = {"losing": "on a loss", "fees_exceed_gross": "fees > gross", "unknown": "no fills yet"}
+
+
+def fee_card(ratio: Any, state_word: Any, fees: Any, gross: Any) -> Card:
+    """Fees over gross realised PnL; when the window lost money the ratio is undefined
+    (engine.rules.perf.fee_ratio): the card says so instead of showing n/a."""
+    word = fmt.label(state_word, "")
+    if fmt.num(ratio) is not None:
+        return Card("fee_pnl", "Fee / PnL", fmt.pct(ratio, 1), f"fees {fmt.usd(fees)} of gross {fmt.usd(gross)}",
+                    "warn" if word == "fees_exceed_gross" else "neutral")
+    if fmt.num(fees) is None and not word:
+        return Card("fee_pnl", "Fee / PnL", fmt.NA, "")
+    value = FEE_STATES.get(word, word.replace("_", " ") or "no gross PnL yet")
+    return Card("fee_pnl", "Fee / PnL", value,
+                f"fees {fmt.usd(fees)} add to a gross {fmt.usd(gross, sign=True)}", "bad" if word == "losing" else "neutral")
 
 
 def performance_cards(s: Snapshot) -> list[Card]:
@@ -88,7 +104,10 @@ def performance_cards(s: Snapshot) -> list[Card]:
     r, f, fu = fmt.num(realized), fmt.num(fees), fmt.num(funding)
     net = r - f + fu if r is not None and f is not None and fu is not None else None
     return [
-        Card("sharpe", "Sharpe (hourly, ann.)", fmt.ratio(perf.get("sharpe")), sharpe_state, tone(sharpe_state)),
+        Card("sharpe", "Sharpe (hourly, ann.)", fmt.ratio(perf.get("sharpe")), sharpe_state, tone(sharpe_state))
+        if fmt.num(perf.get("sharpe")) is not None or not perf else
+        Card("sharpe", "Sharpe (hourly, ann.)", "—",
+             "needs a day of hourly NAV changes in the last 30 days (flat or too short)"),
         Card("expectancy", "Expectancy / trade", fmt.usd(perf.get("expectancy_usd"), sign=True), exp_state,
              tone(exp_state)),
         Card("win_rate", "Win rate", fmt.pct(perf.get("win_rate"), 1),
@@ -179,28 +198,51 @@ def position_rows(s: Snapshot) -> list[dict[str, str]]:
             "Notional": fmt.usd(p.get("notional")),
             "PnL": fmt.usd(first(p.get("pnl"), p.get("unrealized_pnl")), sign=True),
             "TP": fmt.price(tp_sl.get("tp")), "SL": fmt.price(tp_sl.get("sl")),
-            "DD state": fmt.label(k.get("dd_state")),
-            "DD today": fmt.pct(k.get("dd_today_pct")),
+            "Symbol DD state": fmt.label(k.get("dd_state"), "-"),
+            "Symbol DD today": fmt.pct(k.get("dd_today_pct")),
             "ATR ratio": fmt.ratio(k.get("atr_ratio")),
             "ATR regime": fmt.label(k.get("atr_regime")),
         })
     return rows
 
 
-def symbol_rows(s: Snapshot) -> list[dict[str, str]]:
-    """Per-symbol risk regime for every configured symbol (kpis_v7 ``symbols``)."""
+def traded_symbols(s: Snapshot) -> set[str]:
+    """Symbols with a fill this session (router_health) or an open position."""
+    out = set()
+    for r in _list(sub(s.get("router_health.json"), "symbols")):
+        if isinstance(r, dict) and (fmt.num(r.get("fills")) or 0) > 0:
+            out.add(str(r.get("symbol")))
     symbols = sub(s.kpis, "symbols")
+    for sym, k in symbols.items() if isinstance(symbols, dict) else []:
+        if isinstance(k, dict) and (fmt.num(k.get("position_qty")) or 0) != 0:
+            out.add(sym)
+    return out
+
+
+def symbol_rows(s: Snapshot) -> list[dict[str, str]]:
+    """Per-symbol risk regime of the symbols traded or held this session (kpis_v7 ``symbols``)."""
+    symbols = sub(s.kpis, "symbols")
+    traded = traded_symbols(s)
     rows = []
     for sym, k in sorted(symbols.items()) if isinstance(symbols, dict) else []:
+        if sym not in traded:
+            continue
         k = k if isinstance(k, dict) else {}
         rows.append({"Symbol": sym, "Position": fmt.qty(k.get("position_qty")),
                      "Last close": fmt.price(k.get("last_close")),
-                     "ATR": fmt.price(k.get("atr")), "ATR %": fmt.pct(k.get("atr_pct")),
+                     "ATR": fmt.sig(k.get("atr")), "ATR %": fmt.pct(k.get("atr_pct")),
                      "ATR ratio": fmt.ratio(k.get("atr_ratio")),
-                     "ATR regime": fmt.label(k.get("atr_regime")),
-                     "DD state": fmt.label(k.get("dd_state")),
-                     "DD today": fmt.pct(k.get("dd_today_pct"))})
+                     "ATR regime": fmt.label(k.get("atr_regime"), "-"),
+                     "Symbol DD state": fmt.label(k.get("dd_state"), "-"),
+                     "Symbol DD today": fmt.pct(k.get("dd_today_pct"))})
     return rows
+
+
+def idle_symbols(s: Snapshot) -> list[str]:
+    """Configured symbols neither traded nor held this session (folded under the table)."""
+    symbols = sub(s.kpis, "symbols")
+    traded = traded_symbols(s)
+    return sorted(sym for sym in symbols if sym not in traded) if isinstance(symbols, dict) else []
 
 
 def nav_points(s: Snapshot) -> list[dict[str, float]]:
@@ -280,6 +322,89 @@ def _closest(name: str, observations: dict[str, Any]) -> str | None:
     return best
 
 
+#: Investor words for the config keys, observations and gates a veto names (docs/risk.md).
+WORDS: dict[str, str] = {
+    "dd_cautious_pct": "cautious drawdown level", "dd_defensive_pct": "defensive drawdown level",
+    "max_drawdown_pct": "maximum drawdown", "dd_frac": "drawdown", "dd_state": "drawdown state",
+    "daily_loss_limit_pct": "daily loss limit", "daily_loss_frac": "loss today",
+    "nav_freshness_seconds": "NAV freshness limit", "nav_stale_after_seconds": "NAV stale after",
+    "nav_age_s": "NAV age", "nav_sources_ok_required": "NAV sources must be ok", "nav_sources_ok": "NAV sources ok",
+    "nav_usd": "NAV", "max_open_positions": "open positions limit", "open_positions_count": "open positions",
+    "atr_high_ratio": "high-volatility ATR ratio", "atr_low_ratio": "low-volatility ATR ratio",
+    "atr_ratio": "ATR ratio", "atr_regime": "volatility regime", "high_vol_size_mult": "high-volatility size cut",
+    "cautious_size_mult": "cautious size cut", "max_trade_nav_pct": "trade size limit (of NAV)",
+    "requested_notional_usd": "order size", "per_symbol_nav_pct": "per-symbol limit (of NAV)",
+    "symbol_gross": "symbol exposure", "tier_gross_nav_pct": "tier limit (of NAV)", "tier_gross": "tier exposure",
+    "max_gross_nav_mult": "gross exposure limit (x NAV)", "portfolio_gross": "portfolio exposure",
+    "min_notional": "minimum order size", "trading_window": "trading window",
+    "minute_of_day_utc": "time of day (UTC)", "tier": "tier", "exposure_qty": "position",
+    "position_qty": "position", "price": "price",
+}
+GATES: dict[str, str] = {
+    "dd_state": "drawdown state", "max_drawdown": "maximum drawdown", "nav_freshness": "NAV freshness",
+    "nav_sources": "NAV sources", "daily_loss": "daily loss limit", "max_open_positions": "open positions limit",
+    "symbol_cap": "per-symbol limit", "tier_cap": "tier limit", "portfolio_cap": "gross exposure limit",
+    "correlation_cap": "correlation limit", "alt_ext_disabled": "ALT-EXT tier paused", "min_notional": "minimum size",
+    "trade_cap": "trade size limit", "trading_window": "trading window", "atr_regime": "volatility regime",
+}
+
+
+def words(key: str) -> str:
+    """An investor's name for a config key or observation (``dd_frac`` -> ``drawdown``)."""
+    if key in WORDS:
+        return WORDS[key]
+    if key.startswith("group_gross."):
+        return f"{key.split('.', 1)[1]} group exposure"
+    if key.startswith("correlation.") and key.count(".") >= 2:
+        return f"{key.split('.')[1]} group limit (of NAV)"
+    if key.startswith("tiers."):
+        return f"{key.split('.')[1]} tier rule"
+    base = re.sub(r"_(pct|frac|usd|s|seconds)$", "", key)
+    return base.replace("_", " ").replace(".", " ")
+
+
+def gate_words(gate: Any) -> str:
+    g = fmt.label(gate, "")
+    return GATES.get(g, g.replace("_", " ")) if g else "unknown gate"
+
+
+def value_words(key: str, value: Any) -> str:
+    """A threshold or observation formatted by what it measures (%, USD, time, count)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    f = fmt.num(value)
+    if f is None:
+        return fmt.compact(value) if value is not None else "not recorded"
+    if key.endswith(("_pct", "_frac")) or key.startswith("correlation."):
+        return fmt.pct(f)
+    if key.endswith("_usd") or key.endswith("gross") or key.startswith("group_gross."):
+        return fmt.usd(f, 0)
+    if key.endswith(("_s", "_seconds")):
+        return fmt.age(f)
+    if key == "minute_of_day_utc":
+        return f"{int(f) // 60:02d}:{int(f) % 60:02d}"
+    if key.endswith("_mult"):
+        return f"{f:g}x"
+    if key.endswith("ratio"):
+        return fmt.ratio(f)
+    return fmt.compact(f)
+
+
+def breaking_words(line: dict[str, Any]) -> tuple[str, str]:
+    """("limit: value", "observed: value") in investor words, for the first breached threshold."""
+    thresholds, observations = _obj(line.get("thresholds")), _obj(line.get("observations"))
+    raw = line.get("breached")
+    breached = [b for b in raw if isinstance(b, str)] if isinstance(raw, list) else []
+    names = breached or sorted(thresholds)
+    if not names:
+        return "not recorded", "not recorded"
+    name = names[0]
+    limit = f"{words(name)} {value_words(name, thresholds.get(name))}"
+    keys = observed_keys(name, observations)
+    seen = "; ".join(f"{words(k)} {value_words(k, observations[k])}" for k in keys) if keys else "not recorded"
+    return limit, seen
+
+
 def breaking_pair(line: dict[str, Any]) -> tuple[str, str]:
     """("name = threshold", "name = observation") for the first breached threshold."""
     thresholds, observations = _obj(line.get("thresholds")), _obj(line.get("observations"))
@@ -296,16 +421,18 @@ def breaking_pair(line: dict[str, Any]) -> tuple[str, str]:
     return threshold, "; ".join(f"{k} = {fmt.compact(observations[k])}" for k in keys)
 
 
+OUTCOMES = {"veto": "blocked", "clamp": "reduced"}
+
+
 def veto_rows(s: Snapshot, limit: int = 50) -> list[dict[str, str]]:
-    """Recent vetoes and clamps, newest first, with the breaking threshold and observation."""
+    """Recent vetoes and clamps, newest first: which limit, at what value, what was observed."""
     rows = []
     for line in reversed(s.vetoes[-limit:]):
-        threshold, observation = breaking_pair(line)
-        reasons = line.get("reasons")
-        rows.append({"Time": fmt.when(line.get("ts")), "Symbol": fmt.label(line.get("symbol")),
-                     "Outcome": fmt.label(line.get("outcome")), "Gate": fmt.label(line.get("gate")),
-                     "Threshold": threshold, "Observation": observation,
-                     "Reason": "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else fmt.NA})
+        threshold, observation = breaking_words(line)
+        outcome = fmt.label(line.get("outcome"), "")
+        rows.append({"Time": fmt.when(line.get("ts")), "Symbol": fmt.label(line.get("symbol"), "-"),
+                     "Outcome": OUTCOMES.get(outcome, outcome or "-"), "Gate": gate_words(line.get("gate")),
+                     "Threshold": threshold, "Observation": observation})
     return rows
 
 
@@ -326,10 +453,12 @@ def decision_counts(s: Snapshot) -> dict[str, str]:
 
 
 def router_rows(s: Snapshot) -> list[dict[str, str]]:
-    """Router health per configured symbol (router_health.json ``symbols``)."""
+    """Router health of the symbols traded or held (router_health.json ``symbols``); the
+    others are listed by :func:`idle_symbols` under the table."""
     rows = []
+    traded = traded_symbols(s)
     for r in _list(sub(s.get("router_health.json"), "symbols")):
-        if not isinstance(r, dict):
+        if not isinstance(r, dict) or str(r.get("symbol")) not in traded:
             continue
         rows.append({"Symbol": fmt.label(r.get("symbol")), "Quality": fmt.label(r.get("quality")),
                      "Score": fmt.ratio(r.get("router_health_score")),
@@ -341,6 +470,37 @@ def router_rows(s: Snapshot) -> list[dict[str, str]]:
                      "Post-only rejects": fmt.plain(r.get("post_only_rejects"), 0),
                      "Last fill": fmt.when(r.get("last_fill_ts"))})
     return rows
+
+
+LIVE_MODES = ("live", "testnet", "binance-dry", "paper")
+
+
+def status_items(s: Snapshot, *, live_stale_s: float) -> tuple[list[tuple[str, str]], tuple[str, str]]:
+    """The status strip: (label, value) pairs and the (word, tone) pill.
+
+    A live account's freshness is judged against the wall clock (the state's newest
+    event time vs now: "data 3h 05m old" in red past ``live_stale_s``); a simulated
+    session's against its own clock (the NAV freshness rule)."""
+    nav = s.nav_state
+    mode = fmt.label(first(nav.get("account_mode"), nav.get("mode")), "")
+    sid = nav.get("session_id")
+    items = [("Session", sid[:8] if isinstance(sid, str) and sid else "none yet"),
+             ("Data as of", fmt.when(nav.get("updated_ts")) if nav.get("updated_ts") else "no data yet"),
+             ("Page read", fmt.when(s.read_at))]
+    if mode:
+        items.insert(0, ("Account", mode))
+    if not s.present:
+        return items, ("no data", "bad")
+    if mode.lower() in LIVE_MODES:
+        updated = fmt.num(nav.get("updated_ts"))
+        if updated is None:
+            return items, ("live · age unknown", "warn")
+        lag = max(0.0, s.read_at - updated)
+        if lag > live_stale_s:
+            return items, (f"data {fmt.age(lag)} old", "bad")
+        return items, ("live · data fresh", "good")
+    freshness = fmt.label(nav.get("freshness"), "unknown")
+    return items, (f"NAV {freshness}", tone(freshness))
 
 
 def health(s: Snapshot) -> dict[str, Any]:

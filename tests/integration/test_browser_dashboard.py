@@ -156,8 +156,8 @@ def test_hovering_a_slice_shows_its_value_and_pnl(page, session_home: Path) -> N
 
 def test_sections_tables_and_charts_render(page) -> None:  # type: ignore[no-untyped-def]
     titles = [t.strip().upper() for t in page.locator(".section-title h2").all_inner_texts()]
-    for title in ("V7 RISK KPIS", "OVERVIEW (V7)", "AUM BREAKDOWN (USD)", "OPEN POSITIONS", "NAV AND DRAWDOWN",
-                  "RISK VETOES", "ROUTER HEALTH"):
+    for title in ("RISK KPIS", "OVERVIEW", "AUM BREAKDOWN (USD)", "OPEN POSITIONS", "NAV AND DRAWDOWN",
+                  "RISK CHECKS", "EXECUTION QUALITY", "SYMBOLS"):
         assert title in titles
     assert page.locator(".tabulator").count() >= 4
     assert page.locator("canvas").count() >= 3  # donut, NAV, drawdown

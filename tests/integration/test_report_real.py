@@ -80,3 +80,20 @@ def test_tearsheet_of_the_real_run_draws_offline(real: tuple[Path, str], tmp_pat
     r = hedge(home, "report", "--format", "json", "--html", str(out))
     assert r.returncode == 0, r.stderr
     check_tearsheet(out, json.loads(r.stdout))
+
+
+@pytest.mark.browser
+def test_dashboard_of_the_real_run_is_investor_ready(real: tuple[Path, str], tmp_path: Path) -> None:
+    """180 days: the whole NAV history is charted, no n/a, no internal label, nothing truncated."""
+    from tests.integration.investor_page import CHROMIUM, check_page
+    from tests.integration.test_browser_investor import dashboard
+    from ui import model, state
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium not installed at {CHROMIUM}")
+    home, _ = real
+    points = model.nav_points(state.load(home))
+    assert points[-1]["ts"] - points[0]["ts"] > 175 * 86_400  # downsampled, not cut at 90 days
+    with dashboard(home, tmp_path / "dash.log") as url:
+        text, _ = check_page(url, wait_for='[data-kpi="nav"] .value')
+    assert "RISK KPIS" in text.upper()

@@ -39,8 +39,11 @@ def test_cards_and_tables_carry_the_state_values(fixture_home: Path) -> None:
     assert 'data-kpi="nav"' in dash.overview_cards.object and "$10,482.37" in dash.overview_cards.object
     assert 'data-kpi="dd_state"' in dash.risk_cards.object
     assert list(dash.positions.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
-    assert list(dash.router.value["Symbol"]) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-    assert dash.vetoes.value.iloc[0]["Gate"] == "symbol_cap"
+    # SOLUSDT never filled and holds nothing: folded under the tables, not a row of n/a
+    assert list(dash.router.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    assert list(dash.symbols.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    assert "Not traded this session (1): SOLUSDT" in dash.symbols_note.object
+    assert dash.vetoes.value.iloc[0]["Gate"] == "per-symbol limit"
     assert dash.nav_chart.visible and dash.nav_chart.object is not None
 
 
@@ -71,9 +74,10 @@ def test_charts_are_rebuilt_only_when_the_nav_history_changes(fixture_home: Path
 def test_empty_home_builds_a_page_of_na(tmp_path: Path) -> None:
     dash = app.Dashboard(tmp_path / "empty")
     dash.template()
-    assert "n/a" in dash.overview_cards.object
+    assert dash.guide.visible and "hedge run --bars 2000" in dash.guide.object and "HEDGE_HOME" in dash.guide.object
+    assert not any(sec.visible for sec in dash.sections)  # guidance, not a page of n/a
     assert dash.donut_source.data["label"] == []
-    assert not dash.nav_chart.visible and "n/a" in dash.chart_note.object
+    assert not dash.nav_chart.visible and "No NAV history yet" in dash.chart_note.object
     assert len(dash.positions.value) == 0
 
 

@@ -86,7 +86,7 @@ def test_positions_join_ledger_tp_sl_and_symbol_kpis(fixture_home: Path) -> None
     eth = rows["ETHUSDT"]
     assert (eth["Side"], eth["Qty"], eth["PnL"], eth["Notional"]) == ("SHORT", "-1.2", "-$24.60", "$4,104.60")
     assert (eth["TP"], eth["SL"]) == ("3,150.00", "n/a")
-    assert (eth["DD state"], eth["DD today"], eth["ATR ratio"], eth["ATR regime"]) == ("cautious", "3.12%", "1.61", "high")
+    assert (eth["Symbol DD state"], eth["Symbol DD today"], eth["ATR ratio"], eth["ATR regime"]) == ("cautious", "3.12%", "1.61", "high")
 
 
 def test_aum_slices_one_per_bucket_with_value_pnl_share(fixture_home: Path) -> None:
@@ -109,9 +109,11 @@ def test_aum_slices_fall_back_to_bucket_objects_without_list(fixture_home: Path)
 def test_veto_rows_name_the_breaking_threshold_and_its_observation(fixture_home: Path) -> None:
     rows = model.veto_rows(state.load(fixture_home))
     newest = rows[0]
-    assert (newest["Gate"], newest["Outcome"]) == ("symbol_cap", "veto")
-    assert newest["Threshold"] == "per_symbol_nav_pct = 0.3"
-    assert newest["Observation"] == "symbol_gross = 3,100; requested_notional_usd = 420; nav_usd = 10,482.4"
+    assert (newest["Gate"], newest["Outcome"]) == ("per-symbol limit", "blocked")
+    assert newest["Threshold"] == "per-symbol limit (of NAV) 30.00%"
+    assert newest["Observation"] == "symbol exposure $3,100; order size $420; NAV $10,482"
+    assert model.breaking_pair(state.load(fixture_home).vetoes[-1]) == (
+        "per_symbol_nav_pct = 0.3", "symbol_gross = 3,100; requested_notional_usd = 420; nav_usd = 10,482.4")
     assert model.veto_counts(state.load(fixture_home)) == [("symbol_cap", 2), ("nav_freshness", 1)]
 
 
