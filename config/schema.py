@@ -157,6 +157,7 @@ class SimCfg(Strict, frozen=True, kw_only=True):
 
 
 class Runtime(Strict, frozen=True, kw_only=True):
+    account: str = "main"  # the fund account hedge run continues (--account / HEDGE_ACCOUNT override)
     dry_run: bool = True
     testnet: bool = False
     engine_version: str = "0.1.0"

@@ -21,6 +21,7 @@ from engine.ports import Venue, VenueUpdate
 from engine.rules.versions import RULES_VERSION
 from engine.state import EngineState, evolve
 from eventlog.events import (
+    AccountOpened,
     ConfigChanged,
     Event,
     KlineClosed,
@@ -149,14 +150,24 @@ class Engine:
 
     def start(self, *, engine_version: str, mode: str, venue: str, symbols: list[str],
               config: dict[str, Any], config_hash: str, normalisations: list[str],
-              data_source: str, params: dict[str, Any], ts_event_ns: int) -> Event:
-        """Record SessionStarted (config frozen into the log) and the venue's opening state."""
+              data_source: str, params: dict[str, Any], ts_event_ns: int, account: str = "",
+              account_opened: dict[str, Any] | None = None, resumed_at: tuple[int, str] = (0, "")) -> Event:
+        """Record SessionStarted (config frozen into the log) and the venue's opening state.
+
+        ``account_opened`` (the account's first session only) records ``AccountOpened``
+        right after it; ``resumed_at`` is the seq and hash of the account's last event
+        folded into the state before this session (docs/accounts.md).
+        """
         ev = self.record(SessionStarted, "session", ts_event_ns, {
             "engine_version": engine_version, "mode": mode, "venue": venue, "symbols": symbols,
             "config": config, "config_hash": config_hash, "normalisations": normalisations,
             "data_source": data_source, "params": params, "rules_version": RULES_VERSION,
+            "account": account, "resumed_at_seq": resumed_at[0], "resumed_at_hash": resumed_at[1],
         })
+        if account_opened is not None:
+            self.record(AccountOpened, "session", ts_event_ns, {"account": account, **account_opened})
         self.apply(self.venue.connect(symbols))
+        self.writer.end_step()
         return ev
 
     def run(self, *, max_bars: int | None = None, until_ns: int | None = None, once: bool = False,
@@ -187,6 +198,7 @@ class Engine:
                     idle()
                 continue
             self.apply(batch)
+            self.writer.end_step()  # a step-atomic writer commits whole bar steps only
             if once:
                 return "once"
             if max_bars is not None and self.bar_steps >= max_bars:

@@ -125,12 +125,13 @@ class Summary:
     """Running session summary, folded like everything else."""
 
     __slots__ = (
-        "clamps", "events", "fees_usd", "fills", "funding_usd", "intents",
+        "bars", "clamps", "events", "fees_usd", "fills", "funding_usd", "intents",
         "liquidations", "maker_fills", "realized_pnl", "vetoes_by_gate",
     )
 
     def __init__(self) -> None:
         self.events = 0
+        self.bars = 0
         self.intents = 0
         self.clamps = 0
         self.vetoes_by_gate: dict[str, int] = {}
@@ -152,6 +153,7 @@ class EngineState:
         self.config_hash = ""
         self.rules_version = 1  # SessionStarted.rules_version (engine/rules/versions.py)
         self.symbols: list[str] = []
+        self.sessions = 0  # earlier sessions of the account folded before this one
         self.syms: dict[str, SymbolState] = {}
         self.last_seq = 0
         self.now_ns = 0
@@ -197,7 +199,7 @@ class EngineState:
         sm = self.summary
         return {
             "events": sm.events,
-            "bars": sum(s.bars for s in self.syms.values()),
+            "bars": sm.bars,
             "intents": sm.intents,
             "vetoes": sum(sm.vetoes_by_gate.values()),
             "vetoes_by_gate": dict(sorted(sm.vetoes_by_gate.items())),
@@ -221,6 +223,11 @@ class EngineState:
 
 
 def _session_started(st: EngineState, ev: SessionStarted) -> None:
+    # A session continues its account: everything folded so far stays (high-water mark,
+    # day start, positions, TP/SL, orders, indicators...); only the summary is per session.
+    if st.session_id:
+        st.summary = Summary()
+        st.sessions += 1
     st.session_id = ev.session_id
     st.tag = session_tag(ev.session_id)
     st.cfg = from_dict(ev.config).config
@@ -260,6 +267,7 @@ def _kline(st: EngineState, ev: KlineClosed) -> None:
         s.ema_slow = ema_step(s.ema_slow, c, cfg.slow_ema)
     s.atr.update(ev.high, ev.low, c)
     s.bars += 1
+    st.summary.bars += 1
     s.kline_seq = ev.session_seq
     st.intel.on_kline(ev.symbol, ev.high, ev.low, c, st.config)
     s.kline_close_ms = ev.close_time_ms

@@ -58,6 +58,24 @@ class SessionStarted(Event, tag=True, frozen=True, kw_only=True):
     # decision rules in force (engine.rules.versions): absent in logs written before
     # version 2 existed, so they decode as 1 and replay under the rules they were written with
     rules_version: int = 1
+    # the account (fund or backtest book) this session continues (docs/accounts.md); logs
+    # written before accounts existed decode as "" and are read as the account "main"
+    account: str = ""
+    # where this session took over: the global seq and hash of the account's last event
+    # folded at start (0 / "" for the account's first session)
+    resumed_at_seq: int = 0
+    resumed_at_hash: str = ""
+
+
+class AccountOpened(Event, tag=True, frozen=True, kw_only=True):
+    """The first session of an account opened it: the account's mode and venue are fixed for life."""
+
+    account: str
+    mode: str  # sim | paper (Binance dry run) | testnet | live
+    venue: str  # sim | binance
+    base_currency: str = "USDT"
+    starting_capital_usd: float = 0.0  # sim and paper: the paper account's opening balance
+    data_source: str = ""
 
 
 class SessionEnded(Event, tag=True, frozen=True, kw_only=True):
@@ -432,6 +450,7 @@ class PositionLiquidated(Event, tag=True, frozen=True, kw_only=True):
 
 AnyEvent = Union[
     SessionStarted,
+    AccountOpened,
     SessionEnded,
     ConfigChanged,
     MarketTick,

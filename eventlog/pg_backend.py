@@ -86,6 +86,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             "ORDER BY notification_id DESC LIMIT 1"
         ).format(t)
         self.url = redact_url(url)
+        self.connect_kwargs = kw  # for side connections (the account lock); never printed
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         """The library's entry point: insert stored events (chained, in one transaction)."""

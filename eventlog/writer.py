@@ -46,6 +46,7 @@ class LogWriter:
         idle_us: float = 200.0,
         background: bool = True,
         on_commit: Callable[[list[Event], list[int]], None] | None = None,
+        step_atomic: bool = False,
     ):
         self.store = store
         self.session_id = session_id
@@ -59,6 +60,9 @@ class LogWriter:
         self.last_global_seq = 0
         self.committed = 0
         self._q: deque[Event] = deque()
+        # step-atomic: events wait in the stage until ``end_step()`` and a step is committed
+        # whole (one transaction), so a crash leaves the log at a step boundary
+        self._stage: list[Event] | None = [] if step_atomic else None
         self._error: BaseException | None = None
         self._wake = threading.Event()  # producer -> committer: a full batch, a flush, close
         self._done = threading.Condition()  # committer -> waiters: progress was made
@@ -77,8 +81,8 @@ class LogWriter:
 
     @property
     def pending(self) -> int:
-        """Events queued but not yet committed."""
-        return len(self._q)
+        """Events queued (or staged) but not yet committed."""
+        return len(self._q) + (len(self._stage) if self._stage else 0)
 
     def emit(self, cls: type[E], *, stream: str, ts_event_ns: int, **fields: Any) -> E:
         """Build the event with its header and queue it for the next group commit."""
@@ -91,11 +95,34 @@ class LogWriter:
         return ev
 
     def submit(self, ev: Event) -> None:
+        if self._stage is not None:
+            self._stage.append(ev)
+            return
         if self._error is not None:
             self._raise_if_failed()
         q = self._q
         q.append(ev)
+        self._queued(len(q))
+
+    def end_step(self) -> None:
+        """Step-atomic writers: queue the staged step as one unit (no-op otherwise)."""
+        stage = self._stage
+        if not stage:
+            return
+        if self._error is not None:
+            self._raise_if_failed()
+        q = self._q
+        was_empty = not q
+        self._stage = []
+        q.extend(stage)  # one C call under the GIL: the committer never sees half a step
         n = len(q)
+        if was_empty and self._thread is not None:
+            self._wake.set()
+        if n >= self.max_batch or (was_empty and n == 1):
+            self._queued(n)
+
+    def _queued(self, n: int) -> None:
+        q = self._q
         if self._thread is None:
             if n >= self.max_batch:
                 self._commit_available()
@@ -116,6 +143,7 @@ class LogWriter:
 
     def flush(self) -> int:
         """Block until everything emitted so far is durable; returns durable session_seq."""
+        self.end_step()
         target = self._next - 1
         if self._thread is None:
             while self._q and self._error is None:
@@ -151,7 +179,9 @@ class LogWriter:
             return
         batch = []
         pop = q.popleft
-        for _ in range(min(len(q), self.max_batch)):
+        # step-atomic: everything queued is whole steps; take it all so no step is split
+        n = len(q) if self._stage is not None else min(len(q), self.max_batch)
+        for _ in range(n):
             batch.append(pop())
         try:
             ids = self.store.append(batch)

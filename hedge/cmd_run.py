@@ -28,6 +28,9 @@ from hedge.progress import counter
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--venue", choices=("sim", "binance"), default="sim", help="venue adapter (default sim)")
+    p.add_argument("--account", metavar="NAME",
+                   help="the account this session continues (default $HEDGE_ACCOUNT, else runtime.account, "
+                        "else main); an account keeps one mode and venue for life (docs/accounts.md)")
     p.add_argument("--data", metavar="DIR", help="kline CSVs <SYMBOL>.csv (open_time_ms,open,high,low,close,volume); "
                    "default: a generated, seeded market")
     p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: all with data / the universe)")
@@ -185,26 +188,36 @@ def run(args: argparse.Namespace) -> int:
         venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed), env)
     except VenueUnavailable as exc:
         raise UsageError(str(exc)) from None
+    account = _account_name(args, env, cfg)
     home = resolve_home(getattr(args, "home", None))
     store = EventStore.open(home)
     if store.next_session_seq(session_id) != 1:
         store.close()
         raise UsageError(f"--session-id: session {session_id} already exists in {store.location}")
     _check_log_before_appending(store, home)
+    try:
+        lock, resume, opened = _open_account(store, home, account, venue, cfg)
+    except BaseException:
+        store.close()
+        raise
     if hasattr(venue, "resume_from"):  # Binance: fills made while we were down are read back from here
         from engine.venues.binance.restart import resume_point
 
         venue.resume_from(resume_point(store, venue.mode))
     gc = cfg.runtime.group_commit
     clock = venue.clock()
+    # the simulator commits whole bar steps, so even a kill -9 leaves the log at a step
+    # boundary and the next session resumes exactly there (docs/accounts.md)
     writer = LogWriter(store, session_id, clock_ns=clock.now_ns, max_batch=gc.max_batch,
-                       max_latency_ms=gc.max_latency_ms)
+                       max_latency_ms=gc.max_latency_ms, step_atomic=venue.name == "sim")
     try:
         shadow = _make_shadow(home, cfg, args.shadow_sets, loaded.as_dict())
     except UsageError:
+        lock.release()
         store.close()
         raise
-    engine = Engine(venue, writer, on_event=shadow.on_event if shadow is not None else None)
+    engine = Engine(venue, writer, state=resume.state,
+                    on_event=shadow.on_event if shadow is not None else None)
     stop: dict[str, bool] = {"reload": False}
     from hedge.run_signals import Out, Stopper
 
@@ -265,8 +278,10 @@ def run(args: argparse.Namespace) -> int:
         engine.start(engine_version=cfg.runtime.engine_version, mode=venue.mode, venue=venue.name,
                      symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
                      normalisations=list(loaded.normalisations), data_source=data_source,
-                     params=params, ts_event_ns=clock.now_ns())
-        out.say(f"session {session_id}  venue {venue.name} ({venue.mode})  symbols {','.join(symbols)}  "
+                     params=params, ts_event_ns=clock.now_ns(), account=account, account_opened=opened,
+                     resumed_at=(resume.last_seq, resume.last_hash))
+        out.say(f"session {session_id}  account {account} ({'new' if opened else _resumed_text(resume)})  "
+                f"venue {venue.name} ({venue.mode})  symbols {','.join(symbols)}  "
                 f"data {data_source}  config {loaded.config_hash[:12]}")
         if not args.no_projections:
             writer.flush()
@@ -330,10 +345,68 @@ def run(args: argparse.Namespace) -> int:
         try:
             venue.close()
         finally:
+            lock.release()
             store.close()
             stopper.restore()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
+
+
+def _account_name(args: argparse.Namespace, env: dict[str, str], cfg: Any) -> str:
+    from eventlog.accounts import check_name
+
+    name = getattr(args, "account", None) or env.get("HEDGE_ACCOUNT") or cfg.runtime.account
+    try:
+        return check_name(name)
+    except ValueError as exc:
+        raise UsageError(f"--account: {exc}") from None
+
+
+def _open_account(store: Any, home: Path, account: str, venue: Any, cfg: Any) -> tuple[Any, Any, Any]:
+    """Refuse a session of another mode or venue, take the account's lock, fold its log.
+
+    All of it before the venue connects. Returns (lock, AccountResume, AccountOpened
+    fields or None when the account exists).
+    """
+    from engine.resume import fold_account
+    from eventlog.account_lock import AccountBusy, AccountLock
+    from eventlog.accounts import AccountMismatch, account_index, account_mode, check_session
+
+    mode = account_mode(venue.mode)
+    accounts = account_index(store)
+    try:
+        info = check_session(accounts, account, mode, venue.name)
+    except AccountMismatch as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        lock = AccountLock(store, account, home).acquire()
+    except AccountBusy as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        sim_fold = None
+        if info is not None and venue.name == "sim":
+            from engine.venues.sim_resume import SimResume
+
+            sim_fold = SimResume()
+        resume = fold_account(store, info, account, sinks=[sim_fold.apply] if sim_fold is not None else [])
+        if sim_fold is not None:
+            sim_fold.restore(venue)
+            venue.resumed = True
+    except BaseException:
+        lock.release()
+        raise
+    opened = None
+    if info is None:
+        sim = cfg.runtime.sim
+        opened = {"mode": mode, "venue": venue.name, "base_currency": "USDT",
+                  "starting_capital_usd": sim.initial_balance_usd if mode in ("sim", "paper") else 0.0,
+                  "data_source": str(getattr(venue, "data_source", venue.name))}
+    return lock, resume, opened
+
+
+def _resumed_text(resume: Any) -> str:
+    n = len(resume.sessions)
+    return f"resumed after {n} session{'s' if n != 1 else ''}, {resume.events:,} events, at seq {resume.last_seq}"
 
 
 def _check_log_before_appending(store: Any, home: Path) -> None:

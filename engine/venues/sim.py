@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from config.schema import HedgeConfig
@@ -29,7 +29,7 @@ from engine.clock import SimClock
 from engine.exchange_filters import for_simulator, to_event_fields
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.sim_matching import SimMatching
-from eventlog.events import ExchangeFiltersLoaded, KlineClosed, MarketTick, OrderFilled
+from eventlog.events import Event, ExchangeFiltersLoaded, KlineClosed, MarketTick, OrderFilled
 
 MS = 1_000_000
 NAV_RECONNECT_BARS = 3
@@ -75,6 +75,7 @@ class SimVenue:
         self._halted = False
         self._dark = 0
         self._degraded = 0
+        self.resumed = False  # books restored from the account's log (no opening reading at connect)
 
     # -- port ----------------------------------------------------------------------
 
@@ -85,11 +86,18 @@ class SimVenue:
         return dict(self.exchange_filters)
 
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
-        """The exchange filters in force, then the opening account reading (a fresh paper account)."""
+        """The exchange filters in force, then the opening account reading (a fresh paper account).
+
+        A resumed account has no opening reading: its books are what the log says, and an
+        extra reading would move the high-water mark or the day's start where an
+        uninterrupted run had none (resume equivalence, docs/accounts.md).
+        """
         ts = self._clock.now_ns()
-        return [VenueUpdate(ExchangeFiltersLoaded, "venue", ts, to_event_fields(
-                    self.exchange_filters, self.filters_source, self.filter_corrections)),
-                self.matching.nav_update(ts)]
+        out = [VenueUpdate(ExchangeFiltersLoaded, "venue", ts, to_event_fields(
+                   self.exchange_filters, self.filters_source, self.filter_corrections))]
+        if not self.resumed:
+            out.append(self.matching.nav_update(ts))
+        return out
 
     def submit(self, req: OrderRequest) -> list[VenueUpdate]:
         return self.matching.submit(req, self._clock.now_ns())
@@ -172,21 +180,57 @@ class SimVenue:
                 "volume": v}))
         return out
 
-    def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
+    def _feed(self, halted: bool) -> str | None:
+        """The account feed after one bar step: None (dark), ``degraded`` or ``normal``."""
         if halted:
             self._halted = True
-            return []
+            return None
         if self._halted:  # the halt just ended: the account feed reconnects slowly
             self._halted = False
             self._dark = NAV_RECONNECT_BARS
             self._degraded = NAV_DEGRADED_BARS
         if self._dark > 0:
             self._dark -= 1
-            return []
+            return None
         if self._degraded > 0:
             self._degraded -= 1
+            return "degraded"
+        return "normal"
+
+    def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
+        feed = self._feed(halted)
+        if feed == "degraded":
             return [self.matching.nav_update(ts, sources_ok=False)]
-        return [self.matching.nav_update(ts)] if snap else []
+        return [self.matching.nav_update(ts)] if feed == "normal" and snap else []
+
+    # -- resume (engine/venues/sim_resume.py) ------------------------------------------
+
+    def resume(self, events: Iterable[Event]) -> int:
+        """Restore the paper account from an account's earlier events; returns bar steps skipped."""
+        from engine.venues.sim_resume import SimResume
+
+        fold = SimResume()
+        for ev in events:
+            fold.apply(ev)
+        fold.restore(self)
+        self.resumed = True
+        return len(fold.steps)
+
+    def replay_step_bookkeeping(self, close_ns: int, halted: bool) -> None:
+        """What ``next_updates`` does to the venue's counters for one past bar step."""
+        self._bar += 1
+        if self._funding_ns:
+            self._funding_bucket = close_ns // self._funding_ns
+        self._feed(halted)
+
+    def skip_market_to(self, last_open_ms: int, last_close_ns: int) -> None:
+        """Continue with the first bar step after ``last_open_ms`` (nothing looks back)."""
+        for step in self._it:
+            if step[0] > last_open_ms:
+                self._held = step
+                break
+        self._clock.advance_to(last_close_ns)
+        self._sim0 = last_close_ns
 
 
 def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:
