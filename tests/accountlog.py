@@ -49,8 +49,8 @@ class _Ids:
 
 
 def account_events(home: Path, account: str = "main") -> list[Event]:
-    from eventlog.accounts import account_index
     from engine.resume import account_events as _events
+    from eventlog.accounts import account_index
 
     with EventStore.open(home, create=False) as store:
         info = account_index(store)[account]

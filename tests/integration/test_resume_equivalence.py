@@ -1,0 +1,117 @@
+"""Resume equivalence (issue 13): an account run as many sessions decides as one run.
+
+On the simulated venue a run stopped after any bar - by ``--bars``, SIGTERM or
+kill -9 at a random point - and resumed with the same command makes exactly the
+decisions of one uninterrupted run over the same data: the same intents, risk
+decisions with the same observations, orders, fills and account readings
+(``tests/accountlog.py`` says what may differ: session ids and boundaries).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hedge.cli import main
+from tests.accountlog import account_events, first_difference, normalised
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(home: Path, *args: str) -> None:
+    rc = main(["run", "--home", str(home), "--quiet", "--no-projections", *args])
+    assert rc == 0
+
+
+def _same(one: Path, many: Path) -> None:
+    a = normalised(account_events(one))
+    b = normalised(account_events(many))
+    assert a, "the uninterrupted run recorded nothing"
+    diff = first_difference(a, b)
+    assert diff is None, diff
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(splits=st.lists(st.integers(min_value=1, max_value=120), min_size=2, max_size=4))
+def test_bars_splits_decide_as_one_run(tmp_path_factory: pytest.TempPathFactory, splits: list[int]) -> None:
+    base = tmp_path_factory.mktemp("resume")
+    _run(base / "one", "--bars", str(sum(splits)))
+    for n in splits:
+        _run(base / "many", "--bars", str(n))
+    _same(base / "one", base / "many")
+
+
+def test_resume_after_data_end_records_nothing_new(tmp_path: Path, market_dir: Path) -> None:
+    """A session resumed past the data's end has nothing to trade and says so (no bar replayed)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        lines = (market_dir / f"{sym}.csv").read_text().splitlines()[:400]
+        (data / f"{sym}.csv").write_text("\n".join(lines) + "\n")
+    _run(tmp_path / "h", "--data", str(data))
+    first = len(account_events(tmp_path / "h"))
+    _run(tmp_path / "h", "--data", str(data))
+    evs = account_events(tmp_path / "h")
+    new = [type(e).__name__ for e in evs[first:]]
+    assert "KlineClosed" not in new and "IntentEmitted" not in new
+
+
+def _spawn(home: Path, until: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HEDGE_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("HEDGE_STORE_URL", None)
+    hedge = str(Path(sys.executable).with_name("hedge"))
+    return subprocess.Popen([hedge, "run", "--home", str(home), "--until", until,
+                             "--quiet", "--no-projections"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for_events(home: Path, proc: subprocess.Popen[bytes], at_least: int, timeout: float = 60.0) -> None:
+    """Until the log holds ``at_least`` rows (or the process ended)."""
+    import sqlite3
+
+    db = home / "eventlog.sqlite"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                    n = c.execute("SELECT count(*) FROM stored_events").fetchone()[0]
+                if n >= at_least:
+                    return
+            except sqlite3.Error:
+                pass
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_and_resumed_decides_as_one_run(tmp_path: Path, sig: int) -> None:
+    """Two interruptions at random points of the log, then the same command to the end."""
+    until = "2025-07-08T00:00:00Z"  # ~2,000 bar steps of the generated market (from 2025-07-01)
+    rnd = random.Random(int(sig) * 7919)
+    one, many = tmp_path / "one", tmp_path / "many"
+    _run(one, "--until", until)
+    total = len(account_events(one))
+    killed = 0
+    for _ in range(2):
+        proc = _spawn(many, until)
+        done = len(account_events(many)) if (many / "eventlog.sqlite").exists() else 0
+        _wait_for_events(many, proc, done + rnd.randint(total // 10, total // 3))
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            killed += 1
+        proc.wait(timeout=60)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        assert "Traceback" not in err, err
+    assert killed, "the run ended before it could be interrupted (make the window longer)"
+    _run(many, "--until", until)
+    _same(one, many)
