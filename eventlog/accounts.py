@@ -37,6 +37,15 @@ def check_name(name: str) -> str:
     return name
 
 
+def account_home(home: Any, account: str) -> Any:
+    """Where an account's projections live: the home itself for ``main`` (the fund's
+    outputs keep their paths), ``<home>/accounts/<name>/`` for every other account."""
+    from pathlib import Path
+
+    home = Path(home)
+    return home if account == DEFAULT_ACCOUNT else home / "accounts" / check_name(account)
+
+
 def account_mode(venue_mode: str) -> str:
     """The account mode (sim, paper, testnet, live) for a venue's own mode name."""
     try:

@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "run": ("hedge.cmd_run", "run the trading loop (simulated venue by default)"),
     "demo": ("hedge.cmd_demo", "newcomer's first run: a simulated session, then the dashboard"),
     "sessions": ("hedge.cmd_sessions", "list the sessions in the log"),
+    "accounts": ("hedge.cmd_accounts", "list the accounts (the fund, backtest books): NAV, return, max DD"),
     "report": ("hedge.cmd_report", "a session's performance report (--full, --format json, --html FILE)"),
     "verify": ("hedge.cmd_verify", "prove the hash chain and that every event decodes"),
     "config": ("hedge.cmd_config", "check or show the runtime config"),

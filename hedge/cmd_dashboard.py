@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hedge.accounts_cli import account_state_home
 from ui import server, state
 
 
@@ -18,12 +19,14 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default="127.0.0.1", metavar="ADDR", help="address to bind (default 127.0.0.1)")
     p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
                    help="extra origin allowed to open the websocket (repeatable; e.g. behind a proxy)")
+    p.add_argument("--account", metavar="NAME", default=None,
+                   help="the account to show (default $HEDGE_ACCOUNT, else main; docs/accounts.md)")
     p.add_argument("--use-xheaders", action="store_true",
                    help="trust X-Forwarded-* headers (when behind a reverse proxy)")
 
 
 def run(args: argparse.Namespace) -> int:
-    home = state.hedge_home()
+    home = account_state_home(state.hedge_home(), getattr(args, "account", None))
     serve_blocking(home, args.port, args.address, args.allow_websocket_origin, args.use_xheaders)
     return 0
 

@@ -17,6 +17,9 @@ from typing import Any
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow", action="store_true", help="keep following the log until interrupted")
+    p.add_argument("--account", metavar="NAME", default=None,
+                   help="the account to project (default $HEDGE_ACCOUNT, else main); its state files go to "
+                        "HOME/state for main, HOME/accounts/NAME/state otherwise")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between catch-ups (default 1)")
     p.add_argument("--batch", type=int, default=5000, help="events per read batch (default 5000)")
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         old_int = signal.signal(signal.SIGINT, _term)
     try:
         n = run_projections(home, os.environ.get("HEDGE_STORE_URL") or None, follow=args.follow,
-                            interval_s=args.interval, should_stop=stop.is_set, batch=args.batch)
+                            interval_s=args.interval, should_stop=stop.is_set, batch=args.batch,
+                            account=args.account or os.environ.get("HEDGE_ACCOUNT") or "main")
     except ProjectionError as exc:
         raise UsageError(str(exc)) from None
     finally:

@@ -19,6 +19,8 @@ from typing import Any
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=5000, help="events per read batch (default 5000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.add_argument("--account", metavar="NAME", default=None,
+                   help="rebuild only this account's projections (default: every account in the log)")
 
 
 def _sigterm_as_interrupt() -> Any:
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     old = _sigterm_as_interrupt()
     try:
         stats = rebuild(home, os.environ.get("HEDGE_STORE_URL") or None, progress=not args.quiet,
-                        batch=args.batch)
+                        batch=args.batch, account=args.account)
     except ProjectionError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
@@ -56,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
         rate = stats["events_per_s"]
         print(f"rebuilt projections from {describe_store(home)}: {stats['events']:,} events "
               f"in {stats['seconds']:.2f} s" + (f" ({rate:,.0f} events/s)" if rate else "")
-              + f" -> {home / 'state'}, {home / 'audit'}, {home / 'execution' / 'risk_vetoes.jsonl'}")
+              + f" -> {home / 'state'}, {home / 'audit'}, {home / 'execution' / 'risk_vetoes.jsonl'}"
+              + (f" (accounts: {', '.join(stats['accounts'])})" if len(stats.get("accounts", [])) > 1 else ""))
     return 0

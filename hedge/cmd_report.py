@@ -34,9 +34,20 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="only events at or after this UTC time (ISO 8601, e.g. 2025-09-01)")
     p.add_argument("--to", dest="end", metavar="TIME", help="only events at or before this UTC time (ISO 8601)")
     p.add_argument("--full", action="store_true", help="add the per-symbol and per-month tables")
+    p.add_argument("--account", metavar="NAME", default=None,
+                   help="the account whose audit tables hold the session (default: the session's own)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default) or json (the whole report, nested)")
     p.add_argument("--html", metavar="FILE", help="also write the self-contained HTML tearsheet to FILE")
+
+
+def _audit_home(store: Any, home: Path, session_id: str, account: str | None) -> Path:
+    """The home whose audit tables hold ``session_id`` (its account's, docs/accounts.md)."""
+    from eventlog.accounts import account_home, account_index
+
+    if account is None:
+        account = next((a.name for a in account_index(store).values() if session_id in a.session_ids), "main")
+    return Path(account_home(home, account))
 
 
 def _time(text: str | None, flag: str) -> datetime | None:
@@ -60,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
     with EventStore.open(home, create=False) as store:
         session = store.find_session(args.session)
+        home = _audit_home(store, home, session.session_id, getattr(args, "account", None))
         head = store.head()
     if not (home / "audit").is_dir():
         raise UsageError(f"no audit tables in {home / 'audit'}: run 'hedge rebuild' first")
@@ -158,12 +170,13 @@ def render(rep: dict[str, Any], *, full: bool = False) -> str:
     return "\n".join(lines)
 
 
-def print_after_run(home: Path, session_id: str, *, full: bool = False) -> None:
+def print_after_run(home: Path, session_id: str, *, full: bool = False, account: str = "main") -> None:
     """The short report at the end of ``hedge run`` (one stderr line when it cannot be built)."""
+    from eventlog.accounts import account_home
     from projections.report import ReportError, build
 
     try:
-        rep = build(home, session_id)
+        rep = build(account_home(home, account), session_id)
     except (ReportError, OSError, ValueError) as exc:
         print(f"hedge run: no report: {exc}", file=sys.stderr)
         return

@@ -108,11 +108,11 @@ def _stop_side(name: str, thread: Any) -> None:
         print(f"hedge run: {name} stopped with an error: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _start_projections(home: Path) -> Any:
+def _start_projections(home: Path, account: str) -> Any:
     def start() -> Any:
         from projections.runner import ProjectionFollower
 
-        follower = ProjectionFollower(home, os.environ.get("HEDGE_STORE_URL") or None)
+        follower = ProjectionFollower(home, os.environ.get("HEDGE_STORE_URL") or None, account=account)
         follower.start()
         return follower
 
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
                 f"data {data_source}  config {loaded.config_hash[:12]}")
         if not args.no_projections:
             writer.flush()
-            follower = _start_projections(home)
+            follower = _start_projections(home, account)
         alerter = _start_alerts(home, session_id)
         total = args.bars or _expected_steps(venue)
         try:
@@ -321,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
 
             try:
                 out.say("")
-                print_after_run(home, session_id, full=args.full)
+                print_after_run(home, session_id, full=args.full, account=account)
             except BrokenPipeError:
                 out.say("")  # marks stdout closed; the session itself ended cleanly
         return 0

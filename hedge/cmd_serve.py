@@ -16,12 +16,15 @@ import argparse
 import socket
 from pathlib import Path
 
+from hedge.accounts_cli import account_state_home
 from hedge.cli import UsageError
 from hedge.cmd_investors import default_file
 from ui import htpasswd, proxy, server, state
 
 
 def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--account", metavar="NAME", default=None,
+                   help="the account to show (default $HEDGE_ACCOUNT, else main; docs/accounts.md)")
     p.add_argument("--public-port", type=int, default=8080, metavar="PORT", help="port nginx listens on (default 8080)")
     p.add_argument("--public-address", default="127.0.0.1", metavar="ADDR",
                    help="address nginx binds (default 127.0.0.1; 0.0.0.0 to expose, with TLS)")
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no investor logins in {path}: add one with 'hedge investors add NAME'")
     server.check_port_free(args.public_address, args.public_port)
     server.check_port_free("127.0.0.1", dash_port)
-    home = state.hedge_home()
+    home = account_state_home(state.hedge_home(), getattr(args, "account", None))
     nginx = proxy.NginxRun(site=site, nginx=proxy.find_nginx(args.nginx))
     dash = None
     with server.StopSignals() as signals:

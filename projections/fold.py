@@ -16,7 +16,8 @@ from config.loader import from_dict
 from config.schema import FILES, HedgeConfig
 from engine.rules.units import NS
 from eventlog import events as E
-from projections.exec_logs import ExecLogsView
+from eventlog.accounts import DEFAULT_ACCOUNT
+from projections.exec_logs import ExecLogsView, iso
 from projections.intel.view import IntelView
 from projections.kpis import Views, render_kpis, render_risk_snapshot
 from projections.nav import NavView
@@ -46,7 +47,13 @@ def config_of(d: dict[str, Any]) -> tuple[HedgeConfig, str | None]:
 class Projector:
     """All views of the log, folded together in one pass."""
 
-    def __init__(self) -> None:
+    def __init__(self, account: str = DEFAULT_ACCOUNT) -> None:
+        # the account this fold is of (docs/accounts.md): only its sessions are folded,
+        # across all of them (no reset at a session boundary), see ``accepts``
+        self.account = account
+        self.account_mode: str | None = None
+        self.foreign: dict[str, bool] = {}  # session ids of other accounts
+        self.session_marks: list[dict[str, Any]] = []  # nav_history.json "sessions"
         self.cfg = default_config()
         self.config_hash: str | None = None
         self.config_error: str | None = None
@@ -97,6 +104,24 @@ class Projector:
         if fn is not None:
             fn(self, ev)
 
+    def accepts(self, ev: E.Event) -> bool:
+        """Whether ``ev`` belongs to this fold's account (learns sessions as they start).
+
+        Sessions name their account in ``SessionStarted`` (none = ``main``, written before
+        accounts existed); events of another account's sessions, and account-scoped events
+        naming another account, are not this account's.
+        """
+        if ev.session_id in self.foreign:
+            return False
+        t = type(ev)
+        if t is E.SessionStarted:
+            if (ev.account or DEFAULT_ACCOUNT) != self.account:  # type: ignore[attr-defined]
+                self.foreign[ev.session_id] = True
+                return False
+            return True
+        acct = getattr(ev, "account", None)
+        return acct is None or acct == self.account
+
     def apply_all(self, events: Iterable[E.Event]) -> None:
         for ev in events:
             self.apply(ev)
@@ -132,6 +157,7 @@ class Projector:
         return {
             "schema": f"{name}/{SCHEMA_VERSION}", "schema_version": SCHEMA_VERSION, "seq": self.seq,
             "updated_ts": self.now_ns / NS if self.now_ns else None, "session_id": self.session_id,
+            "account": self.account, "account_mode": self.account_mode,
         }
 
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -143,7 +169,7 @@ class Projector:
                       nav=self.nav, positions=self.positions, risk=self.risk)
         docs = {
             "nav_state.json": self.nav.render_state(cfg, self.now_ns, aum),
-            "nav_history.json": self.nav.render_history(),
+            "nav_history.json": {**self.nav.render_history(), "sessions": list(self.session_marks)},
             "aum_v7.json": aum,
             "positions_state.json": self.positions.render_positions(cfg),
             "positions_ledger.json": self.positions.render_ledger(),
@@ -176,8 +202,12 @@ class Projector:
 
 
 def _session_started(p: Projector, ev: E.SessionStarted) -> None:
-    if ev.resumed_from is None:
+    # a session of an account continues it; sessions written before accounts existed
+    # (no account) were separate runs and start their views afresh, as they did then
+    if ev.resumed_from is None and not ev.account:
         p._reset_session()
+    p.session_marks.append({"session_id": ev.session_id, "started_ts": iso(ev.ts_event_ns), "ended_ts": None,
+                            "end_reason": None, "mode": ev.mode})
     p.cfg, p.config_error = config_of(ev.config)
     p.config_hash = ev.config_hash
     p.session_id = ev.session_id
@@ -190,6 +220,14 @@ def _session_started(p: Projector, ev: E.SessionStarted) -> None:
 
 def _session_ended(p: Projector, ev: E.SessionEnded) -> None:
     p.end_reason = ev.reason
+    for m in reversed(p.session_marks):
+        if m["session_id"] == ev.session_id:
+            m["ended_ts"], m["end_reason"] = iso(ev.ts_event_ns), ev.reason
+            break
+
+
+def _account_opened(p: Projector, ev: E.AccountOpened) -> None:
+    p.account_mode = ev.mode
 
 
 def _config_changed(p: Projector, ev: E.ConfigChanged) -> None:
@@ -348,6 +386,7 @@ def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
 HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.SessionStarted: _session_started,
     E.SessionEnded: _session_ended,
+    E.AccountOpened: _account_opened,
     E.ConfigChanged: _config_changed,
     E.MarketTick: _tick,
     E.KlineClosed: _kline,

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from eventlog.accounts import DEFAULT_ACCOUNT, account_home, account_index
 from eventlog.chain import row_hash, split
 from eventlog.codec import decode
 from eventlog.events import Event
@@ -87,7 +88,9 @@ class Projection:
 
     def __init__(self, home: Path, store: EventStore, *, batch: int = DEFAULT_BATCH,
                  log: Callable[[str], None] | None = None, bucket_size: int = BUCKET,
-                 audit: bool = True):
+                 audit: bool = True, account: str = DEFAULT_ACCOUNT):
+        """``home`` is the account's home (``account_home``): its outputs live there."""
+        self.account = account
         self.paths = Paths(home)
         self.store = store
         self.batch = batch
@@ -116,20 +119,24 @@ class Projection:
 
     def _resume(self) -> tuple[Projector, int]:
         ck = self.paths.checkpoint
+        fresh = Projector(self.account)
         if not ck.exists():
-            return Projector(), 0
+            return fresh, 0
         if not self._outputs_present():
             self.log(f"projections: state files missing in {self.paths.state}; rebuilding from the log")
-            return Projector(), 0
+            return fresh, 0
         try:
             seq, head, proj = read_checkpoint(ck)
         except StateFileError as exc:
             self.log(f"projections: {exc}; rebuilding from the log")
-            return Projector(), 0
+            return fresh, 0
+        if getattr(proj, "account", None) != self.account:
+            self.log(f"projections: the checkpoint is not of account {self.account!r}; rebuilding from the log")
+            return fresh, 0
         missing = self._outputs_missing(seq, proj)
         if missing:
             self.log(f"projections: {missing} missing; rebuilding from the log")
-            return Projector(), 0
+            return fresh, 0
         if seq > 0 and _row_hash_at(self.store, seq) != head:
             raise ProjectionError(
                 f"{ck} was made from a different log (row {seq} differs from "
@@ -186,7 +193,14 @@ class Projection:
         hooks = audit.hooks(proj)
         hook = hooks.get
         rows = self.audit_rows
+        accepts = proj.accepts
         for batch in self._batches(prefetch, stop):
+            last = batch[-1].seq
+            n += len(batch)
+            batch = [ev for ev in batch if accepts(ev)]  # this account's events only
+            if not batch:
+                self.seq = last
+                continue
             if not rows:
                 for ev in batch:
                     apply(ev)
@@ -199,14 +213,13 @@ class Projection:
                         if h is not None:
                             h(ev)
                     audit.add_segment(seg)
-            self.seq = batch[-1].seq
+            self.seq = last
             lines = proj.take_veto_lines()
             if lines:
                 self.vetoes.append(lines)
             for name, recs in proj.exec_logs.take().items():
                 if recs:
                     self.exec_logs[name].append(recs)
-            n += len(batch)
             if progress is not None:
                 progress(n)
             if max_events is not None and n >= max_events:
@@ -248,9 +261,9 @@ class Projection:
                 return total
 
 
-def drop_views(home: Path) -> None:
-    """Delete every projection output and the checkpoint (the log is untouched)."""
-    p = Paths(home)
+def drop_views(home: Path, account: str = DEFAULT_ACCOUNT) -> None:
+    """Delete every projection output of an account and its checkpoint (the log is untouched)."""
+    p = Paths(account_home(home, account))
     for name in STATE_FILES:
         for f in (p.state / name, p.state / f".{name}.tmp"):
             f.unlink(missing_ok=True)
@@ -262,44 +275,71 @@ def drop_views(home: Path) -> None:
 
 def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
             batch: int = DEFAULT_BATCH, bucket_size: int = BUCKET,
-            workers: int | None = None) -> dict[str, Any]:
+            workers: int | None = None, account: str | None = None) -> dict[str, Any]:
     """Fold the whole log again into a scratch home and swap it in; returns {events, seconds, ...}.
 
-    The previous projections stay in place until the new ones are complete
-    (``projections.swap``): a rebuild that fails (a log that does not verify) or is
-    killed leaves them as they were.
+    ``account`` None rebuilds every account in the log (each into its own home,
+    ``eventlog.accounts.account_home``); the figures returned are the fund's (``main``)
+    or the last account's. The previous projections stay in place until the new ones
+    are complete (``projections.swap``): a rebuild that fails (a log that does not
+    verify) or is killed leaves them as they were.
 
-    With more than two audit buckets of events (or ``workers`` given), the audit
-    tables are built by ``workers`` processes (``projections.parallel``) while this
-    process folds the state files; ``workers=0`` forces the single-process path.
+    With more than two audit buckets of events (or ``workers`` given) and a log of one
+    account, the audit tables are built by ``workers`` processes (``projections.parallel``)
+    while this process folds the state files; ``workers=0`` forces the single-process path.
     """
+    home = Path(home)
+    if account is None:
+        store = EventStore.open(home, store_url, create=False)
+        try:
+            names = sorted(account_index(store)) or [DEFAULT_ACCOUNT]
+        finally:
+            store.close()
+    else:
+        names = [account]
+    out: dict[str, Any] = {}
+    for name in names:
+        stats = _rebuild_one(home, name, store_url, progress=progress, batch=batch, bucket_size=bucket_size,
+                             workers=workers if len(names) == 1 else 0)
+        stats["account"] = name
+        if not out or name == DEFAULT_ACCOUNT:
+            out = stats
+    out["accounts"] = names
+    return out
+
+
+def _rebuild_one(home: Path, account: str, store_url: str | None, *, progress: bool, batch: int,
+                 bucket_size: int, workers: int | None) -> dict[str, Any]:
     from hedge.progress import counter
     from projections import parallel
 
-    home = Path(home)
+    ahome = account_home(home, account)
+    ahome.mkdir(parents=True, exist_ok=True)
     store = EventStore.open(home, store_url, create=False)
-    lock = Lock(Paths(home).lock)
+    lock = Lock(Paths(ahome).lock)
     pool = None
-    clear_scratch(home)
-    scratch = scratch_home(home)
+    clear_scratch(ahome)
+    scratch = scratch_home(ahome)
     try:
         total = store.last_seq()
         if workers is None:
-            workers = parallel.default_workers() if total > 2 * bucket_size else 0
+            single = len(account_index(store)) <= 1
+            workers = parallel.default_workers() if single and total > 2 * bucket_size else 0
         t0 = time.perf_counter()
         if workers > 0 and total > 0:
             pool, results = parallel.start(home, store_url, total, bucket_size, workers=workers, batch=batch,
                                            audit_dir=Paths(scratch).audit)
-        proj = Projection(scratch, store, batch=batch, bucket_size=bucket_size, audit=pool is None)
-        proj.shadow = ShadowReader(home)  # shadow logs live in the real home, not the scratch one
-        with counter("rebuild", total, enabled=progress) as tick:
+        proj = Projection(scratch, store, batch=batch, bucket_size=bucket_size, audit=pool is None,
+                          account=account)
+        proj.shadow = ShadowReader(ahome)  # shadow logs live in the real home, not the scratch one
+        with counter(f"rebuild {account}", total, enabled=progress) as tick:
             n = proj.catch_up(progress=tick, prefetch=True, stop=total)
         if pool is not None:
             parallel.finish(pool, results)
             pool = None
         proj.commit(final=True)
         proj.close()
-        _swap_views(scratch, home)
+        _swap_views(scratch, ahome)
         dt = time.perf_counter() - t0
         return {"events": n, "seq": proj.seq, "seconds": dt, "events_per_s": n / dt if dt > 0 else None,
                 "workers": workers}
@@ -333,8 +373,9 @@ class ProjectionFollower:
     """
 
     def __init__(self, home: Path, store_url: str | None = None, *, interval_s: float = 1.0,
-                 batch: int = DEFAULT_BATCH):
+                 batch: int = DEFAULT_BATCH, account: str = DEFAULT_ACCOUNT):
         self.home = Path(home)
+        self.account = account
         self.store_url = store_url
         self.interval_s = interval_s
         self.batch = batch
@@ -359,8 +400,10 @@ class ProjectionFollower:
         store = lock = None
         try:
             store = EventStore.open(self.home, self.store_url)
-            lock = Lock(Paths(self.home).lock)
-            proj = Projection(self.home, store, batch=self.batch)
+            ahome = account_home(self.home, self.account)
+            ahome.mkdir(parents=True, exist_ok=True)
+            lock = Lock(Paths(ahome).lock)
+            proj = Projection(ahome, store, batch=self.batch, account=self.account)
             while not self._stop.is_set():
                 self.events += proj.sync()
                 self._stop.wait(self.interval_s)
@@ -378,13 +421,15 @@ class ProjectionFollower:
 
 def run_projections(home: Path, store_url: str | None = None, *, follow: bool = False,
                     interval_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
-                    batch: int = DEFAULT_BATCH) -> int:
+                    batch: int = DEFAULT_BATCH, account: str = DEFAULT_ACCOUNT) -> int:
     """``hedge project``: catch up (and keep following); resumes from the checkpoint."""
     store = EventStore.open(home, store_url, create=False)
-    lock = Lock(Paths(home).lock)
+    ahome = account_home(home, account)
+    ahome.mkdir(parents=True, exist_ok=True)
+    lock = Lock(Paths(ahome).lock)
     events = 0
     try:
-        proj = Projection(Path(home), store, batch=batch)
+        proj = Projection(ahome, store, batch=batch, account=account)
         while True:
             stopping = should_stop()
             events += proj.sync(final=not follow or stopping)

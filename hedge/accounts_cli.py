@@ -1,0 +1,25 @@
+"""Account selection shared by the verbs that show one account (dashboard, serve, demo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hedge.cli import UsageError
+
+
+def account_name(flag: str | None) -> str:
+    """``--account``, else ``$HEDGE_ACCOUNT``, else ``main`` - checked."""
+    from eventlog.accounts import check_name
+
+    try:
+        return check_name(flag or os.environ.get("HEDGE_ACCOUNT") or "main")
+    except ValueError as exc:
+        raise UsageError(f"--account: {exc}") from None
+
+
+def account_state_home(home: Path, flag: str | None) -> Path:
+    """The directory whose ``state/`` holds the account's state files."""
+    from eventlog.accounts import account_home
+
+    return Path(account_home(home, account_name(flag)))
