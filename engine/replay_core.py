@@ -80,13 +80,15 @@ def _compare(rec: Event, exp: Emit, report: ReplayReport) -> None:
 
 
 def rederive(events: Iterable[Event], *, config: LoadedConfig | None = None,
-             external: tuple[str, ...] = ()) -> ReplayReport:
+             external: tuple[str, ...] = (), state: EngineState | None = None) -> ReplayReport:
     """Fold one session's events, re-derive every decision and compare it with the log.
 
     ``external`` names decision types recorded by an outside actor (e.g. intents a
     test or an operator injected): they are taken as inputs, not re-derived.
+    ``state`` is the fold of the account's earlier sessions when the session resumed
+    an account (``prior_state``); a fresh state otherwise.
     """
-    state = EngineState()
+    state = state if state is not None else EngineState()
     report = ReplayReport(state=state)
     stack: list[deque[Emit]] = []
     for ev in events:
@@ -119,3 +121,24 @@ def rederive(events: Iterable[Event], *, config: LoadedConfig | None = None,
         for e in q:
             report.missing.append({"type": e.cls.__name__, **e.fields})
     return report
+
+
+def prior_state(store: Any, started: SessionStarted) -> EngineState | None:
+    """The engine state a resumed session started from: its account's events before it.
+
+    None for a session that resumed nothing (the account's first, or a log written
+    before accounts existed).
+    """
+    if not started.resumed_at_seq:
+        return None
+    from engine.resume import account_events
+    from eventlog.accounts import account_index, account_of
+
+    info = account_index(store).get(account_of(started))
+    if info is None:
+        return None
+    state = EngineState()
+    for ev in account_events(store, info, stop=started.resumed_at_seq):
+        if ev.session_id != started.session_id:
+            evolve(state, ev)
+    return state

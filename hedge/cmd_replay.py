@@ -28,8 +28,11 @@ from hedge.progress import counter
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("session", metavar="SESSION",
+    p.add_argument("session", metavar="SESSION", nargs="?", default=None,
                    help="session id, unique prefix, 'last', or 'all' (with --verify: every session)")
+    p.add_argument("--account", metavar="NAME", default=None,
+                   help="with --verify and no SESSION: every session of this account, in order (each "
+                        "resumed session starts from the fold of the ones before it)")
     p.add_argument("--verify", action="store_true", help="re-derive every decision and compare with the log")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="what-if: change one config value (repeatable), e.g. risk.max_trade_nav_pct=0.08")
@@ -50,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-diffs: must be >= 0")
     from replay.source import load_session
 
+    if args.session is None:
+        if not args.account:
+            raise UsageError("give a SESSION (id, prefix, 'last' or 'all') or --account NAME")
+        if not args.verify or args.sets or args.out or args.sweep:
+            raise UsageError("--account is for --verify (a what-if replays one session)")
+        return _verify_all(args)
     if args.session == "all":
         if args.sets or args.out or args.sweep or not args.verify:
             raise UsageError("'all' is for --verify only (a what-if replays one session)")
@@ -80,6 +89,14 @@ def _verify_all(args: argparse.Namespace) -> int:
     docs: list[dict[str, object]] = []
     with EventStore.open(create=False) as store:
         infos = store.sessions()
+        if getattr(args, "account", None) and args.session is None:
+            from eventlog.accounts import account_index
+
+            acct = account_index(store).get(args.account)
+            if acct is None:
+                raise LookupError(f"no account {args.account!r} in {store.location} (see 'hedge accounts')")
+            ids = set(acct.session_ids)
+            infos = [i for i in infos if i.session_id in ids]
         if not infos:
             raise LookupError(f"no sessions in {store.location}")
         for info in infos:

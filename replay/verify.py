@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.clock import ReplayClock
 from engine.core import DECISION_TYPES
-from engine.replay_core import ReplayReport, rederive
+from engine.replay_core import ReplayReport, prior_state, rederive
 from eventlog.events import Event, KlineClosed
 from eventlog.store import EventStore
 from replay.source import Session, session_events
@@ -135,7 +135,7 @@ def verify_session(store: EventStore, session: Session, *,
 
     t0 = time.perf_counter()
     try:
-        report: ReplayReport = rederive(feed())
+        report: ReplayReport = rederive(feed(), state=prior_state(store, session.started))
     except Exception as exc:
         where = f"seq {last[0].seq} ({type(last[0]).__name__})" if last else "the start"
         raise ReplayFailed(f"replay stopped at {where}: {type(exc).__name__}: {exc}") from exc
