@@ -115,3 +115,21 @@ def test_killed_and_resumed_decides_as_one_run(tmp_path: Path, sig: int) -> None
     assert killed, "the run ended before it could be interrupted (make the window longer)"
     _run(many, "--until", until)
     _same(one, many)
+
+
+@pytest.mark.slow
+def test_real_data_six_monthly_sessions_end_as_one(tmp_path: Path, market_dir: Path) -> None:
+    """The 180-day real-data run as six monthly sessions of one account ends in the same state."""
+    import json
+
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert main(["run", "--home", str(one), "--data", str(market_dir), "--quiet"]) == 0
+    for until in ("2025-08-01", "2025-09-01", "2025-10-01", "2025-11-01", "2025-12-01", None):
+        extra = ["--until", until] if until else []
+        assert main(["run", "--home", str(many), "--data", str(market_dir), "--quiet", *extra]) == 0
+    _same(one, many)
+    volatile = {"session_id", "seq", "updated_ts", "generated_ts", "end_reason", "session_started_ts"}
+    for name in ("nav_state.json", "positions_state.json", "kpis_v7.json", "risk_snapshot.json"):
+        a = {k: v for k, v in json.loads((one / "state" / name).read_text()).items() if k not in volatile}
+        b = {k: v for k, v in json.loads((many / "state" / name).read_text()).items() if k not in volatile}
+        assert a == b, f"{name}: {sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))[:5]}"
