@@ -31,30 +31,39 @@ class AccountResume:
     last_seq: int = 0
     last_hash: str = ""
     sessions: list[str] = field(default_factory=list)
+    checkpoint_seq: int = 0  # the resume checkpoint it started from (0: folded the whole account)
 
     @property
     def fresh(self) -> bool:
         return not self.sessions
 
 
-def account_events(store: Any, info: AccountInfo, *, stop: int | None = None) -> Iterable[Event]:
+def account_events(store: Any, info: AccountInfo, *, stop: int | None = None, start: int = 1) -> Iterable[Event]:
     """The account's events in log order: its sessions' events and operator events naming it."""
     ids = set(info.session_ids)
     name = info.name
-    for ev in store.read(stop=stop):
+    for ev in store.read(start, stop=stop):
         if ev.session_id in ids or (type(ev) is not SessionStarted and getattr(ev, "account", None) == name):
             yield ev
 
 
 def fold_account(store: Any, info: AccountInfo | None, account: str, *,
-                 sinks: Iterable[Callable[[Event], None]] = ()) -> AccountResume:
-    """The engine state (and sinks) after every earlier event of ``account``."""
-    res = AccountResume(account=account)
+                 sinks: Iterable[Callable[[Event], None]] = (), start_seq: int = 0,
+                 state: EngineState | None = None, events: int = 0) -> AccountResume:
+    """The engine state (and sinks) after every earlier event of ``account``.
+
+    ``state``/``start_seq``/``events``: a checkpoint's state, the seq it reflects and
+    the events it folded; only the account's events after ``start_seq`` are folded.
+    """
+    res = AccountResume(account=account, events=events, last_seq=start_seq,
+                        checkpoint_seq=start_seq if state is not None else 0)
+    if state is not None:
+        res.state = state
     if info is None:
         return res
     sink_list = list(sinks)
     st = res.state
-    for ev in account_events(store, info):
+    for ev in account_events(store, info, start=start_seq + 1):
         evolve(st, ev)
         for s in sink_list:
             s(ev)

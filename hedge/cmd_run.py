@@ -50,6 +50,9 @@ def register(p: argparse.ArgumentParser) -> None:
                         "on the same bars with this config change, on simulated matching")
 
 
+CHECKPOINT_EVERY_EVENTS = 250_000  # events between two resume checkpoints of a running session
+
+
 def parse_speed(text: str) -> float | None:
     if text == "max":
         return None
@@ -241,7 +244,15 @@ def run(args: argparse.Namespace) -> int:
         if wake is not None:
             wake()
 
+    ck_at = [0]
+
     def _between() -> None:
+        # at a step boundary: now and then a resume checkpoint, so even a session killed
+        # later resumes from near its end rather than folding the whole account
+        if engine.state.summary.events - ck_at[0] >= CHECKPOINT_EVERY_EVENTS:
+            ck_at[0] = engine.state.summary.events
+            writer.flush()
+            _save_resume(home, account, engine, venue, writer, store, resume)
         if not stop.get("reload"):
             return
         stop["reload"] = False
@@ -301,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         summary = dict(_end(reason).summary)
         writer.close()  # everything durable: the rate below includes the last commit
         stopper.durable = True
+        _save_resume(home, account, engine, venue, writer, store, resume)
         if shadow is not None:
             shadow.close()  # the shadow finishes the last bars before the final projection
         wall = time.perf_counter() - wall0
@@ -383,15 +395,22 @@ def _open_account(store: Any, home: Path, account: str, venue: Any, cfg: Any) ->
     except AccountBusy as exc:
         raise UsageError(str(exc)) from None
     try:
+        from engine import resume_checkpoint
+        from eventlog.accounts import account_home
+
+        ck = resume_checkpoint.load(account_home(home, account), store, account) if info is not None else None
         sim_fold = None
         if info is not None and venue.name == "sim":
             from engine.venues.sim_resume import SimResume
 
-            sim_fold = SimResume()
-        resume = fold_account(store, info, account, sinks=[sim_fold.apply] if sim_fold is not None else [])
+            sim_fold = ck[1].sim if ck is not None and ck[1].sim is not None else SimResume()
+        if ck is not None and venue.name == "sim" and ck[1].sim is None:
+            ck = None  # a checkpoint without the paper account cannot resume the simulator
+        resume = fold_account(store, info, account, sinks=[sim_fold.apply] if sim_fold is not None else [],
+                              start_seq=ck[0] if ck else 0, state=ck[1].engine if ck else None,
+                              events=ck[1].events if ck else 0)
         if sim_fold is not None:
             sim_fold.restore(venue)
-            venue.resumed = True
     except BaseException:
         lock.release()
         raise
@@ -404,9 +423,32 @@ def _open_account(store: Any, home: Path, account: str, venue: Any, cfg: Any) ->
     return lock, resume, opened
 
 
+def _save_resume(home: Path, account: str, engine: Any, venue: Any, writer: Any, store: Any, resume: Any) -> None:
+    """The account's resume checkpoint after a clean end (a failure costs speed, never state)."""
+    try:
+        from engine import resume_checkpoint
+        from eventlog.accounts import account_home
+
+        seq = writer.last_global_seq
+        if not seq:
+            return
+        sim = None
+        if venue.name == "sim":
+            from engine.venues.sim_resume import SimResume
+
+            sim = SimResume.from_venue(venue)
+        state = resume_checkpoint.ResumeState(account, engine.state, sim, resume.events + writer.committed)
+        resume_checkpoint.save(account_home(home, account), seq, store.link_before(seq + 1).hex(), state)
+    except Exception as exc:
+        print(f"hedge run: resume checkpoint not written ({type(exc).__name__}: {exc}); "
+              "the next session folds the whole account", file=sys.stderr)
+
+
 def _resumed_text(resume: Any) -> str:
     n = len(resume.sessions)
-    return f"resumed after {n} session{'s' if n != 1 else ''}, {resume.events:,} events, at seq {resume.last_seq}"
+    ck = f", checkpoint at seq {resume.checkpoint_seq}" if resume.checkpoint_seq else ""
+    return (f"resumed after {n} session{'s' if n != 1 else ''}, {resume.events:,} events, "
+            f"at seq {resume.last_seq}{ck}")
 
 
 def _check_log_before_appending(store: Any, home: Path) -> None:

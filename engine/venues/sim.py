@@ -72,9 +72,8 @@ class SimVenue:
         self._nav_every = max(1, sim.nav_every_bars)
         self._pos_every = max(1, sim.position_every_bars)
         self._bar = 0
-        self._halted = False
-        self._dark = 0
-        self._degraded = 0
+        self._last_open_ms: int | None = None
+        self.feed = FeedState()
         self.resumed = False  # books restored from the account's log (no opening reading at connect)
 
     # -- port ----------------------------------------------------------------------
@@ -139,6 +138,7 @@ class SimVenue:
         if step is None:
             return None
         open_ms, bars = step
+        self._last_open_ms = open_ms
         open_ns = open_ms * MS
         close_ns = open_ns + self.interval_ns
         if not self._pace(close_ns):
@@ -180,25 +180,8 @@ class SimVenue:
                 "volume": v}))
         return out
 
-    def _feed(self, halted: bool) -> str | None:
-        """The account feed after one bar step: None (dark), ``degraded`` or ``normal``."""
-        if halted:
-            self._halted = True
-            return None
-        if self._halted:  # the halt just ended: the account feed reconnects slowly
-            self._halted = False
-            self._dark = NAV_RECONNECT_BARS
-            self._degraded = NAV_DEGRADED_BARS
-        if self._dark > 0:
-            self._dark -= 1
-            return None
-        if self._degraded > 0:
-            self._degraded -= 1
-            return "degraded"
-        return "normal"
-
     def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
-        feed = self._feed(halted)
+        feed = self.feed.step(halted)
         if feed == "degraded":
             return [self.matching.nav_update(ts, sources_ok=False)]
         return [self.matching.nav_update(ts)] if feed == "normal" and snap else []
@@ -213,15 +196,14 @@ class SimVenue:
         for ev in events:
             fold.apply(ev)
         fold.restore(self)
-        self.resumed = True
-        return len(fold.steps)
+        return fold.n_steps
 
-    def replay_step_bookkeeping(self, close_ns: int, halted: bool) -> None:
-        """What ``next_updates`` does to the venue's counters for one past bar step."""
-        self._bar += 1
+    def restore_counters(self, n_steps: int, last_close_ns: int, feed: FeedState) -> None:
+        """The bar counters and account-feed state after ``n_steps`` past bar steps."""
+        self._bar = n_steps
         if self._funding_ns:
-            self._funding_bucket = close_ns // self._funding_ns
-        self._feed(halted)
+            self._funding_bucket = last_close_ns // self._funding_ns
+        self.feed = feed
 
     def skip_market_to(self, last_open_ms: int, last_close_ns: int) -> None:
         """Continue with the first bar step after ``last_open_ms`` (nothing looks back)."""
@@ -229,8 +211,39 @@ class SimVenue:
             if step[0] > last_open_ms:
                 self._held = step
                 break
+        self._last_open_ms = last_open_ms
         self._clock.advance_to(last_close_ns)
         self._sim0 = last_close_ns
+
+
+class FeedState:
+    """The account feed around exchange halts: dark while halted and for
+    ``NAV_RECONNECT_BARS`` after, then ``NAV_DEGRADED_BARS`` readings with
+    ``sources_ok = false`` (a plain object: the resume checkpoint stores it)."""
+
+    __slots__ = ("dark", "degraded", "halted")
+
+    def __init__(self) -> None:
+        self.halted = False
+        self.dark = 0
+        self.degraded = 0
+
+    def step(self, halted: bool) -> str | None:
+        """The feed after one bar step: None (dark), ``degraded`` or ``normal``."""
+        if halted:
+            self.halted = True
+            return None
+        if self.halted:  # the halt just ended: the account feed reconnects slowly
+            self.halted = False
+            self.dark = NAV_RECONNECT_BARS
+            self.degraded = NAV_DEGRADED_BARS
+        if self.dark > 0:
+            self.dark -= 1
+            return None
+        if self.degraded > 0:
+            self.degraded -= 1
+            return "degraded"
+        return "normal"
 
 
 def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:

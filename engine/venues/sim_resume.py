@@ -14,16 +14,19 @@ the simulator keeps is derivable from the events it emitted:
   order, with what has filled;
 * marks and the book: the last close of each symbol;
 * bar bookkeeping: the number of bar steps, the funding bucket, the account
-  feed's halt/reconnect counters (re-run per step with the venue's own state
-  machine);
+  feed's halt/reconnect counters (re-run per step with the venue's own
+  ``FeedState``);
 * the market cursor: the first bar after the last recorded one.
 
-``SimResume.apply(event)`` folds; ``SimResume.restore(venue)`` installs the result.
+``SimResume.apply(event)`` folds; ``SimResume.restore(venue)`` installs the result;
+``SimResume.from_venue(venue)`` reads a running venue's books at a step boundary (for
+the engine's resume checkpoint at the end of a session).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass
 
 from engine.accounting import apply_fill
 from engine.ports import OrderRequest
@@ -48,47 +51,62 @@ class _Order:
     filled: float = 0.0
 
 
-@dataclass
-class _Step:
-    open_ms: int
-    close_ns: int
-    halted: bool = False
-
-
-@dataclass
 class SimResume:
-    """The simulator's books folded from an account's earlier events."""
+    """The simulator's books folded from an account's earlier events (a plain object:
+    the engine's resume checkpoint stores it, ``engine.resume_checkpoint``)."""
 
-    starting_capital: float | None = None
-    wallet_delta: list[float] = field(default_factory=list)  # applied in order onto the opening balance
-    pos: dict[str, list[float]] = field(default_factory=dict)
-    arriving: dict[str, _Order] = field(default_factory=dict)  # submission order
-    resting: dict[str, _Order] = field(default_factory=dict)  # acceptance order
-    last_close: dict[str, float] = field(default_factory=dict)
-    steps: list[_Step] = field(default_factory=list)
-    trades: int = 0
-    fees: float = 0.0
-    realized: float = 0.0
-    funding: float = 0.0
-    events: int = 0
+    def __init__(self) -> None:
+        from engine.venues.sim import FeedState
+
+        self.wallet: float | None = None  # from AccountOpened's starting capital on
+        self.legacy_deltas: list[float] = []  # a log without AccountOpened: applied at restore
+        self.pos: dict[str, list[float]] = {}
+        self.arriving: dict[str, _Order] = {}  # submission order
+        self.resting: dict[str, _Order] = {}  # acceptance order
+        self.last_close: dict[str, float] = {}
+        self.n_steps = 0  # bar steps folded (the last one may still be open: ``step_halted``)
+        self.last_open_ms: int | None = None
+        self.last_close_ns = 0
+        self.step_halted = False
+        self.step_open = False  # the last step's feed state is not yet applied
+        self.feed = FeedState()
+        self.trades = 0
+        self.fees = 0.0
+        self.realized = 0.0
+        self.funding = 0.0
+
+    def _wallet(self, delta: float) -> None:
+        if self.wallet is None:
+            self.legacy_deltas.append(delta)
+        else:
+            self.wallet += delta
+
+    def _close_step(self) -> None:
+        if self.step_open:
+            self.feed.step(self.step_halted)
+            self.step_open = False
 
     def apply(self, ev: Event) -> None:
-        self.events += 1
         t = type(ev)
         if t is KlineClosed:
             k: KlineClosed = ev  # type: ignore[assignment]
             if k.history:
                 return
-            if not self.steps or k.open_time_ms > self.steps[-1].open_ms:
-                self.steps.append(_Step(k.open_time_ms, ev.ts_event_ns))
+            if self.last_open_ms is None or k.open_time_ms > self.last_open_ms:
+                self._close_step()
+                self.n_steps += 1
+                self.last_open_ms = k.open_time_ms
+                self.last_close_ns = ev.ts_event_ns
+                self.step_halted = False
+                self.step_open = True
             if k.volume <= 0:
-                self.steps[-1].halted = True
+                self.step_halted = True
             self.last_close[k.symbol] = k.close
         elif t is OrderFilled:
             f: OrderFilled = ev  # type: ignore[assignment]
             p = self.pos.setdefault(f.symbol, [0.0, 0.0])
             p[0], p[1], _ = apply_fill(p[0], p[1], 1 if f.side == "BUY" else -1, f.qty, f.price)
-            self.wallet_delta.append(f.realized_pnl - f.fee_usd)
+            self._wallet(f.realized_pnl - f.fee_usd)
             self.fees += f.fee_usd
             self.realized += f.realized_pnl
             self.trades += 1
@@ -100,13 +118,13 @@ class SimResume:
                     self.arriving.pop(f.order_id, None)
         elif t is FundingApplied:
             fa: FundingApplied = ev  # type: ignore[assignment]
-            self.wallet_delta.append(fa.amount_usd)
+            self._wallet(fa.amount_usd)
             self.funding += fa.amount_usd
         elif t is PositionLiquidated:
             lq: PositionLiquidated = ev  # type: ignore[assignment]
             p = self.pos.setdefault(lq.symbol, [0.0, 0.0])
             p[0], p[1], _ = apply_fill(p[0], p[1], 1 if lq.side == "BUY" else -1, lq.qty, lq.fill_price)
-            self.wallet_delta.append(lq.realized_pnl - lq.fee_usd)
+            self._wallet(lq.realized_pnl - lq.fee_usd)
             self.fees += lq.fee_usd
             self.realized += lq.realized_pnl
         elif t is OrderSubmitted:
@@ -124,11 +142,30 @@ class SimResume:
             self.arriving.pop(oid, None)
             self.resting.pop(oid, None)
         elif t is AccountOpened:
-            self.starting_capital = ev.starting_capital_usd  # type: ignore[attr-defined]
+            self.wallet = float(ev.starting_capital_usd)  # type: ignore[attr-defined]
 
-    @property
-    def last_open_ms(self) -> int | None:
-        return self.steps[-1].open_ms if self.steps else None
+    @classmethod
+    def from_venue(cls, venue: object) -> SimResume:
+        """The books of a running ``SimVenue`` at a step boundary (what the fold of its log gives)."""
+        from engine.venues.sim import SimVenue
+
+        assert isinstance(venue, SimVenue)
+        m = venue.matching
+        r = cls()
+        r.wallet = m.wallet
+        r.pos = {s: [q, e] for s, (q, e) in m.pos.items() if q or e}
+        for sym in m.symbols:
+            for w in m.arriving[sym]:
+                r.arriving[w.req.order_id] = _Order(w.req, w.filled)
+            for oid, w in m.resting[sym].items():
+                r.resting[oid] = _Order(w.req, w.filled)
+        r.last_close = dict(m.mark)
+        r.n_steps = venue._bar
+        r.last_open_ms = venue._last_open_ms
+        r.last_close_ns = venue.clock().now_ns()
+        r.feed = copy.copy(venue.feed)
+        r.trades, r.fees, r.realized, r.funding = m.trade_seq, m.fees_paid, m.realized, m.funding
+        return r
 
     def restore(self, venue: object) -> None:
         """Install the folded books into a fresh ``SimVenue`` (before ``connect``)."""
@@ -136,9 +173,10 @@ class SimResume:
         from engine.venues.sim_matching import _Working
 
         assert isinstance(venue, SimVenue)
+        self._close_step()
         m = venue.matching
-        wallet = float(self.starting_capital) if self.starting_capital is not None else m.wallet
-        for d in self.wallet_delta:
+        wallet = self.wallet if self.wallet is not None else m.wallet
+        for d in self.legacy_deltas:
             wallet += d
         m.wallet = wallet
         for sym, (q, e) in self.pos.items():
@@ -155,7 +193,7 @@ class SimResume:
         for oid, o in self.resting.items():
             if o.req.symbol in m.resting:
                 m.resting[o.req.symbol][oid] = _Working(o.req, o.filled)
-        for st in self.steps:
-            venue.replay_step_bookkeeping(st.close_ns, st.halted)
-        if self.steps:
-            venue.skip_market_to(self.steps[-1].open_ms, self.steps[-1].close_ns)
+        venue.restore_counters(self.n_steps, self.last_close_ns, copy.copy(self.feed))
+        if self.last_open_ms is not None:
+            venue.skip_market_to(self.last_open_ms, self.last_close_ns)
+        venue.resumed = True

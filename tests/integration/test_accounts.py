@@ -109,3 +109,25 @@ def test_hedge_accounts_lists_every_account(home: Path, capsys: pytest.CaptureFi
     assert rows["main"]["sessions"] == 2 and rows["backtest-a"]["sessions"] == 1
     assert rows["main"]["mode"] == "sim" and rows["main"]["running"] is False
     assert rows["main"]["nav_usd"] is not None and rows["main"]["max_drawdown_frac"] >= 0
+
+
+def test_a_foreign_or_damaged_resume_checkpoint_is_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A checkpoint only ever makes a resume faster: one from another log, or a damaged one, is not used."""
+    from tests.accountlog import account_events, first_difference, normalised
+
+    a, b, one = tmp_path / "a", tmp_path / "b", tmp_path / "one"
+    assert _run(one, "--bars", "150", "--no-projections") == 0
+    assert _run(a, "--bars", "70", "--no-projections") == 0
+    assert _run(b, "--bars", "40", "--no-projections") == 0
+    ck = a / "engine" / "checkpoint.bin"
+    assert ck.exists()
+    (b / "engine" / "checkpoint.bin").write_bytes(ck.read_bytes())  # b's own is replaced by a's
+    capsys.readouterr()
+    assert _run(b, "--bars", "30", "--no-projections") == 0
+    assert "does not match this log" in capsys.readouterr().err
+    raw = bytearray((b / "engine" / "checkpoint.bin").read_bytes())
+    raw[-5] ^= 0xFF
+    (b / "engine" / "checkpoint.bin").write_bytes(bytes(raw))
+    assert _run(b, "--bars", "80", "--no-projections") == 0
+    assert "checkpoint ignored" in capsys.readouterr().err
+    assert first_difference(normalised(account_events(one)), normalised(account_events(b))) is None
