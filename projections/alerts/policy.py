@@ -100,6 +100,7 @@ class SessionAlertPolicy:
 
     def __init__(self, started: SessionStarted):
         self.session_id = started.session_id
+        self.banner = banner_of(started.mode)
         self.cfg: HedgeConfig = from_dict(started.config).config
         c = self.cfg
         self.core = self._core_symbols(c)
@@ -187,7 +188,7 @@ class SessionAlertPolicy:
             health=self.router_health(), fills=len(self.fills),
             maker=sum(1 for m, _ in self.fills if m), fallbacks=self._fallbacks_in_window(),
             slip_bps=(sum(s for _, s in self.fills) / len(self.fills)) if self.fills else None,
-            capped=self.capped,
+            capped=self.capped, banner=self.banner,
         )
 
     # -- rules -----------------------------------------------------------------------
@@ -327,32 +328,59 @@ class SessionAlertPolicy:
         )]
 
 
-class AlertPolicy:
-    """Routes events to one :class:`SessionAlertPolicy` per trading session.
+def banner_of(mode: str) -> str | None:
+    """The banner every alert of a non-live account carries (None for live)."""
+    from eventlog.accounts import account_mode_or_raw
 
-    Sessions without a ``SessionStarted`` (the alerter's own sessions) are ignored, and
-    so is a session whose recorded config no longer loads (kept in ``unreadable``): one
-    odd session must not silence the alerts of the others.
-    ``sessions`` restricts the policy to the given session ids.
+    return {"sim": "SIMULATED", "paper": "PAPER", "testnet": "TESTNET"}.get(account_mode_or_raw(mode))
+
+
+class AlertPolicy:
+    """Routes events to one :class:`SessionAlertPolicy` per account (docs/accounts.md).
+
+    A session of an account continues the account's policy (its NAV peak, DD state,
+    pacing, daily cap, router window), so a restart neither repeats nor forgets what
+    an uninterrupted run would have said; sessions recorded before accounts existed
+    each have their own. Sessions without a ``SessionStarted`` (the alerter's own
+    sessions) are ignored, and so is a session whose recorded config no longer loads
+    (kept in ``unreadable``): one odd session must not silence the alerts of the others.
+    ``sessions`` restricts the alerts returned to the given session ids (every session
+    is still folded, so the policy of their account has its whole history).
     """
 
     def __init__(self, sessions: Iterable[str] | None = None):
         self.only = set(sessions) if sessions is not None else None
         self.by_session: dict[str, SessionAlertPolicy] = {}
+        self.by_account: dict[str, SessionAlertPolicy] = {}
         self.unreadable: dict[str, str] = {}  # session -> why its recorded config did not load
 
     def apply(self, ev: Event) -> list[Alert]:
         sid = ev.session_id
-        if self.only is not None and sid not in self.only:
-            return []
         if isinstance(ev, SessionStarted):
-            try:
-                self.by_session[sid] = SessionAlertPolicy(ev)
-            except ValueError as exc:  # ConfigError: a recorded config this version refuses
-                self.unreadable[sid] = str(exc)
+            self._start(ev)
             return []
         pol = self.by_session.get(sid)
-        return pol.apply(ev) if pol is not None else []
+        if pol is None:
+            return []
+        out = pol.apply(ev)
+        return out if self.only is None or sid in self.only else []
+
+    def _start(self, ev: SessionStarted) -> None:
+        sid = ev.session_id
+        pol = self.by_account.get(ev.account) if ev.account else None
+        try:
+            if pol is None:
+                pol = SessionAlertPolicy(ev)
+                if ev.account:
+                    self.by_account[ev.account] = pol
+            else:  # the account goes on: same policy state, this session's id and config
+                pol.session_id = sid
+                pol.cfg = from_dict(ev.config).config
+                pol.banner = banner_of(ev.mode)
+        except ValueError as exc:  # ConfigError: a recorded config this version refuses
+            self.unreadable[sid] = str(exc)
+            return
+        self.by_session[sid] = pol
 
 
 def alerts_for(events: Iterable[Event], sessions: Iterable[str] | None = None) -> list[Alert]:

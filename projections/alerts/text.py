@@ -43,6 +43,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     fallbacks: int
     slip_bps: float | None
     capped: int = 0
+    banner: str | None = None  # SIMULATED / PAPER / TESTNET: the account is not live (docs/accounts.md)
 
 
 def _when(ts_ns: int) -> str:
@@ -80,7 +81,8 @@ def render(kind: str, reasons: list[str], s: Snapshot) -> str:
     """The message for one alert (plain text, a few short lines)."""
     title = TITLES.get(kind, kind)
     lines = [
-        f"gpt-hedge {title} · {_when(s.ts_ns)} · session {s.session_id[:8]}",
+        f"gpt-hedge {title} · {_when(s.ts_ns)} · session {s.session_id[:8]}"
+        + (f" · {s.banner} account" if s.banner else ""),
         "Why: " + "; ".join(reasons),
         _nav_line(s),
         _atr_line(s),

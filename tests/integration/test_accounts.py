@@ -131,3 +131,23 @@ def test_a_foreign_or_damaged_resume_checkpoint_is_ignored(tmp_path: Path, capsy
     assert _run(b, "--bars", "80", "--no-projections") == 0
     assert "checkpoint ignored" in capsys.readouterr().err
     assert first_difference(normalised(account_events(one)), normalised(account_events(b))) is None
+
+
+def test_the_alert_policy_spans_the_accounts_sessions(tmp_path: Path) -> None:
+    """Alerts of an account run as three sessions are those of one run, each marked SIMULATED."""
+    from projections.alerts.policy import POLICY_TYPES, alerts_for
+
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert _run(one, "--bars", "2400", "--no-projections") == 0
+    for n in (900, 700, 800):
+        assert _run(many, "--bars", str(n), "--no-projections") == 0
+
+    def said(home: Path) -> list[tuple[str, int, list[str]]]:
+        with EventStore.open(home) as store:
+            alerts = alerts_for(store.read(types=POLICY_TYPES))
+        assert all("SIMULATED account" in a.text.splitlines()[0] for a in alerts)
+        return [(a.kind, a.ts_event_ns, a.reasons) for a in alerts]
+
+    a = said(one)
+    assert a, "2,400 bars of the generated market should say something"
+    assert said(many) == a
