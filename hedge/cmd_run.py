@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(venue, "resume_from"):  # Binance: fills made while we were down are read back from here
         from engine.venues.binance.restart import resume_point
 
-        venue.resume_from(resume_point(store, venue.mode))
+        venue.resume_from(resume_point(store, venue.mode, set(resume.sessions)) if resume.sessions else None)
     gc = cfg.runtime.group_commit
     clock = venue.clock()
     # the simulator commits whole bar steps, so even a kill -9 leaves the log at a step

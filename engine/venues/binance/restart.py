@@ -35,9 +35,11 @@ def from_fills(fills: list[OrderFilled]) -> ResumePoint | None:
     return ResumePoint(since, known)
 
 
-def resume_point(store: Any, mode: str) -> ResumePoint | None:
-    """From an ``eventlog.store.EventStore``: fills of earlier ``binance`` sessions in ``mode``."""
-    ids = {s.session_id for s in store.sessions() if s.venue == "binance" and s.mode == mode}
+def resume_point(store: Any, mode: str, sessions: set[str] | None = None) -> ResumePoint | None:
+    """From an ``eventlog.store.EventStore``: fills of earlier ``binance`` sessions in ``mode``
+    (only those of ``sessions`` when given: the account's, docs/accounts.md)."""
+    ids = {s.session_id for s in store.sessions() if s.venue == "binance" and s.mode == mode
+           and (sessions is None or s.session_id in sessions)}
     if not ids:
         return None
     fills = [ev for ev in store.read(types=("OrderFilled",))
