@@ -14,6 +14,11 @@
 
 SESSION is an id, a unique prefix or ``last``; ``all --verify`` checks every session. Bad session, bad key or bad value:
 one line, exit 2.
+
+The whole log is read with its hash chain checked. A what-if refuses a log that does
+not verify (``ChainBroken``, exit 1). ``--verify`` alone is itself a check: it says
+where the chain breaks (stderr, and ``chain`` in the JSON), still compares the
+decisions - so a tampered row is also named by the decision that saw it - and exits 1.
 """
 
 from __future__ import annotations
@@ -21,10 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
+from eventlog.chaincheck import ChainBroken
 from eventlog.store import EventStore
 from hedge.cli import UsageError
 from hedge.progress import counter
+
+if TYPE_CHECKING:
+    from replay.source import Session
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -51,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--out keeps one what-if's log; it does not go with --sweep")
     if args.max_diffs < 0:
         raise UsageError("--max-diffs: must be >= 0")
-    from replay.source import load_session
-
     if args.session is None:
         if not args.account:
             raise UsageError("give a SESSION (id, prefix, 'last' or 'all') or --account NAME")
@@ -65,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
         return _verify_all(args)
     rc = 0
     with EventStore.open(create=False) as store:
-        session = load_session(store, args.session)
+        session, broken = _load(store, args.session, past_break=args.verify and not (args.sets or args.out or args.sweep))
         doc: dict[str, object] = {}
         if args.verify:
-            vdoc = _verify(store, session, args)
+            vdoc = _verify(store, session, args, broken)
             doc["verify"] = vdoc
             rc = 0 if vdoc["ok"] else 1
         if args.sweep:
@@ -80,15 +88,44 @@ def run(args: argparse.Namespace) -> int:
     return rc
 
 
+def _load(store: EventStore, ref: str, *, past_break: bool) -> tuple[Session, ChainBroken | None]:
+    """The session named ``ref``; with ``past_break`` (``--verify`` alone) a broken chain is
+    reported on stderr and returned instead of raised, and the session is read past it."""
+    from replay.source import load_session
+
+    try:
+        return load_session(store, ref), None
+    except ChainBroken as exc:
+        if not past_break:
+            raise
+        _say_broken(exc)
+        return load_session(store, ref, check=False), exc
+
+
+def _say_broken(exc: ChainBroken) -> None:
+    print(f"hedge replay: the event log does not verify at seq {exc.seq}: {exc.problem} "
+          "(the decisions are compared anyway; 'hedge verify' names the altered row)", file=sys.stderr)
+
+
+def _chain_doc(broken: ChainBroken | None) -> dict[str, object]:
+    return {"ok": True} if broken is None else {"ok": False, "seq": broken.seq, "problem": broken.problem}
+
+
 def _verify_all(args: argparse.Namespace) -> int:
-    """Verify every session of the log; exit 1 if any decision of any session differs."""
+    """Verify every session of the log; exit 1 if any decision of any session differs or the chain breaks."""
     from replay.render import verify_text
     from replay.source import load_session
     from replay.verify import ReplayFailed, verify_session
 
     docs: list[dict[str, object]] = []
     with EventStore.open(create=False) as store:
-        infos = store.sessions()
+        broken: ChainBroken | None = None
+        try:
+            infos = store.sessions()
+        except ChainBroken as exc:
+            broken = exc
+            _say_broken(exc)
+            infos = store.sessions(check=False)
         if getattr(args, "account", None) and args.session is None:
             from eventlog.accounts import account_index
 
@@ -100,7 +137,7 @@ def _verify_all(args: argparse.Namespace) -> int:
         if not infos:
             raise LookupError(f"no sessions in {store.location}")
         for info in infos:
-            session = load_session(store, info.session_id)
+            session = load_session(store, info.session_id, check=broken is None)
             try:
                 with counter(f"replaying {info.session_id[:8]}", session.events,
                              enabled=args.format == "text" and not args.no_progress) as tick:
@@ -113,36 +150,41 @@ def _verify_all(args: argparse.Namespace) -> int:
                 print(verify_text(doc, max_diffs=args.max_diffs) if "error" not in doc
                       else f"FAILED: session {info.session_id}: {doc['error']}")
     bad = [d for d in docs if not d["ok"]]
+    ok = not bad and broken is None
     if args.format == "json":
-        print(json.dumps({"ok": not bad, "sessions": docs}, default=str))
+        print(json.dumps({"ok": ok, "chain": _chain_doc(broken), "sessions": docs}, default=str))
     else:
+        if broken is not None:
+            print(f"hash chain: BROKEN at seq {broken.seq}: {broken.problem}")
         print(f"{len(docs)} sessions: {len(docs) - len(bad)} identical, {len(bad)} with differences")
-    return 1 if bad else 0
+    return 0 if ok else 1
 
 
-def _verify(store: EventStore, session: object, args: argparse.Namespace) -> dict[str, object]:
+def _verify(store: EventStore, session: Session, args: argparse.Namespace,
+            broken: ChainBroken | None = None) -> dict[str, object]:
     from replay.render import verify_text
     from replay.verify import ReplayFailed, verify_session
 
-    total = getattr(session, "events", None)
     try:
-        with counter("replaying", total, enabled=args.format == "text" and not args.no_progress) as tick:
-            res = verify_session(store, session, progress=tick)  # type: ignore[arg-type]
+        with counter("replaying", session.events, enabled=args.format == "text" and not args.no_progress) as tick:
+            res = verify_session(store, session, progress=tick)
     except ReplayFailed as exc:
         print(f"hedge replay: {exc}", file=sys.stderr)
-        return {"ok": False, "error": str(exc)}
+        return {"ok": False, "error": str(exc), "chain": _chain_doc(broken)}
     doc = res.to_dict(max_diffs=None if args.format == "json" else args.max_diffs)
+    doc["chain"] = _chain_doc(broken)
+    doc["ok"] = doc["ok"] and broken is None
     if args.format == "text":
         print(verify_text(doc, max_diffs=args.max_diffs))
     return doc
 
 
-def _what_if(store: EventStore, session: object, args: argparse.Namespace) -> dict[str, object]:
+def _what_if(store: EventStore, session: Session, args: argparse.Namespace) -> dict[str, object]:
     from replay.compare import comparison_text
     from replay.whatif import run_what_if
 
     enabled = args.format == "text" and not args.no_progress
-    result = run_what_if(store, session, args.sets, out_dir=args.out,  # type: ignore[arg-type]
+    result = run_what_if(store, session, args.sets, out_dir=args.out,
                          progress=lambda label, total: counter(label, total, enabled=enabled))
     doc = result.to_dict()
     if args.format == "text":
@@ -150,12 +192,12 @@ def _what_if(store: EventStore, session: object, args: argparse.Namespace) -> di
     return doc
 
 
-def _sweep(store: EventStore, session: object, args: argparse.Namespace) -> dict[str, object]:
+def _sweep(store: EventStore, session: Session, args: argparse.Namespace) -> dict[str, object]:
     from replay.compare import sweep_text
     from replay.whatif import run_sweep
 
     enabled = args.format == "text" and not args.no_progress
-    result = run_sweep(store, session, args.sets, args.sweep,  # type: ignore[arg-type]
+    result = run_sweep(store, session, args.sets, args.sweep,
                        progress=lambda label, total: counter(label, total, enabled=enabled))
     doc = result.to_dict()
     if args.format == "text":

@@ -126,8 +126,10 @@ def _rederived(r: dict[str, Any]) -> list[str]:
 
 
 def verify_text(r: dict[str, Any], *, max_diffs: int) -> str:
-    """Counts, then (if any) the first differences."""
-    head = "ok" if r["ok"] else "DIFFERENT"
+    """Counts, then (if any) the first differences; a broken hash chain (``chain``) is said first."""
+    chain = r.get("chain") or {"ok": True}
+    same = not (r["diffs_total"] or r["unexpected_session_seqs"] or r["missing"])
+    head = "ok" if r["ok"] else "CHAIN BROKEN" if same else "DIFFERENT"
     out = [
         f"{head}: session {r['session_id']}  config {r['config_hash'][:12]}",
         f"  events {r['events']:,}  bars {r['bars']:,} ({r['bar_steps']:,} steps)  replayed in {r['elapsed_s']:.2f} s "
@@ -137,6 +139,8 @@ def verify_text(r: dict[str, Any], *, max_diffs: int) -> str:
                                                    if r["different_by_type"].get(t) else "")
                                   for t, n in r["checked_by_type"].items()),
     ]
+    if not chain["ok"]:
+        out.append(f"  hash chain: BROKEN at seq {chain['seq']}: {chain['problem']} ('hedge verify' names the altered row)")
     if r["diffs"]:
         out.append(f"  first differences ({min(max_diffs, r['diffs_total'])} of {r['diffs_total']}):")
         out.append(f"    {'seq':>9}  {'type':<15} {'field':<34} {'recorded':<22} replayed")

@@ -4,7 +4,11 @@
 
 1. reads the session once: its closed bars (``KlineClosed``) become a
    ``LogMarket`` (bar steps in log order, the funding rate each step's ticks
-   carried), and the recorded results are folded into ``Metrics``;
+   carried), the exchange filters it recorded at its start
+   (``ExchangeFiltersLoaded``) are kept for the simulated venue (the venue's
+   grid is market data, like the bars: not re-derived from a data directory
+   the what-if does not have; ``venue_filters``), and the recorded results are
+   folded into ``Metrics``;
 2. applies the assignments to the config recorded in ``SessionStarted`` with
    ``config.loader.apply_overrides`` + ``from_dict`` (unknown keys and bad values
    are refused with the config loader's own ``ConfigError``);
@@ -34,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from config.loader import ConfigError, LoadedConfig, apply_overrides, from_dict
-from eventlog.events import ConfigChanged, KlineClosed, MarketTick
+from engine.exchange_filters import from_event_fields
+from engine.ports import SymbolFilters
+from eventlog.events import ConfigChanged, ExchangeFiltersLoaded, KlineClosed, MarketTick
 from eventlog.store import EventStore
 from replay.compare import Metrics, MetricsFold
 from replay.source import Session, session_events
@@ -42,6 +48,7 @@ from replay.source import Session, session_events
 MS = 1_000_000
 WHATIF_NS = uuid.UUID("6b1f3c52-6f3e-4d2a-9a57-2f0e4c1d7a10")
 Bar = tuple[str, float, float, float, float, float]
+Filters = tuple[dict[str, SymbolFilters], str, list[dict[str, Any]]]  # filters, source, corrections
 
 
 class LogMarket:
@@ -71,6 +78,8 @@ class Recorded:
     metrics: Metrics
     interval: str | None
     config_changes: int
+    filters: Filters | None = None  # the first ExchangeFiltersLoaded (None: recorded before the event existed)
+    filter_changes: int = 0  # later ExchangeFiltersLoaded (a live venue re-read its filters)
 
 
 def read_recorded(store: EventStore, session: Session, progress: Callable[[int], None] | None = None) -> Recorded:
@@ -81,6 +90,8 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
     last_rate: dict[str, float] = {}
     interval: str | None = None
     changes = 0
+    filters: Filters | None = None
+    filter_changes = 0
     fold = MetricsFold()
     for ev in session_events(store, session, progress=progress):
         fold.apply(ev)
@@ -100,11 +111,17 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
                 rates.setdefault(k.open_time_ms, {})[k.symbol] = last_rate[k.symbol]
         elif t is ConfigChanged:
             changes += 1
+        elif t is ExchangeFiltersLoaded:
+            f: ExchangeFiltersLoaded = ev  # type: ignore[assignment]
+            if filters is None:
+                filters = (from_event_fields(f.filters), f.source, [dict(c) for c in f.corrections])
+            else:
+                filter_changes += 1
     start_ms = session.started.ts_event_ns // MS
     ordered = sorted(steps.items())  # sim sessions are already in order; live klines may interleave
     if ordered and ordered[0][0] < start_ms:
         start_ms = ordered[0][0]
-    return Recorded(LogMarket(start_ms, ordered, rates), fold.result(), interval, changes)
+    return Recorded(LogMarket(start_ms, ordered, rates), fold.result(), interval, changes, filters, filter_changes)
 
 
 def what_if_config(session: Session, sets: list[str], interval: str | None) -> tuple[LoadedConfig, list[dict[str, Any]]]:
@@ -115,6 +132,25 @@ def what_if_config(session: Session, sets: list[str], interval: str | None) -> t
         raise ConfigError("--set", "universe.interval",
                           f"a what-if replays the recorded {interval} bars; the interval cannot change")
     return loaded, changes
+
+
+def venue_filters(rec: Recorded) -> Filters | None:
+    """The exchange filters of the what-if's simulated venue: those the session recorded, unless
+    they were the config's own (source ``config``): then the what-if's config gives them, as a
+    fresh run would (so a ``--set`` of a universe tick or minimum applies)."""
+    if rec.filters is None or rec.filters[1] == "config":
+        return None
+    return rec.filters
+
+
+def filter_notes(rec: Recorded) -> list[str]:
+    """What the reader should know about the exchange filters the what-if runs with."""
+    if rec.filters is None:
+        return ["the session recorded no exchange filters (older log): the what-if takes them from the config"]
+    if rec.filter_changes:
+        return [f"the venue's exchange filters changed {rec.filter_changes} time(s) during the session; the "
+                "what-if keeps those in force at its start throughout"]
+    return []
 
 
 def open_scratch(directory: Path) -> EventStore:
@@ -161,8 +197,12 @@ class SimRun:
 
 
 def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market: LogMarket, params: dict[str, Any],
-             progress: Callable[[int], None] | None = None) -> SimRun:
-    """Run the engine's loop on the simulated venue over ``market`` into the scratch log."""
+             progress: Callable[[int], None] | None = None, filters: Filters | None = None) -> SimRun:
+    """Run the engine's loop on the simulated venue over ``market`` into the scratch log.
+
+    ``filters``: the exchange filters the recorded session ran with (``Recorded.filters``);
+    None lets the simulated venue take them from the config, as a generated market does.
+    """
     from engine.loop import Engine
     from engine.venues.sim import SimVenue
     from eventlog.writer import LogWriter
@@ -170,7 +210,7 @@ def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market
     cfg = loaded.config
     symbols = list(session.started.symbols)
     sid = _session_id(scratch, session.session_id, loaded.config_hash)
-    venue = SimVenue(cfg, symbols, market, data_source=f"replay:{session.session_id}")
+    venue = SimVenue(cfg, symbols, market, data_source=f"replay:{session.session_id}", filters=filters)
     gc = cfg.runtime.group_commit
     writer = LogWriter(scratch, sid, clock_ns=venue.clock().now_ns, max_batch=gc.max_batch,
                        max_latency_ms=gc.max_latency_ms, background=False)
@@ -268,6 +308,7 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
     if rec.config_changes:
         notes.append(f"the session changed its config {rec.config_changes} time(s); the what-if runs the "
                      "starting config with --set applied throughout")
+    notes.extend(filter_notes(rec))
     if not changes and loaded.config_hash != session.started.config_hash:
         notes.append("the recorded config re-hashes differently under this build's config schema "
                      "(fields added since, with their defaults)")
@@ -277,7 +318,7 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
     try:
         with open_scratch(directory) as scratch:
             with bar("re-simulating", rec.metrics.bars) as tick:
-                run = simulate(scratch, session, loaded, rec.market, params, tick)
+                run = simulate(scratch, session, loaded, rec.market, params, tick, venue_filters(rec))
             baseline = None
             if session.started.venue != "sim":
                 notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; "
@@ -285,7 +326,8 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
                 base_cfg, _ = what_if_config(session, [], rec.interval)
                 baseline = simulate(scratch, session, base_cfg, LogMarket(rec.market.start_ms, rec.market.steps,
                                                                           rec.market.rates),
-                                    {"what_if_of": session.session_id, "set": [], "changes": []})
+                                    {"what_if_of": session.session_id, "set": [], "changes": []},
+                                    filters=venue_filters(rec))
             err = project(directory, scratch) if out is not None else None
     finally:
         if tmp is not None:
@@ -335,7 +377,7 @@ def run_sweep(store: EventStore, session: Session, sets: list[str], sweep: str, 
     _, changes = what_if_config(session, sets, rec.interval)
     configs = [what_if_config(session, [*sets, f"{key.strip()}={v}"], rec.interval) for v in values]  # refuse early
     full_key = configs[0][1][-1]["key"]
-    notes = []
+    notes = filter_notes(rec)
     if session.started.venue != "sim":
         notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; every other "
                      "column is simulated")
@@ -345,7 +387,8 @@ def run_sweep(store: EventStore, session: Session, sets: list[str], sweep: str, 
         for v, (loaded, _) in zip(values, configs, strict=True):
             params = {"what_if_of": session.session_id, "set": [*sets, f"{key.strip()}={v}"], "sweep": full_key}
             with bar(f"re-simulating {full_key.rsplit('.', 1)[-1]}={v}", rec.metrics.bars) as tick:
-                cols.append((v, simulate(scratch, session, loaded, rec.market, params, tick), loaded.config_hash))
+                cols.append((v, simulate(scratch, session, loaded, rec.market, params, tick, venue_filters(rec)),
+                             loaded.config_hash))
     return SweepResult(session_id=session.session_id, venue=session.started.venue, key=full_key, changes=changes,
                        recorded=rec.metrics, columns=cols, bar_steps=len(rec.market.steps),
                        elapsed_s=time.perf_counter() - t0, notes=notes)

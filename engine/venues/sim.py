@@ -44,7 +44,10 @@ class SimVenue:
     name = "sim"
 
     def __init__(self, cfg: HedgeConfig, symbols: list[str], market: Any, *, speed: float | None = None,
-                 mode: str = "sim", data_source: str = "generated"):
+                 mode: str = "sim", data_source: str = "generated",
+                 filters: tuple[dict[str, SymbolFilters], str, list[dict[str, Any]]] | None = None):
+        """``filters``: (filters, source, corrections) to use as they are - a what-if re-simulating
+        a recorded session passes the ones it recorded; by default ``for_simulator`` picks them."""
         self.cfg = cfg
         self.symbols = list(symbols)
         self.mode = mode
@@ -59,8 +62,12 @@ class SimVenue:
                                     leverage=sim.leverage, participation=sim.max_participation_frac)
         self.speed = speed
         market_dir = getattr(market, "data_dir", None)
-        self.exchange_filters, self.filters_source, self.filter_corrections = for_simulator(
-            cfg.universe.symbols, self.symbols, market_dir)
+        if filters is not None:
+            self.exchange_filters, self.filters_source = dict(filters[0]), filters[1]
+            self.filter_corrections = list(filters[2])
+        else:
+            self.exchange_filters, self.filters_source, self.filter_corrections = for_simulator(
+                cfg.universe.symbols, self.symbols, market_dir)
         self.matching.filters = self.exchange_filters
         self._wall0: float | None = None
         self._stop = threading.Event()
