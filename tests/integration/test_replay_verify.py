@@ -137,10 +137,39 @@ def test_one_tampered_threshold_fails_verify_and_is_named(recorded: tuple[Path, 
     line = next(ln for ln in out.splitlines() if f"thresholds.{name}" in ln)
     assert line.split()[0] == str(veto.seq) and "RiskDecided" in line
     assert str(new) in line.replace(",", "") and str(old) in line.replace(",", "")
+    assert ("hash chain: BROKEN at seq" in out) == (not rechain)  # the broken link is said beside the diff
     _, js, _ = hedge("replay", "--home", str(db.parent), sid, "--verify", "--format", "json")
-    diffs = json.loads(js)["diffs"]
-    assert [(d["seq"], d["field"], d["recorded"], d["replayed"]) for d in diffs] == [
+    doc = json.loads(js)
+    assert [(d["seq"], d["field"], d["recorded"], d["replayed"]) for d in doc["diffs"]] == [
         (veto.seq, f"thresholds.{name}", new, old)]
+    assert doc["chain"]["ok"] is rechain and (rechain or doc["chain"]["seq"] == veto.seq + 1)
+
+
+def test_a_broken_link_alone_fails_verify_beside_identical_decisions(recorded: tuple[Path, str],
+                                                                     tmp_path: Path) -> None:
+    """One row's link altered (its payload intact): every decision still follows, the chain
+    does not - ``--verify`` says so and exits 1; a what-if refuses the log outright."""
+    home, sid = recorded
+    db = copy_log(home, tmp_path / "copy")
+    tick = first_event(db, "MarketTick", lambda e: e.session_seq > 100)
+    link = split(next(r[2] for r in rows(db) if r[0] == tick.seq))[0]
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE stored_events SET state = ? WHERE rowid = ?",
+                    (bytes([link[0] ^ 1]) + link[1:] + encode(tick), tick.seq))
+    con.close()
+    rc, out, err = hedge("replay", "--home", str(db.parent), sid, "--verify")
+    assert rc == 1 and out.startswith("CHAIN BROKEN") and "different 0" in out
+    assert f"hash chain: BROKEN at seq {tick.seq}:" in out and f"does not verify at seq {tick.seq}:" in err
+    rc, js, _ = hedge("replay", "--home", str(db.parent), sid, "--verify", "--format", "json")
+    doc = json.loads(js)
+    assert rc == 1 and not doc["ok"] and doc["different"] == 0 and doc["identical"] == doc["checked"] > 0
+    assert doc["chain"]["ok"] is False and doc["chain"]["seq"] == tick.seq
+    rc, js, _ = hedge("replay", "--home", str(db.parent), "all", "--verify", "--format", "json")
+    doc = json.loads(js)
+    assert rc == 1 and not doc["ok"] and doc["chain"]["seq"] == tick.seq and all(s["ok"] for s in doc["sessions"])
+    rc, out, err = hedge("replay", "--home", str(db.parent), sid, "--verify", "--set", "risk.max_open_positions=5")
+    assert rc == 1 and out == "" and f"does not verify at seq {tick.seq}:" in err and "stopped before using it" in err
 
 
 def test_tampered_input_shows_in_the_decision_that_saw_it(recorded: tuple[Path, str], tmp_path: Path) -> None:
