@@ -3,13 +3,15 @@
 Columns: session, mode, venue, data source, start (UTC), bars, fills, PnL (end NAV −
 start NAV), return, max drawdown, end (short reason; ``open`` while running). The
 figures come from the audit tables (``hedge report`` defines them, docs/report.md);
-without them, from the summary recorded in ``SessionEnded``.
+without them - or when they cannot be read (a damaged Parquet file: a note on stderr
+says so and how to restore them) - from the summary recorded in ``SessionEnded``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,9 +58,17 @@ def short_data(source: str) -> str:
 
 
 def rows(home: Path, sessions: list[SessionInfo]) -> list[dict[str, Any]]:
+    import duckdb
+
     from projections.report import session_figures
 
-    figs = session_figures(home)
+    try:
+        figs = session_figures(home)
+    except duckdb.Error as exc:  # the audit tables are outputs: a damaged one costs the figures, not the list
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"hedge sessions: the audit tables cannot be read ({first}); figures from the SessionEnded "
+              "summaries ('hedge rebuild' restores the tables)", file=sys.stderr)
+        figs = {}
     out = []
     for s in sessions:
         f = figs.get(s.session_id, {})

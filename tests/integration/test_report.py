@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,19 @@ def test_sessions_show_mode_data_and_the_reports_figures(session: tuple[Path, st
     for col in ("mode", "venue", "data", "bars", "fills", "PnL USD", "return", "max DD", "end"):
         assert col in header
     assert line.startswith(sid[:8]) and "generated:seed=" in line and f"{rep['nav']['return_frac'] * 100:+.2f}%" in line
+
+
+def test_sessions_fall_back_to_the_summaries_when_an_audit_table_is_damaged(
+        session: tuple[Path, str, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home, sid, summary = session
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    next(iter(sorted((copy / "audit" / "bars").glob("*.parquet")))).write_bytes(b"\x00")
+    assert main(["sessions", "--home", str(copy), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    row = next(r for r in json.loads(out) if r["session_id"] == sid)
+    assert row["bars"] == summary["bars"] and row["fills"] == summary["fills"] and row["pnl_usd"] is None
+    assert "audit tables cannot be read" in err and "too small to be a Parquet file" in err and "hedge rebuild" in err
 
 
 def test_a_long_end_reason_is_cut_to_its_kind() -> None:
