@@ -17,8 +17,9 @@ one line, exit 2.
 
 The whole log is read with its hash chain checked. A what-if refuses a log that does
 not verify (``ChainBroken``, exit 1). ``--verify`` alone is itself a check: it says
-where the chain breaks (stderr, and ``chain`` in the JSON), still compares the
-decisions - so a tampered row is also named by the decision that saw it - and exits 1.
+where the chain breaks (stderr, and ``chain`` in the JSON), then reads on past it
+(``EventStore.check_chain``) to compare the decisions - so a tampered row is also
+named by the decision that saw it - and exits 1.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(store: EventStore, ref: str, *, past_break: bool) -> tuple[Session, ChainBroken | None]:
     """The session named ``ref``; with ``past_break`` (``--verify`` alone) a broken chain is
-    reported on stderr and returned instead of raised, and the session is read past it."""
+    reported on stderr and returned instead of raised, and the log is read on past it."""
     from replay.source import load_session
 
     try:
@@ -98,11 +99,13 @@ def _load(store: EventStore, ref: str, *, past_break: bool) -> tuple[Session, Ch
     except ChainBroken as exc:
         if not past_break:
             raise
-        _say_broken(exc)
-        return load_session(store, ref, check=False), exc
+        _read_on(store, exc)
+        return load_session(store, ref), exc
 
 
-def _say_broken(exc: ChainBroken) -> None:
+def _read_on(store: EventStore, exc: ChainBroken) -> None:
+    """Say where the chain breaks, then let the verifier read the whole log past it."""
+    store.check_chain = False
     print(f"hedge replay: the event log does not verify at seq {exc.seq}: {exc.problem} "
           "(the decisions are compared anyway; 'hedge verify' names the altered row)", file=sys.stderr)
 
@@ -124,8 +127,8 @@ def _verify_all(args: argparse.Namespace) -> int:
             infos = store.sessions()
         except ChainBroken as exc:
             broken = exc
-            _say_broken(exc)
-            infos = store.sessions(check=False)
+            _read_on(store, exc)
+            infos = store.sessions()
         if getattr(args, "account", None) and args.session is None:
             from eventlog.accounts import account_index
 
@@ -137,7 +140,7 @@ def _verify_all(args: argparse.Namespace) -> int:
         if not infos:
             raise LookupError(f"no sessions in {store.location}")
         for info in infos:
-            session = load_session(store, info.session_id, check=broken is None)
+            session = load_session(store, info.session_id)
             try:
                 with counter(f"replaying {info.session_id[:8]}", session.events,
                              enabled=args.format == "text" and not args.no_progress) as tick:

@@ -42,15 +42,12 @@ class Session:
         return self.ended.session_seq if self.ended is not None else None
 
 
-def find_info(store: EventStore, ref: str, *, check: bool = True) -> SessionInfo:
-    """Session info by id (with or without dashes), unique prefix or ``last``.
-
-    The whole log is read, checking the hash chain (``ChainBroken``) unless ``check`` is False.
-    """
+def find_info(store: EventStore, ref: str) -> SessionInfo:
+    """Session info by id (with or without dashes), unique prefix or ``last``."""
     ref = ref.strip().lower()
     if not ref:
         raise LookupError("no session given")
-    sessions = store.sessions(check=check)
+    sessions = store.sessions()
     if not sessions:
         raise LookupError(f"no sessions in {store.location}")
     if ref == "last":
@@ -63,9 +60,9 @@ def find_info(store: EventStore, ref: str, *, check: bool = True) -> SessionInfo
     return hits[0]
 
 
-def load_session(store: EventStore, ref: str, *, check: bool = True) -> Session:
+def load_session(store: EventStore, ref: str) -> Session:
     """The session named by ``ref`` (id, unique prefix, ``last``); LookupError otherwise."""
-    info = find_info(store, ref, check=check)
+    info = find_info(store, ref)
     started = next(store.read(info.first_seq, stop=info.first_seq, types=("SessionStarted",)), None)
     if not isinstance(started, SessionStarted):
         raise LookupError(f"session {info.session_id}: its SessionStarted could not be read")

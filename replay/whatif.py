@@ -40,7 +40,13 @@ from typing import Any
 from config.loader import ConfigError, LoadedConfig, apply_overrides, from_dict
 from engine.exchange_filters import from_event_fields
 from engine.ports import SymbolFilters
-from eventlog.events import ConfigChanged, ExchangeFiltersLoaded, KlineClosed, MarketTick
+from eventlog.events import (
+    AccountOpened,
+    ConfigChanged,
+    ExchangeFiltersLoaded,
+    KlineClosed,
+    MarketTick,
+)
 from eventlog.store import EventStore
 from replay.compare import Metrics, MetricsFold
 from replay.source import Session, session_events
@@ -80,6 +86,7 @@ class Recorded:
     config_changes: int
     filters: Filters | None = None  # the first ExchangeFiltersLoaded (None: recorded before the event existed)
     filter_changes: int = 0  # later ExchangeFiltersLoaded (a live venue re-read its filters)
+    opened: dict[str, Any] | None = None  # the session's AccountOpened fields (it opened its account)
 
 
 def read_recorded(store: EventStore, session: Session, progress: Callable[[int], None] | None = None) -> Recorded:
@@ -92,6 +99,7 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
     changes = 0
     filters: Filters | None = None
     filter_changes = 0
+    opened: dict[str, Any] | None = None
     fold = MetricsFold()
     for ev in session_events(store, session, progress=progress):
         fold.apply(ev)
@@ -117,11 +125,15 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
                 filters = (from_event_fields(f.filters), f.source, [dict(c) for c in f.corrections])
             else:
                 filter_changes += 1
+        elif t is AccountOpened:
+            opened = {k: getattr(ev, k) for k in ("mode", "venue", "base_currency", "starting_capital_usd",
+                                                 "data_source")}
     start_ms = session.started.ts_event_ns // MS
     ordered = sorted(steps.items())  # sim sessions are already in order; live klines may interleave
     if ordered and ordered[0][0] < start_ms:
         start_ms = ordered[0][0]
-    return Recorded(LogMarket(start_ms, ordered, rates), fold.result(), interval, changes, filters, filter_changes)
+    return Recorded(LogMarket(start_ms, ordered, rates), fold.result(), interval, changes, filters, filter_changes,
+                    opened)
 
 
 def what_if_config(session: Session, sets: list[str], interval: str | None) -> tuple[LoadedConfig, list[dict[str, Any]]]:
@@ -143,14 +155,30 @@ def venue_filters(rec: Recorded) -> Filters | None:
     return rec.filters
 
 
-def filter_notes(rec: Recorded) -> list[str]:
-    """What the reader should know about the exchange filters the what-if runs with."""
+def recorded_notes(session: Session, rec: Recorded) -> list[str]:
+    """What the reader should know about the recorded inputs the what-if runs with (filters, account)."""
+    out = []
     if rec.filters is None:
-        return ["the session recorded no exchange filters (older log): the what-if takes them from the config"]
-    if rec.filter_changes:
-        return [f"the venue's exchange filters changed {rec.filter_changes} time(s) during the session; the "
-                "what-if keeps those in force at its start throughout"]
-    return []
+        out.append("the session recorded no exchange filters (older log): the what-if takes them from the config")
+    elif rec.filter_changes:
+        out.append(f"the venue's exchange filters changed {rec.filter_changes} time(s) during the session; the "
+                   "what-if keeps those in force at its start throughout")
+    if session.started.resumed_at_seq:
+        out.append(f"the session continued account {session.started.account or 'main'!r} from seq "
+                   f"{session.started.resumed_at_seq:,}; the what-if starts from a fresh account")
+    return out
+
+
+def account_opened(scratch: EventStore, cfg: Any, recorded: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``AccountOpened`` fields of a what-if session: the scratch log is its own fund, so its
+    first session opens the default account, as the recorded session's first session did (its
+    fields, on the simulated venue with the what-if's opening balance); later ones continue it."""
+    from eventlog.accounts import DEFAULT_ACCOUNT, account_index
+
+    if DEFAULT_ACCOUNT in account_index(scratch):
+        return None
+    return {"mode": "sim", "base_currency": "USDT", "data_source": "", **(recorded or {}), "venue": "sim",
+            "starting_capital_usd": cfg.runtime.sim.initial_balance_usd}
 
 
 def open_scratch(directory: Path) -> EventStore:
@@ -197,14 +225,17 @@ class SimRun:
 
 
 def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market: LogMarket, params: dict[str, Any],
-             progress: Callable[[int], None] | None = None, filters: Filters | None = None) -> SimRun:
+             progress: Callable[[int], None] | None = None, filters: Filters | None = None,
+             opened: dict[str, Any] | None = None) -> SimRun:
     """Run the engine's loop on the simulated venue over ``market`` into the scratch log.
 
     ``filters``: the exchange filters the recorded session ran with (``Recorded.filters``);
     None lets the simulated venue take them from the config, as a generated market does.
+    ``opened``: the recorded session's ``AccountOpened`` fields (``Recorded.opened``).
     """
     from engine.loop import Engine
     from engine.venues.sim import SimVenue
+    from eventlog.accounts import DEFAULT_ACCOUNT
     from eventlog.writer import LogWriter
 
     cfg = loaded.config
@@ -229,7 +260,8 @@ def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market
     engine.start(engine_version=cfg.runtime.engine_version, mode="sim", venue="sim", symbols=symbols,
                  config=loaded.as_dict(), config_hash=loaded.config_hash,
                  normalisations=list(loaded.normalisations), data_source=f"replay:{session.session_id}",
-                 params=params, ts_event_ns=venue.clock().now_ns())
+                 params=params, ts_event_ns=venue.clock().now_ns(), account=DEFAULT_ACCOUNT,
+                 account_opened=account_opened(scratch, cfg, opened))
     reason = engine.run()
     engine.end(reason)
     writer.close()
@@ -308,7 +340,7 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
     if rec.config_changes:
         notes.append(f"the session changed its config {rec.config_changes} time(s); the what-if runs the "
                      "starting config with --set applied throughout")
-    notes.extend(filter_notes(rec))
+    notes.extend(recorded_notes(session, rec))
     if not changes and loaded.config_hash != session.started.config_hash:
         notes.append("the recorded config re-hashes differently under this build's config schema "
                      "(fields added since, with their defaults)")
@@ -318,7 +350,7 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
     try:
         with open_scratch(directory) as scratch:
             with bar("re-simulating", rec.metrics.bars) as tick:
-                run = simulate(scratch, session, loaded, rec.market, params, tick, venue_filters(rec))
+                run = simulate(scratch, session, loaded, rec.market, params, tick, venue_filters(rec), rec.opened)
             baseline = None
             if session.started.venue != "sim":
                 notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; "
@@ -327,7 +359,7 @@ def run_what_if(store: EventStore, session: Session, sets: list[str], *, out_dir
                 baseline = simulate(scratch, session, base_cfg, LogMarket(rec.market.start_ms, rec.market.steps,
                                                                           rec.market.rates),
                                     {"what_if_of": session.session_id, "set": [], "changes": []},
-                                    filters=venue_filters(rec))
+                                    filters=venue_filters(rec), opened=rec.opened)
             err = project(directory, scratch) if out is not None else None
     finally:
         if tmp is not None:
@@ -377,7 +409,7 @@ def run_sweep(store: EventStore, session: Session, sets: list[str], sweep: str, 
     _, changes = what_if_config(session, sets, rec.interval)
     configs = [what_if_config(session, [*sets, f"{key.strip()}={v}"], rec.interval) for v in values]  # refuse early
     full_key = configs[0][1][-1]["key"]
-    notes = filter_notes(rec)
+    notes = recorded_notes(session, rec)
     if session.started.venue != "sim":
         notes.append(f"recorded on {session.started.venue} ({session.started.mode}): real fills; every other "
                      "column is simulated")
@@ -387,8 +419,8 @@ def run_sweep(store: EventStore, session: Session, sets: list[str], sweep: str, 
         for v, (loaded, _) in zip(values, configs, strict=True):
             params = {"what_if_of": session.session_id, "set": [*sets, f"{key.strip()}={v}"], "sweep": full_key}
             with bar(f"re-simulating {full_key.rsplit('.', 1)[-1]}={v}", rec.metrics.bars) as tick:
-                cols.append((v, simulate(scratch, session, loaded, rec.market, params, tick, venue_filters(rec)),
-                             loaded.config_hash))
+                run = simulate(scratch, session, loaded, rec.market, params, tick, venue_filters(rec), rec.opened)
+                cols.append((v, run, loaded.config_hash))
     return SweepResult(session_id=session.session_id, venue=session.started.venue, key=full_key, changes=changes,
                        recorded=rec.metrics, columns=cols, bar_steps=len(rec.market.steps),
                        elapsed_s=time.perf_counter() - t0, notes=notes)
