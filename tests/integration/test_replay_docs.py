@@ -29,6 +29,9 @@ def test_documented_commands_run(tmp_path: Path) -> None:
     for cmd in cmds:
         argv = shlex.split(cmd.replace("[--set ...] [--out DIR]", f"--out {tmp_path / 'out'}")
                            .replace("SESSION", "last").replace("DECISION_ID", decision))[1:]
+        # a relative --out (the doc's "--out what-if") lands in tmp_path, not in the checkout
+        argv = [str(tmp_path / a) if i and argv[i - 1] == "--out" and not Path(a).is_absolute() else a
+                for i, a in enumerate(argv)]
         rc, out, err = hedge(*argv, "--home", str(home))
         assert rc == 0, (cmd, err)
         assert out.strip(), cmd
