@@ -18,7 +18,9 @@ def test_demo_no_serve_records_projects_and_summarises(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=600, cwd=fx.REPO, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "demo: NAV $" in r.stdout and "n/a" not in r.stdout.split("demo: NAV", 1)[1].splitlines()[0]
-    assert (home / "state" / "nav_state.json").exists() and (home / "state" / "aum_v7.json").exists()
+    state = home / "accounts" / "demo" / "state"  # the demo has its own account (docs/accounts.md)
+    assert (state / "nav_state.json").exists() and (state / "aum_v7.json").exists()
+    assert not (home / "state").exists()  # the fund's account is untouched
 
 
 def test_demo_serves_the_dashboard_and_prints_its_url_until_ctrl_c(tmp_path: Path) -> None:
