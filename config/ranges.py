@@ -62,6 +62,9 @@ RANGES: dict[str, Range] = {
     "GlobalLimits.cautious_size_mult": Range(0, 1, lo_open=True, why="size multiplier"),
     "GlobalLimits.high_vol_size_mult": Range(0, 1, lo_open=True, why="size multiplier"),
     "GlobalLimits.min_clamp_ratio": FRACTION,
+    "GlobalLimits.dd_cautious_exit_pct": FRACTION,
+    "GlobalLimits.dd_defensive_exit_pct": FRACTION,
+    "GlobalLimits.dd_auto_recover_days": Range(0, 3650, why="days; 0 turns the automatic rule off"),
     "TierLimits.per_symbol_nav_pct": FRACTION,
     "TierLimits.tier_gross_nav_pct": Range(0, 100, why="may exceed 1 with leverage"),
     # pairs_universe.json
@@ -144,6 +147,7 @@ RANGES: dict[str, Range] = {
     "Alerts.router_window_fills": COUNT,
     "Alerts.router_min_fills": Range(0, 1_000_000),
     "Alerts.router_rearm_frac": FRACTION,
+    "Alerts.entry_drought_hours": HOURS,
 }
 
 

@@ -35,6 +35,11 @@ class GlobalLimits(Strict, frozen=True, kw_only=True):
     cautious_size_mult: float = 0.5
     high_vol_size_mult: float = 0.7
     min_clamp_ratio: float = 0.2
+    # the drawdown policy (engine/rules/drawdown.py, docs/risk.md "Drawdown policy"); rules v3
+    dd_cautious_exit_pct: float | None = None  # leave cautious below this (None: 0.75 x dd_cautious_pct)
+    dd_defensive_exit_pct: float | None = None  # leave defensive below this (None: 0.75 x dd_defensive_pct)
+    dd_auto_recover_days: float = 0.0  # after this many days defensive -> dd_auto_recover_to (0: off)
+    dd_auto_recover_to: Literal["normal", "cautious"] = "cautious"
 
 
 class TierLimits(Strict, frozen=True, kw_only=True):
@@ -248,6 +253,8 @@ class Alerts(Strict, frozen=True, kw_only=True):
     router_window_fills: int = 50  # router health = maker share of the last N fills
     router_min_fills: int = 20  # no router verdict before this many fills
     router_rearm_frac: float = 0.1  # the floor alert re-arms at floor + this
+    # no entry allowed for this long: an urgent alert and risk_snapshot.json entry_drought (issue 13)
+    entry_drought_hours: float = 72.0
 
 
 # ------------------------------------------------------------------ the whole

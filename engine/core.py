@@ -22,6 +22,7 @@ OrderRejected       ``router.on_rejected`` (-5022 only)      OrderSubmitted (rep
 OrderCanceled       ``router.on_canceled`` (our fallback)    OrderSubmitted (MARKET remainder)
 MarketTick          ``router.on_tick``                       RouterFallback (maker timeout),
                                                              OrderSubmitted (next TWAP slice)
+NavSnapshot         ``drawdown.decide`` (rules v3)           DdStateChanged?
 NavSnapshot         ``valuation.on_nav`` (first of an hour)  OffExchangeValued
 OrderSubmitted      act: ``Submit`` the OrderRequest         (venue answers: acks, rejects, fills)
 RouterFallback      act: ``Cancel`` (maker_timeout only)     (venue answers: OrderCanceled)
@@ -42,8 +43,12 @@ from engine import router, screener, valuation
 from engine.ids import decision_id
 from engine.ports import OrderRequest
 from engine.risk import build_view, check_order
+from engine.rules.drawdown import HYSTERESIS_RULES, DdParams
+from engine.rules.nav import counts
+from engine.rules.units import NS
 from engine.state import EngineState
 from eventlog.events import (
+    DdStateChanged,
     Event,
     IntentEmitted,
     KlineClosed,
@@ -60,7 +65,7 @@ from eventlog.events import (
 # Event types that are decisions (re-derived and compared by replay), not inputs.
 DECISION_TYPES: tuple[str, ...] = (
     "IntentEmitted", "PositionClosed", "RiskDecided", "RoutePlanned", "OrderSubmitted",
-    "RouterFallback", "OffExchangeValued",
+    "RouterFallback", "OffExchangeValued", "DdStateChanged",
 )
 
 
@@ -110,10 +115,34 @@ def _on_kline(state: EngineState, ev: Any) -> list[Action]:
     return _emits(screener.on_kline(state, ev), ev.ts_event_ns)
 
 
+def decide_dd(state: EngineState, ts_ns: int) -> dict[str, Any] | None:
+    """The DdStateChanged fields if the drawdown policy changes state now (rules v3), else None."""
+    p = DdParams.of(state.config, state.rules_version)
+    book = state.dd_book
+    ch = book.decide(ts_ns, p)
+    if ch is None:
+        return None
+    g = state.config.risk_limits.global_
+    obs = {
+        "nav_usd": book.last, "peak_nav_usd": book.peak, "dd_frac": round(state.nav_track.drawdown or 0.0, 8),
+        **book.observations(),
+        "days_in_state": None if book.since_ns is None else round((ts_ns - book.since_ns) / NS / 86400, 6),
+    }
+    return {"from_state": ch.from_state, "to_state": ch.to_state, "cause": ch.cause, "reason": ch.reason,
+            "ref_nav_usd": None if ch.ref_nav is None else round(ch.ref_nav, 8),
+            "thresholds": {**p.thresholds(), "cautious_size_mult": g.cautious_size_mult},
+            "observations": obs, "config_hash": state.config_hash}
+
+
 def _on_nav(state: EngineState, ev: Any) -> list[Action]:
+    out: list[Action] = []
+    if state.rules_version >= HYSTERESIS_RULES and counts(ev.nav_usd, ev.sources_ok):
+        dd = decide_dd(state, ev.ts_event_ns)
+        if dd is not None:
+            out.append(Emit(DdStateChanged, "risk", ev.ts_event_ns, dd))
     if ev.ts_event_ns // valuation.HOUR_NS == state.offx_hour:
-        return []
-    return _emits(valuation.on_nav(state, ev), ev.ts_event_ns)
+        return out
+    return out + _emits(valuation.on_nav(state, ev), ev.ts_event_ns)
 
 
 def _on_intent(state: EngineState, ev: Any) -> list[Action]:

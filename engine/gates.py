@@ -15,6 +15,7 @@ from typing import Any
 from config.schema import HedgeConfig
 from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
+from engine.rules.drawdown import HYSTERESIS_RULES, DdParams
 from engine.rules.freshness import nav_fresh
 from eventlog.events import IntentEmitted, Scalar
 
@@ -179,17 +180,32 @@ def daily_loss_limit(gi: GateInput) -> Verdict:
 
 
 def dd_state_gate(gi: GateInput) -> Verdict:
+    """The drawdown policy's state (``engine.rules.drawdown``): defensive vetoes, cautious cuts the size.
+
+    Under rules v3 the state has hysteresis and can be re-based by a reset or the
+    automatic rule; the gate then also records the exit and automatic-rule thresholds.
+    """
     g = gi.cfg.risk_limits.global_
     th: dict[str, Scalar] = {"dd_cautious_pct": g.dd_cautious_pct, "dd_defensive_pct": g.dd_defensive_pct,
                              "cautious_size_mult": g.cautious_size_mult}
+    v3 = gi.view.rules_version >= HYSTERESIS_RULES
+    dd = gi.view.dd_frac
+    if v3:
+        th.update(DdParams.of(gi.cfg, gi.view.rules_version).thresholds())
+        pol = gi.view.dd_policy.get("dd_policy_frac")
+        dd = pol if isinstance(pol, float) else dd
     st = gi.view.dd_state
+    over = gi.view.dd_policy.get("dd_override") if v3 else None
+    note = f", {over} in force" if over else ""
     if st == "defensive":
-        return _veto("dd_state", "dd_guard", th, f"dd_state defensive (dd_frac {gi.view.dd_frac:.4f})",
+        what = "dd_policy_frac" if v3 else "dd_frac"
+        return _veto("dd_state", "dd_guard", th, f"dd_state defensive ({what} {dd:.4f}{note})",
                      "dd_defensive_pct")
     if st == "cautious":
         new = gi.usd * g.cautious_size_mult
         return Verdict("clamp", "dd_state", "dd_guard", th,
-                       f"dd_state cautious: size x{g.cautious_size_mult:g}", usd=new, breached=("dd_cautious_pct",))
+                       f"dd_state cautious: size x{g.cautious_size_mult:g}{note}", usd=new,
+                       breached=("dd_cautious_pct",))
     return _ok("dd_state", "dd_guard", th)
 
 

@@ -20,6 +20,7 @@ from config.schema import HedgeConfig
 from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
 from engine.gates import GateInput, Verdict, gates_for
+from engine.rules.drawdown import HYSTERESIS_RULES
 from engine.rules.indicators import atr_regime, dd_state
 from engine.rules.units import MINUTE_NS, NS
 from eventlog.events import IntentEmitted, Scalar
@@ -58,6 +59,7 @@ class RiskView:
     expectancy_usd: float | None = None
     expectancy_trades: int = 0
     conviction: dict[str, Scalar] = field(default_factory=dict)  # from the intent (intel_v6_enabled)
+    dd_policy: dict[str, Scalar] = field(default_factory=dict)  # the drawdown policy's observations (rules v3)
 
     def observations(self) -> dict[str, Scalar]:
         obs: dict[str, Scalar] = {
@@ -85,6 +87,7 @@ class RiskView:
             "expectancy_usd": _r(self.expectancy_usd),
             "expectancy_trades": self.expectancy_trades,
         }
+        obs.update(self.dd_policy)
         obs.update(self.conviction)
         for g, v in sorted(self.group_gross.items()):
             obs[f"group_gross.{g}"] = _r(v)
@@ -135,6 +138,7 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         refs["kline"] = s.kline_seq
     exp = state.intel.rolling(intent.symbol, cfg.runtime.signal_gate.expectancy_window)
     conv = {k: intent.signal[k] for k in CONVICTION_KEYS if k in intent.signal}
+    v3 = state.rules_version >= HYSTERESIS_RULES
     return RiskView(
         expectancy_frac=exp.expectancy_frac, expectancy_usd=exp.expectancy_usd,
         expectancy_trades=exp.round_trips, conviction=conv,
@@ -146,7 +150,8 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         open_positions_count=sum(1 for v in exposure.values() if abs(v) > 1e-12),
         peak_nav=state.peak_nav, dd_frac=dd, daily_loss_frac=day_loss, atr_ratio=ratio,
         atr_regime=atr_regime(ratio, ar.low_ratio, ar.high_ratio),
-        dd_state=dd_state(dd, g.dd_cautious_pct, g.dd_defensive_pct),
+        dd_state=state.dd_book.state if v3 else dd_state(dd, g.dd_cautious_pct, g.dd_defensive_pct),
+        dd_policy=state.dd_book.observations() if v3 else {},
         minute_of_day=int((now_ns // MINUTE_NS) % 1440), refs=refs,
         lot=getattr(state, "filters", {}).get(intent.symbol), rules_version=state.rules_version,
     )

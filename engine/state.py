@@ -15,7 +15,10 @@ What is folded:
   the UTC day's opening NAV, cash folded from fills and funding;
 * router: working orders and route plans (slices, reprices, fallbacks), in
   ``state.router`` (``engine/orders.py``);
-* a running summary (intents, vetoes by gate, clamps, fills, fees).
+* a running summary (intents, vetoes by gate, clamps, fills, fees);
+* the drawdown policy (``engine/rules/drawdown.py``): ``dd_state`` with hysteresis, its
+  reference and any override in force, from ``NavSnapshot``, ``DdStateChanged`` (the
+  engine's decisions) and ``RiskReset`` (operator resets copied into the session).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from engine.exchange_filters import SymbolFilters
 from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
+from engine.rules.drawdown import DdParams, DrawdownBook, override_info, rebased_ref
 from engine.rules.indicators import WilderAtr, ema_step
 from engine.rules.intel import IntelBook
-from engine.rules.nav import NavTrack
+from engine.rules.nav import NavTrack, counts
 from engine.rules.units import HOUR_NS
 from eventlog.events import (
     ConfigChanged,
+    DdStateChanged,
     Event,
     ExchangeFiltersLoaded,
     FundingApplied,
@@ -54,6 +59,7 @@ from eventlog.events import (
     PositionLiquidated,
     PositionSnapshot,
     RiskDecided,
+    RiskReset,
     RoutePlanned,
     RouterFallback,
     SessionStarted,
@@ -173,6 +179,7 @@ class EngineState:
         self.intents: dict[str, IntentEmitted] = {}
         self.summary = Summary()
         self.intel = IntelBook()  # round trips, scores (the same fold as expectancy_v6.json)
+        self.dd_book = DrawdownBook()  # drawdown policy: dd_state with hysteresis (engine/rules/drawdown.py)
 
     @property
     def config(self) -> HedgeConfig:
@@ -286,6 +293,8 @@ def _nav(st: EngineState, ev: NavSnapshot) -> None:
     if st.cash is None:
         st.cash = ev.wallet_balance
     st.nav_track.update(ev.nav_usd, ev.ts_event_ns, ev.sources_ok)
+    if counts(ev.nav_usd, ev.sources_ok):
+        st.dd_book.on_nav(ev.nav_usd)
 
 
 def _position(st: EngineState, ev: PositionSnapshot) -> None:
@@ -424,6 +433,23 @@ def _position_closed(st: EngineState, ev: PositionClosed) -> None:
     st.sym(ev.symbol).exit_pending = True
 
 
+def _dd_changed(st: EngineState, ev: DdStateChanged) -> None:
+    ov = None
+    if ev.cause == "auto_rule":
+        ov = override_info("auto_rule", seq=ev.session_seq, ts_ns=ev.ts_event_ns, reason=ev.reason)
+    st.dd_book.apply(ev.to_state, ev.ts_event_ns, ref=ev.ref_nav_usd if ev.cause == "auto_rule" else None,
+                     override=ov)
+
+
+def _risk_reset(st: EngineState, ev: RiskReset) -> None:
+    """An operator reset: enter ``to_state`` and re-base the drawdown reference (see drawdown.py)."""
+    ref = ev.ref_nav_usd
+    if ref is None and st.dd_book.last is not None and st.cfg is not None:
+        ref = rebased_ref(st.dd_book.last, ev.to_state, DdParams.of(st.cfg, st.rules_version))
+    st.dd_book.apply(ev.to_state, ev.ts_event_ns, ref=ref, override=override_info(
+        "operator_reset", seq=ev.source_seq or ev.seq, ts_ns=ev.ts_event_ns, by=ev.operator, reason=ev.reason))
+
+
 _HANDLERS: dict[type, Any] = {
     SessionStarted: _session_started,
     ConfigChanged: _config_changed,
@@ -447,6 +473,8 @@ _HANDLERS: dict[type, Any] = {
     PositionClosed: _position_closed,
     ExchangeFiltersLoaded: _filters_loaded,
     PositionLiquidated: _liquidated,
+    DdStateChanged: _dd_changed,
+    RiskReset: _risk_reset,
 }
 
 

@@ -448,6 +448,48 @@ class PositionLiquidated(Event, tag=True, frozen=True, kw_only=True):
     trade_id: str = ""
 
 
+class DdStateChanged(Event, tag=True, frozen=True, kw_only=True):
+    """The drawdown policy changed ``dd_state`` (rules v3, ``engine.rules.drawdown``): a decision.
+
+    ``cause``: ``threshold`` (an entry or exit threshold crossed, hysteresis) or
+    ``auto_rule`` (``dd_auto_recover_days`` in defensive: the reference is re-based to
+    ``ref_nav_usd``). Thresholds and observations are recorded like a gate's.
+    """
+
+    from_state: str
+    to_state: str
+    cause: str
+    reason: str
+    ref_nav_usd: float | None = None  # the drawdown reference after the change
+    thresholds: dict[str, Scalar] = {}
+    observations: dict[str, Scalar] = {}
+    config_hash: str = ""
+
+
+class RiskReset(Event, tag=True, frozen=True, kw_only=True):
+    """An operator reset of the drawdown policy (``hedge risk reset``).
+
+    Recorded first in an operator session (no ``SessionStarted``, like the alerter's),
+    then copied by the running engine of ``account`` into its own session
+    (``source_seq`` = the operator event's seq), where the fold applies it: ``dd_state``
+    becomes ``to_state`` and the drawdown reference is re-based (``ref_nav_usd``).
+    ``before_*`` are the state and figures the recorder saw just before.
+    """
+
+    account: str
+    operator: str  # user@host
+    reason: str
+    to_state: str
+    before_state: str | None = None
+    before_dd_frac: float | None = None  # the policy's drawdown (from its reference)
+    before_ref_nav_usd: float | None = None
+    before_nav_usd: float | None = None
+    before_since_ns: int | None = None
+    ref_nav_usd: float | None = None  # the reference after the reset (engine copy)
+    source_seq: int = 0  # engine copy: seq of the operator's RiskReset
+    source_session: str = ""
+
+
 AnyEvent = Union[
     SessionStarted,
     AccountOpened,
@@ -478,6 +520,8 @@ AnyEvent = Union[
     ExchangeFiltersLoaded,
     FundingDataGap,
     PositionLiquidated,
+    DdStateChanged,
+    RiskReset,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -12,8 +12,14 @@ version it records, so logs written before a rule was corrected still verify.
   (the cut always binds on what would otherwise be approved); ALT-EXT records
   ``nav_freshness_seconds`` (the threshold it compares) or
   ``nav_sources_ok_required`` when the sources were not ok.
+* **3** - the drawdown policy (``engine.rules.drawdown``): ``dd_state`` has hysteresis
+  (entry and exit thresholds), measured from a reference that an operator reset
+  (``RiskReset``) or the automatic rule (``dd_auto_recover_days``) can re-base; every
+  change is a recorded ``DdStateChanged`` decision; the ``dd_state`` gate records the
+  exit and automatic-rule thresholds and decisions record the policy's observations
+  (``dd_policy_frac``, ``dd_ref_nav_usd``, ``dd_state_since_ts``, ``dd_override*``).
 """
 
 from __future__ import annotations
 
-RULES_VERSION = 2
+RULES_VERSION = 3
