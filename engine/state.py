@@ -33,7 +33,7 @@ from engine.exchange_filters import SymbolFilters
 from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
-from engine.rules.drawdown import DdParams, DrawdownBook, override_info, rebased_ref
+from engine.rules.drawdown import DdParams, DrawdownBook
 from engine.rules.indicators import WilderAtr, ema_step
 from engine.rules.intel import IntelBook
 from engine.rules.nav import NavTrack, counts
@@ -434,20 +434,13 @@ def _position_closed(st: EngineState, ev: PositionClosed) -> None:
 
 
 def _dd_changed(st: EngineState, ev: DdStateChanged) -> None:
-    ov = None
-    if ev.cause == "auto_rule":
-        ov = override_info("auto_rule", seq=ev.session_seq, ts_ns=ev.ts_event_ns, reason=ev.reason)
-    st.dd_book.apply(ev.to_state, ev.ts_event_ns, ref=ev.ref_nav_usd if ev.cause == "auto_rule" else None,
-                     override=ov)
+    st.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
 
 
 def _risk_reset(st: EngineState, ev: RiskReset) -> None:
     """An operator reset: enter ``to_state`` and re-base the drawdown reference (see drawdown.py)."""
-    ref = ev.ref_nav_usd
-    if ref is None and st.dd_book.last is not None and st.cfg is not None:
-        ref = rebased_ref(st.dd_book.last, ev.to_state, DdParams.of(st.cfg, st.rules_version))
-    st.dd_book.apply(ev.to_state, ev.ts_event_ns, ref=ref, override=override_info(
-        "operator_reset", seq=ev.source_seq or ev.seq, ts_ns=ev.ts_event_ns, by=ev.operator, reason=ev.reason))
+    st.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, DdParams.of(st.config, st.rules_version),
+                        seq=ev.source_seq or ev.seq, by=ev.operator, reason=ev.reason)
 
 
 _HANDLERS: dict[type, Any] = {

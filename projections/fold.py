@@ -14,6 +14,7 @@ from typing import Any
 
 from config.loader import from_dict
 from config.schema import FILES, HedgeConfig
+from engine.rules.drawdown import DdParams
 from engine.rules.units import NS
 from eventlog import events as E
 from eventlog.accounts import DEFAULT_ACCOUNT
@@ -212,6 +213,8 @@ def _session_started(p: Projector, ev: E.SessionStarted) -> None:
     p.config_hash = ev.config_hash
     p.session_id = ev.session_id
     p.session_started_ns = ev.ts_event_ns
+    p.nav.rules_version = ev.rules_version
+    p.risk.drought.on_start(ev.ts_event_ns)
     p.session_symbols = list(ev.symbols)
     p.end_reason = None
     p.flag_env = [str(x) for x in ev.params.get("v6_flags_env", [])] if isinstance(ev.params, dict) else []
@@ -383,6 +386,17 @@ def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
         ), p.base_nav)
 
 
+def _dd_changed(p: Projector, ev: E.DdStateChanged) -> None:
+    p.nav.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
+
+
+def _risk_reset(p: Projector, ev: E.RiskReset) -> None:
+    if ev.session_id != p.session_id:
+        return  # the operator's own record: the engine's copy in its session is what applies
+    p.nav.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, DdParams.of(p.cfg, p.nav.rules_version),
+                           seq=ev.source_seq or ev.seq, by=ev.operator, reason=ev.reason)
+
+
 HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.SessionStarted: _session_started,
     E.SessionEnded: _session_ended,
@@ -409,4 +423,6 @@ HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.AlertFailed: _alert_failed,
     E.VenueError: _venue_error,
     E.VenueReconciled: _reconciled,
+    E.DdStateChanged: _dd_changed,
+    E.RiskReset: _risk_reset,
 }

@@ -59,17 +59,27 @@ def _symbol_risk(v: Views, sym: str) -> dict[str, Any]:
     }
 
 
+def entry_drought(v: Views, state: str, policy: dict[str, Any]) -> dict[str, Any] | None:
+    """No entry for ``alerts.entry_drought_hours``: since when, why (engine/rules/drought.py); else None."""
+    since = v.nav.dd_book.since_ns if policy["hysteresis"] else None
+    return v.risk.drought.status(v.now_ns, v.cfg.alerts.entry_drought_hours, state, since)
+
+
 def render_risk_snapshot(v: Views, router: dict[str, Any]) -> dict[str, Any]:
     g = v.cfg.risk_limits.global_
     dd = v.nav.dd_frac
     daily = v.nav.daily_loss_frac
     nav = v.nav.nav
     gross = v.positions.gross()
+    state = v.nav.dd_state(v.cfg)
+    policy = v.nav.dd_policy(v.cfg)
     return {
         "dd_state": {
-            "state": v.nav.dd_state(v.cfg), "dd_frac": dd, "cautious_frac": g.dd_cautious_pct,
+            "state": state, "dd_frac": dd, "cautious_frac": g.dd_cautious_pct,
             "defensive_frac": g.dd_defensive_pct, "max_drawdown_frac": g.max_drawdown_pct,
+            **policy,
         },
+        "entry_drought": entry_drought(v, state, policy),
         "dd_frac": dd, "dd_pct": dd,
         "daily_loss_frac": daily, "daily_loss_pct": daily,
         "risk_mode": risk_mode(v),
@@ -80,6 +90,8 @@ def render_risk_snapshot(v: Views, router: dict[str, Any]) -> dict[str, Any]:
         "thresholds": {
             "max_drawdown_pct": g.max_drawdown_pct, "daily_loss_limit_pct": g.daily_loss_limit_pct,
             "dd_cautious_pct": g.dd_cautious_pct, "dd_defensive_pct": g.dd_defensive_pct,
+            "dd_cautious_exit_pct": policy["cautious_exit_frac"], "dd_defensive_exit_pct": policy["defensive_exit_frac"],
+            "dd_auto_recover_days": g.dd_auto_recover_days, "entry_drought_hours": v.cfg.alerts.entry_drought_hours,
             "nav_stale_after_seconds": g.nav_stale_after_seconds,
             "nav_freshness_seconds": g.nav_freshness_seconds,
             "max_gross_nav_mult": g.max_gross_nav_mult, "max_open_positions": g.max_open_positions,

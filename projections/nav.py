@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 from config.schema import HedgeConfig
+from engine.rules.drawdown import HYSTERESIS_RULES, DdParams, DrawdownBook
 from engine.rules.freshness import freshness_label, nav_fresh
 from engine.rules.indicators import dd_state
 from engine.rules.nav import NavTrack
@@ -54,6 +55,8 @@ class NavView:
         self.day: int | None = None
         self.recent: deque[Point] = deque(maxlen=RECENT_MAX)
         self.offex: OffExchangeValued | None = None
+        self.dd_book = DrawdownBook()  # the drawdown policy (engine/rules/drawdown.py), rules v3
+        self.rules_version = 1
 
     # -- fold ----------------------------------------------------------------------
 
@@ -64,6 +67,7 @@ class NavView:
         self.last = ev
         if not self.track.update(nav, ev.ts_event_ns, ev.sources_ok):
             return  # shown as the last reading, but not history, peak or day start
+        self.dd_book.on_nav(nav)
         pt = (ev.ts_event_ns / NS, nav, self.track.drawdown or 0.0)
         hour = ev.ts_event_ns // HOUR_NS
         if self.hourly and hour == self.hour:
@@ -114,8 +118,25 @@ class NavView:
         return max(0, now_ns - self.last.ts_event_ns) / NS
 
     def dd_state(self, cfg: HedgeConfig) -> str:
+        """The engine's ``dd_state``: the policy's fold (rules v3) or the stateless rule (v1/v2)."""
+        if self.rules_version >= HYSTERESIS_RULES:
+            return self.dd_book.state
         g = cfg.risk_limits.global_
         return dd_state(self.dd_frac, g.dd_cautious_pct, g.dd_defensive_pct)
+
+    def dd_policy(self, cfg: HedgeConfig) -> dict[str, Any]:
+        """The drawdown policy's figures for ``risk_snapshot.json`` (additive to ``dd_state``)."""
+        p = DdParams.of(cfg, self.rules_version)
+        b = self.dd_book
+        v3 = self.rules_version >= HYSTERESIS_RULES
+        o = b.override if v3 else None
+        return {
+            "hysteresis": v3, "cautious_exit_frac": p.cautious_out, "defensive_exit_frac": p.defensive_out,
+            "auto_recover_days": p.auto_days, "auto_recover_to": p.auto_to,
+            "since_ts": (b.since_ns / NS if b.since_ns is not None else None) if v3 else None,
+            "policy_dd_frac": b.dd if v3 else self.dd_frac, "ref_nav_usd": b.ref if v3 else self.peak,
+            "override": dict(o) if o else None,
+        }
 
     def sharpe(self) -> float | None:
         """Annualised Sharpe of hourly NAV returns over the last ``SHARPE_HOURS`` (engine.rules.perf)."""

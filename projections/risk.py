@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any
 
 from config.schema import HedgeConfig
+from engine.rules.drought import EntryDrought
 from engine.rules.indicators import WilderAtr, atr_regime
 from engine.rules.perf import RoundTrips, fee_ratio
 from engine.rules.units import NS
@@ -61,6 +62,7 @@ class RiskView:
         self.funding = 0.0
         self.fee_win: deque[tuple[float, float]] = deque(maxlen=FEE_WINDOW)  # (fee, realized)
         self.round_trips = RoundTrips(EXPECTANCY_WINDOW)
+        self.drought = EntryDrought()  # entries allowed / vetoed (engine/rules/drought.py)
 
     # -- fold ----------------------------------------------------------------------
 
@@ -69,6 +71,7 @@ class RiskView:
         o = ev.outcome
         self.outcomes[o] = self.outcomes.get(o, 0) + 1
         self.sym_last[ev.symbol] = (o, ev.gate)
+        self.drought.on_decision(ev.ts_event_ns, o, ev.gate, ev.observations.get("risk_increasing") is True)
         if o == "allow":
             return
         line = veto_line(ev)

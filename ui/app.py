@@ -51,6 +51,7 @@ class Dashboard:
         self.home = home
         self.sig: tuple[Any, ...] | None = None
         self.status = _html()
+        self.drought = _html()  # "no entries" banner (risk_snapshot.json entry_drought)
         self.guide = _html()
         self.positions_note = _html()
         self.symbols_note = _html()
@@ -92,7 +93,7 @@ class Dashboard:
         )
         main = tmpl.main
         assert main is not None  # a ListLike on every template
-        head = pn.Column(self.status, self.guide, sizing_mode="stretch_width")
+        head = pn.Column(self.status, self.drought, self.guide, sizing_mode="stretch_width")
         sections = [
             self.section("Risk KPIs", "drawdown, volatility, costs and execution at a glance",
                          self.risk_cards),
@@ -148,6 +149,8 @@ class Dashboard:
         self.guide.object = c.empty_home_html(str(s.home)) if not s.present else ""
         self.guide.visible = not s.present
         self.status.object = c.status_html(*model.status_items(s, live_stale_s=LIVE_STALE_S))
+        self.drought.object = c.banner_html(model.drought_banner(s))
+        self.drought.visible = bool(self.drought.object)
         self.risk_cards.object = c.cards_html(model.risk_cards(s))
         self.overview_cards.object = c.cards_html(model.overview_cards(s))
         self.performance_cards.object = c.cards_html(model.performance_cards(s))

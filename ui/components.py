@@ -64,6 +64,13 @@ def status_html(items: list[tuple[str, str]], pill: tuple[str, str]) -> str:
     return f'<div class="status"><span class="pill {esc(tone)}">{esc(word)}</span>{body}</div>'
 
 
+def banner_html(text: str | None, tone: str = "bad") -> str:
+    """A full-width banner under the status strip (empty string when there is nothing to say)."""
+    if not text:
+        return ""
+    return f'<div class="banner {esc(tone)}" data-banner="entry_drought">{esc(text)}</div>'
+
+
 def empty_home_html(home: str) -> str:
     """What to do when the home has no state files (empty or mistyped ``--home``)."""
     return (

@@ -475,6 +475,20 @@ def router_rows(s: Snapshot) -> list[dict[str, str]]:
 LIVE_MODES = ("live", "testnet", "binance-dry", "paper")
 
 
+def drought_banner(s: Snapshot) -> str | None:
+    """The "no entries" banner: risk_snapshot.json ``entry_drought`` (engine/rules/drought.py), else None.
+
+    Says why in the fund's words: "No new positions for 5 days 3 h - defensive since
+    2025-11-20 14:10: 346 entries vetoed"."""
+    d = _obj(s.get("risk_snapshot.json").get("entry_drought"))
+    reason = d.get("reason")
+    if not d or not isinstance(reason, str):
+        return None
+    hours = fmt.num(d.get("hours"))
+    span = f" for {fmt.age(hours * 3600)}" if hours is not None else ""
+    return f"No new positions{span} \u2014 {reason}"
+
+
 def status_items(s: Snapshot, *, live_stale_s: float) -> tuple[list[tuple[str, str]], tuple[str, str]]:
     """The status strip: (label, value) pairs and the (word, tone) pill.
 

@@ -158,6 +158,22 @@ class DrawdownBook:
             self.ref = ref
             self.override = override if self.peak is None or ref < self.peak else None
 
+    def on_changed(self, to: str, ts_ns: int, cause: str, ref: float | None, reason: str, session_seq: int) -> None:
+        """Fold a recorded ``DdStateChanged`` (the engine's, the projections' and the alerts' fold)."""
+        if cause == "auto_rule":
+            self.apply(to, ts_ns, ref=ref, override=override_info("auto_rule", seq=session_seq, ts_ns=ts_ns,
+                                                                  reason=reason))
+        else:
+            self.apply(to, ts_ns)
+
+    def on_reset(self, to: str, ts_ns: int, ref: float | None, p: DdParams, *, seq: int, by: str,
+                 reason: str) -> None:
+        """Fold a ``RiskReset``: enter ``to`` and re-base (``ref``, or computed from the last reading)."""
+        if ref is None and self.last is not None:
+            ref = rebased_ref(self.last, to, p)
+        self.apply(to, ts_ns, ref=ref, override=override_info("operator_reset", seq=seq, ts_ns=ts_ns, by=by,
+                                                              reason=reason))
+
     # -- derived -----------------------------------------------------------------------
 
     @property
