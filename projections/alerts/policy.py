@@ -17,6 +17,12 @@ Rules (thresholds from the ``alerts`` config section recorded in the log):
 * **Urgent** - DD state escalation (normal -> cautious -> defensive), and router
   health falling below ``router_health_floor``; no minimum gap, each re-arms only
   after the condition has cleared.
+* **Drawdown policy** (rules v3, ``engine.rules.drawdown``): the DD state is the
+  engine's recorded one (``DdStateChanged``, hysteresis); an automatic-rule change or an
+  operator ``RiskReset`` is an urgent ``dd_override`` alert.
+* **Entry drought** - no entry allowed for ``entry_drought_hours`` (``engine.rules.drought``,
+  the same fold as ``risk_snapshot.json`` ``entry_drought``): one urgent ``entry_drought``
+  alert that says why; it re-arms at the next entry.
 * **Daily cap** - at most ``daily_cap`` messages per UTC day of event time; a
   capped urgent alert is counted and mentioned in the next message.
 
@@ -34,13 +40,18 @@ import msgspec
 
 from config.loader import from_dict
 from config.schema import HedgeConfig
+from engine.rules.drawdown import HYSTERESIS_RULES, DdParams, DrawdownBook
+from engine.rules.drought import EntryDrought
 from engine.rules.indicators import WilderAtr, atr_regime, dd_state, drawdown_frac
 from eventlog.events import (
     ConfigChanged,
+    DdStateChanged,
     Event,
     KlineClosed,
     NavSnapshot,
     OrderFilled,
+    RiskDecided,
+    RiskReset,
     RouterFallback,
     SessionStarted,
 )
@@ -49,6 +60,7 @@ from projections.alerts.text import Snapshot, render
 # Event types the policy reads (the follower asks the store for these only).
 POLICY_TYPES: tuple[str, ...] = (
     "SessionStarted", "ConfigChanged", "KlineClosed", "NavSnapshot", "OrderFilled", "RouterFallback",
+    "RiskDecided", "DdStateChanged", "RiskReset",
 )
 _DD_RANK = {"normal": 0, "cautious": 1, "defensive": 2}
 _HOUR_NS = 3_600_000_000_000
@@ -59,7 +71,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """One message the policy decided to send."""
 
     alert_id: str  # "<session_id>:<trigger session_seq>:<kind>"
-    kind: str  # summary | dd_escalation | router_floor
+    kind: str  # summary | dd_escalation | router_floor | entry_drought | dd_override
     urgent: bool
     text: str
     reasons: list[str]
@@ -129,6 +141,12 @@ class SessionAlertPolicy:
         self.dd_alerted = 0
         self.dd_lower_since: int | None = None
         self.router_armed = True
+        # drawdown policy (rules v3) and entry drought
+        self.rules_version = started.rules_version
+        self.dd_book = DrawdownBook()
+        self.drought = EntryDrought()
+        self.drought.on_start(started.ts_event_ns)
+        self.drought_armed = True
 
     # -- fold ------------------------------------------------------------------------
 
@@ -147,6 +165,17 @@ class SessionAlertPolicy:
             self.fallbacks.append(self.n_fills)
         elif isinstance(ev, ConfigChanged):
             self._reconfigure(ev.config)
+        elif isinstance(ev, RiskDecided):
+            self.drought.on_decision(ev.ts_event_ns, ev.outcome, ev.gate,
+                                     ev.observations.get("risk_increasing") is True)
+            if ev.outcome != "veto" and ev.observations.get("risk_increasing") is True:
+                self.drought_armed = True
+        elif isinstance(ev, DdStateChanged):
+            out += self._on_dd_changed(ev)
+        elif isinstance(ev, RiskReset):
+            out += self._on_reset(ev)
+        if self.drought_armed and isinstance(ev, KlineClosed | RiskDecided):
+            out += self._check_drought(ev)
         return out
 
     def _reconfigure(self, config: dict[str, Any]) -> None:
@@ -262,9 +291,45 @@ class SessionAlertPolicy:
         if self.ref_nav is None:
             self.ref_nav = n.nav_usd
         self.peak = max(self.peak, n.nav_usd)
-        self.dd = drawdown_frac(n.nav_usd, self.peak)
         prev = self.dd_state
-        self.dd_state = dd_state(self.dd, g.dd_cautious_pct, g.dd_defensive_pct)
+        if self.rules_version >= HYSTERESIS_RULES:
+            # the engine's policy: its state changes arrive as DdStateChanged right after this reading
+            self.dd_book.on_nav(n.nav_usd)
+            self.dd = self.dd_book.dd or 0.0
+        else:
+            self.dd = drawdown_frac(n.nav_usd, self.peak)
+            self.dd_state = dd_state(self.dd, g.dd_cautious_pct, g.dd_defensive_pct)
+        return self._check_dd(n, prev)
+
+    def _on_dd_changed(self, ev: DdStateChanged) -> list[Alert]:
+        self.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
+        prev, self.dd_state = self.dd_state, self.dd_book.state
+        self.dd = self.dd_book.dd or 0.0
+        if ev.cause == "auto_rule":
+            return self._emit(ev, "dd_override", [f"automatic rule: {ev.reason}"], urgent=True)
+        return self._check_dd(ev, prev)
+
+    def _on_reset(self, ev: RiskReset) -> list[Alert]:
+        if ev.session_id != self.session_id:
+            return []
+        p = DdParams.of(self.cfg, self.rules_version)
+        before = ev.before_state or "?"
+        self.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, p, seq=ev.source_seq or ev.seq,
+                              by=ev.operator, reason=ev.reason)
+        self.dd_state = self.dd_book.state
+        self.dd = self.dd_book.dd or 0.0
+        why = f"operator reset by {ev.operator}: {before} -> {ev.to_state} ({ev.reason})"
+        return self._emit(ev, "dd_override", [why], urgent=True)
+
+    def _check_drought(self, ev: Event) -> list[Alert]:
+        since = self.dd_book.since_ns if self.rules_version >= HYSTERESIS_RULES else None
+        st = self.drought.status(ev.ts_event_ns, self.cfg.alerts.entry_drought_hours, self.dd_state, since)
+        if st is None:
+            return []
+        self.drought_armed = False
+        return self._emit(ev, "entry_drought", [f"no entry for {st['hours']:.0f} h: {st['reason']}"], urgent=True)
+
+    def _check_dd(self, n: Event, prev: str) -> list[Alert]:
         rank = _DD_RANK[self.dd_state]
         if rank > self.dd_alerted:
             self.dd_alerted = rank
@@ -306,7 +371,7 @@ class SessionAlertPolicy:
             return []
         self.day_count += 1
         # other material news rides along (an urgent alert already states its own reason)
-        own = {"dd_escalation": "DD state", "router_floor": "router"}.get(kind)
+        own = {"dd_escalation": "DD state", "dd_override": "DD state", "router_floor": "router"}.get(kind)
         reasons = reasons + [
             r for r in self._material_changes() if r not in reasons and not (own and r.startswith(own))
         ]

@@ -22,6 +22,8 @@ TITLES = {
     "summary": "4h summary",
     "dd_escalation": "DRAWDOWN ALERT",
     "router_floor": "ROUTER ALERT",
+    "entry_drought": "NO ENTRIES ALERT",
+    "dd_override": "DRAWDOWN POLICY",
 }
 
 
