@@ -32,6 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "audit": ("hedge.cmd_audit", "ask the log in SQL (DuckDB over the Parquet audit tables)"),
     "replay": ("hedge.cmd_replay", "re-run a session's decisions (--verify) or a what-if (--set)"),
     "explain": ("hedge.cmd_explain", "explain one risk decision"),
+    "risk": ("hedge.cmd_risk", "reset the drawdown policy (leave defensive on the record)"),
     "alerts": ("hedge.cmd_alerts", "Telegram alerts: follow the log and send what matters"),
     "dashboard": ("hedge.cmd_dashboard", "serve the investor dashboard on loopback"),
     "serve": ("hedge.cmd_serve", "dashboard behind nginx basic auth"),

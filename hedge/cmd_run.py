@@ -221,6 +221,10 @@ def run(args: argparse.Namespace) -> int:
         raise
     engine = Engine(venue, writer, state=resume.state,
                     on_event=shadow.on_event if shadow is not None else None)
+    from hedge.risk_reset import ResetPickup  # operator resets (docs/risk.md#drawdown-policy)
+
+    pickup = ResetPickup(lambda: EventStore.open(home), account, resume.last_seq,
+                         on_error=lambda m: print(f"hedge run: {m}", file=sys.stderr, flush=True))
     stop: dict[str, bool] = {"reload": False}
     from hedge.run_signals import Out, Stopper
 
@@ -253,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
             ck_at[0] = engine.state.summary.events
             writer.flush()
             _save_resume(home, account, engine, venue, writer, store, resume)
+        for ev in pickup(engine):
+            print(f"hedge run: risk reset by {ev.operator}: {ev.before_state} -> {ev.to_state}",  # type: ignore[attr-defined]
+                  file=sys.stderr, flush=True)
         if not stop.get("reload"):
             return
         stop["reload"] = False
@@ -354,6 +361,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         _stop_side("projections", follower)
         _stop_side("alerts", alerter)
+        pickup.close()
         try:
             venue.close()
         finally:

@@ -99,8 +99,8 @@ class Projector:
     def apply(self, ev: E.Event) -> None:
         self.seq = ev.seq
         self.events_total += 1
-        if ev.ts_event_ns > self.now_ns:
-            self.now_ns = ev.ts_event_ns
+        if ev.ts_event_ns > self.now_ns and not (type(ev) is E.RiskReset and not ev.source_seq):
+            self.now_ns = ev.ts_event_ns  # (an operator's own RiskReset is on the wall clock, not the market's)
         fn = HANDLERS.get(type(ev))
         if fn is not None:
             fn(self, ev)
