@@ -47,9 +47,13 @@ RELATED: dict[str, tuple[str, ...]] = {
     "nav_freshness_seconds": ("nav_age_s",),
     "nav_stale_after_seconds": ("nav_age_s", "nav_sources_ok"),
     "nav_sources_ok_required": ("nav_sources_ok",),
-    "dd_cautious_pct": ("dd_frac", "dd_state"),
-    "dd_defensive_pct": ("dd_frac", "dd_state"),
+    "dd_cautious_pct": ("dd_frac", "dd_policy_frac", "dd_state"),
+    "dd_defensive_pct": ("dd_frac", "dd_policy_frac", "dd_state"),
     "cautious_size_mult": ("dd_state",),
+    "dd_cautious_exit_pct": ("dd_policy_frac", "dd_state"),
+    "dd_defensive_exit_pct": ("dd_policy_frac", "dd_state"),
+    "dd_auto_recover_days": ("dd_state", "dd_state_since_ts", "dd_override"),
+    "dd_auto_recover_to": ("dd_override",),
     "max_drawdown_pct": ("dd_frac", "peak_nav_usd", "nav_usd"),
     "daily_loss_limit_pct": ("daily_loss_frac",),
     "atr_high_ratio": ("atr_ratio", "atr_regime"),
@@ -169,6 +173,25 @@ def _values(ev: Event) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(ev).items() if k not in skip and k != "ts_event_ns"}
 
 
+def dd_policy(obs: dict[str, Any]) -> dict[str, Any] | None:
+    """The drawdown policy as the decision saw it (rules v3 observations), with any reset in force."""
+    if "dd_policy_frac" not in obs:
+        return None
+    since = obs.get("dd_state_since_ts")
+    out: dict[str, Any] = {
+        "state": obs.get("dd_state"), "since": _iso(int(since * NS)) if isinstance(since, int | float) else None,
+        "dd_policy_frac": obs.get("dd_policy_frac"), "ref_nav_usd": obs.get("dd_ref_nav_usd"),
+        "dd_frac": obs.get("dd_frac"), "peak_nav_usd": obs.get("peak_nav_usd"), "override": None,
+    }
+    kind = obs.get("dd_override")
+    if kind:
+        ts = obs.get("dd_override_ts")
+        out["override"] = {"kind": kind, "seq": obs.get("dd_override_seq"), "by": obs.get("dd_override_by"),
+                           "reason": obs.get("dd_override_reason"),
+                           "time": _iso(int(ts * NS)) if isinstance(ts, int | float) else None}
+    return out
+
+
 def _config_in_force(store: EventStore, found: Found) -> tuple[dict[str, Any], str, int, str]:
     """(config dict, hash, seq, event type) in force when the decision was taken."""
     cfg_ev: SessionStarted | ConfigChanged = found.session.started
@@ -254,7 +277,8 @@ def explain(store: EventStore, ref: str, *, check: bool = False, sets: list[str]
         "config_in_force": {"hash": cfg_hash, "seq": cfg_seq, "event": cfg_type,
                             "matches": cfg_hash == dec.config_hash},
         "checks": checks,
-        "other_observations": {k: v for k, v in obs.items() if k not in used},
+        "dd_policy": dd_policy(obs),
+        "other_observations": {k: v for k, v in obs.items() if k not in used and not k.startswith("dd_override")},
         "sources": sources,
         "intent": ({"seq": intent.seq, **_values(intent)} if intent is not None else None),
         "followed_by": _followed_by(store, found),

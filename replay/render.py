@@ -60,6 +60,7 @@ def explain_text(x: dict[str, Any]) -> str:
     mark = "same as" if cf["matches"] else "DIFFERS FROM"
     out.append(f"  config {x['config_hash'][:16]}  ({mark} the config in force: {cf['event']} at seq {cf['seq']}, "
                f"{cf['hash'][:16]})")
+    out.extend(_dd_policy(x.get("dd_policy")))
     broke = [c for c in x["checks"] if c["breached"]]
     if broke:
         out.append("  broke: " + "; ".join(
@@ -105,6 +106,25 @@ def explain_text(x: dict[str, Any]) -> str:
         out.append("")
         out.extend(_rederived(x["rederived"]))
     return "\n".join(out)
+
+
+def _dd_policy(d: dict[str, Any] | None) -> list[str]:
+    """The drawdown policy line (rules v3), and the reset or automatic rule in force if any."""
+    if not d:
+        return []
+    def pct(v: Any) -> str:
+        return f"{v:.2%}" if isinstance(v, int | float) else "n/a"
+
+    line = (f"  drawdown policy: {d.get('state')} since {d.get('since') or 'the start'}, drawdown "
+            f"{pct(d.get('dd_policy_frac'))} from its reference {fmt(d.get('ref_nav_usd'))} USD "
+            f"({pct(d.get('dd_frac'))} from the high-water mark {fmt(d.get('peak_nav_usd'))} USD)")
+    o = d.get("override")
+    if not o:
+        return [line]
+    what = "operator reset" if o["kind"] == "operator_reset" else "automatic rule"
+    where = f"RiskReset seq {o['seq']}" if o["kind"] == "operator_reset" else f"DdStateChanged session_seq {o['seq']}"
+    by = f" by {o['by']}" if o.get("by") else ""
+    return [line, f"  {what.upper()} IN FORCE: {where}{by} at {o.get('time')}: {o.get('reason') or '-'}"]
 
 
 def _rederived(r: dict[str, Any]) -> list[str]:
