@@ -190,14 +190,15 @@ def validate(cfg: HedgeConfig) -> None:
             raise ConfigError(f, f"tiers.{t}", f"unknown tier (expected one of {', '.join(TIERS)})")
     if not g.dd_cautious_pct < g.dd_defensive_pct <= g.max_drawdown_pct:
         raise ConfigError(f, "global.dd_cautious_pct", "need dd_cautious_pct < dd_defensive_pct <= max_drawdown_pct")
-    c_out, d_out = g.dd_cautious_exit_pct, g.dd_defensive_exit_pct
-    if c_out is not None and not c_out < g.dd_cautious_pct:
+    c_out, d_out = g.dd_exits()
+    if not c_out < g.dd_cautious_pct:
         raise ConfigError(f, "global.dd_cautious_exit_pct", "need dd_cautious_exit_pct < dd_cautious_pct (hysteresis)")
-    if d_out is not None and not d_out < g.dd_defensive_pct:
+    if not d_out < g.dd_defensive_pct:
         raise ConfigError(f, "global.dd_defensive_exit_pct",
                           "need dd_defensive_exit_pct < dd_defensive_pct (hysteresis)")
-    if c_out is not None and d_out is not None and d_out < c_out:
-        raise ConfigError(f, "global.dd_defensive_exit_pct", "need dd_cautious_exit_pct <= dd_defensive_exit_pct")
+    if d_out < c_out:
+        raise ConfigError(f, "global.dd_defensive_exit_pct",
+                          f"need dd_cautious_exit_pct ({c_out:g}) <= dd_defensive_exit_pct ({d_out:g})")
     if g.max_open_positions < 1:
         raise ConfigError(f, "global.max_open_positions", "must be >= 1")
     if g.nav_freshness_seconds <= 0:

@@ -41,6 +41,12 @@ class GlobalLimits(Strict, frozen=True, kw_only=True):
     dd_auto_recover_days: float = 0.0  # after this many days defensive -> dd_auto_recover_to (0: off)
     dd_auto_recover_to: Literal["normal", "cautious"] = "cautious"
 
+    def dd_exits(self) -> tuple[float, float]:
+        """(leave cautious below, leave defensive below): the exit thresholds, 0.75 x entry when unset."""
+        c = self.dd_cautious_exit_pct if self.dd_cautious_exit_pct is not None else 0.75 * self.dd_cautious_pct
+        d = self.dd_defensive_exit_pct if self.dd_defensive_exit_pct is not None else 0.75 * self.dd_defensive_pct
+        return c, d
+
 
 class TierLimits(Strict, frozen=True, kw_only=True):
     per_symbol_nav_pct: float

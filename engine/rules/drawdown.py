@@ -49,7 +49,6 @@ from engine.rules.units import DAY_NS, NS
 DdState = Literal["normal", "cautious", "defensive"]
 STATES: tuple[str, ...] = ("normal", "cautious", "defensive")
 HYSTERESIS_RULES = 3  # the first rules version (engine/rules/versions.py) with this policy
-EXIT_DEFAULT = 0.75  # an unset exit threshold is this fraction of its entry threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +66,7 @@ class DdParams:
     @classmethod
     def of(cls, cfg: Any, rules_version: int = HYSTERESIS_RULES) -> DdParams:
         g = cfg.risk_limits.global_
-        c_out = g.dd_cautious_exit_pct if g.dd_cautious_exit_pct is not None else EXIT_DEFAULT * g.dd_cautious_pct
-        d_out = (g.dd_defensive_exit_pct if g.dd_defensive_exit_pct is not None
-                 else EXIT_DEFAULT * g.dd_defensive_pct)
+        c_out, d_out = g.dd_exits()  # 0.75 x the entry threshold when unset (config/schema.py)
         return cls(g.dd_cautious_pct, c_out, g.dd_defensive_pct, d_out, g.dd_auto_recover_days,
                    g.dd_auto_recover_to, rules_version >= HYSTERESIS_RULES)
 

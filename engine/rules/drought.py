@@ -6,7 +6,8 @@ same thing. An *entry* is a risk decision on a risk-increasing order
 (``observations.risk_increasing``) that was allowed or clamped; a vetoed one counts
 as an entry vetoed. The drought runs from the last entry (or from the first event
 folded, when there was none) to the time of the latest event; it is reported once it
-is at least ``entry_drought_hours`` long.
+is at least ``entry_drought_hours`` long *and* at least one entry was vetoed in it
+(entries are being blocked; a screener that proposes nothing is not a risk dead end).
 
 The reason names the drawdown policy's state when it is not normal ("defensive since
 2025-11-20 14:10: 346 entries vetoed"), else the gate that vetoed most entries.
@@ -60,7 +61,8 @@ class EntryDrought:
         return 0.0 if s is None else max(0, now_ns - s) / HOUR_NS
 
     def active(self, now_ns: int, limit_hours: float) -> bool:
-        return self.since_ns is not None and limit_hours > 0 and self.hours(now_ns) >= limit_hours
+        return (self.since_ns is not None and self.vetoed > 0 and limit_hours > 0
+                and self.hours(now_ns) >= limit_hours)
 
     def status(self, now_ns: int, limit_hours: float, dd_state: str,
                dd_since_ns: int | None) -> dict[str, Any] | None:
@@ -73,10 +75,8 @@ class EntryDrought:
         if dd_state != "normal":
             start = dd_since_ns if dd_since_ns is not None else since
             reason = f"{dd_state} since {_when(start)}: {n}"
-        elif top is not None:
-            reason = f"no entry since {_when(since)}: {n}, most by {top} ({self.by_gate[top]})"
         else:
-            reason = f"no entry since {_when(since)}: no entry was proposed"
+            reason = f"no entry since {_when(since)}: {n}, most by {top} ({self.by_gate.get(top or '', 0)})"
         return {
             "since_ts": since / NS, "last_entry_ts": None if self.last_entry_ns is None else self.last_entry_ns / NS,
             "hours": round(self.hours(now_ns), 4), "threshold_hours": limit_hours, "state": dd_state,
