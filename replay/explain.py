@@ -114,6 +114,20 @@ def config_path(name: str, dec: RiskDecided) -> str | None:
     return f"risk_limits.global.{name}"
 
 
+DERIVED = ("dd_cautious_exit_pct", "dd_defensive_exit_pct")
+
+
+def derived_exit(cfg: dict[str, Any], name: str) -> Any:
+    """The value an unset drawdown exit threshold takes (``GlobalLimits.dd_exits``)."""
+    from config.loader import from_dict
+
+    try:
+        c_out, d_out = from_dict(cfg).config.risk_limits.global_.dd_exits()
+    except ValueError:
+        return None
+    return c_out if name == "dd_cautious_exit_pct" else d_out
+
+
 def lookup(cfg: dict[str, Any], path: str) -> Any:
     """Value at a dotted path of a config dict (``<absent>`` when it is not there)."""
     node: Any = cfg
@@ -239,9 +253,11 @@ def explain(store: EventStore, ref: str, *, check: bool = False, sets: list[str]
     checks = []
     for name, limit in dec.thresholds.items():
         path = config_path(name, dec)
+        value = lookup(cfg, path) if path else limit
+        if value is None and name in DERIVED:  # an unset exit threshold: derived from its entry threshold
+            value = derived_exit(cfg, name)
         c: dict[str, Any] = {"threshold": name, "limit": limit, "breached": name in dec.breached,
-                             "observations": related(name, obs), "config_path": path,
-                             "config_value": lookup(cfg, path) if path else limit}
+                             "observations": related(name, obs), "config_path": path, "config_value": value}
         if name in NAV_LEVELS and isinstance(limit, int | float) and isinstance(nav, int | float):
             c["limit_usd"] = round(float(limit) * nav, 2)
         checks.append(c)

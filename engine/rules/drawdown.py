@@ -72,8 +72,8 @@ class DdParams:
 
     def thresholds(self) -> dict[str, float | str]:
         """The thresholds by config name (what a decision records)."""
-        return {"dd_cautious_pct": self.cautious_in, "dd_cautious_exit_pct": round(self.cautious_out, 10),
-                "dd_defensive_pct": self.defensive_in, "dd_defensive_exit_pct": round(self.defensive_out, 10),
+        return {"dd_cautious_pct": self.cautious_in, "dd_cautious_exit_pct": self.cautious_out,
+                "dd_defensive_pct": self.defensive_in, "dd_defensive_exit_pct": self.defensive_out,
                 "dd_auto_recover_days": self.auto_days, "dd_auto_recover_to": self.auto_to}
 
 
