@@ -326,8 +326,9 @@ class SessionAlertPolicy:
         st = self.drought.status(ev.ts_event_ns, self.cfg.alerts.entry_drought_hours, self.dd_state, since)
         if st is None:
             return []
-        self.drought_armed = False
-        return self._emit(ev, "entry_drought", [f"no entry for {st['hours']:.0f} h: {st['reason']}"], urgent=True)
+        out = self._emit(ev, "entry_drought", [f"no entry for {st['hours']:.0f} h: {st['reason']}"], urgent=True)
+        self.drought_armed = not out  # held back by the daily cap: said at the first chance after it
+        return out
 
     def _check_dd(self, n: Event, prev: str) -> list[Alert]:
         rank = _DD_RANK[self.dd_state]
