@@ -29,6 +29,7 @@ from eventlog.store import EventStore
 from hedge.cli import main
 from hedge.risk_reset import ResetPickup
 from projections.alerts.policy import POLICY_TYPES, alerts_for
+from projections.contract import load_manifest, validate
 from projections.fold import Projector
 from replay.explain import explain
 from replay.render import explain_text
@@ -110,6 +111,7 @@ def test_without_a_way_out_the_dead_end_is_reported(home: Path) -> None:
         f": {drought['entries_vetoed']} entries vetoed")
     assert drought["hours"] >= drought["threshold_hours"] == 2
     assert doc["dd_state"]["state"] == "defensive" and doc["dd_state"]["hysteresis"] is True
+    assert validate(doc, load_manifest()["files"]["risk_snapshot.json"]["fields"]) == []  # the schema, drought set
     # the alert policy sends one urgent no-entries alert that says why
     with EventStore.open(home) as store:
         alerts = alerts_for(store.read(types=POLICY_TYPES))

@@ -95,3 +95,18 @@ def test_ui_never_imports_the_engine_log_or_projections() -> None:
         for banned in ("import engine", "from engine", "import eventlog", "from eventlog",
                        "import projections", "from projections", "import replay", "from replay"):
             assert banned not in text, f"{path.name} must read state files only ({banned})"
+
+
+def test_no_entries_banner_says_why_and_only_when_there_is_a_drought(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    assert dash.drought.object == "" and not dash.drought.visible
+    path = fixture_home / "state" / "risk_snapshot.json"
+    risk = json.loads(path.read_text())
+    risk["entry_drought"] = {"since_ts": 1763647800.0, "last_entry_ts": 1763640000.0, "hours": 123.0,
+                             "threshold_hours": 72.0, "state": "defensive", "state_since_ts": 1763647800.0,
+                             "entries_vetoed": 346, "vetoes_by_gate": {"dd_state": 346},
+                             "reason": "defensive since 2025-11-20 14:10: 346 entries vetoed"}
+    path.write_text(json.dumps(risk) + "\n\n")
+    assert dash.refresh() is True
+    assert dash.drought.visible and 'data-banner="entry_drought"' in dash.drought.object
+    assert "No new positions for 5d 3h \u2014 defensive since 2025-11-20 14:10: 346 entries vetoed" in dash.drought.object
