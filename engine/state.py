@@ -180,6 +180,7 @@ class EngineState:
         self.summary = Summary()
         self.intel = IntelBook()  # round trips, scores (the same fold as expectancy_v6.json)
         self.dd_book = DrawdownBook()  # drawdown policy: dd_state with hysteresis (engine/rules/drawdown.py)
+        self.resets_applied: set[int] = set()  # seq of every operator RiskReset applied (hedge/risk_reset.py)
 
     @property
     def config(self) -> HedgeConfig:
@@ -438,9 +439,14 @@ def _dd_changed(st: EngineState, ev: DdStateChanged) -> None:
 
 
 def _risk_reset(st: EngineState, ev: RiskReset) -> None:
-    """An operator reset: enter ``to_state`` and re-base the drawdown reference (see drawdown.py)."""
+    """An operator reset: enter ``to_state`` and re-base the drawdown reference (see drawdown.py).
+
+    Only the engine's copy in its session reaches here (``evolve`` skips the operator's own
+    record, which an account's fold also reads): it names the original in ``source_seq``.
+    """
+    st.resets_applied.add(ev.source_seq)
     st.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, DdParams.of(st.config, st.rules_version),
-                        seq=ev.source_seq or ev.seq, by=ev.operator, reason=ev.reason)
+                        seq=ev.source_seq, by=ev.operator, reason=ev.reason)
 
 
 _HANDLERS: dict[type, Any] = {
@@ -473,6 +479,8 @@ _HANDLERS: dict[type, Any] = {
 
 def evolve(state: EngineState, event: Event) -> EngineState:
     """Fold one event into the state (in place) and return the state."""
+    if type(event) is RiskReset and not event.source_seq:
+        return state  # an operator's own record (an account's fold reads it): only the engine's copy folds
     h = _HANDLERS.get(type(event))
     if h is not None:
         h(state, event)

@@ -29,32 +29,41 @@ def _when(ns: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from config.loader import load_config
+    from eventlog.accounts import check_name
     from eventlog.store import EventStore
-    from hedge.risk_reset import engine_account, operator_name, policy_of, record_reset
+    from hedge.risk_reset import operator_name, policy_of, record_reset
 
     reason = " ".join(args.reason.split())
     if not reason:
         raise UsageError("--reason: say why (it is recorded and shown on every later decision)")
     if len(reason) > 500:
         raise UsageError(f"--reason: at most 500 characters, got {len(reason)}")
-    account = engine_account(args)
+    name = args.account or os.environ.get("HEDGE_ACCOUNT") or load_config(getattr(args, "config", None)).config.runtime.account
+    try:
+        account = check_name(name)
+    except ValueError as exc:
+        raise UsageError(f"--account: {exc}") from None
     with EventStore.open(create=False) as store:
         seen = policy_of(store, account)
+        if seen is None:
+            raise UsageError(f"--account: no session of account {account!r} in {store.location} "
+                             "('hedge accounts' lists the accounts)")
         ev = record_reset(store, account=account, reason=reason, to_state=args.to, operator=operator_name(),
                           seen=seen, ts_ns=time.time_ns())
-    before = "no session of this account yet" if seen is None else (
-        f"{seen.state} since {_when(seen.since_ns)}, drawdown "
-        + ("n/a" if seen.dd_frac is None else f"{seen.dd_frac:.2%}")
-        + ("" if seen.ref_nav_usd is None else f" from {seen.ref_nav_usd:,.2f} USD")
-        + ("" if seen.nav_usd is None else f", NAV {seen.nav_usd:,.2f} USD"))
+    before = (f"{seen.state} since {_when(seen.since_ns)}, drawdown "
+              + ("n/a" if seen.dd_frac is None else f"{seen.dd_frac:.2%}")
+              + ("" if seen.ref_nav_usd is None else f" from {seen.ref_nav_usd:,.2f} USD")
+              + ("" if seen.nav_usd is None else f", NAV {seen.nav_usd:,.2f} USD"))
     print(f"risk reset recorded: seq {ev.seq}  account {account}  by {ev.operator}  -> {args.to}")
     print(f"  before: {before}")
-    if seen is not None and seen.rules_version < 3:
+    if seen.rules_version < 3:
         print(f"  note: session {seen.session_id[:8]} runs decision rules v{seen.rules_version}, "
               "which have no drawdown policy to reset")
-    elif seen is None or seen.ended:
-        print(f"  note: no engine of account {account} is running: the reset is recorded, but a session "
-              "started later begins from its own events and does not apply it")
-    else:
+    elif seen.running:
         print("  the running engine applies it within a second (a RiskReset copy in its session)")
+    else:
+        print(f"  no engine of account {account} is running: its next session applies it before it trades")
     return 0

@@ -221,9 +221,9 @@ def run(args: argparse.Namespace) -> int:
         raise
     engine = Engine(venue, writer, state=resume.state,
                     on_event=shadow.on_event if shadow is not None else None)
-    from hedge.risk_reset import ResetPickup  # operator resets (docs/risk.md#drawdown-policy)
+    from hedge.risk_reset import ResetPickup, pickup_start  # operator resets (docs/risk.md)
 
-    pickup = ResetPickup(lambda: EventStore.open(home), account, resume.last_seq,
+    pickup = ResetPickup(lambda: EventStore.open(home), account, pickup_start(store, resume.sessions),
                          on_error=lambda m: print(f"hedge run: {m}", file=sys.stderr, flush=True))
     stop: dict[str, bool] = {"reload": False}
     from hedge.run_signals import Out, Stopper

@@ -1,21 +1,24 @@
-"""Operator resets of the drawdown policy: record, find, and hand to a running engine.
+"""Operator resets of the drawdown policy: record, find, and hand to the account's engine.
 
 ``hedge risk reset`` records a ``RiskReset`` in its own **operator session** (a fresh
-session id, no ``SessionStarted`` - like the alerter's sessions), with what it saw of
-the account's latest session just before (``policy_of``: the drawdown policy folded
-from that session's ``NavSnapshot`` / ``DdStateChanged`` / ``RiskReset`` events).
+session id, no ``SessionStarted`` - like the alerter's sessions), naming the account,
+with what it saw of the account just before (``policy_of``: the drawdown policy folded
+from the account's sessions' ``NavSnapshot`` / ``DdStateChanged`` / ``RiskReset``).
 
-A running ``hedge run`` of the account picks it up between two venue polls
-(``ResetPickup``, called from ``_between()``) and records a **copy** into its own
-session, with the engine's exact figures before and the re-based reference; the fold
-applies the copy. Why a copy rather than folding the operator's event: a session's log
-stays self-contained, so ``hedge replay --verify``, ``explain``, the projections and
-the alerts read one session in its own order and see the reset exactly where the
-engine applied it; the copy names the original (``source_seq``, ``source_session``).
+The account's engine picks it up between two venue polls (``ResetPickup``, called from
+``hedge run``'s ``_between()``) and records a **copy** into its own session, with the
+engine's exact figures before and the re-based reference; only the copy is folded
+(``engine.state``, the projections and the alerts skip the operator's own record).
+Why a copy rather than folding the operator's event where it lies: a session's log
+stays self-contained and in the engine's order, so ``hedge replay --verify``,
+``explain``, the projections and the alerts see the reset exactly where the engine
+took it, never at a log position the running engine could not have seen. The copy
+names the original (``source_seq``, ``source_session``); the state keeps the set of
+applied ``source_seq`` so a reset is applied once.
 
-A reset recorded while no engine of the account runs is kept in the log; a session
-started later does not apply it (each session starts from its own events; carrying an
-account's state across sessions is issue 13's continuity, not this module).
+A reset recorded while no engine of the account runs is applied by the next session
+of the account, before its first venue poll: the pick-up of a resumed account looks
+from the start of the account's previous session and skips what was applied.
 """
 
 from __future__ import annotations
@@ -32,24 +35,12 @@ from typing import Any
 from config.loader import from_dict
 from engine.rules.drawdown import DdParams, DrawdownBook, rebased_ref
 from engine.rules.nav import counts
+from eventlog.accounts import account_index
 from eventlog.events import DdStateChanged, NavSnapshot, RiskReset, SessionStarted
 from eventlog.store import EventStore
 from eventlog.writer import LogWriter
 
-DEFAULT_ACCOUNT = "main"
 POLICY_TYPES = ("SessionStarted", "NavSnapshot", "DdStateChanged", "RiskReset")
-
-
-def account_of(started: SessionStarted) -> str:
-    """The account a session belongs to (``SessionStarted.account`` once it exists, else params, else main)."""
-    acc = getattr(started, "account", None) or (started.params or {}).get("account")
-    return str(acc) if acc else DEFAULT_ACCOUNT
-
-
-def engine_account(args: Any, env: dict[str, str] | None = None) -> str:
-    """The account ``hedge run`` trades: ``--account``, ``HEDGE_ACCOUNT``, else main."""
-    e = os.environ if env is None else env
-    return str(getattr(args, "account", None) or e.get("HEDGE_ACCOUNT") or DEFAULT_ACCOUNT)
 
 
 def operator_name() -> str:
@@ -67,12 +58,26 @@ def resets_after(store: EventStore, account: str, after_seq: int) -> list[RiskRe
             if isinstance(ev, RiskReset) and ev.account == account and ev.source_seq == 0]
 
 
+def pickup_start(store: EventStore, sessions: list[str]) -> int:
+    """Where a new session of an account looks for resets (``sessions``: the account's earlier ones).
+
+    From the start of its previous session, so a reset recorded during or after it and
+    never applied is applied now (``ResetPickup`` skips the applied ones); a new account
+    looks only forward from the log's head.
+    """
+    if not sessions:
+        return store.last_seq()
+    for ev in store.read(session=sessions[-1], types=("SessionStarted",)):
+        return max(0, ev.seq - 1)
+    return store.last_seq()
+
+
 @dataclass
 class PolicySeen:
-    """The drawdown policy of one session as folded from the log (what a reset records as "before")."""
+    """The account's drawdown policy as folded from the log (what a reset records as "before")."""
 
     session_id: str
-    ended: bool
+    running: bool  # the account's last session has not ended
     state: str
     dd_frac: float | None
     ref_nav_usd: float | None
@@ -81,37 +86,37 @@ class PolicySeen:
     rules_version: int
 
 
-def latest_session(store: EventStore, account: str) -> SessionStarted | None:
-    last: SessionStarted | None = None
-    for ev in store.read(types=("SessionStarted",)):
-        if isinstance(ev, SessionStarted) and account_of(ev) == account:
-            last = ev
-    return last
-
-
 def policy_of(store: EventStore, account: str) -> PolicySeen | None:
-    """Fold the drawdown policy of the account's latest session (None when it has none)."""
-    started = latest_session(store, account)
-    if started is None:
+    """Fold the drawdown policy over the account's sessions (None when it has none)."""
+    info = account_index(store).get(account)
+    if info is None or not info.sessions:
         return None
+    ids = set(info.session_ids)
     book = DrawdownBook()
-    params = DdParams.of(from_dict(started.config).config, started.rules_version)
-    for ev in store.read(started.seq, session=started.session_id, types=POLICY_TYPES):
-        if isinstance(ev, NavSnapshot) and counts(ev.nav_usd, ev.sources_ok):
+    params: DdParams | None = None
+    rules = 1
+    for ev in store.read(info.sessions[0].first_seq, types=POLICY_TYPES):
+        if ev.session_id not in ids:
+            continue
+        if isinstance(ev, SessionStarted):
+            rules = ev.rules_version
+            params = DdParams.of(from_dict(ev.config).config, rules)
+        elif isinstance(ev, NavSnapshot) and counts(ev.nav_usd, ev.sources_ok):
             book.on_nav(ev.nav_usd)
         elif isinstance(ev, DdStateChanged):
             book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
-        elif isinstance(ev, RiskReset):
-            book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, params, seq=ev.source_seq or ev.seq,
+        elif isinstance(ev, RiskReset) and ev.source_seq and params is not None:
+            book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, params, seq=ev.source_seq,
                           by=ev.operator, reason=ev.reason)
-    ended = any(True for _ in store.read(started.seq, session=started.session_id, types=("SessionEnded",)))
-    return PolicySeen(started.session_id, ended, book.state, book.dd, book.ref, book.last, book.since_ns,
-                      started.rules_version)
+    last = info.sessions[-1]
+    return PolicySeen(last.session_id, last.ended_ns is None, book.state, book.dd, book.ref, book.last,
+                      book.since_ns, rules)
 
 
 def record_reset(store: EventStore, *, account: str, reason: str, to_state: str, operator: str,
                  seen: PolicySeen | None, ts_ns: int) -> RiskReset:
     """Record the operator's ``RiskReset`` in a fresh operator session; returns it (with its seq)."""
+    head = store.last_seq()
     writer = LogWriter(store, str(uuid.uuid4()), clock_ns=time.time_ns, background=False)
     try:
         writer.emit(RiskReset, stream="operator", ts_event_ns=ts_ns, account=account, operator=operator,
@@ -122,8 +127,7 @@ def record_reset(store: EventStore, *, account: str, reason: str, to_state: str,
         writer.flush()
     finally:
         writer.close()
-    got = resets_after(store, account, 0)
-    return got[-1]
+    return resets_after(store, account, head)[-1]
 
 
 def copy_fields(state: Any, op: RiskReset) -> dict[str, Any]:
@@ -167,7 +171,8 @@ class ResetPickup:
             if self.store is None:
                 self.store = self.open_store()
             head = self.store.last_seq()
-            found = [ev for ev in resets_after(self.store, self.account, self.cursor) if ev.seq <= head]
+            found = [ev for ev in resets_after(self.store, self.account, self.cursor)
+                     if ev.seq <= head and ev.seq not in engine.state.resets_applied]
         except Exception as exc:
             if self.on_error is not None:
                 self.on_error(f"risk reset pick-up failed: {type(exc).__name__}: {exc}")

@@ -391,10 +391,10 @@ def _dd_changed(p: Projector, ev: E.DdStateChanged) -> None:
 
 
 def _risk_reset(p: Projector, ev: E.RiskReset) -> None:
-    if ev.session_id != p.session_id:
+    if not ev.source_seq:
         return  # the operator's own record: the engine's copy in its session is what applies
     p.nav.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, DdParams.of(p.cfg, p.nav.rules_version),
-                           seq=ev.source_seq or ev.seq, by=ev.operator, reason=ev.reason)
+                           seq=ev.source_seq, by=ev.operator, reason=ev.reason)
 
 
 HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {

@@ -310,11 +310,11 @@ class SessionAlertPolicy:
         return self._check_dd(ev, prev)
 
     def _on_reset(self, ev: RiskReset) -> list[Alert]:
-        if ev.session_id != self.session_id:
-            return []
+        if not ev.source_seq:
+            return []  # the operator's own record: the engine's copy is what applies
         p = DdParams.of(self.cfg, self.rules_version)
         before = ev.before_state or "?"
-        self.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, p, seq=ev.source_seq or ev.seq,
+        self.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, p, seq=ev.source_seq,
                               by=ev.operator, reason=ev.reason)
         self.dd_state = self.dd_book.state
         self.dd = self.dd_book.dd or 0.0

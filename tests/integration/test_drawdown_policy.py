@@ -222,3 +222,28 @@ def test_hedge_run_picks_up_a_reset_while_it_trades(home: Path) -> None:
     v = subprocess.run([HEDGE, "replay", sid, "--verify"], cwd=REPO, env=env,
                        capture_output=True, text=True, check=False)
     assert v.returncode == 0, v.stdout[-2000:]
+
+
+def test_a_reset_between_sessions_is_applied_once_by_the_next_session(home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEDGE_", "TELEGRAM_", "BINANCE_"))}
+    env["HEDGE_HOME"] = str(home)
+
+    def hedge(*args: str) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([HEDGE, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
+        return r
+
+    hedge("run", "--bars", "200", "--quiet", "--no-projections")
+    said = hedge("risk", "reset", "--reason", "between sessions", "--to", "normal").stdout
+    assert "no engine of account main is running: its next session applies it before it trades" in said
+    assert "risk reset by" in hedge("run", "--bars", "50", "--quiet", "--no-projections").stderr
+    assert "risk reset by" not in hedge("run", "--bars", "50", "--quiet", "--no-projections").stderr
+    with EventStore.open(home, create=False) as store:
+        resets = [e for e in store.read(types=("RiskReset",)) if isinstance(e, RiskReset)]
+        second = [s for s in store.sessions()][1]
+        first_of_second = [e for e in store.read(second.first_seq, session=second.session_id)][:12]
+    op, copy = resets
+    assert copy.source_seq == op.seq and copy.session_id == second.session_id
+    assert copy in first_of_second  # before the session's first bar was traded
+    assert not any(isinstance(e, RiskDecided) and e.seq < copy.seq for e in first_of_second)
+    assert "0 with differences" in hedge("replay", "--account", "main", "--verify").stdout
