@@ -435,7 +435,7 @@ def _position_closed(st: EngineState, ev: PositionClosed) -> None:
 
 
 def _dd_changed(st: EngineState, ev: DdStateChanged) -> None:
-    st.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
+    st.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason)
 
 
 def _risk_reset(st: EngineState, ev: RiskReset) -> None:

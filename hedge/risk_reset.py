@@ -104,7 +104,7 @@ def policy_of(store: EventStore, account: str) -> PolicySeen | None:
         elif isinstance(ev, NavSnapshot) and counts(ev.nav_usd, ev.sources_ok):
             book.on_nav(ev.nav_usd)
         elif isinstance(ev, DdStateChanged):
-            book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
+            book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason)
         elif isinstance(ev, RiskReset) and ev.source_seq and params is not None:
             book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, params, seq=ev.source_seq,
                           by=ev.operator, reason=ev.reason)

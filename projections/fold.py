@@ -387,7 +387,7 @@ def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
 
 
 def _dd_changed(p: Projector, ev: E.DdStateChanged) -> None:
-    p.nav.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
+    p.nav.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason)
 
 
 def _risk_reset(p: Projector, ev: E.RiskReset) -> None:

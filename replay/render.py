@@ -122,7 +122,7 @@ def _dd_policy(d: dict[str, Any] | None) -> list[str]:
     if not o:
         return [line]
     what = "operator reset" if o["kind"] == "operator_reset" else "automatic rule"
-    where = f"RiskReset seq {o['seq']}" if o["kind"] == "operator_reset" else f"DdStateChanged session_seq {o['seq']}"
+    where = f"RiskReset seq {o['seq']}" if o["kind"] == "operator_reset" else "DdStateChanged"
     by = f" by {o['by']}" if o.get("by") else ""
     return [line, f"  {what.upper()} IN FORCE: {where}{by} at {o.get('time')}: {o.get('reason') or '-'}"]
 

@@ -155,10 +155,14 @@ class DrawdownBook:
             self.ref = ref
             self.override = override if self.peak is None or ref < self.peak else None
 
-    def on_changed(self, to: str, ts_ns: int, cause: str, ref: float | None, reason: str, session_seq: int) -> None:
-        """Fold a recorded ``DdStateChanged`` (the engine's, the projections' and the alerts' fold)."""
+    def on_changed(self, to: str, ts_ns: int, cause: str, ref: float | None, reason: str) -> None:
+        """Fold a recorded ``DdStateChanged`` (the engine's, the projections' and the alerts' fold).
+
+        The automatic rule's override carries no log position (``seq`` None): it is named by
+        its time, so an account run as one session or as several records the same decisions.
+        """
         if cause == "auto_rule":
-            self.apply(to, ts_ns, ref=ref, override=override_info("auto_rule", seq=session_seq, ts_ns=ts_ns,
+            self.apply(to, ts_ns, ref=ref, override=override_info("auto_rule", seq=None, ts_ns=ts_ns,
                                                                   reason=reason))
         else:
             self.apply(to, ts_ns)
@@ -222,6 +226,6 @@ def _why(frm: str, to: str, dd: float, p: DdParams) -> str:
     return f"dd_policy_frac {dd:.4f} < {name} {lim:g}: {frm} -> {to}"
 
 
-def override_info(kind: str, *, seq: int, ts_ns: int, by: str = "", reason: str = "") -> dict[str, Any]:
+def override_info(kind: str, *, seq: int | None, ts_ns: int, by: str = "", reason: str = "") -> dict[str, Any]:
     """The override record a re-base carries (observations ``dd_override_*``)."""
     return {"kind": kind, "seq": seq, "by": by or None, "reason": reason or None, "ts": ts_ns / NS}

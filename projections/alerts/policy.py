@@ -302,7 +302,7 @@ class SessionAlertPolicy:
         return self._check_dd(n, prev)
 
     def _on_dd_changed(self, ev: DdStateChanged) -> list[Alert]:
-        self.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason, ev.session_seq)
+        self.dd_book.on_changed(ev.to_state, ev.ts_event_ns, ev.cause, ev.ref_nav_usd, ev.reason)
         prev, self.dd_state = self.dd_state, self.dd_book.state
         self.dd = self.dd_book.dd or 0.0
         if ev.cause == "auto_rule":

@@ -32,7 +32,7 @@ def _walk(book: DrawdownBook, navs: list[float], p: DdParams = P, step_ns: int =
         book.on_nav(nav)
         ch = book.decide(ts, p)
         if ch is not None:
-            book.on_changed(ch.to_state, ts, ch.cause, ch.ref_nav, ch.reason, i)
+            book.on_changed(ch.to_state, ts, ch.cause, ch.ref_nav, ch.reason)
             changes.append(ch.to_state)
     return changes
 
