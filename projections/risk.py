@@ -96,8 +96,7 @@ class RiskView:
         self.realized += ev.realized_pnl
         self.fees += ev.fee_usd
         self.fee_win.append((ev.fee_usd, ev.realized_pnl))
-        self.round_trips.on_fill(ev.symbol, 1 if ev.side == "BUY" else -1, ev.qty, ev.fee_usd, ev.realized_pnl,
-                                 ev.position_qty_after)
+        self.round_trips.on_fill(ev.symbol, ev.side, ev.qty, ev.price, ev.fee_usd, ev.realized_pnl, ev.ts_event_ns)
 
     def on_funding(self, symbol: str, amount: float) -> None:
         self.funding += amount

@@ -7,12 +7,13 @@ One definition each, used by the KPI projection and the what-if comparison.
   deviation (Sortino: over the downside deviation, returns below 0), annualised
   by ``sqrt(24 * 365)``. None with fewer than ``MIN_RETURNS`` returns or when the
   deviation is zero up to float noise (a constant return is not risk).
-* **Round trip**: a position on one symbol from flat (or from the first fill
-  after a reconciled position) back to flat; a flip closes one trip and opens the
-  next. Its net PnL is realised PnL minus *every* fee of the trip (entry, adds
-  and exit; a flipping fill's fee is split by quantity) plus the funding settled
-  while it was open. **Expectancy** is the mean net PnL of the closed round trips
-  in the window, **win rate** the share of them with net PnL > 0.
+* **Round trip**: ``engine.rules.intel.roundtrips`` (the one fold, shared with the
+  engine's intel and ``expectancy_v6.json``): a position on one symbol from flat back
+  to flat; a flip closes one trip and opens the next. Its net PnL is realised PnL minus
+  *every* fee of the trip (entry, adds and exit; a flipping fill's fee is split by
+  quantity) plus the funding settled while it was open. **Expectancy** is the mean net
+  PnL of the closed round trips in the window, **win rate** the share of them with net
+  PnL > 0.
 * **Fee / PnL ratio** over a window of fills: fees / gross realised PnL when the
   gross is positive (the share of the edge paid in fees); when the gross is zero
   or negative the ratio is undefined (None) and the state says ``losing`` (fees
@@ -26,10 +27,10 @@ from collections import deque
 from collections.abc import Sequence
 from itertools import pairwise
 
+from engine.rules.intel.roundtrips import OpenTrip, RoundTrip
 from engine.rules.units import HOURS_PER_YEAR
 
 MIN_RETURNS = 24
-EPS_QTY = 1e-12
 
 
 def hourly_returns(navs: Sequence[float]) -> list[float]:
@@ -89,44 +90,36 @@ def fee_ratio(fees: float, gross: float, fills: int) -> tuple[float | None, str]
 
 
 class RoundTrips:
-    """Fold of fills and funding into round trips per symbol; a window of the closed ones."""
+    """A window of the closed round trips of every symbol (``OpenTrip`` per symbol)."""
 
-    __slots__ = ("closed", "net_open", "trips")
+    __slots__ = ("closed", "open", "trips")
 
     def __init__(self, window: int = 100):
-        self.net_open: dict[str, float] = {}  # symbol -> net PnL so far of its open trip
+        self.open: dict[str, OpenTrip] = {}
         self.closed: deque[float] = deque(maxlen=window)  # net PnL of closed trips
         self.trips = 0  # closed round trips, all time
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (self.net_open, self.closed, self.trips)
+        return (self.open, self.closed, self.trips)
 
     def __setstate__(self, s: tuple[object, ...]) -> None:
-        self.net_open, self.closed, self.trips = s  # type: ignore[assignment]
+        self.open, self.closed, self.trips = s  # type: ignore[assignment]
 
-    def on_fill(self, symbol: str, side_sign: int, qty: float, fee: float, realized: float, qty_after: float) -> None:
-        before = qty_after - side_sign * qty
-        net = self.net_open.get(symbol, 0.0)
-        flat_after = abs(qty_after) <= EPS_QTY
-        flipped = abs(before) > EPS_QTY and not flat_after and (before > 0) != (qty_after > 0)
-        if flipped:
-            closing = abs(before)
-            close_share = closing / qty if qty > 0 else 1.0
-            self._close(symbol, net + realized - fee * close_share)
-            self.net_open[symbol] = -fee * (1.0 - close_share)
-        elif flat_after:
-            self._close(symbol, net + realized - fee)
-        else:
-            self.net_open[symbol] = net + realized - fee
+    def on_fill(self, symbol: str, side: str, qty: float, price: float, fee: float, realized: float,
+                ts_ns: int) -> RoundTrip | None:
+        trip = self.open.get(symbol)
+        if trip is None:
+            trip = self.open[symbol] = OpenTrip(symbol)
+        closed = trip.on_fill(side, qty, price, fee, realized, ts_ns)
+        if closed is not None:
+            self.closed.append(closed.net_usd)
+            self.trips += 1
+        return closed
 
     def on_funding(self, symbol: str, amount: float) -> None:
-        if symbol in self.net_open:
-            self.net_open[symbol] += amount
-
-    def _close(self, symbol: str, net: float) -> None:
-        self.net_open.pop(symbol, None)
-        self.closed.append(net)
-        self.trips += 1
+        trip = self.open.get(symbol)
+        if trip is not None:
+            trip.on_funding(amount)
 
     def expectancy(self) -> tuple[float | None, str, float | None]:
         """(mean net PnL per closed trip, state, win rate) over the window."""
