@@ -330,6 +330,9 @@ def apply_overrides(base: dict[str, Any], assignments: list[str]) -> tuple[dict[
         if not isinstance(node, dict) or leaf not in node:
             raise ConfigError("--set", key, "unknown key" + _set_hint(leaf, node, key, full, out))
         if _is_pct_key(leaf) and isinstance(value, int | float) and not isinstance(value, bool):
+            if value == 1:
+                raise ConfigError("--set", key, "1 is ambiguous (1% or 100%?): write the fraction, "
+                                                "e.g. 0.01 for 1% or 0.99 for 99%")
             value = normalize_percentage(float(value))
         changes.append({"key": full, "old": node[leaf], "new": value})
         node[leaf] = value
