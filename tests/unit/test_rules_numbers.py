@@ -179,8 +179,8 @@ def test_a_percentage_of_exactly_one_is_an_error_asking_for_the_fraction(tmp_pat
     risk = json.loads((tmp_path / "risk_limits.json").read_text())
     risk["global"]["max_trade_nav_pct"] = 1
     (tmp_path / "risk_limits.json").write_text(json.dumps(risk))
-    with pytest.raises(ConfigError, match="ambiguous.*0.01 for 1%"):
+    with pytest.raises(ConfigError, match=r"ambiguous.*0\.01 for 1%"):
         load_config(tmp_path)
-    with pytest.raises(ConfigError, match="ambiguous.*0.01 for 1%"):
+    with pytest.raises(ConfigError, match=r"ambiguous.*0\.01 for 1%"):
         apply_overrides(LOADED.as_dict(), ["risk.max_trade_nav_pct=1"])
 
