@@ -129,3 +129,120 @@ class RoundTrips:
         win = sum(1 for x in self.closed if x > 0) / len(self.closed)
         state = "positive" if e > 1e-9 else ("negative" if e < -1e-9 else "flat")
         return e, state, win
+
+
+# --------------------------------------------------------------------------- KPI windows
+
+WINDOW_LABELS = {"inception": "since inception", "last_30d": "last 30 days", "session": "this session"}
+THIRTY_DAYS_NS = 30 * 86_400 * 1_000_000_000
+_HOUR_NS = 3_600 * 1_000_000_000
+
+
+class PerfWindow:
+    """The performance KPIs of one window of time, each defined by the rules above.
+
+    ``span_ns`` None: everything since the window opened (since inception, this session),
+    kept as running sums; a span (last 30 days): the fills, funding and round trips whose
+    event time is within ``span_ns`` of the newest event, and the hourly NAV points in it.
+    Return is the last counted NAV over the NAV at the window's start (the last hourly
+    point before it, else its first); Sharpe is ``sharpe`` over the window's hourly points.
+    """
+
+    __slots__ = ("base_nav", "fills", "funding", "hourly", "opened_ns", "span_ns", "sums", "trips")
+
+    def __init__(self, span_ns: int | None = None) -> None:
+        self.span_ns = span_ns
+        self.opened_ns: int | None = None
+        self.base_nav: float | None = None
+        self.hourly: deque[tuple[int, float]] = deque()  # (UTC hour, last counted NAV of it)
+        self.fills: deque[tuple[int, float, float]] = deque()  # (ts, fee, realized): spans only
+        self.funding: deque[tuple[int, float]] = deque()
+        self.trips: deque[tuple[int, float]] = deque()  # (closed ts, net)
+        self.sums = [0, 0, 0.0, 0.0, 0.0, 0.0, 0]  # trips, wins, net, fees, realized, funding, fills
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, s: tuple[object, ...]) -> None:
+        for k, v in zip(self.__slots__, s, strict=True):
+            setattr(self, k, v)
+
+    def _seen(self, ts_ns: int) -> None:
+        if self.opened_ns is None:
+            self.opened_ns = ts_ns
+        if self.span_ns is None:
+            return
+        cut = ts_ns - self.span_ns
+        for q in (self.fills, self.funding, self.trips):
+            while q and q[0][0] < cut:
+                q.popleft()
+        while self.hourly and self.hourly[0][0] * _HOUR_NS < cut:
+            self.base_nav = self.hourly.popleft()[1]
+
+    def on_nav(self, nav: float, ts_ns: int) -> None:
+        """A counted NAV reading (the ``sources_ok`` rule is the caller's: ``NavTrack.update``)."""
+        self._seen(ts_ns)
+        hour = ts_ns // _HOUR_NS
+        if self.hourly and self.hourly[-1][0] == hour:
+            self.hourly[-1] = (hour, nav)
+        else:
+            self.hourly.append((hour, nav))
+        if self.base_nav is None:
+            self.base_nav = nav
+
+    def on_fill(self, ts_ns: int, fee: float, realized: float) -> None:
+        self._seen(ts_ns)
+        if self.span_ns is None:
+            self.sums[3] += fee
+            self.sums[4] += realized
+            self.sums[6] += 1
+        else:
+            self.fills.append((ts_ns, fee, realized))
+
+    def on_funding(self, ts_ns: int, amount: float) -> None:
+        self._seen(ts_ns)
+        if self.span_ns is None:
+            self.sums[5] += amount
+        else:
+            self.funding.append((ts_ns, amount))
+
+    def on_trip(self, ts_ns: int, net: float) -> None:
+        self._seen(ts_ns)
+        if self.span_ns is None:
+            self.sums[0] += 1
+            self.sums[1] += net > 0
+            self.sums[2] += net
+        else:
+            self.trips.append((ts_ns, net))
+
+    def render(self, key: str, now_ns: int) -> dict[str, object]:
+        """The window's KPIs as of ``now_ns`` (the newest event time), labelled."""
+        if self.span_ns is None:
+            trips, wins, net, fees, realized, funding, fills = self.sums
+        else:
+            cut = now_ns - self.span_ns
+            tr = [n for t, n in self.trips if t >= cut]
+            fl = [(f, r) for t, f, r in self.fills if t >= cut]
+            trips, wins, net = len(tr), sum(1 for n in tr if n > 0), sum(tr, 0.0)
+            fees, realized, fills = sum((f for f, _ in fl), 0.0), sum((r for _, r in fl), 0.0), len(fl)
+            funding = sum((a for t, a in self.funding if t >= cut), 0.0)
+        navs = [n for _, n in self.hourly]
+        last = navs[-1] if navs else None
+        ratio, state = fee_ratio(float(fees), float(realized), int(fills))
+        s = sharpe(navs)
+        start = self.opened_ns
+        if self.span_ns is not None and start is not None:
+            start = max(start, now_ns - self.span_ns)
+        expectancy = net / trips if trips else None
+        return {
+            "label": WINDOW_LABELS.get(key, key), "from_ts": None if start is None else start / 1e9,
+            "to_ts": now_ns / 1e9 if start is not None else None,
+            "trades": int(trips), "win_rate": wins / trips if trips else None,
+            "expectancy_usd": expectancy,
+            "expectancy_state": "unknown" if expectancy is None else
+            ("positive" if expectancy > 1e-9 else ("negative" if expectancy < -1e-9 else "flat")),
+            "fills": int(fills), "realized_pnl_usd": float(realized), "fees_usd": float(fees),
+            "funding_usd": float(funding), "fee_pnl_ratio": ratio, "fee_pnl_state": state,
+            "return_frac": (last / self.base_nav - 1.0) if last is not None and self.base_nav else None,
+            "sharpe": s, "sharpe_state": sharpe_state(s),
+        }
