@@ -50,6 +50,7 @@ class Dashboard:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.sig: tuple[Any, ...] | None = None
+        self.banner = _html()
         self.status = _html()
         self.guide = _html()
         self.positions_note = _html()
@@ -58,6 +59,7 @@ class Dashboard:
         self.risk_cards = _html()
         self.overview_cards = _html()
         self.performance_cards = _html()
+        self.windows = _html()
         self.aum_table = _html()
         self.donut_fig, self.donut_source, self.donut_centre = c.donut([], None)
         self.donut = pn.pane.Bokeh(self.donut_fig, sizing_mode="stretch_width", margin=(4, 8))
@@ -92,7 +94,7 @@ class Dashboard:
         )
         main = tmpl.main
         assert main is not None  # a ListLike on every template
-        head = pn.Column(self.status, self.guide, sizing_mode="stretch_width")
+        head = pn.Column(self.banner, self.status, self.guide, sizing_mode="stretch_width")
         sections = [
             self.section("Risk KPIs", "drawdown, volatility, costs and execution at a glance",
                          self.risk_cards),
@@ -102,8 +104,8 @@ class Dashboard:
                                           css_classes=["aum-donut-col"]),
                                 pn.Column(self.aum_table, sizing_mode="stretch_width", min_width=300),
                                 sizing_mode="stretch_width")),
-            self.section("Performance", "this session: risk-adjusted return, edge per trade, costs",
-                         self.performance_cards),
+            self.section("Performance", "risk-adjusted return, edge per round trip, costs - each over the "
+                         "window in its title", self.performance_cards, self.windows),
             self.section("Open positions", "marks, take-profit / stop-loss, and each symbol's own intraday "
                          "drawdown and volatility (the portfolio's drawdown state is on the Risk KPIs card)",
                          self.positions_note, self.positions),
@@ -147,10 +149,15 @@ class Dashboard:
             self.body.visible = self.present
         self.guide.object = c.empty_home_html(str(s.home)) if not s.present else ""
         self.guide.visible = not s.present
+        banner = model.mode_banner(s)
+        self.banner.object = c.banner_html(banner)
+        self.banner.visible = banner is not None
         self.status.object = c.status_html(*model.status_items(s, live_stale_s=LIVE_STALE_S))
         self.risk_cards.object = c.cards_html(model.risk_cards(s))
         self.overview_cards.object = c.cards_html(model.overview_cards(s))
         self.performance_cards.object = c.cards_html(model.performance_cards(s))
+        self.windows.object = c.windows_html(model.window_columns(s), model.window_rows(s))
+        self.windows.visible = bool(self.windows.object)
         slices = model.aum_slices(s)
         total = model.aum_total(s)
         self.donut_source.data = c.donut_data(slices)
@@ -185,7 +192,7 @@ class Dashboard:
 
     def show_charts(self, s: state.Snapshot) -> None:
         """NAV and drawdown charts, or a note when there is no history yet."""
-        charts = c.nav_charts(model.nav_points(s))
+        charts = c.nav_charts(model.nav_points(s), model.session_markers(s))
         if charts is None:
             self.chart_note.object = ('<div class="empty">No NAV history yet: the chart appears after the '
                                       "session's first two NAV readings.</div>")
