@@ -33,6 +33,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hedge sessions --format json               the same as JSON (full end reason, summary)",
         "hedge report SESSION                       the full report of one of them",
     ),
+    "accounts": (
+        "hedge accounts                             every account, one row each",
+        "hedge accounts --format json               the same as JSON",
+        "hedge run --account NAME                   continue (or open) an account",
+    ),
     "report": (
         "hedge report                               the last session, short",
         "hedge report --full                        ... with per-symbol and per-month tables",
@@ -112,6 +117,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
             "HEDGE_SQLITE_SYNC=FULL (fsync every batch)", *_DEBUG),
     "demo": ("HEDGE_HOME (data directory, default ./logs; --home overrides)", *_CONFIG, *_DEBUG),
     "sessions": (*_STORE, *_DEBUG),
+    "accounts": (*_STORE, *_DEBUG),
     "report": (*_STORE, *_DEBUG),
     "verify": (*_STORE, *_DEBUG),
     "config": (*_CONFIG, "PIPELINE_V6_* (shown as overrides by 'config check')", *_DEBUG),

@@ -1,7 +1,7 @@
 """KPI windows: every performance KPI over three labelled windows (``kpis_v7.json`` ``windows``).
 
-* ``inception`` - since inception: since the account view began (today: the first session
-  of a chain of resumed sessions; it spans an account's sessions once the projections do);
+* ``inception`` - since inception: since the account's first session (the projections fold
+  an account's sessions as one history);
 * ``last_30d`` - the last 30 days of event time;
 * ``session`` - this session (since its ``SessionStarted``, resumed or not).
 

@@ -629,10 +629,27 @@ def session_markers(s: Snapshot) -> list[dict[str, Any]]:
     (``[{session_id, started_ts, ended_ts, end_reason}]``); empty when absent."""
     out = []
     for x in _list(s.get("nav_history.json").get("sessions")):
-        if not isinstance(x, dict) or fmt.num(x.get("started_ts")) is None:
+        started = _epoch(x.get("started_ts")) if isinstance(x, dict) else None
+        if started is None:
             continue
         sid = x.get("session_id")
         label = f"session {sid[:8]}" if isinstance(sid, str) and sid else "session"
-        out.append({"ts": float(x["started_ts"]), "label": label,
-                    "ended_ts": fmt.num(x.get("ended_ts")), "end_reason": x.get("end_reason")})
+        out.append({"ts": started, "label": label, "ended_ts": _epoch(x.get("ended_ts")),
+                    "end_reason": x.get("end_reason")})
     return sorted(out, key=lambda m: m["ts"])
+
+
+def _epoch(value: Any) -> float | None:
+    """Epoch seconds from a number or an ISO 8601 UTC string (``2025-07-04T11:40:00.000000Z``)."""
+    n = fmt.num(value)
+    if n is not None:
+        return n
+    if not isinstance(value, str) or not value:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()

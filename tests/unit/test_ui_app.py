@@ -116,6 +116,12 @@ def test_a_banner_says_the_account_is_not_live(fixture_home: Path, mode: str | N
         assert dash.banner.visible and f"{word} account" in dash.banner.object
 
 
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def test_session_markers_on_the_nav_chart_from_nav_history_sessions(fixture_home: Path) -> None:
     from ui import model, state
 
@@ -125,7 +131,7 @@ def test_session_markers_on_the_nav_chart_from_nav_history_sessions(fixture_home
     assert model.session_markers(state.load(fixture_home)) == []  # absent: no markers
     plain = app.Dashboard(fixture_home).nav_chart.object
     _edit(fixture_home, "nav_history.json", {"sessions": [
-        {"session_id": "b" * 36, "started_ts": mid, "ended_ts": None, "end_reason": None},
+        {"session_id": "b" * 36, "started_ts": _iso(mid), "ended_ts": None, "end_reason": None},
         {"session_id": "a" * 36, "started_ts": min(pts), "ended_ts": mid, "end_reason": "bars"}]})
     marks = model.session_markers(state.load(fixture_home))
     assert [m["label"] for m in marks] == ["session aaaaaaaa", "session bbbbbbbb"]
