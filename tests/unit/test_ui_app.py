@@ -167,3 +167,13 @@ def test_a_state_without_windows_names_the_legacy_windows(fixture_home: Path) ->
     perf = dash.performance_cards.object
     assert "Sharpe (last 720 hours)" in perf and "(last 100 round trips)" in perf and "(this session)" in perf
     assert not dash.windows.visible
+
+
+def test_deferred_charts_are_drawn_by_load_charts(fixture_home: Path) -> None:
+    """Served pages go out without the charts (the first render does not wait for hvplot);
+    ``load_charts`` (Panel's onload) draws them."""
+    dash = app.Dashboard(fixture_home, defer_charts=True)
+    assert dash.nav_chart.object is None and not dash.nav_chart.visible
+    assert "Drawing the NAV history" in dash.chart_note.object
+    dash.load_charts()
+    assert dash.nav_chart.visible and dash.nav_chart.object is not None and not dash.chart_note.visible
