@@ -62,12 +62,18 @@ class HedgeParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def common(p: argparse.ArgumentParser) -> None:
-    """``--home``/``--config``, accepted before or after the verb (SUPPRESS keeps the one given)."""
+#: The verbs that read the config directory; every other verb reads the config recorded in the log.
+CONFIG_VERBS = ("run", "demo", "config")
+
+
+def common(p: argparse.ArgumentParser, *, config: bool = True) -> None:
+    """``--home``/``--config``, accepted before or after the verb (SUPPRESS keeps the one given);
+    ``--config`` only where a verb reads the config directory."""
     p.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
                    help="data directory (default $HEDGE_HOME or ./logs)")
-    p.add_argument("--config", metavar="DIR", default=argparse.SUPPRESS,
-                   help="config directory (default $HEDGE_CONFIG_DIR or repo config/)")
+    if config:
+        p.add_argument("--config", metavar="DIR", default=argparse.SUPPRESS,
+                       help="config directory (default $HEDGE_CONFIG_DIR or repo config/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, (module, help_) in VERBS.items():
         p = sub.add_parser(verb, help=help_, description=help_, epilog=epilog(verb),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        common(p)
+        common(p, config=verb in CONFIG_VERBS)
         mod = importlib.import_module(module)
         mod.register(p)
         p.set_defaults(_run=mod.run)
@@ -100,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["HEDGE_HOME"] = args.home
     else:
         args.home = None
+    if getattr(args, "config", None) and args.verb not in CONFIG_VERBS:
+        print(f"hedge {args.verb}: error: --config: this verb reads the config recorded in the log, not a "
+              f"directory (--config is for {', '.join(CONFIG_VERBS)})", file=sys.stderr)
+        return 2
     if getattr(args, "config", None):
         os.environ["HEDGE_CONFIG_DIR"] = args.config
     else:

@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from engine.rules.units import NS
 from eventlog.events import (
     ConfigChanged,
     Event,
@@ -36,7 +37,6 @@ from eventlog.events import (
 from eventlog.store import EventStore
 from replay.source import Found, load_session, resolve_refs
 
-NS = 1_000_000_000
 FOLLOW_WINDOW = 3000  # events after the decision searched for its plan, orders and fills
 FOLLOW_TYPES = ("RoutePlanned", "OrderSubmitted", "OrderAccepted", "OrderRejected", "OrderCanceled",
                 "OrderExpired", "OrderFilled", "RouterFallback")

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from engine.rules.intel.roundtrips import OpenTrip, RoundTrip
+from engine.rules.units import HOUR_NS as _HOUR_NS
 from engine.rules.units import HOURS_PER_YEAR
 
 MIN_RETURNS = 24
@@ -135,7 +136,6 @@ class RoundTrips:
 
 WINDOW_LABELS = {"inception": "since inception", "last_30d": "last 30 days", "session": "this session"}
 THIRTY_DAYS_NS = 30 * 86_400 * 1_000_000_000
-_HOUR_NS = 3_600 * 1_000_000_000
 
 
 class PerfWindow:

@@ -39,6 +39,8 @@ from config.schema import HedgeConfig
 from engine.rules.indicators import WilderAtr, atr_regime, dd_state
 from engine.rules.nav import NavTrack
 from engine.rules.router_kpis import ROUTER_WINDOW, RouterKpis
+from engine.rules.units import DAY_NS as _DAY_NS
+from engine.rules.units import HOUR_NS as _HOUR_NS
 from eventlog.events import (
     ConfigChanged,
     Event,
@@ -59,8 +61,6 @@ POLICY_TYPES: tuple[str, ...] = (
     "OrderFilled", "RouterFallback",
 )
 _DD_RANK = {"normal": 0, "cautious": 1, "defensive": 2}
-_HOUR_NS = 3_600_000_000_000
-_DAY_NS = 24 * _HOUR_NS
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):

@@ -114,3 +114,12 @@ def test_verify_prints_the_head_as_seq_hash_and_a_mistyped_seq_is_not_tampering(
     r = _hedge("verify", "--head", f"{seq - 1}:{head}", home=tmp_path)
     assert r.returncode == 1 and "mistyped sequence number" in r.stdout and "altered" not in r.stdout, r.stdout
     assert f"--head {seq}:{head}" in r.stdout
+
+
+def test_config_is_offered_only_where_a_verb_reads_the_config_directory() -> None:
+    parsers = _verb_parsers()
+    for verb, p in parsers.items():
+        has = any("--config" in a.option_strings for a in p._actions)
+        assert has == (verb in ("run", "demo", "config")), verb
+    r = _hedge("--config", "/tmp", "replay", "last")
+    assert r.returncode == 2 and "reads the config recorded in the log" in r.stderr, r.stderr
