@@ -55,6 +55,14 @@ def normalize_percentage(value: float) -> float:
     return value / 100.0 if value > 1 else value
 
 
+AMBIGUOUS_ONE = "1 is ambiguous (1% or 100%?): write the fraction, e.g. 0.01 for 1% or 1.0 for 100%"
+
+
+def ambiguous_one(value: int | float) -> bool:
+    """An integer 1 under a percent-like key: 1% or 100%? (``1.0`` is written as a fraction.)"""
+    return isinstance(value, int) and not isinstance(value, bool) and value == 1
+
+
 def _is_pct_key(key: str) -> bool:
     return key.endswith("_pct") or key.endswith("_frac")
 
@@ -67,9 +75,8 @@ def _normalise(node: Any, path: str, file: str, notes: list[str]) -> Any:
             if _is_pct_key(str(k)) and isinstance(v, int | float) and not isinstance(v, bool):
                 if v < 0:
                     raise ConfigError(file, sub, f"must be a fraction >= 0, got {v}")
-                if v == 1:
-                    raise ConfigError(file, sub, "1 is ambiguous (1% or 100%?): write the fraction, "
-                                                 "e.g. 0.01 for 1% or 0.99 for 99%")
+                if ambiguous_one(v):
+                    raise ConfigError(file, sub, AMBIGUOUS_ONE)
                 nv = normalize_percentage(float(v))
                 if nv != v:
                     notes.append(f"{file}: {sub}: {v} -> {nv} (percentage normalised to a fraction)")
@@ -330,9 +337,8 @@ def apply_overrides(base: dict[str, Any], assignments: list[str]) -> tuple[dict[
         if not isinstance(node, dict) or leaf not in node:
             raise ConfigError("--set", key, "unknown key" + _set_hint(leaf, node, key, full, out))
         if _is_pct_key(leaf) and isinstance(value, int | float) and not isinstance(value, bool):
-            if value == 1:
-                raise ConfigError("--set", key, "1 is ambiguous (1% or 100%?): write the fraction, "
-                                                "e.g. 0.01 for 1% or 0.99 for 99%")
+            if ambiguous_one(value):
+                raise ConfigError("--set", key, AMBIGUOUS_ONE)
             value = normalize_percentage(float(value))
         changes.append({"key": full, "old": node[leaf], "new": value})
         node[leaf] = value

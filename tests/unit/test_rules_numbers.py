@@ -170,8 +170,8 @@ def test_twap_is_for_core_only_by_default() -> None:
 
 
 def test_a_percentage_of_exactly_one_is_an_error_asking_for_the_fraction(tmp_path: Path) -> None:
-    """``max_trade_nav_pct: 1`` in a file or a ``--set``: refused (1% or 100%?).
-    Old: silently 100%."""
+    """``max_trade_nav_pct: 1`` in a file or a ``--set``: refused (1% or 100%?); ``1.0`` is the
+    fraction 100%. Old: silently 100%."""
     from config.loader import REPO_CONFIG_DIR
 
     for f in REPO_CONFIG_DIR.glob("*.json"):
@@ -183,4 +183,7 @@ def test_a_percentage_of_exactly_one_is_an_error_asking_for_the_fraction(tmp_pat
         load_config(tmp_path)
     with pytest.raises(ConfigError, match=r"ambiguous.*0\.01 for 1%"):
         apply_overrides(LOADED.as_dict(), ["risk.max_trade_nav_pct=1"])
+    # written as a fraction, 1.0 is 100% (a full bar's volume is a legitimate participation)
+    d, _ = apply_overrides(LOADED.as_dict(), ["runtime.sim.max_participation_frac=1.0"])
+    assert d["runtime"]["sim"]["max_participation_frac"] == 1.0
 
