@@ -24,7 +24,7 @@ from bench.fixtures import big_log, log_events
 _CHILD = """
 import json, resource, sys
 from projections.runner import rebuild
-stats = rebuild(sys.argv[1], None, progress=False)
+stats = rebuild(sys.argv[1], None)
 ru = resource.getrusage(resource.RUSAGE_SELF)
 stats["peak_rss_mb"] = ru.ru_maxrss / 1024.0
 stats["cpu_s"] = ru.ru_utime + ru.ru_stime

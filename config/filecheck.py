@@ -19,7 +19,7 @@ MAX_DEPTH = 64
 
 def read_text(path: Path, fname: str) -> str:
     """The file's UTF-8 text; ``ConfigError`` when it is not a readable regular file."""
-    from config.loader import ConfigError
+    from config.errors import ConfigError
 
     try:
         st = os.stat(path)
@@ -52,7 +52,7 @@ def read_text(path: Path, fname: str) -> str:
 
 def check_depth(text: str, fname: str) -> None:
     """Refuse JSON nested deeper than ``MAX_DEPTH`` (brackets inside strings are skipped)."""
-    from config.loader import ConfigError
+    from config.errors import ConfigError
 
     depth = 0
     in_str = esc = False

@@ -27,7 +27,7 @@ UNIVERSE = "pairs_universe.json"
 
 
 def _error(file: str, key: str, reason: str) -> Exception:
-    from config.loader import ConfigError
+    from config.errors import ConfigError
 
     return ConfigError(file, key, reason)
 

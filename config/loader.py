@@ -8,6 +8,7 @@ returns the frozen config with its hash and the list of normalisations applied.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import msgspec.inspect as mi
 
+from config.errors import ConfigError
 from config.files import (
     RUNTIME_YAML,
     SYMBOL_TIERS,
@@ -30,14 +33,6 @@ from config.schema import FILES, TIERS, HedgeConfig
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parent
 _hash_encoder = msgspec.json.Encoder(order="sorted")
-
-
-class ConfigError(ValueError):
-    """A config problem: ``file: key: reason`` (the CLI exits 2 on it)."""
-
-    def __init__(self, file: str, key: str, reason: str):
-        self.file, self.key, self.reason = file, key, reason
-        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
 
 
 class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,6 +55,14 @@ def normalize_percentage(value: float) -> float:
     return value / 100.0 if value > 1 else value
 
 
+AMBIGUOUS_ONE = "1 is ambiguous (1% or 100%?): write the fraction, e.g. 0.01 for 1% or 1.0 for 100%"
+
+
+def ambiguous_one(value: int | float) -> bool:
+    """An integer 1 under a percent-like key: 1% or 100%? (``1.0`` is written as a fraction.)"""
+    return isinstance(value, int) and not isinstance(value, bool) and value == 1
+
+
 def _is_pct_key(key: str) -> bool:
     return key.endswith("_pct") or key.endswith("_frac")
 
@@ -72,9 +75,8 @@ def _normalise(node: Any, path: str, file: str, notes: list[str]) -> Any:
             if _is_pct_key(str(k)) and isinstance(v, int | float) and not isinstance(v, bool):
                 if v < 0:
                     raise ConfigError(file, sub, f"must be a fraction >= 0, got {v}")
-                if v == 1:
-                    raise ConfigError(file, sub, "1 is ambiguous (1% or 100%?): write the fraction, "
-                                                 "e.g. 0.01 for 1% or 0.99 for 99%")
+                if ambiguous_one(v):
+                    raise ConfigError(file, sub, AMBIGUOUS_ONE)
                 nv = normalize_percentage(float(v))
                 if nv != v:
                     notes.append(f"{file}: {sub}: {v} -> {nv} (percentage normalised to a fraction)")
@@ -92,7 +94,39 @@ def _normalise(node: Any, path: str, file: str, notes: list[str]) -> Any:
 _LOC = re.compile(r" - at `\$(.*)`$")
 
 
-def _validation_error(file: str, exc: msgspec.ValidationError) -> ConfigError:
+def _unwrap(t: Any) -> Any:
+    """The struct or dict inside an Optional/Union type (msgspec.inspect)."""
+    if isinstance(t, mi.UnionType):
+        for member in t.types:
+            if isinstance(member, mi.StructType | mi.DictType | mi.ListType):
+                return member
+    return t
+
+
+def key_names_at(struct: Any, parts: list[str]) -> list[str]:
+    """The key names allowed beside ``parts[-1]`` in ``struct`` (for a "did you mean")."""
+    t = _unwrap(mi.type_info(struct))
+    for part in parts[:-1]:
+        if isinstance(t, mi.StructType):
+            field = next((f for f in t.fields if f.encode_name == part), None)
+            if field is None:
+                return []
+            t = _unwrap(field.type)
+        elif isinstance(t, mi.DictType):
+            t = _unwrap(t.value_type)
+        elif isinstance(t, mi.ListType):
+            t = _unwrap(t.item_type)
+        else:
+            return []
+    return [f.encode_name for f in t.fields] if isinstance(t, mi.StructType) else []
+
+
+def _did_you_mean(word: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _validation_error(file: str, exc: msgspec.ValidationError, struct: Any = None) -> ConfigError:
     msg = str(exc)
     m = _LOC.search(msg)
     key = ""
@@ -103,6 +137,9 @@ def _validation_error(file: str, exc: msgspec.ValidationError) -> ConfigError:
     if unknown:
         key = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
         msg = "unknown key"
+        if struct is not None:
+            parts = key.split(".")
+            msg += _did_you_mean(parts[-1], key_names_at(struct, parts))
     missing = re.match(r"Object missing required field `(.+)`", msg)
     if missing:
         key = f"{key}.{missing.group(1)}" if key else missing.group(1)
@@ -150,7 +187,7 @@ def build(raw: dict[str, Any], notes: list[str], source: str) -> LoadedConfig:
         try:
             sections[section] = msgspec.convert(raw.get(section, {}), struct, strict=True)
         except msgspec.ValidationError as exc:
-            raise _validation_error(fname, exc) from None
+            raise _validation_error(fname, exc, struct) from None
     cfg = HedgeConfig(**sections)
     check_ranges(cfg)  # every number finite and in its documented range (config/ranges.py)
     validate(cfg)
@@ -303,13 +340,44 @@ def apply_overrides(base: dict[str, Any], assignments: list[str]) -> tuple[dict[
         node = out
         for p in parts[:-1]:
             if not isinstance(node, dict) or p not in node:
-                raise ConfigError("--set", key, "unknown key")
+                raise ConfigError("--set", key, "unknown key" + _set_hint(p, node, key, full, out))
             node = node[p]
         leaf = parts[-1]
         if not isinstance(node, dict) or leaf not in node:
-            raise ConfigError("--set", key, "unknown key")
+            raise ConfigError("--set", key, "unknown key" + _set_hint(leaf, node, key, full, out))
         if _is_pct_key(leaf) and isinstance(value, int | float) and not isinstance(value, bool):
+            if ambiguous_one(value):
+                raise ConfigError("--set", key, AMBIGUOUS_ONE)
             value = normalize_percentage(float(value))
         changes.append({"key": full, "old": node[leaf], "new": value})
         node[leaf] = value
     return out, changes
+
+
+
+def _set_hint(part: str, node: Any, key: str, full: str, root: dict[str, Any]) -> str:
+    """" (did you mean 'risk.max_open_positions'?)" for a mistyped ``--set`` key, in the form typed."""
+    fixed = None
+    close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.6) if isinstance(node, dict) else []
+    if close:
+        cut = full.split(".")
+        cut[cut.index(part)] = close[0]
+        fixed = ".".join(cut)
+    elif "." not in key:  # a bare leaf name: where it lives
+        fixed = next((path for path in _leaf_paths(root) if path.rsplit(".", 1)[-1] == part), None)
+    if fixed is None:
+        return ""
+    for alias, section in _SECTION_ALIASES.items():
+        if fixed.startswith(section + "."):
+            fixed = alias + fixed[len(section):]
+            break
+    return f" (did you mean {fixed!r}?)"
+
+
+def _leaf_paths(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return [prefix]
+    out: list[str] = []
+    for k, v in node.items():
+        out += _leaf_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    return out

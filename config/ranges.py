@@ -161,7 +161,7 @@ def _file_of(section: str) -> str:
 
 
 def _check_number(v: int | float, rule: str, file: str, key: str) -> None:
-    from config.loader import ConfigError
+    from config.errors import ConfigError
 
     if isinstance(v, float) and not math.isfinite(v):
         raise ConfigError(file, key, f"must be a finite number, got {v}")

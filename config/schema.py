@@ -256,7 +256,7 @@ class Alerts(Strict, frozen=True, kw_only=True):
     atr_confirm_bars: int = 48  # a core symbol's ATR regime counts once held this many bars (4h of 5m)
     # a regime shift is material if it enters or leaves one of these
     atr_major_regimes: list[str] = msgspec.field(default_factory=lambda: ["high"])
-    router_window_fills: int = 50  # router health = maker share of the last N fills
+    router_window_fills: int = 50  # no longer read: router health is the dashboard's score over its window
     router_min_fills: int = 20  # no router verdict before this many fills
     router_rearm_frac: float = 0.1  # the floor alert re-arms at floor + this
     # no entry allowed for this long: an urgent alert and risk_snapshot.json entry_drought (issue 13)

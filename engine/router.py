@@ -25,6 +25,7 @@ from engine.accounting import round_price, round_step_down
 from engine.exchange_filters import effective
 from engine.ids import order_id, plan_id
 from engine.orders import EPS, POST_ONLY_REJECT, PlanState
+from engine.rules.units import NS
 from engine.state import EngineState
 from eventlog.events import (
     IntentEmitted,
@@ -38,7 +39,6 @@ from eventlog.events import (
     RouterFallback,
 )
 
-NS = 1_000_000_000
 Out = list[tuple[type, str, dict[str, Any]]]
 
 

@@ -85,6 +85,8 @@ def verify(
     first = last = 0
     sessions: set[str] = set()
     seen_published = False
+    hash_at: int | None = None  # where the published hash was found (any seq)
+    altered_at: int | None = None  # the published SEQ's row, when its hash differs
 
     def bad(seq: int, problem: str) -> VerifyResult:
         return VerifyResult(ok=False, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(),
@@ -107,17 +109,24 @@ def verify(
                 return bad(seq, "header (session_id, session_seq) does not match the stored row key")
             prev = row_hash(state)
             prev_seq = seq
-            if head_hash and prev.hex() == head_hash and head_seq in (None, seq):
-                seen_published = True
+            if head_hash and prev.hex() == head_hash:
+                hash_at = seq
+                seen_published = seen_published or head_seq in (None, seq)
             elif head_seq == seq:
-                return bad(seq, "published head does not match this row: its stored bytes were altered")
+                altered_at = seq  # judged at the end: a mistyped SEQ is not tampering
             sessions.add(ev.session_id)
             n += 1
             last = seq
         if progress:
             progress(n)
     res = VerifyResult(ok=True, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(), sessions=len(sessions))
-    if head_hash and not seen_published:
+    if head_hash and not seen_published and hash_at is not None:
+        res.ok = False
+        res.problem = (f"the published hash is the head of seq {hash_at}, not of seq {head_seq}: "
+                       f"a mistyped sequence number? (the chain is intact; use --head {hash_at}:{head_hash})")
+    elif altered_at is not None and not seen_published:
+        return bad(altered_at, "published head does not match this row: its stored bytes were altered")
+    elif head_hash and not seen_published:
         res.ok = False
         res.bad_seq = last + 1
         res.problem = (f"published head {head_hash[:16]}... not found: the log ends at seq {last} "

@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from hedge import __version__
+from hedge.verb_help import epilog, suggest
 
 # verb -> (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
@@ -45,26 +48,49 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
-def common(p: argparse.ArgumentParser) -> None:
-    """``--home``/``--config``, accepted before or after the verb (SUPPRESS keeps the one given)."""
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
+
+
+class HedgeParser(argparse.ArgumentParser):
+    """argparse with a "did you mean" on a mistyped verb or choice, and no internal names."""
+
+    def error(self, message: str) -> NoReturn:
+        m = _INVALID_CHOICE.search(message)
+        if m:
+            choices = [c.strip().strip("'") for c in m.group(2).split(",")]
+            message = (message[: m.start()] + f"invalid choice {m.group(1)!r}{suggest(m.group(1), choices)}; "
+                       f"choose from {', '.join(choices)}")
+        super().error(message)
+
+
+#: The verbs that read the config directory; every other verb reads the config recorded in the log.
+CONFIG_VERBS = ("run", "demo", "config")
+
+
+def common(p: argparse.ArgumentParser, *, config: bool = True) -> None:
+    """``--home``/``--config``, accepted before or after the verb (SUPPRESS keeps the one given);
+    ``--config`` only where a verb reads the config directory."""
     p.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
                    help="data directory (default $HEDGE_HOME or ./logs)")
-    p.add_argument("--config", metavar="DIR", default=argparse.SUPPRESS,
-                   help="config directory (default $HEDGE_CONFIG_DIR or repo config/)")
+    if config:
+        p.add_argument("--config", metavar="DIR", default=argparse.SUPPRESS,
+                       help="config directory (default $HEDGE_CONFIG_DIR or repo config/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = HedgeParser(
         prog="hedge",
         description="gpt-hedge: event-sourced Binance USD-M futures engine. Every tick, intent, "
         "risk decision, order and fill is an event on an append-only, hash-chained log.",
+        epilog="'hedge VERB --help' shows each verb's options, examples and environment variables.",
     )
     parser.add_argument("--version", action="version", version=f"gpt-hedge {__version__}")
     common(parser)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (module, help_) in VERBS.items():
-        p = sub.add_parser(verb, help=help_, description=help_)
-        common(p)
+        p = sub.add_parser(verb, help=help_, description=help_, epilog=epilog(verb),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        common(p, config=verb in CONFIG_VERBS)
         mod = importlib.import_module(module)
         mod.register(p)
         p.set_defaults(_run=mod.run)
@@ -81,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["HEDGE_HOME"] = args.home
     else:
         args.home = None
+    if getattr(args, "config", None) and args.verb not in CONFIG_VERBS:
+        print(f"hedge {args.verb}: error: --config: this verb reads the config recorded in the log, not a "
+              f"directory (--config is for {', '.join(CONFIG_VERBS)})", file=sys.stderr)
+        return 2
     if getattr(args, "config", None):
         os.environ["HEDGE_CONFIG_DIR"] = args.config
     else:
@@ -92,14 +122,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eventlog.codec import DecodeError
 
     try:
-        return int(args._run(args) or 0)
+        try:
+            return int(args._run(args) or 0)
+        finally:
+            sys.stdout.flush()  # a reader that went away (| head) shows up here, not at exit
+    except BrokenPipeError:
+        return _closed_stdout()
     except ConfigError as exc:
         print(f"hedge: config error: {exc}", file=sys.stderr)
         return 2
     except ChainBroken as exc:  # tamper evidence: a failed check, like 'hedge verify' failing
         print(f"hedge {args.verb}: {exc}", file=sys.stderr)
         return 1
-    except (UsageError, LookupError, FileNotFoundError, NotADirectoryError, PermissionError,
+    except FileNotFoundError as exc:
+        print(f"hedge {args.verb}: error: {exc}{_home_hint(exc)}", file=sys.stderr)
+        return 2
+    except (UsageError, LookupError, NotADirectoryError, PermissionError,
             sqlite3.DatabaseError, DecodeError, ValueError) as exc:
         print(f"hedge {args.verb}: error: {exc}", file=sys.stderr)
         return 2
@@ -109,6 +147,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # last resort: one line, not a traceback
         print(f"hedge {args.verb}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _closed_stdout() -> int:
+    """The reader of stdout went away (``hedge config show | head``): not an error, no traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's own flush at exit must not fail again
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _home_hint(exc: FileNotFoundError) -> str:
+    """How to point a verb at the right log when there is none where it looked."""
+    if not str(exc).startswith("no event log"):
+        return ""
+    return ("; give the data directory with --home DIR or HEDGE_HOME=DIR "
+            "(or a PostgreSQL log with HEDGE_STORE_URL), or record a session first: hedge run --bars 500")
 
 
 if __name__ == "__main__":

@@ -14,21 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EXAMPLES = """examples:
-  hedge accounts                 every account, one row each
-  hedge accounts --format json   the same as JSON
-  hedge run --account NAME       continue (or open) an account
-  hedge risk reset --account NAME --reason "..."   leave a defensive state (docs/risk.md)
-
-environment: HEDGE_HOME (default ./logs), HEDGE_STORE_URL (PostgreSQL log)"""
-
 TYPES = ("SessionStarted", "AccountOpened", "SessionEnded", "NavSnapshot", "PositionSnapshot",
          "VenueReconciled", "KlineClosed")
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.epilog = EXAMPLES
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="text: one aligned row per account (default); json: a list of objects")
 

@@ -45,9 +45,15 @@ def _preview(store: object, session: str | None) -> int:
 
     assert isinstance(store, EventStore)
     info = store.find_session(session or "last")
+    from hedge.progress import counter
+
     policy = AlertPolicy([info.session_id])
-    alerts = [a for ev in store.read(info.first_seq, session=info.session_id, types=POLICY_TYPES)
-              for a in policy.apply(ev)]
+    alerts = []
+    with counter(f"alerts: folding session {info.session_id[:8]}, events read", None) as tick:
+        for n, ev in enumerate(store.read(info.first_seq, session=info.session_id, types=POLICY_TYPES), 1):
+            alerts.extend(policy.apply(ev))
+            if n % 5000 == 0:
+                tick(n)
     if info.session_id in policy.unreadable:
         raise UsageError(f"session {info.session_id}: recorded config does not load: "
                          f"{policy.unreadable[info.session_id]}")

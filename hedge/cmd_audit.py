@@ -16,7 +16,8 @@ from pathlib import Path
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("sql", nargs="?", help="SQL to run (omit to list the views and columns)")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table: aligned columns (default); csv; json: a list of objects, JSON columns nested")
     p.add_argument("--shell", action="store_true", help="interactive DuckDB prompt with the views ready")
 
 

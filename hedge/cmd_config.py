@@ -9,7 +9,8 @@ from config.loader import load_config, resolve_config_dir
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["check", "show"])
+    p.add_argument("action", choices=["check", "show"], metavar="ACTION",
+                   help="check: validate and print the config hash; show: the normalised config as JSON")
     p.add_argument("dir", nargs="?", help="config directory to check (default: --config / $HEDGE_CONFIG_DIR / repo config/)")
 
 

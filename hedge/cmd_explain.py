@@ -21,7 +21,8 @@ from eventlog.store import EventStore
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("decision", metavar="DECISION_ID",
                    help="decision id (or a unique prefix), 'last' or 'last-veto'")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: the decision in words (default); json: every field, nested")
     p.add_argument("--check", action="store_true",
                    help="take the decision again from the logged inputs and say if it comes out identical")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",

@@ -22,7 +22,7 @@ def default_file() -> Path:
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["add", "remove", "list"], help="add (or re-password), remove, list")
+    p.add_argument("action", choices=["add", "remove", "list"], metavar="ACTION", help="add (or re-password), remove, list")
     p.add_argument("name", nargs="?", help="investor login name (add/remove)")
     p.add_argument("--htpasswd", metavar="FILE", type=Path,
                    help="htpasswd file (default $HEDGE_HOME/investors.htpasswd)")

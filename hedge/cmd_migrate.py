@@ -23,7 +23,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="source", metavar="FILE",
                    help="source SQLite log (default $HEDGE_HOME/eventlog.sqlite)")
     p.add_argument("--batch", type=int, default=20_000, help="rows per copy transaction (default 20000)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: progress and a summary line (default); json: the summary as an object")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ def _sigterm_as_interrupt() -> Any:
 def run(args: argparse.Namespace) -> int:
     from eventlog.store import describe_store, resolve_home
     from hedge.cli import UsageError
+    from hedge.progress import counter
     from projections.runner import ProjectionError, rebuild
 
     if args.batch < 1:
@@ -44,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     home = Path(resolve_home(getattr(args, "home", None)))
     old = _sigterm_as_interrupt()
     try:
-        stats = rebuild(home, os.environ.get("HEDGE_STORE_URL") or None, progress=not args.quiet,
-                        batch=args.batch, account=args.account)
+        with counter("rebuild", None, enabled=not args.quiet) as tick:
+            stats = rebuild(home, os.environ.get("HEDGE_STORE_URL") or None, progress=tick, batch=args.batch,
+                            account=args.account)
     except ProjectionError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -51,7 +51,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep", metavar="KEY=V1,V2,...",
                    help="what-if for each value of one key (with --set applied to all), one column each")
     p.add_argument("--max-diffs", type=int, default=20, metavar="N", help="differences to list (default 20)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: a readable verdict or comparison (default); json: the same as an object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -15,19 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EXAMPLES = """examples:
-  hedge report                          the last session, short
-  hedge report --full                   ... with per-symbol and per-month tables
-  hedge report 3eb155da --format json   one session (id or unique prefix), as JSON
-  hedge report --from 2025-09-01 --to 2025-09-30
-  hedge report --html tearsheet.html    one self-contained HTML file, opens offline
-
-environment: HEDGE_HOME (default ./logs), HEDGE_STORE_URL (PostgreSQL log)"""
+from hedge.report_fmt import days, num, pct, usd
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.epilog = EXAMPLES
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("session", nargs="?", default="last", metavar="SESSION",
                    help="session id, unique prefix or 'last' (default: the newest session)")
     p.add_argument("--from", dest="start", metavar="TIME",
@@ -94,28 +85,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- text
-
-
-def usd(x: float | None, sign: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{x:+,.2f}" if sign else f"{x:,.2f}"
-
-
-def pct(x: float | None, nd: int = 2, sign: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{x * 100:+.{nd}f}%" if sign else f"{x * 100:.{nd}f}%"
-
-
-def num(x: float | None, nd: int = 2) -> str:
-    return "—" if x is None else f"{x:.{nd}f}"
-
-
-def days(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"{x * 24:.1f} h" if x < 1 else f"{x:.1f} days"
 
 
 def _day(iso: str | None) -> str:

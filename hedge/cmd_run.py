@@ -24,6 +24,9 @@ from typing import Any
 
 from hedge.cli import UsageError
 from hedge.progress import counter
+from hedge.run_status import StatusLine, is_endless, start_lines
+
+STATUS_EVERY_S = 10.0
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -43,6 +46,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session-id", metavar="UUID", help="explicit session id (default: a new random one)")
     p.add_argument("--no-projections", action="store_true", help="do not run the projection follower")
     p.add_argument("--quiet", action="store_true", help="print only the session id and the summary")
+    p.add_argument("--status-every", type=float, default=STATUS_EVERY_S, metavar="SECONDS",
+                   help="seconds between one-line status reports when no progress bar is drawn "
+                        f"(stderr not a terminal, --speed N, --until, an endless run; default {STATUS_EVERY_S:g})")
     p.add_argument("--full", action="store_true",
                    help="end with the full report (per-symbol and per-month tables), not the short one")
     p.add_argument("--shadow", dest="shadow_sets", action="append", default=[], metavar="KEY=VALUE",
@@ -174,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
     until_ns = parse_until(args.until)
     if args.bars is not None and args.bars < 1:
         raise UsageError("--bars: must be >= 1")
+    if not args.status_every > 0:
+        raise UsageError(f"--status-every: must be > 0, got {args.status_every!r}")
     if args.seed is not None:
         from hedge.argcheck import int_in
 
@@ -305,12 +313,25 @@ def run(args: argparse.Namespace) -> int:
             writer.flush()
             follower = _start_projections(home, account)
         alerter = _start_alerts(home, session_id)
-        total = args.bars or _expected_steps(venue)
+        expected = _expected_steps(venue)
+        total = args.bars or (expected if until_ns is None else None)  # --until: the data's end is not ours
+        bar = not args.quiet and total is not None and speed is None and sys.stderr.isatty()
+        if not args.quiet:
+            for line in start_lines(endless=is_endless(bars=args.bars, until_ns=until_ns, once=once,
+                                                       expected_steps=expected), venue_mode=venue.mode):
+                print(line, file=sys.stderr, flush=True)
+        status = None if bar or args.quiet else StatusLine(engine, every_s=args.status_every)
+
+        def _between_steps() -> None:
+            _between()
+            if status is not None:
+                status.poll()
+
         try:
-            with counter("bars", total, enabled=not args.quiet and total is not None and speed is None) as tick:
+            with counter("bars", total, enabled=bar) as tick:
                 reason = engine.run(max_bars=args.bars, until_ns=until_ns, once=once,
                                     idle=lambda: time.sleep(0.05), should_stop=_should_stop,
-                                    progress=tick, between=_between)
+                                    progress=tick, between=_between_steps)
         except KeyboardInterrupt:
             reason = "interrupted"
         if reason == "stopped" and out.closed:

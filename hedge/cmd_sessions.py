@@ -20,17 +20,8 @@ import msgspec
 
 from eventlog.store import EventStore, SessionInfo
 
-EXAMPLES = """examples:
-  hedge sessions                 every session, oldest first
-  hedge sessions --format json   the same as JSON (full end reason, summary)
-  hedge report SESSION           the full report of one of them
-
-environment: HEDGE_HOME (default ./logs), HEDGE_STORE_URL (PostgreSQL log)"""
-
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.epilog = EXAMPLES
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="text: one aligned row per session (default); json: a list of objects")
 

@@ -14,7 +14,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head", metavar="[SEQ:]HASH",
                    help="published head (hash, or seq:hash) to check against: detects tail truncation "
                    "and, with SEQ, an altered last row")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: one line (default); json: the full result (head_seq, head_hash, ...)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(msgspec.to_builtins(res)))
     elif res.ok:
         print(f"ok: {res.events} events (seq {res.first_seq}..{res.last_seq}), {res.sessions} sessions, "
-              f"chain intact, head {res.head_hash}  [{describe_store()}]")
+              f"chain intact, head {res.last_seq}:{res.head_hash}  [{describe_store()}]")
+    elif res.bad_seq is None:
+        print(f"FAILED: {res.problem}")
     else:
         print(f"FAILED at seq {res.bad_seq}: {res.problem} ({res.events} events verified before it)")
     return 0 if res.ok else 1

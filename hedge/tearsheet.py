@@ -165,7 +165,7 @@ def _table(name: str, head: list[str], rows: list[list[Any]], caption: str) -> s
 
 
 def _tables(rep: dict[str, Any], trades: pl.DataFrame) -> str:
-    from hedge.cmd_report import days, num, pct, usd
+    from hedge.report_fmt import days, num, pct, usd
 
     t, r, nav, c = rep["trades"], rep["risk"], rep["nav"], rep["costs"]
     head = [

@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.rules.units import NS
 from eventlog import events as E
 from projections.files import StateFileError, dumps_line
 
 if TYPE_CHECKING:
     from projections.fold import Projector
 
-NS = 1_000_000_000
 MAX_BYTES = 64 * 1024 * 1024
 LOGS = ("events.jsonl", "orders_executed.jsonl", "order_metrics.jsonl")
 PLANS_MAX = 20_000

@@ -28,6 +28,7 @@ from projections.router import RouterView
 from projections.seed_docs import render_seed_documents
 from projections.shadow import DecisionFold
 from projections.telemetry import ErrorsView, LatencyView, MarketDataView
+from projections.windows import KpiWindows
 
 SCHEMA_VERSION = 1
 
@@ -77,6 +78,7 @@ class Projector:
         self.errors = ErrorsView()
         self.decisions = DecisionFold()  # live side of pipeline_v6_compare_summary.json
         self.exec_logs = ExecLogsView()  # events.jsonl, orders_executed.jsonl, order_metrics.jsonl (not reset)
+        self.windows = KpiWindows()  # kpis_v7.json windows: since inception, last 30 days, this session
         self.flag_env: list[str] = []
         self.flags_ns = 0
         self._reset_session()
@@ -93,6 +95,7 @@ class Projector:
         self.latency.reset()
         self.errors.reset()
         self.decisions = DecisionFold()
+        self.windows.reset()
 
     # -- folding -------------------------------------------------------------------
 
@@ -179,7 +182,7 @@ class Projector:
             "diagnostics.json": self.risk.render_diagnostics(
                 now_ns=self.now_ns, events_total=self.events_total, session_started_ns=self.session_started_ns,
                 end_reason=self.end_reason, config_error=self.config_error, exits=self.positions.exits()),
-            "kpis_v7.json": render_kpis(views, router, aum),
+            "kpis_v7.json": {**render_kpis(views, router, aum), "windows": self.windows.render(self.now_ns)},
         }
         router.update(self.latency.render())
         docs.update(render_seed_documents(self, docs))
@@ -209,6 +212,7 @@ def _session_started(p: Projector, ev: E.SessionStarted) -> None:
         p._reset_session()
     p.session_marks.append({"session_id": ev.session_id, "started_ts": iso(ev.ts_event_ns), "ended_ts": None,
                             "end_reason": None, "mode": ev.mode})
+    p.windows.new_session(ev.ts_event_ns)
     p.cfg, p.config_error = config_of(ev.config)
     p.config_hash = ev.config_hash
     p.session_id = ev.session_id
@@ -264,7 +268,8 @@ def _kline(p: Projector, ev: E.KlineClosed) -> None:
 
 def _nav(p: Projector, ev: E.NavSnapshot) -> None:
     p.risk.last_ns["nav"] = ev.ts_event_ns
-    p.nav.on_nav(ev)
+    if p.nav.on_nav(ev):
+        p.windows.on_nav(ev.nav_usd, ev.ts_event_ns)
 
 
 def _position(p: Projector, ev: E.PositionSnapshot) -> None:
@@ -273,6 +278,7 @@ def _position(p: Projector, ev: E.PositionSnapshot) -> None:
 
 def _funding(p: Projector, ev: E.FundingApplied) -> None:
     p.risk.on_funding(ev.symbol, ev.amount_usd)
+    p.windows.on_funding(ev.ts_event_ns, ev.amount_usd)
     p.positions.on_funding(ev.symbol, ev.amount_usd, ev.ts_event_ns, p.base_nav)
     p.intel.book.on_funding(ev.symbol, ev.amount_usd, p.cfg)
     p.market.on_funding(ev)
@@ -323,7 +329,7 @@ def _filled(p: Projector, ev: E.OrderFilled) -> None:
     p.exec_logs.on_fill(ev, p)  # before the router folds it: its fallback context is per order
     p.router.on_fill(ev)
     p.positions.on_fill(ev, p.leverage, p.base_nav)
-    p.risk.on_fill(ev)
+    p.windows.on_fill(ev.ts_event_ns, ev.fee_usd, ev.realized_pnl, p.risk.on_fill(ev))
     p.latency.on_fill(ev)
     p.decisions.apply(ev)
     p.intel.book.on_fill(ev.symbol, ev.side, ev.qty, ev.price, ev.fee_usd, ev.realized_pnl, ev.is_maker,

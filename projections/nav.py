@@ -60,13 +60,14 @@ class NavView:
 
     # -- fold ----------------------------------------------------------------------
 
-    def on_nav(self, ev: NavSnapshot) -> None:
+    def on_nav(self, ev: NavSnapshot) -> bool:
+        """Fold a reading; True when it counted (the ``sources_ok`` rule)."""
         nav = ev.nav_usd
         if not math.isfinite(nav):
-            return
+            return False
         self.last = ev
         if not self.track.update(nav, ev.ts_event_ns, ev.sources_ok):
-            return  # shown as the last reading, but not history, peak or day start
+            return False  # shown as the last reading, but not history, peak or day start
         self.dd_book.on_nav(nav)
         pt = (ev.ts_event_ns / NS, nav, self.track.drawdown or 0.0)
         hour = ev.ts_event_ns // HOUR_NS
@@ -82,6 +83,7 @@ class NavView:
         else:
             self.daily.append(pt)
             self.day = day
+        return True
 
     def on_offexchange(self, ev: OffExchangeValued) -> None:
         self.offex = ev

@@ -94,13 +94,15 @@ class RiskView:
         w.update(ev.high, ev.low, ev.close)
         self.close[ev.symbol] = ev.close
 
-    def on_fill(self, ev: OrderFilled) -> None:
+    def on_fill(self, ev: OrderFilled) -> float | None:
+        """Fold a fill; the net PnL of the round trip it closed, if any."""
         self.last_ns["fill"] = ev.ts_event_ns
         self.realized += ev.realized_pnl
         self.fees += ev.fee_usd
         self.fee_win.append((ev.fee_usd, ev.realized_pnl))
-        self.round_trips.on_fill(ev.symbol, 1 if ev.side == "BUY" else -1, ev.qty, ev.fee_usd, ev.realized_pnl,
-                                 ev.position_qty_after)
+        trip = self.round_trips.on_fill(ev.symbol, ev.side, ev.qty, ev.price, ev.fee_usd, ev.realized_pnl,
+                                        ev.ts_event_ns)
+        return None if trip is None else trip.net_usd
 
     def on_funding(self, symbol: str, amount: float) -> None:
         self.funding += amount

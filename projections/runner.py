@@ -273,7 +273,7 @@ def drop_views(home: Path, account: str = DEFAULT_ACCOUNT) -> None:
     p.checkpoint.unlink(missing_ok=True)
 
 
-def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
+def rebuild(home: Path, store_url: str | None = None, *, progress: Callable[[int, int], None] | None = None,
             batch: int = DEFAULT_BATCH, bucket_size: int = BUCKET,
             workers: int | None = None, account: str | None = None) -> dict[str, Any]:
     """Fold the whole log again into a scratch home and swap it in; returns {events, seconds, ...}.
@@ -308,9 +308,9 @@ def rebuild(home: Path, store_url: str | None = None, *, progress: bool = True,
     return out
 
 
-def _rebuild_one(home: Path, account: str, store_url: str | None, *, progress: bool, batch: int,
+def _rebuild_one(home: Path, account: str, store_url: str | None, *,
+                 progress: Callable[[int, int], None] | None, batch: int,
                  bucket_size: int, workers: int | None) -> dict[str, Any]:
-    from hedge.progress import counter
     from projections import parallel
 
     ahome = account_home(home, account)
@@ -332,8 +332,9 @@ def _rebuild_one(home: Path, account: str, store_url: str | None, *, progress: b
         proj = Projection(scratch, store, batch=batch, bucket_size=bucket_size, audit=pool is None,
                           account=account)
         proj.shadow = ShadowReader(ahome)  # shadow logs live in the real home, not the scratch one
-        with counter(f"rebuild {account}", total, enabled=progress) as tick:
-            n = proj.catch_up(progress=tick, prefetch=True, stop=total)
+        report = progress
+        n = proj.catch_up(progress=(lambda done: report(done, total)) if report is not None else None,
+                          prefetch=True, stop=total)
         if pool is not None:
             parallel.finish(pool, results)
             pool = None

@@ -14,13 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.rules.units import NS
 from eventlog.events import Event, FundingApplied, OrderFilled, RiskDecided, SessionStarted
 
 if TYPE_CHECKING:
     from eventlog.store import EventStore
     from projections.fold import Projector
 
-NS = 1_000_000_000
 MIN_SAMPLE = 20
 SHADOW_DIR = "shadow"
 

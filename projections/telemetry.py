@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from engine.rules.indicators import percentile
+from engine.rules.units import HOUR_NS, NS
 from eventlog.events import (
     FundingApplied,
     OrderAccepted,
@@ -30,8 +31,6 @@ from eventlog.events import (
 if TYPE_CHECKING:
     from projections.fold import Projector
 
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
 WINDOW = 500
 ERRORS_KEPT = 20
 PLANS_MAX = 10_000

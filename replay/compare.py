@@ -3,18 +3,19 @@
 ``MetricsFold`` is a pure fold over one session's events (recorded or
 re-simulated: the same fold on both sides, so an unchanged config gives equal
 columns). Max drawdown is over the NAV readings whose sources were ok (as the
-engine folds it); Sharpe is annualised from the hourly NAV returns over the
-whole session (the last reading of each UTC hour; the dashboard's KPI uses the
-same formula over its last 30 days).
+engine folds it: ``engine.rules.nav.NavTrack``); Sharpe is ``engine.rules.perf.sharpe``
+of the hourly NAV series over the whole session (the last counted reading of each UTC
+hour; the dashboard's KPI uses the same function over its last 30 days).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
 from typing import Any
 
+from engine.rules.nav import NavTrack
+from engine.rules.perf import sharpe as perf_sharpe
+from engine.rules.units import HOUR_NS
 from eventlog.events import (
     Event,
     FundingApplied,
@@ -26,10 +27,6 @@ from eventlog.events import (
     RiskDecided,
 )
 from replay.render import fmt
-
-NS = 1_000_000_000
-HOUR_NS = 3600 * NS
-MIN_HOURS = 24  # fewer hourly returns than this: no Sharpe
 
 
 @dataclass
@@ -62,7 +59,7 @@ class MetricsFold:
 
     def __init__(self) -> None:
         self.m = Metrics()
-        self.peak = 0.0
+        self.track = NavTrack()
         self.hour: int | None = None
         self.hourly: list[float] = []
 
@@ -98,15 +95,12 @@ class MetricsFold:
 
     def _nav(self, ev: NavSnapshot) -> None:
         nav = ev.nav_usd
-        if not ev.sources_ok or not math.isfinite(nav):
+        if not self.track.update(nav, ev.ts_event_ns, ev.sources_ok):
             return
         m = self.m
-        if m.start_nav_usd is None:
-            m.start_nav_usd = nav
+        m.start_nav_usd = self.track.start
         m.final_nav_usd = nav
-        self.peak = max(self.peak, nav)
-        if self.peak > 0:
-            m.max_dd_frac = max(m.max_dd_frac, (self.peak - nav) / self.peak)
+        m.max_dd_frac = self.track.max_dd
         hour = ev.ts_event_ns // HOUR_NS
         if hour == self.hour and self.hourly:
             self.hourly[-1] = nav
@@ -127,15 +121,9 @@ class MetricsFold:
 
 
 def sharpe(navs: list[float]) -> float | None:
-    """Annualised Sharpe of hourly NAV returns (None with fewer than ``MIN_HOURS`` or no variance)."""
-    rets = [b / a - 1.0 for a, b in pairwise(navs) if a > 0]
-    if len(rets) < MIN_HOURS:
-        return None
-    mean = sum(rets) / len(rets)
-    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
-    if var <= 1e-20:  # no variance (float noise of a constant return would give an absurd ratio)
-        return None
-    return round(mean / math.sqrt(var) * math.sqrt(24 * 365), 6)
+    """``engine.rules.perf.sharpe`` rounded for the table (one definition, shared with the KPIs)."""
+    value = perf_sharpe(navs)
+    return None if value is None else round(value, 6)
 
 
 ROWS: tuple[tuple[str, str, str], ...] = (

@@ -20,7 +20,7 @@ from engine.replay_core import payload
 from engine.state import EngineState, evolve
 from eventlog.events import IntentEmitted
 from eventlog.store import EventStore
-from replay.explain import Found
+from replay.source import Found
 from replay.verify import expand
 
 KEYS = ("outcome", "gate", "approved_qty", "approved_notional_usd", "breached", "reasons")

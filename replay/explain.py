@@ -19,12 +19,13 @@ does that).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from engine.rules.units import NS
 from eventlog.events import (
     ConfigChanged,
     Event,
@@ -34,9 +35,8 @@ from eventlog.events import (
     SessionStarted,
 )
 from eventlog.store import EventStore
-from replay.source import Session, load_session, resolve_refs
+from replay.source import Found, load_session, resolve_refs
 
-NS = 1_000_000_000
 FOLLOW_WINDOW = 3000  # events after the decision searched for its plan, orders and fills
 FOLLOW_TYPES = ("RoutePlanned", "OrderSubmitted", "OrderAccepted", "OrderRejected", "OrderCanceled",
                 "OrderExpired", "OrderFilled", "RouterFallback")
@@ -140,18 +140,42 @@ def lookup(cfg: dict[str, Any], path: str) -> Any:
     return node
 
 
-@dataclass(frozen=True)
-class Found:
-    decision: RiskDecided
-    session: Session
+ID_KINDS = ("a decision id (TAG-D123), an intent (TAG-I12-0), plan (TAG-P13) or order (TAG-O14-0) id, "
+            "a unique prefix of one, 'last' or 'last-veto'")
+_OTHER_ID = re.compile(r"^([0-9a-fA-F]{8})-([IPO])\d")
+
+
+def _decision_of(store: EventStore, sessions: list[Any], ref: str) -> str:
+    """The decision id an intent, plan or order id leads to (what a user pastes from a fill or a log line)."""
+    m = _OTHER_ID.match(ref)
+    assert m is not None
+    tag, kind = m.group(1).lower(), m.group(2)
+    cands = [s for s in sessions if s.session_id.replace("-", "")[:8] == tag]
+    wanted = {"I": ("RiskDecided",), "P": ("RoutePlanned",), "O": ("OrderSubmitted", "RoutePlanned")}[kind]
+    names = {"I": "intent", "P": "plan", "O": "order"}
+    for info in cands:
+        plans: dict[str, str] = {}
+        for ev in store.read(info.first_seq, session=info.session_id, types=wanted):
+            if kind == "I" and isinstance(ev, RiskDecided) and ev.intent_id == ref:
+                return ev.decision_id
+            if isinstance(ev, RoutePlanned):
+                if kind == "P" and ev.plan_id == ref:
+                    return ev.decision_id
+                plans[ev.plan_id] = ev.decision_id
+            if kind == "O" and isinstance(ev, OrderSubmitted) and ev.order_id == ref and ev.plan_id in plans:
+                return plans[ev.plan_id]
+    raise LookupError(f"no {names[kind]} {ref!r} in {store.location} (explain takes {ID_KINDS})")
 
 
 def find_decision(store: EventStore, ref: str) -> Found:
-    """A decision by id, unique id prefix, ``last`` or ``last-veto``; LookupError otherwise."""
+    """A decision by id, unique id prefix, ``last`` or ``last-veto``, or by the intent, plan or
+    order id it led to; LookupError otherwise."""
     ref = ref.strip()
     if not ref:
-        raise LookupError("no decision id given")
+        raise LookupError(f"no decision id given (explain takes {ID_KINDS})")
     sessions = store.sessions()
+    if _OTHER_ID.match(ref):
+        ref = _decision_of(store, sessions, ref)
     if ref in ("last", "last-veto"):
         for info in reversed(sessions):
             hit: RiskDecided | None = None
@@ -171,7 +195,7 @@ def find_decision(store: EventStore, ref: str) -> Found:
                     return Found(ev, load_session(store, info.session_id))
                 hits.append(ev)
     if not hits:
-        raise LookupError(f"no risk decision matches {ref!r} in {store.location}")
+        raise LookupError(f"no risk decision matches {ref!r} in {store.location} (explain takes {ID_KINDS})")
     if len(hits) > 1:
         some = ", ".join(h.decision_id for h in hits[:3])
         raise LookupError(f"{len(hits)} decisions match {ref!r} ({some}, ...): give more of the id")

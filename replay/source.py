@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from eventlog.events import Event, SessionEnded, SessionStarted
+from eventlog.events import Event, RiskDecided, SessionEnded, SessionStarted
 from eventlog.store import EventStore, SessionInfo
 
 FIRST_WINDOW = 512
@@ -108,3 +108,11 @@ def resolve_refs(store: EventStore, session_id: str, wanted: dict[str, int], bef
         hi = lo - 1
         window *= 2
     return found
+
+
+@dataclass(frozen=True)
+class Found:
+    """A risk decision found in the log, with its session (``explain``, ``counterfactual``)."""
+
+    decision: RiskDecided
+    session: Session

@@ -47,9 +47,11 @@ def _table(columns: list[str], **kw: Any) -> pn.widgets.Tabulator:
 class Dashboard:
     """One session's page and the panes it refreshes."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, defer_charts: bool = False) -> None:
         self.home = home
+        self.defer_charts = defer_charts  # build the charts after the first render (load_charts)
         self.sig: tuple[Any, ...] | None = None
+        self.banner = _html()
         self.status = _html()
         self.drought = _html()  # "no entries" banner (risk_snapshot.json entry_drought)
         self.guide = _html()
@@ -59,6 +61,7 @@ class Dashboard:
         self.risk_cards = _html()
         self.overview_cards = _html()
         self.performance_cards = _html()
+        self.windows = _html()
         self.aum_table = _html()
         self.donut_fig, self.donut_source, self.donut_centre = c.donut([], None)
         self.donut = pn.pane.Bokeh(self.donut_fig, sizing_mode="stretch_width", margin=(4, 8))
@@ -67,6 +70,9 @@ class Dashboard:
         self.nav_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.dd_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.chart_note = _html()
+        if defer_charts:
+            self.chart_note.object = '<div class="empty">Drawing the NAV history…</div>'
+            self.nav_chart.visible = self.dd_chart.visible = False
         self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10,
                              formatters={"Threshold": {"type": "textarea"}, "Observation": {"type": "textarea"}},
                              widths={"Threshold": 300, "Observation": 380})
@@ -93,7 +99,7 @@ class Dashboard:
         )
         main = tmpl.main
         assert main is not None  # a ListLike on every template
-        head = pn.Column(self.status, self.drought, self.guide, sizing_mode="stretch_width")
+        head = pn.Column(self.banner, self.status, self.drought, self.guide, sizing_mode="stretch_width")
         sections = [
             self.section("Risk KPIs", "drawdown, volatility, costs and execution at a glance",
                          self.risk_cards),
@@ -103,8 +109,8 @@ class Dashboard:
                                           css_classes=["aum-donut-col"]),
                                 pn.Column(self.aum_table, sizing_mode="stretch_width", min_width=300),
                                 sizing_mode="stretch_width")),
-            self.section("Performance", "this session: risk-adjusted return, edge per trade, costs",
-                         self.performance_cards),
+            self.section("Performance", "risk-adjusted return, edge per round trip, costs - each over the "
+                         "window in its title", self.performance_cards, self.windows),
             self.section("Open positions", "marks, take-profit / stop-loss, and each symbol's own intraday "
                          "drawdown and volatility (the portfolio's drawdown state is on the Risk KPIs card)",
                          self.positions_note, self.positions),
@@ -134,6 +140,8 @@ class Dashboard:
             return False
         old = dict(((n, (m, z)) for n, m, z in self.sig) if self.sig else ())
         charts_changed = force or old.get(HISTORY) != next(((m, z) for n, m, z in sig if n == HISTORY), None)
+        if self.sig is None and self.defer_charts:
+            charts_changed = False  # the first render goes out without them: load_charts draws them
         self.sig = sig
         self.show(state.load(self.home), charts=charts_changed)
         return True
@@ -148,12 +156,17 @@ class Dashboard:
             self.body.visible = self.present
         self.guide.object = c.empty_home_html(str(s.home)) if not s.present else ""
         self.guide.visible = not s.present
+        banner = model.mode_banner(s)
+        self.banner.object = c.mode_banner_html(banner)
+        self.banner.visible = banner is not None
         self.status.object = c.status_html(*model.status_items(s, live_stale_s=LIVE_STALE_S))
         self.drought.object = c.banner_html(model.drought_banner(s))
         self.drought.visible = bool(self.drought.object)
         self.risk_cards.object = c.cards_html(model.risk_cards(s))
         self.overview_cards.object = c.cards_html(model.overview_cards(s))
         self.performance_cards.object = c.cards_html(model.performance_cards(s))
+        self.windows.object = c.windows_html(model.window_columns(s), model.window_rows(s))
+        self.windows.visible = bool(self.windows.object)
         slices = model.aum_slices(s)
         total = model.aum_total(s)
         self.donut_source.data = c.donut_data(slices)
@@ -186,9 +199,15 @@ class Dashboard:
         self.router_note.visible = bool(self.router_note.object)
 
 
+    def load_charts(self) -> None:
+        """Draw the charts once the page is in the browser (the first render does not wait for
+        hvplot: ``bench/dashboard.py`` measures the first full render)."""
+        self.defer_charts = False
+        self.show_charts(state.load(self.home))
+
     def show_charts(self, s: state.Snapshot) -> None:
         """NAV and drawdown charts, or a note when there is no history yet."""
-        charts = c.nav_charts(model.nav_points(s))
+        charts = c.nav_charts(model.nav_points(s), model.session_markers(s))
         if charts is None:
             self.chart_note.object = ('<div class="empty">No NAV history yet: the chart appears after the '
                                       "session's first two NAV readings.</div>")
@@ -200,9 +219,12 @@ class Dashboard:
 
 def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:
     """Build one session's page and start its refresh callback (when inside a server)."""
-    dash = Dashboard(state.hedge_home(home))
+    served = pn.state.curdoc is not None
+    dash = Dashboard(state.hedge_home(home), defer_charts=served)
     page = dash.template()
-    if pn.state.curdoc is not None and refresh_ms > 0:
+    if served:
+        pn.state.onload(dash.load_charts)
+    if served and refresh_ms > 0:
         def tick() -> None:
             dash.refresh()
 

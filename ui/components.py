@@ -159,10 +159,31 @@ def table_frame(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
-def nav_charts(points: list[dict[str, float]]) -> tuple[Any, Any] | None:
-    """hvplot NAV line and drawdown area over time, or None with fewer than 2 points."""
+def mode_banner_html(word: str | None) -> str:
+    """The account-mode banner (SIMULATED / PAPER / TESTNET); empty for a live account."""
+    if not word:
+        return ""
+    return (f'<div class="mode-banner" role="status">{esc(word)} account · '
+            "these numbers are not a live fund's</div>")
+
+
+def windows_html(columns: list[str], rows: list[dict[str, str]]) -> str:
+    """The "KPIs by window" table: one row per KPI, one column per window."""
+    if not rows:
+        return ""
+    head = "".join(f'<th class="{"num" if i else ""}">{esc(c)}</th>' for i, c in enumerate(columns))
+    body = "".join("<tr>" + "".join(f'<td class="{"num" if i else ""}">{esc(r.get(c, ""))}</td>'
+                                    for i, c in enumerate(columns)) + "</tr>" for r in rows)
+    return f'<table class="aum windows"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def nav_charts(points: list[dict[str, float]],
+               markers: list[dict[str, Any]] | None = None) -> tuple[Any, Any] | None:
+    """hvplot NAV line and drawdown area over time, or None with fewer than 2 points.
+    ``markers``: session starts drawn as dashed vertical lines on both charts."""
     if len(points) < 2:
         return None
+    import holoviews as hv
     import hvplot.pandas  # noqa: F401  (registers .hvplot; imported late: it is slow)
 
     df = pd.DataFrame(points)
@@ -174,6 +195,15 @@ def nav_charts(points: list[dict[str, float]]) -> tuple[Any, Any] | None:
                          yformatter="$%.0f", hover_cols=["nav_usd"], title="", **common)
     dd = df.hvplot.area(y="drawdown_pct", ylabel="Drawdown (%)", height=170, color="#c53030", alpha=0.35,
                         line_color="#c53030", yformatter="%.2f%%", title="", **common)
+    t0, t1 = df["time"].iloc[0], df["time"].iloc[-1]
+    lines = []
+    for m in markers or []:
+        at = pd.to_datetime(m["ts"], unit="s", utc=True).tz_localize(None)
+        if t0 <= at <= t1:
+            lines.append(hv.VLine(at).opts(color="#64748b", line_dash="dashed", line_width=1))
+    if lines:
+        nav = nav * hv.Overlay(lines)
+        dd = dd * hv.Overlay(lines)
     return nav, dd
 
 

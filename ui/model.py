@@ -73,12 +73,90 @@ def risk_cards(s: Snapshot) -> list[Card]:
         Card("atr_regime", "ATR regime", atr,
              f"ATR / baseline {fmt.ratio(risk.get('atr_ratio'))}", tone(atr)),
         fee_card(risk.get("fee_pnl_ratio"), risk.get("fee_pnl_state"), fees, gross),
-        Card("router_quality", "Router quality", quality,
+        Card("router_quality", f"Router quality ({router_window(s)})", quality,
              f"health score {fmt.ratio(router.get('router_health_score'))}", tone(quality)),
     ]
 
 
+def router_window(s: Snapshot) -> str:
+    """The router KPIs' window in words: "last 500 fills" (router_health.json ``window_fills``)."""
+    n = fmt.num(s.get("router_health.json").get("window_fills"))
+    if n is None:
+        n = fmt.num(sub(s.kpis, "router", "fills"))
+        return f"last {min(int(n), 500):,} fills" if n else "last 500 fills"
+    return f"last {int(n):,} fills"
+
+
+#: kpis_v7.json ``windows`` keys in the order the dashboard shows them.
+WINDOWS = ("inception", "last_30d", "session")
+WINDOW_WORDS = {"inception": "since inception", "last_30d": "last 30 days", "session": "this session"}
+
+
+def window(s: Snapshot, key: str) -> dict[str, Any]:
+    """One KPI window of kpis_v7.json (empty when the state predates windows)."""
+    return _obj(sub(s.kpis, "windows", key))
+
+
+def window_label(s: Snapshot, key: str) -> str:
+    return fmt.label(window(s, key).get("label"), WINDOW_WORDS[key])
+
+
+#: (row label, field, how to print it) of the "KPIs by window" table.
+WINDOW_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("Return", "return_frac", "pct_signed"),
+    ("Sharpe (hourly, annualised)", "sharpe", "ratio"),
+    ("Round trips", "trades", "count"),
+    ("Win rate", "win_rate", "pct"),
+    ("Expectancy per round trip", "expectancy_usd", "usd_signed"),
+    ("Realized PnL", "realized_pnl_usd", "usd_signed"),
+    ("Fees", "fees_usd", "usd"),
+    ("Funding", "funding_usd", "usd_signed"),
+    ("Fee / PnL", "fee_pnl_ratio", "fee"),
+)
+
+
+def _window_cell(w: dict[str, Any], field: str, how: str) -> str:
+    if not w:
+        return "—"
+    v = w.get(field)
+    if how == "fee" and fmt.num(v) is None:
+        word = fmt.label(w.get("fee_pnl_state"), "")
+        return FEE_STATES.get(word, word.replace("_", " ") or "—")
+    if fmt.num(v) is None:
+        return {"sharpe": "too short", "return_frac": "no NAV yet", "win_rate": "no round trips",
+                "expectancy_usd": "no round trips"}.get(field, "—")
+    if how == "pct_signed":
+        return fmt.pct(v, sign=True)
+    if how == "pct":
+        return fmt.pct(v, 1)
+    if how == "ratio":
+        return fmt.ratio(v)
+    if how == "count":
+        return fmt.plain(v, 0)
+    if how == "usd_signed":
+        return fmt.usd(v, sign=True)
+    if how == "fee":
+        return fmt.pct(v, 1)
+    return fmt.usd(v)
+
+
+def window_columns(s: Snapshot) -> list[str]:
+    return ["KPI", *(window_label(s, k) for k in WINDOWS)]
+
+
+def window_rows(s: Snapshot) -> list[dict[str, str]]:
+    """Every performance KPI over since inception / last 30 days / this session (empty
+    before the state carries windows)."""
+    ws = {k: window(s, k) for k in WINDOWS}
+    if not any(ws.values()):
+        return []
+    cols = window_columns(s)
+    return [{"KPI": label, **{cols[i + 1]: _window_cell(ws[k], field, how) for i, k in enumerate(WINDOWS)}}
+            for label, field, how in WINDOW_ROWS]
+
+
 FEE_STATES = {"losing": "on a loss", "fees_exceed_gross": "fees > gross", "unknown": "no fills yet"}
+FEE_TITLE = "Fee / PnL (last 200 fills)"  # kpis_v7 risk.fee_pnl_ratio's window (projections.risk)
 
 
 def fee_card(ratio: Any, state_word: Any, fees: Any, gross: Any) -> Card:
@@ -86,33 +164,40 @@ def fee_card(ratio: Any, state_word: Any, fees: Any, gross: Any) -> Card:
     (engine.rules.perf.fee_ratio): the card says so instead of showing n/a."""
     word = fmt.label(state_word, "")
     if fmt.num(ratio) is not None:
-        return Card("fee_pnl", "Fee / PnL", fmt.pct(ratio, 1), f"fees {fmt.usd(fees)} of gross {fmt.usd(gross)}",
+        return Card("fee_pnl", FEE_TITLE, fmt.pct(ratio, 1), f"fees {fmt.usd(fees)} of gross {fmt.usd(gross)}",
                     "warn" if word == "fees_exceed_gross" else "neutral")
     if fmt.num(fees) is None and not word:
-        return Card("fee_pnl", "Fee / PnL", fmt.NA, "")
+        return Card("fee_pnl", FEE_TITLE, fmt.NA, "")
     value = FEE_STATES.get(word, word.replace("_", " ") or "no gross PnL yet")
-    return Card("fee_pnl", "Fee / PnL", value,
+    return Card("fee_pnl", FEE_TITLE, value,
                 f"fees {fmt.usd(fees)} add to a gross {fmt.usd(gross, sign=True)}", "bad" if word == "losing" else "neutral")
 
 
 def performance_cards(s: Snapshot) -> list[Card]:
-    """Session performance (kpis_v7 ``performance``): Sharpe, expectancy, win rate, PnL."""
+    """Performance cards, each titled with its window: Sharpe over the last 30 days,
+    expectancy and win rate since inception, realised PnL this session (kpis_v7 ``windows``;
+    a state without windows falls back to ``performance`` and names that window instead)."""
     perf = _obj(sub(s.kpis, "performance"))
-    sharpe_state = fmt.label(perf.get("sharpe_state"), "unknown" if perf else fmt.NA)
-    exp_state = fmt.label(perf.get("expectancy_state"), "unknown" if perf else fmt.NA)
-    realized, fees, funding = perf.get("realized_pnl_usd"), perf.get("fees_usd"), perf.get("funding_usd")
+    inc, d30, ses = window(s, "inception"), window(s, "last_30d"), window(s, "session")
+    sharpe_src, sharpe_win = (d30, window_label(s, "last_30d")) if d30 else (perf, "last 720 hours")
+    trips_src, trips_win = (inc, window_label(s, "inception")) if inc else (perf, "last 100 round trips")
+    pnl_src, pnl_win = (ses, window_label(s, "session")) if ses else (perf, "this session")
+    sharpe_state = fmt.label(sharpe_src.get("sharpe_state"), "unknown" if perf else fmt.NA)
+    exp_state = fmt.label(trips_src.get("expectancy_state"), "unknown" if perf else fmt.NA)
+    realized, fees, funding = pnl_src.get("realized_pnl_usd"), pnl_src.get("fees_usd"), pnl_src.get("funding_usd")
     r, f, fu = fmt.num(realized), fmt.num(fees), fmt.num(funding)
     net = r - f + fu if r is not None and f is not None and fu is not None else None
+    trades = trips_src.get("trades") if trips_src is not perf else perf.get("trades")
     return [
-        Card("sharpe", "Sharpe (hourly, ann.)", fmt.ratio(perf.get("sharpe")), sharpe_state, tone(sharpe_state))
-        if fmt.num(perf.get("sharpe")) is not None or not perf else
-        Card("sharpe", "Sharpe (hourly, ann.)", "—",
-             "needs a day of hourly NAV changes in the last 30 days (flat or too short)"),
-        Card("expectancy", "Expectancy / trade", fmt.usd(perf.get("expectancy_usd"), sign=True), exp_state,
-             tone(exp_state)),
-        Card("win_rate", "Win rate", fmt.pct(perf.get("win_rate"), 1),
-             f"{fmt.plain(perf.get('trades'), 0)} closing trades"),
-        Card("realized", "Realized PnL", fmt.usd(realized, sign=True),
+        Card("sharpe", f"Sharpe ({sharpe_win})", fmt.ratio(sharpe_src.get("sharpe")), sharpe_state, tone(sharpe_state))
+        if fmt.num(sharpe_src.get("sharpe")) is not None or not perf else
+        Card("sharpe", f"Sharpe ({sharpe_win})", "—",
+             "needs a day of hourly NAV changes in the window (flat or too short)"),
+        Card("expectancy", f"Expectancy per round trip ({trips_win})",
+             fmt.usd(trips_src.get("expectancy_usd"), sign=True), exp_state, tone(exp_state)),
+        Card("win_rate", f"Win rate ({trips_win})", fmt.pct(trips_src.get("win_rate"), 1),
+             f"{fmt.plain(trades, 0)} round trips"),
+        Card("realized", f"Realized PnL ({pnl_win})", fmt.usd(realized, sign=True),
              f"fees {fmt.usd(fees)} · funding {fmt.usd(funding, sign=True)} · net {fmt.usd(net, sign=True)}"),
     ]
 
@@ -140,14 +225,14 @@ def overview_cards(s: Snapshot) -> list[Card]:
     aum = s.aum
     return [
         Card("nav", "NAV (USD)", fmt.usd(nav_usd(s)),
-             f"return {fmt.pct(first(nav.get('return_frac'), kn.get('return_frac')), sign=True)}"
+             f"return since inception {fmt.pct(first(nav.get('return_frac'), kn.get('return_frac')), sign=True)}"
              f" · today {fmt.usd(first(nav.get('daily_pnl_usd'), kn.get('daily_pnl_usd')), sign=True)}"),
         Card("aum", "AUM (USD)", fmt.usd(aum_total(s)),
              f"PnL {fmt.usd(sub(aum, 'total', 'pnl'), sign=True)}"
              + ("" if aum.get("complete", True) else " · incomplete")),
         Card("dd_atr", "DD / ATR", f"{fmt.pct(dd)} / {fmt.ratio(risk.get('atr_ratio'))}",
              f"peak {fmt.usd(first(nav.get('peak_nav_usd'), kn.get('peak_nav_usd')))}"),
-        Card("router_fill", "Router fill / fallback", f"{fmt.pct(maker, 0)} / {fmt.pct(fallback, 0)}",
+        Card("router_fill", f"Router fill / fallback ({router_window(s)})", f"{fmt.pct(maker, 0)} / {fmt.pct(fallback, 0)}",
              f"maker fill {fmt.ratio(maker)} · fallback {fmt.ratio(fallback)}"),
         Card("nav_age", "NAV age", fmt.age(age),
              f"{freshness} · as of {fmt.when(nav.get('nav_ts'))}", tone(freshness)),
@@ -535,3 +620,50 @@ def health(s: Snapshot) -> dict[str, Any]:
         "updated_ts": fmt.num(nav.get("updated_ts")),
         "session_id": nav.get("session_id") if isinstance(nav.get("session_id"), str) else None,
     }
+
+
+#: ``account_mode`` (nav_state.json) -> the banner every page shows when the account is not live.
+MODE_BANNERS = {"sim": "SIMULATED", "simulated": "SIMULATED", "backtest": "SIMULATED", "replay": "SIMULATED",
+                "paper": "PAPER", "dry_run": "PAPER", "dry": "PAPER", "binance-dry": "PAPER",
+                "testnet": "TESTNET"}
+
+
+def mode_banner(s: Snapshot) -> str | None:
+    """SIMULATED / PAPER / TESTNET when nav_state.json's ``account_mode`` is not ``live``;
+    None when it is live or absent (a state written before the field existed)."""
+    mode = s.nav_state.get("account_mode")
+    if not isinstance(mode, str) or not mode.strip() or mode.strip().lower() == "live":
+        return None
+    m = mode.strip().lower()
+    return MODE_BANNERS.get(m, m.upper().replace("_", " "))
+
+
+def session_markers(s: Snapshot) -> list[dict[str, Any]]:
+    """Session starts for the NAV chart from nav_history.json's ``sessions`` list
+    (``[{session_id, started_ts, ended_ts, end_reason}]``); empty when absent."""
+    out = []
+    for x in _list(s.get("nav_history.json").get("sessions")):
+        started = _epoch(x.get("started_ts")) if isinstance(x, dict) else None
+        if started is None:
+            continue
+        sid = x.get("session_id")
+        label = f"session {sid[:8]}" if isinstance(sid, str) and sid else "session"
+        out.append({"ts": started, "label": label, "ended_ts": _epoch(x.get("ended_ts")),
+                    "end_reason": x.get("end_reason")})
+    return sorted(out, key=lambda m: m["ts"])
+
+
+def _epoch(value: Any) -> float | None:
+    """Epoch seconds from a number or an ISO 8601 UTC string (``2025-07-04T11:40:00.000000Z``)."""
+    n = fmt.num(value)
+    if n is not None:
+        return n
+    if not isinstance(value, str) or not value:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()

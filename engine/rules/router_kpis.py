@@ -116,6 +116,7 @@ class RouterWindow:
             "router_health_score": score, "quality": quality(score), "fills": self.fills_n,
             "orders": self.orders_n, "post_only_rejects": self.rejects_n,
             "post_only_slices": self.slices_n,
+            "window_fills": len(self.fills), "window_slices": len(self.slices),
         }
 
 

@@ -26,13 +26,15 @@ Rules (thresholds from the ``alerts`` config section recorded in the log):
 * **Daily cap** - at most ``daily_cap`` messages per UTC day of event time; a
   capped urgent alert is counted and mentioned in the next message.
 
-DD uses the risk gate's thresholds (``risk_limits.global.dd_*``) and the shared
-``engine.rules.indicators`` definitions; ATR regime uses ``strategy.atr_regime``.
+DD uses the risk gate's thresholds (``risk_limits.global.dd_*``) over the shared NAV
+fold (``engine.rules.nav.NavTrack``, its one ``sources_ok`` rule); ATR regime uses
+``strategy.atr_regime``. **Router health** is the dashboard's ``router_health_score``
+(``engine.rules.router_kpis``: the same fills, post-only slices, window and slippage
+allowance as ``router_health.json``), given once ``router_min_fills`` fills are in.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,7 +44,11 @@ from config.loader import from_dict
 from config.schema import HedgeConfig
 from engine.rules.drawdown import HYSTERESIS_RULES, DdParams, DrawdownBook
 from engine.rules.drought import EntryDrought
-from engine.rules.indicators import WilderAtr, atr_regime, dd_state, drawdown_frac
+from engine.rules.indicators import WilderAtr, atr_regime, dd_state
+from engine.rules.nav import NavTrack
+from engine.rules.router_kpis import ROUTER_WINDOW, RouterKpis
+from engine.rules.units import DAY_NS as _DAY_NS
+from engine.rules.units import HOUR_NS as _HOUR_NS
 from eventlog.events import (
     ConfigChanged,
     DdStateChanged,
@@ -50,21 +56,22 @@ from eventlog.events import (
     KlineClosed,
     NavSnapshot,
     OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
     RiskDecided,
     RiskReset,
     RouterFallback,
     SessionStarted,
 )
 from projections.alerts.text import Snapshot, render
+from projections.router import slip_allowances
 
 # Event types the policy reads (the follower asks the store for these only).
 POLICY_TYPES: tuple[str, ...] = (
-    "SessionStarted", "ConfigChanged", "KlineClosed", "NavSnapshot", "OrderFilled", "RouterFallback",
-    "RiskDecided", "DdStateChanged", "RiskReset",
+    "SessionStarted", "ConfigChanged", "KlineClosed", "NavSnapshot", "OrderSubmitted", "OrderRejected",
+    "OrderFilled", "RouterFallback", "RiskDecided", "DdStateChanged", "RiskReset",
 )
 _DD_RANK = {"normal": 0, "cautious": 1, "defensive": 2}
-_HOUR_NS = 3_600_000_000_000
-_DAY_NS = 24 * _HOUR_NS
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,12 +126,11 @@ class SessionAlertPolicy:
         ar = c.strategy.atr_regime
         self.regimes = {s: _Regime(ar.period, ar.baseline_bars) for s in self.core}
         self.nav: float | None = None
-        self.peak = 0.0
+        self.track = NavTrack()
         self.dd = 0.0
         self.dd_state = "normal"
-        self.fills: deque[tuple[bool, float]] = deque(maxlen=c.alerts.router_window_fills)
-        self.fallbacks: deque[int] = deque()  # fill counter at each fallback
-        self.n_fills = 0
+        self.router = RouterKpis(ROUTER_WINDOW)  # the dashboard's router KPIs, same window
+        self.allowances = slip_allowances(c)
         # what the last message said (the reference for "material change")
         self.ref_nav: float | None = None
         self.ref_dd_state = "normal"
@@ -158,11 +164,14 @@ class SessionAlertPolicy:
         elif isinstance(ev, NavSnapshot):
             out += self._on_nav(ev)
         elif isinstance(ev, OrderFilled):
-            self.fills.append((ev.is_maker, ev.slippage_bps))
-            self.n_fills += 1
+            self.router.on_fill(ev.is_maker, ev.qty, ev.price, ev.slippage_bps, ev.symbol, ev.ts_event_ns)
             out += self._check_router(ev)
+        elif isinstance(ev, OrderSubmitted):
+            self.router.on_submitted(ev.order_id, ev.plan_id, ev.symbol, ev.time_in_force, ev.slice_index)
+        elif isinstance(ev, OrderRejected):
+            self.router.on_rejected(ev.order_id, ev.symbol, ev.code)
         elif isinstance(ev, RouterFallback):
-            self.fallbacks.append(self.n_fills)
+            self.router.on_fallback(ev.order_id, ev.symbol)
         elif isinstance(ev, ConfigChanged):
             self._reconfigure(ev.config)
         elif isinstance(ev, RiskDecided):
@@ -180,9 +189,8 @@ class SessionAlertPolicy:
 
     def _reconfigure(self, config: dict[str, Any]) -> None:
         cfg = from_dict(config).config
-        if cfg.alerts.router_window_fills != self.cfg.alerts.router_window_fills:
-            self.fills = deque(self.fills, maxlen=cfg.alerts.router_window_fills)
         self.cfg = cfg
+        self.allowances = slip_allowances(cfg)
         self.core = self._core_symbols(cfg)
         ar = cfg.strategy.atr_regime
         for s in self.core:  # a newly core symbol starts its ATR warm-up now
@@ -195,17 +203,16 @@ class SessionAlertPolicy:
 
     # -- observations ----------------------------------------------------------------
 
-    def router_health(self) -> float | None:
-        """Maker share of the last ``router_window_fills`` fills (None before enough fills)."""
-        if len(self.fills) < max(1, self.cfg.alerts.router_min_fills):
-            return None
-        return sum(1 for m, _ in self.fills if m) / len(self.fills)
+    def router_kpis(self) -> dict[str, Any]:
+        """``router_health.json``'s book-wide KPIs, folded from this session's events."""
+        return self.router.render(self.allowances)
 
-    def _fallbacks_in_window(self) -> int:
-        first = self.n_fills - len(self.fills)
-        while self.fallbacks and self.fallbacks[0] < first:
-            self.fallbacks.popleft()
-        return len(self.fallbacks)
+    def router_health(self) -> float | None:
+        """The dashboard's router health score (None before ``router_min_fills`` fills)."""
+        if len(self.router.all.fills) < max(1, self.cfg.alerts.router_min_fills):
+            return None
+        score: float | None = self.router_kpis()["router_health_score"]
+        return score
 
     def snapshot(self, ts_ns: int) -> Snapshot:
         ar = self.cfg.strategy.atr_regime
@@ -214,10 +221,7 @@ class SessionAlertPolicy:
             dd=self.dd, dd_state=self.dd_state,
             regimes={s: (r.confirmed, r.atr.ratio) for s, r in self.regimes.items()},
             atr_low=ar.low_ratio, atr_high=ar.high_ratio,
-            health=self.router_health(), fills=len(self.fills),
-            maker=sum(1 for m, _ in self.fills if m), fallbacks=self._fallbacks_in_window(),
-            slip_bps=(sum(s for _, s in self.fills) / len(self.fills)) if self.fills else None,
-            capped=self.capped, banner=self.banner,
+            health=self.router_health(), router=self.router_kpis(), capped=self.capped, banner=self.banner,
         )
 
     # -- rules -----------------------------------------------------------------------
@@ -280,24 +284,23 @@ class SessionAlertPolicy:
                 out.append(f"{s} ATR regime {before} -> {now}")
         h = self.router_health()
         if h is not None and self.ref_health is not None and self.ref_health - h >= a.router_degradation_drop:
-            out.append(f"router maker share {self.ref_health:.0%} -> {h:.0%}")
+            out.append(f"router health {self.ref_health:.2f} -> {h:.2f}")
         return out
 
     def _on_nav(self, n: NavSnapshot) -> list[Alert]:
-        if not n.sources_ok or n.nav_usd <= 0:
-            return []
+        if n.nav_usd <= 0 or not self.track.update(n.nav_usd, n.ts_event_ns, n.sources_ok):
+            return []  # the one sources_ok rule: shown by the dashboard, never alerted on
         g = self.cfg.risk_limits.global_
         self.nav = n.nav_usd
         if self.ref_nav is None:
             self.ref_nav = n.nav_usd
-        self.peak = max(self.peak, n.nav_usd)
         prev = self.dd_state
         if self.rules_version >= HYSTERESIS_RULES:
             # the engine's policy: its state changes arrive as DdStateChanged right after this reading
             self.dd_book.on_nav(n.nav_usd)
             self.dd = self.dd_book.dd or 0.0
         else:
-            self.dd = drawdown_frac(n.nav_usd, self.peak)
+            self.dd = self.track.drawdown or 0.0
             self.dd_state = dd_state(self.dd, g.dd_cautious_pct, g.dd_defensive_pct)
         return self._check_dd(n, prev)
 
@@ -357,7 +360,7 @@ class SessionAlertPolicy:
             self.ref_health = h
         if self.router_armed and h < a.router_health_floor:
             self.router_armed = False
-            why = f"router maker share {h:.0%} fell below the floor {a.router_health_floor:.0%}"
+            why = f"router health {h:.2f} fell below the floor {a.router_health_floor:.2f}"
             return self._emit(f, "router_floor", [why], urgent=True)
         if not self.router_armed and h >= a.router_health_floor + a.router_rearm_frac:
             self.router_armed = True

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from engine.rules.indicators import atr_regime
 from engine.rules.intel.book import IntelBook, SymbolIntel
 from engine.rules.intel.scores import conviction, hybrid_score, signal_strength
+from engine.rules.units import NS
 from eventlog.events import IntentEmitted
 
 if TYPE_CHECKING:
     from projections.fold import Projector
 
-NS = 1_000_000_000
 
 
 class IntelView:

@@ -81,6 +81,8 @@ def _numbers(home: Path) -> dict[str, object]:
     for name in STATE:
         doc = json.loads((home / "state" / name).read_text())
         out[name] = {k: v for k, v in doc.items() if k not in VOLATILE}
+        if isinstance(doc.get("windows"), dict):  # kpis_v7: "this session" differs by design
+            out[name]["windows"] = {k: v for k, v in doc["windows"].items() if k != "session"}
     return out
 
 

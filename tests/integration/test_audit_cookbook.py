@@ -125,7 +125,7 @@ def test_views_exist_with_columns_when_a_table_has_no_rows(tmp_path: Path) -> No
     home = tmp_path / "h"
     with EventStore.open(home) as store:
         store.append(synth_events([("nav", 0.01), ("bar", "BTCUSDT", 0.0, 0.01)]))
-    rebuild(home, progress=False)
+    rebuild(home)
     con = connect(home)
     assert query(con, "select count(*) from fills")[1] == [(0,)]
     cols, _ = query(con, "select * from risk_decisions")

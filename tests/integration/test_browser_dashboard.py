@@ -4,7 +4,8 @@ session recorded by a real ``hedge run`` and checks what is on screen.
 Checks: the KPI cards show the state files' values (formatted as the page formats them,
 and NAV also against an independent format), every card is populated, the AUM donut has
 one slice per bucket and stays inside its column, no request leaves loopback, no script
-error, the page follows a state-file change live. Saves ``test-artifacts/dashboard.png``.
+error, the page follows a state-file change live. Saves ``test-artifacts/dashboard.png``
+(and the README's ``docs/img/dashboard.png`` with ``HEDGE_DOC_IMAGES=1``).
 """
 
 from __future__ import annotations
@@ -179,6 +180,8 @@ def test_page_follows_a_state_change_live_and_saves_a_screenshot(page, session_h
     page.set_viewport_size({"width": 1440, "height": max(900, min(int(height) + 8, 8000))})
     page.wait_for_timeout(2000)  # let the charts re-layout and paint (settling, not an assertion)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+    if os.environ.get("HEDGE_DOC_IMAGES") == "1":  # the README's picture (docs/writing_docs.md)
+        shutil.copy(ARTIFACTS / "dashboard.png", fx.REPO / "docs" / "img" / "dashboard.png")
     path = session_home / "state" / "nav_state.json"
     original = path.read_text()
     nav = json.loads(original)

@@ -116,7 +116,25 @@ def test_prefix_last_and_bad_ids(session: tuple[Path, list[RiskDecided]]) -> Non
     rc, _, err = hedge("explain", "--home", str(home), f"{tag}-D")
     assert rc == 2 and "decisions match" in err and len(err.strip().splitlines()) == 1
     rc, _, err = hedge("explain", "--home", str(home), "deadbeef-D1")
-    assert rc == 2 and err.strip() == f"hedge explain: error: no risk decision matches 'deadbeef-D1' in {home / 'eventlog.sqlite'}"
+    assert rc == 2 and err.strip().startswith(f"hedge explain: error: no risk decision matches 'deadbeef-D1' in {home / 'eventlog.sqlite'} "
+                                  "(explain takes a decision id (TAG-D123), an intent")
+
+
+def test_intent_plan_and_order_ids_lead_to_their_decision(session: tuple[Path, list[RiskDecided]]) -> None:
+    from eventlog.events import OrderSubmitted, RoutePlanned
+
+    home, decisions = session
+    allowed = pick(decisions, "allow")
+    with EventStore.open(home, create=False) as store:
+        plan = next(e for e in store.read(types=("RoutePlanned",))
+                    if isinstance(e, RoutePlanned) and e.decision_id == allowed.decision_id)
+        order = next(e for e in store.read(types=("OrderSubmitted",))
+                     if isinstance(e, OrderSubmitted) and e.plan_id == plan.plan_id)
+    for ref in (allowed.intent_id, plan.plan_id, order.order_id):
+        assert explain_json(home, ref)["decision_id"] == allowed.decision_id, ref
+    tag = allowed.decision_id.split("-D")[0]
+    rc, _, err = hedge("explain", "--home", str(home), f"{tag}-O999999999-0")
+    assert rc == 2 and f"no order '{tag}-O999999999-0'" in err and "intent (TAG-I12-0)" in err
 
 
 @pytest.mark.parametrize("outcome", ["veto", "clamp", "allow"])

@@ -67,7 +67,7 @@ def test_incremental_batches_crashes_and_resume_equal_a_one_shot_rebuild(
             proj = Projection(live, store, batch=batch, bucket_size=bucket, log=lambda m: None)
             proj.sync(final=True)
             proj.close()
-        rebuild(ref, progress=False, bucket_size=bucket)
+        rebuild(ref, bucket_size=bucket)
         got, want = tree(live), tree(ref)
         assert sorted(got) == sorted(want)
         for k in want:
@@ -105,7 +105,7 @@ def test_hedge_project_resumes_from_its_checkpoint_after_more_events(tmp_path: P
     write_log(home, events[cut:])
     assert main(["project", "--home", str(home)]) == 0
     write_log(ref, events)
-    rebuild(ref, progress=False)
+    rebuild(ref)
     assert tree(home) == tree(ref)
     assert run_projections(home) == 0  # reprocessing nothing changes nothing
     assert tree(home) == tree(ref)
@@ -138,7 +138,7 @@ def test_corrupt_checkpoint_falls_back_to_a_full_rebuild(tmp_path: Path, capsys:
     run_projections(home)
     assert "corrupt checkpoint" in capsys.readouterr().err
     write_log(ref, events)
-    rebuild(ref, progress=False)
+    rebuild(ref)
     assert tree(home) == tree(ref)
 
 
@@ -148,11 +148,11 @@ def test_a_second_projector_on_the_same_home_is_refused(tmp_path: Path) -> None:
     lock = Lock(Paths(home).lock)
     try:
         with pytest.raises(ProjectionError, match="already running"):
-            rebuild(home, progress=False)
+            rebuild(home)
         assert main(["rebuild", "--home", str(home), "--quiet"]) == 2
     finally:
         lock.release()
-    rebuild(home, progress=False)
+    rebuild(home)
 
 
 def _bars(n: int) -> list[Any]:
@@ -171,7 +171,7 @@ def test_commits_inside_the_open_bucket_are_compacted_on_stop(tmp_path: Path) ->
         assert len(list((home / "audit" / "events").glob("000002-*"))) > 1  # tails while running
         proj.sync(final=True)
     write_log(ref, events)
-    rebuild(ref, progress=False, bucket_size=50)
+    rebuild(ref, bucket_size=50)
     assert tree(home) == tree(ref)
     assert [p.name for p in sorted((home / "audit" / "events").iterdir())] == [
         "000000-000000000001-000000000050.parquet", "000001-000000000051-000000000100.parquet",
@@ -195,7 +195,7 @@ def test_crash_between_audit_flush_and_checkpoint_neither_duplicates_nor_loses_r
         proj.commit()
         proj.sync(final=True)
     write_log(ref, events)
-    rebuild(ref, progress=False, bucket_size=50)
+    rebuild(ref, bucket_size=50)
     assert tree(home) == tree(ref)
 
 
@@ -222,7 +222,7 @@ def test_follower_beside_a_writing_session_ends_equal_to_a_rebuild(tmp_path: Pat
     follower.stop()
     assert follower.error is None and follower.events == len(events)
     write_log(ref, events)
-    rebuild(ref, progress=False)
+    rebuild(ref)
     assert tree(home) == tree(ref)
 
 
@@ -256,7 +256,7 @@ def test_hedge_project_follow_as_its_own_process_stops_cleanly_on_sigterm(tmp_pa
     assert proc.returncode == 0, err
     assert "events applied" in out
     write_log(ref, events)
-    rebuild(ref, progress=False)
+    rebuild(ref)
     assert tree(home) == tree(ref)
 
 
@@ -271,7 +271,7 @@ def test_deleting_part_of_the_outputs_makes_hedge_project_rebuild_them(
     run_projections(home)
     assert "rebuilding from the log" in capsys.readouterr().err
     write_log(ref, events)
-    rebuild(ref, progress=False)
+    rebuild(ref)
     assert tree(home) == tree(ref)
 
 
@@ -282,8 +282,8 @@ def test_parallel_audit_workers_write_the_same_bytes_as_one_process(tmp_path: Pa
     one, many = tmp_path / "one", tmp_path / "many"
     write_log(one, events)
     write_log(many, events)
-    a = rebuild(one, progress=False, bucket_size=40, workers=0)
-    b = rebuild(many, progress=False, bucket_size=40, workers=3)
+    a = rebuild(one, bucket_size=40, workers=0)
+    b = rebuild(many, bucket_size=40, workers=3)
     assert (a["workers"], b["workers"]) == (0, 3) and a["events"] == b["events"] == len(events)
     assert len(list((many / "audit" / "events").iterdir())) > 3
     assert tree(many) == tree(one)

@@ -214,12 +214,12 @@ def test_sighup_reloads_the_config_as_a_recorded_change_and_bad_edits_are_refuse
         assert proc.stdout.readline().startswith("session ")
         (cfg / "risk_limits.json").write_text("{not json")
         proc.send_signal(signal.SIGHUP)
-        assert "config reload refused" in proc.stderr.readline()
+        assert "config reload refused" in _next_said(proc.stderr)
         rl = json.loads((REPO_CONFIG_DIR / "risk_limits.json").read_text())
         rl["global"]["max_trade_nav_pct"] = 0.05
         (cfg / "risk_limits.json").write_text(json.dumps(rl))
         proc.send_signal(signal.SIGHUP)
-        assert "config reloaded" in proc.stderr.readline()
+        assert "config reloaded" in _next_said(proc.stderr)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -232,3 +232,11 @@ def test_sighup_reloads_the_config_as_a_recorded_change_and_bad_edits_are_refuse
     ch = changed[0]
     assert ch.previous_hash == events[0].config_hash and ch.config_hash != ch.previous_hash
     assert ch.changes == [{"key": "risk_limits.global.max_trade_nav_pct", "old": 0.06, "new": 0.05}]
+
+
+def _next_said(stream: object) -> str:
+    """The next stderr line that is not hedge run's start lines or periodic status."""
+    while True:
+        line: str = stream.readline()  # type: ignore[attr-defined]
+        if not line or not line.startswith(("hedge run: pid ", "hedge run: endless", "hedge run: status: ")):
+            return line

@@ -30,7 +30,7 @@ from hedge.cmd_rebuild import _sigterm_as_interrupt
 from projections.runner import rebuild
 _sigterm_as_interrupt()  # what 'hedge rebuild' installs
 try:
-    rebuild(Path(sys.argv[1]), None, bucket_size=1000, workers=2, progress=False)
+    rebuild(Path(sys.argv[1]), None, bucket_size=1000, workers=2)
 except KeyboardInterrupt:
     sys.exit(130)
 """

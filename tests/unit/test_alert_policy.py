@@ -96,30 +96,49 @@ def test_daily_cap_holds_and_the_next_message_says_what_was_held_back() -> None:
     assert "held back by the daily cap" in alerts[1].text
 
 
-def test_router_health_below_floor_alerts_once_then_rearms() -> None:
-    b = SessionBuilder(config=session_config(router_window_fills=10, router_min_fills=10))
+def _dashboard_health(events: list) -> float | None:
+    """router_health.json's router_health_score over the same events (the projection's fold)."""
+    from projections.fold import Projector
+
+    p = Projector()
+    p.apply_all(events)
+    score: float | None = p.documents()["router_health.json"]["router_health_score"]
+    return score
+
+
+def test_router_health_below_floor_alerts_once_then_rearms_on_the_dashboards_score() -> None:
+    b = SessionBuilder(config=session_config(router_min_fills=10))
     ev = [b.started(), *b.bars(2)]
     t = b.start_ms + 2 * BAR_MS
-    pattern = [True] * 10 + [False] * 8 + [True] * 12 + [False] * 8
-    for i, maker in enumerate(pattern):
-        ev.append(b.fill(t + i, "BTCUSDT", maker))
+    # maker fills inside the allowance, then takers 40 bps off: the score drops below 0.5
+    # (the dashboard's "degraded"), recovers with makers, drops again
+    pattern = [(True, 0.5)] * 10 + [(False, 40.0)] * 15 + [(True, 0.5)] * 60 + [(False, 40.0)] * 80
+    for i, (maker, slip) in enumerate(pattern):
+        ev.append(b.fill(t + i, "BTCUSDT", maker, slippage_bps=slip))
     alerts = [a for a in alerts_for(ev) if a.kind == "router_floor"]
     assert len(alerts) == 2  # once per breach; re-armed by the recovery in between
-    assert "fell below the floor 50%" in alerts[0].reasons[0]
-    assert "Router: maker 4/10 fills (40%)" in alerts[0].text
+    for a in alerts:
+        upto = [e for e in ev if e.session_seq <= a.trigger_session_seq]
+        health = _dashboard_health(upto)
+        assert health is not None and health < 0.5
+        assert a.reasons[0] == f"router health {health:.2f} fell below the floor 0.50", a.reasons
+        assert f"Router: health {health:.2f} (degraded)" in a.text
 
 
 def test_router_degradation_is_material_for_the_summary() -> None:
-    b = SessionBuilder(config=session_config(router_window_fills=10, router_min_fills=10,
-                                             router_health_floor=0.2, router_degradation_drop=0.3))
+    b = SessionBuilder(config=session_config(router_min_fills=10, router_health_floor=0.2,
+                                             router_degradation_drop=0.1))
     ev = [b.started(), *b.bars(10)]
     t = b.start_ms + 10 * BAR_MS
-    for i, maker in enumerate([True] * 10 + [False] * 6):  # 100% -> 40% maker share, above the floor
+    for i, maker in enumerate([True] * 10 + [False] * 6):  # maker share 100% -> 62.5%, above the floor
         ev.append(b.fill(t + i, "BTCUSDT", maker))
+    before = _dashboard_health(ev[:-6])
+    after = _dashboard_health(ev)
     ev += b.bars(60, start_index=10)
     alerts = alerts_for(ev)
     assert [a.kind for a in alerts] == ["summary"]
-    assert "router maker share 100% -> 40%" in alerts[0].reasons
+    assert before is not None and after is not None and before - after >= 0.1
+    assert f"router health {before:.2f} -> {after:.2f}" in alerts[0].reasons
 
 
 def test_atr_regime_shift_on_a_core_symbol_is_material_but_not_on_others() -> None:

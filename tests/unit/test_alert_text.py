@@ -25,14 +25,27 @@ _regime = st.sampled_from(["low", "normal", "high", "unknown"])
 )
 def test_every_message_is_at_most_six_short_lines(kind, nav, ref, dd, regimes, fills, capped, ts, reasons) -> None:  # type: ignore[no-untyped-def]
     snap = Snapshot(session_id="0123456789abcdef", ts_ns=ts, nav=nav, ref_nav=ref, dd=dd, dd_state="normal",
-                    regimes=regimes, atr_low=0.75, atr_high=1.5, health=None, fills=fills, maker=fills // 2,
-                    fallbacks=0, slip_bps=1.0 if fills else None, capped=capped)
+                    regimes=regimes, atr_low=0.75, atr_high=1.5, health=0.8 if fills else None,
+                    router={"window_fills": fills, "window_slices": fills // 2, "maker_fill_rate": 0.5,
+                            "fallback_ratio": 0.1 if fills else None, "slip_q95": 1.0 if fills else None,
+                            "quality": "good" if fills else "unknown"}, capped=capped)
     text = render(kind, reasons, snap)
     lines = text.splitlines()
     assert 5 <= len(lines) <= 6
     assert len(text) < 1200  # far below Telegram's 4096
     assert lines[0].startswith(f"gpt-hedge {TITLES[kind]}")
     assert render(kind, reasons, snap) == text  # deterministic
+
+
+def test_the_regime_beside_a_ratio_never_contradicts_it() -> None:
+    """The confirmed regime with its ratio when they agree; a ratio pointing elsewhere is named
+    as a regime not yet confirmed (the old text printed "low (now 1.52x)")."""
+    from projections.alerts.text import regime_text
+
+    assert regime_text("low", 1.52, 0.75, 1.5) == "low (confirmed; now 1.52x, high not yet confirmed)"
+    assert regime_text("normal", 1.05, 0.75, 1.5) == "normal (1.05x)"
+    assert regime_text("high", 1.62, 0.75, 1.5) == "high (1.62x)"
+    assert regime_text("unknown", None, 0.75, 1.5) == "unknown"
 
 
 _tok_rest = st.text(string.ascii_letters + string.digits + "_-", min_size=35, max_size=35)

@@ -7,8 +7,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.rules.perf import MIN_RETURNS as MIN_HOURS
 from eventlog.events import NavSnapshot, RiskDecided
-from replay.compare import MIN_HOURS, MetricsFold, comparison_rows, comparison_text, sharpe
+from replay.compare import MetricsFold, comparison_rows, comparison_text, sharpe
 
 HOUR = 3600 * 1_000_000_000
 

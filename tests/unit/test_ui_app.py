@@ -110,3 +110,85 @@ def test_no_entries_banner_says_why_and_only_when_there_is_a_drought(fixture_hom
     assert dash.refresh() is True
     assert dash.drought.visible and 'data-banner="entry_drought"' in dash.drought.object
     assert "No new positions for 5d 3h \u2014 defensive since 2025-11-20 14:10: 346 entries vetoed" in dash.drought.object
+
+
+def _edit(home: Path, name: str, change: dict) -> None:  # type: ignore[type-arg]
+    path = home / "state" / name
+    doc = json.loads(path.read_text())
+    doc.update(change)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(("mode", "word"), [("sim", "SIMULATED"), ("paper", "PAPER"), ("testnet", "TESTNET"),
+                                            ("live", None), (None, None)])
+def test_a_banner_says_the_account_is_not_live(fixture_home: Path, mode: str | None, word: str | None) -> None:
+    if mode is not None:
+        _edit(fixture_home, "nav_state.json", {"account_mode": mode})
+    dash = app.Dashboard(fixture_home)
+    if word is None:  # live, or a state written before account_mode existed: no banner
+        assert not dash.banner.visible and dash.banner.object == ""
+    else:
+        assert dash.banner.visible and f"{word} account" in dash.banner.object
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_session_markers_on_the_nav_chart_from_nav_history_sessions(fixture_home: Path) -> None:
+    from ui import model, state
+
+    hist = json.loads((fixture_home / "state" / "nav_history.json").read_text())
+    pts = [p["ts"] for key in ("daily", "hourly", "recent") for p in hist.get(key, [])]
+    mid = (min(pts) + max(pts)) / 2
+    assert model.session_markers(state.load(fixture_home)) == []  # absent: no markers
+    plain = app.Dashboard(fixture_home).nav_chart.object
+    _edit(fixture_home, "nav_history.json", {"sessions": [
+        {"session_id": "b" * 36, "started_ts": _iso(mid), "ended_ts": None, "end_reason": None},
+        {"session_id": "a" * 36, "started_ts": min(pts), "ended_ts": mid, "end_reason": "bars"}]})
+    marks = model.session_markers(state.load(fixture_home))
+    assert [m["label"] for m in marks] == ["session aaaaaaaa", "session bbbbbbbb"]
+    chart = app.Dashboard(fixture_home).nav_chart.object
+    vlines = [e for e in chart.traverse(lambda x: x) if type(e).__name__ == "VLine"]
+    assert len(vlines) == 2
+    assert not [e for e in plain.traverse(lambda x: x) if type(e).__name__ == "VLine"]
+
+
+def test_every_performance_kpi_states_its_window(fixture_home: Path) -> None:
+    windows = {k: {"label": lab, "from_ts": 1.0, "to_ts": 2.0, "trades": 3, "win_rate": 2 / 3,
+                   "expectancy_usd": 12.5, "expectancy_state": "positive", "fills": 6, "realized_pnl_usd": 50.0,
+                   "fees_usd": 4.0, "funding_usd": -1.0, "fee_pnl_ratio": 0.08, "fee_pnl_state": "ok",
+                   "return_frac": 0.021, "sharpe": 1.4, "sharpe_state": "strong"}
+               for k, lab in (("inception", "since inception"), ("last_30d", "last 30 days"),
+                              ("session", "this session"))}
+    _edit(fixture_home, "kpis_v7.json", {"windows": windows})
+    dash = app.Dashboard(fixture_home)
+    perf = dash.performance_cards.object
+    for title in ("Sharpe (last 30 days)", "Expectancy per round trip (since inception)",
+                  "Win rate (since inception)", "Realized PnL (this session)"):
+        assert title in perf, title
+    assert "Fee / PnL (last 200 fills)" in dash.risk_cards.object
+    assert "Router quality (last " in dash.risk_cards.object and " fills)" in dash.risk_cards.object
+    assert "return since inception" in dash.overview_cards.object
+    table = dash.windows.object
+    for head in ("since inception", "last 30 days", "this session", "Expectancy per round trip", "+2.10%"):
+        assert head in table, head
+
+
+def test_a_state_without_windows_names_the_legacy_windows(fixture_home: Path) -> None:
+    dash = app.Dashboard(fixture_home)
+    perf = dash.performance_cards.object
+    assert "Sharpe (last 720 hours)" in perf and "(last 100 round trips)" in perf and "(this session)" in perf
+    assert not dash.windows.visible
+
+
+def test_deferred_charts_are_drawn_by_load_charts(fixture_home: Path) -> None:
+    """Served pages go out without the charts (the first render does not wait for hvplot);
+    ``load_charts`` (Panel's onload) draws them."""
+    dash = app.Dashboard(fixture_home, defer_charts=True)
+    assert dash.nav_chart.object is None and not dash.nav_chart.visible
+    assert "Drawing the NAV history" in dash.chart_note.object
+    dash.load_charts()
+    assert dash.nav_chart.visible and dash.nav_chart.object is not None and not dash.chart_note.visible
