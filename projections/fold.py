@@ -26,6 +26,7 @@ from projections.risk import RiskView
 from projections.router import RouterView
 from projections.seed_docs import render_seed_documents
 from projections.shadow import DecisionFold
+from projections.suggestions import TuningFold
 from projections.telemetry import ErrorsView, LatencyView, MarketDataView
 
 SCHEMA_VERSION = 1
@@ -76,6 +77,7 @@ class Projector:
         self.errors = ErrorsView()
         self.decisions = DecisionFold()  # live side of pipeline_v6_compare_summary.json
         self.exec_logs = ExecLogsView()  # events.jsonl, orders_executed.jsonl, order_metrics.jsonl (not reset)
+        self.tuning = TuningFold()  # applied autotune / allocator changes (suggestion files)
         self.flag_env: list[str] = []
         self.flags_ns = 0
         self._reset_session()
@@ -92,6 +94,7 @@ class Projector:
         self.latency.reset()
         self.errors.reset()
         self.decisions = DecisionFold()
+        self.tuning = TuningFold()
 
     # -- folding -------------------------------------------------------------------
 
@@ -234,6 +237,7 @@ def _config_changed(p: Projector, ev: E.ConfigChanged) -> None:
     p.cfg, p.config_error = config_of(ev.config)
     p.config_hash = ev.config_hash
     p.flags_ns = ev.ts_event_ns
+    p.tuning.on_config_changed(ev)
 
 
 def _tick(p: Projector, ev: E.MarketTick) -> None:
