@@ -28,6 +28,11 @@ STATE_FILES: tuple[str, ...] = (
     "diagnostics.json",
     "kpis_v7.json",
     "aum_v7.json",
+    # issue 16: the shadow pipeline card and the tuning table
+    "pipeline_v6_shadow_head.json",
+    "pipeline_v6_compare_summary.json",
+    "router_policy_suggestions_v6.json",
+    "risk_allocation_suggestions_v6.json",
 )
 VETOES_FILE = Path("execution") / "risk_vetoes.jsonl"
 #: How many veto lines are kept from the end of the jsonl file.
