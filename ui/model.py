@@ -587,6 +587,21 @@ def _policy_change(key: str, old: Any, new: Any) -> str:
     return f"{POLICY_WORDS[key]} {fmt.plain(old, 0)} to {fmt.plain(new, 0)}"
 
 
+def router_evidence_words(ev: dict[str, Any]) -> str:
+    """"maker fill 82% · fallback 8% · slippage p95 3.20 bps · 500 fills", only what was measured."""
+    if not ev.get("sample_size"):
+        return "no fills yet"
+    parts = []
+    if ev.get("fill_rate") is not None:
+        parts.append(f"maker fill {fmt.pct(ev['fill_rate'], 0)}")
+    if ev.get("fallback_ratio") is not None:
+        parts.append(f"fallback {fmt.pct(ev['fallback_ratio'], 0)}")
+    if ev.get("slippage_p95_bps") is not None:
+        parts.append(f"slippage p95 {fmt.plain(ev['slippage_p95_bps'])} bps")
+    parts.append(f"{fmt.plain(ev['sample_size'], 0)} fills")
+    return " · ".join(parts)
+
+
 def tuning_rows(s: Snapshot) -> list[dict[str, str]]:
     """Router and allocation proposals per symbol: what, on what evidence, applied or not."""
     router = {str(r.get("symbol")): r for r in _list(s.get("router_policy_suggestions_v6.json").get("symbols"))
@@ -615,8 +630,7 @@ def tuning_rows(s: Snapshot) -> list[dict[str, str]]:
         aev = _obj(a.get("evidence"))
         rows.append({
             "Symbol": sym, "Routing proposal": proposal,
-            "Evidence": (f"maker fill {fmt.pct(ev.get('fill_rate'), 0)} · fallback {fmt.pct(ev.get('fallback_ratio'), 0)}"
-                         f" · slippage p95 {fmt.plain(ev.get('slippage_p95_bps'))} bps · {fmt.plain(ev.get('sample_size'), 0)} fills"),
+            "Evidence": router_evidence_words(ev),
             "Routing": state,
             "Weight": f"{fmt.ratio(cur_w)} to {fmt.ratio(weight)}" if cur_w != weight else fmt.ratio(weight),
             "Weight evidence": (f"score {fmt.ratio(aev.get('score'))} · {fmt.plain(aev.get('round_trips'), 0)} round trips"
