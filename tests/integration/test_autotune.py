@@ -78,7 +78,7 @@ def test_applied_suggestions_are_the_projections_proposals_and_replay_rederives_
             p.apply(ev)
     assert applied["autotune"] > 0 and applied["feedback_allocator"] > 0 and weighted > 0
     problems = validate_home(home)
-    assert {n: problems[n] for n in SUGGESTIONS} == dict.fromkeys(SUGGESTIONS, [])
+    assert {n: problems[n] for n in SUGGESTIONS} == {n: [] for n in SUGGESTIONS}
     router = read_json(home / "state" / SUGGESTIONS[0])
     assert router["mode"] == "apply" and router["applied"]["count"] == applied["autotune"]
     for row in router["symbols"]:
