@@ -1,7 +1,8 @@
 """Router autotune and the feedback allocator in the engine: their fold and their decision.
 
-``AutotuneFold`` folds the router's events into the same ``RouterKpis`` the
-projections fold (``router_health.json``) and marks the first ``KlineClosed`` of
+``AutotuneFold`` folds the router's events into ``PolicyEvidence`` (router
+windows of the fills routed with the policy in force, as the projections fold
+them for ``router_policy_suggestions_v6.json``) and marks the first ``KlineClosed`` of
 every ``runtime.autotune_every_h`` period of event time as *due*. On a due kline,
 ``on_kline`` proposes (``engine.rules.autotune``) and, only when the flags allow,
 applies:
@@ -20,8 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.rules.autotune import POLICY_KEYS, propose_weight, router_changes, router_proposals
-from engine.rules.router_kpis import RouterKpis
+from engine.rules.autotune import (
+    POLICY_KEYS,
+    PolicyEvidence,
+    propose_weight,
+    router_changes,
+    router_proposals,
+)
 from engine.rules.units import HOUR_NS
 from eventlog.events import (
     ConfigChanged,
@@ -31,20 +37,22 @@ from eventlog.events import (
     OrderRejected,
     OrderSubmitted,
     RouterFallback,
+    SessionStarted,
 )
 
 if TYPE_CHECKING:
     from engine.state import EngineState
 
 Out = list[tuple[type, str, dict[str, Any]]]
-AUTOTUNE_TYPES = frozenset({OrderSubmitted, OrderRejected, RouterFallback, OrderFilled, KlineClosed})
+AUTOTUNE_TYPES = frozenset({OrderSubmitted, OrderRejected, RouterFallback, OrderFilled, KlineClosed, SessionStarted,
+                            ConfigChanged})
 
 
 class AutotuneFold:
-    __slots__ = ("bucket", "due", "kpis")
+    __slots__ = ("bucket", "due", "evidence")
 
     def __init__(self) -> None:
-        self.kpis = RouterKpis()
+        self.evidence = PolicyEvidence()
         self.bucket = -1
         self.due = False
 
@@ -57,8 +65,9 @@ class AutotuneFold:
 
     def apply(self, st: EngineState, ev: Event) -> None:
         t = type(ev)
+        kpis = self.evidence.kpis
         if t is OrderFilled:
-            self.kpis.on_fill(ev.is_maker, ev.qty, ev.price, ev.slippage_bps, ev.symbol,  # type: ignore[attr-defined]
+            kpis.on_fill(ev.is_maker, ev.qty, ev.price, ev.slippage_bps, ev.symbol,  # type: ignore[attr-defined]
                               ev.ts_event_ns)
         elif t is KlineClosed:
             every = max(1, int(st.config.runtime.autotune_every_h * HOUR_NS))
@@ -66,12 +75,14 @@ class AutotuneFold:
             self.due = b != self.bucket
             self.bucket = b
         elif t is OrderSubmitted:
-            self.kpis.on_submitted(ev.order_id, ev.plan_id, ev.symbol, ev.time_in_force,  # type: ignore[attr-defined]
+            kpis.on_submitted(ev.order_id, ev.plan_id, ev.symbol, ev.time_in_force,  # type: ignore[attr-defined]
                                    ev.slice_index)  # type: ignore[attr-defined]
         elif t is OrderRejected:
-            self.kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
+            kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
         elif t is RouterFallback:
-            self.kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
+            kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
+        elif t is SessionStarted or t is ConfigChanged:
+            self.evidence.on_config(st.config)
 
 
 def _changed(state: EngineState, old: dict[str, Any], new: dict[str, Any], prev_hash: str,
@@ -104,7 +115,7 @@ def on_kline(state: EngineState, ev: KlineClosed) -> Out:
     prev_hash = state.config_hash
     out: Out = []
     if apply_router:
-        props = router_proposals(a.kpis, cfg, symbols)
+        props = router_proposals(a.evidence.kpis, cfg, symbols)
         diff = router_changes(cfg, {s: p[1] for s, p in props.items()})
         if diff:
             new = config_to_dict(cfg)

@@ -26,7 +26,7 @@ from projections.risk import RiskView
 from projections.router import RouterView
 from projections.seed_docs import render_seed_documents
 from projections.shadow import DecisionFold
-from projections.suggestions import TuningFold
+from projections.suggestions import TUNING_TYPES, TuningFold
 from projections.telemetry import ErrorsView, LatencyView, MarketDataView
 
 SCHEMA_VERSION = 1
@@ -106,6 +106,8 @@ class Projector:
         fn = HANDLERS.get(type(ev))
         if fn is not None:
             fn(self, ev)
+        if type(ev) in TUNING_TYPES:  # after the handler: a config change is in force
+            self.tuning.apply(ev, self.cfg)
 
     def accepts(self, ev: E.Event) -> bool:
         """Whether ``ev`` belongs to this fold's account (learns sessions as they start).
@@ -237,7 +239,6 @@ def _config_changed(p: Projector, ev: E.ConfigChanged) -> None:
     p.cfg, p.config_error = config_of(ev.config)
     p.config_hash = ev.config_hash
     p.flags_ns = ev.ts_event_ns
-    p.tuning.on_config_changed(ev)
 
 
 def _tick(p: Projector, ev: E.MarketTick) -> None:

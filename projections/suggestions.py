@@ -1,7 +1,8 @@
 """``router_policy_suggestions_v6.json`` and ``risk_allocation_suggestions_v6.json`` (issue 16).
 
 The proposals come from ``engine.rules.autotune`` over the projector's own folds
-(the router windows of ``router_health.json``, the ``IntelBook`` of
+(``PolicyEvidence``: router windows of the fills under the policy in force, the
+same fold the engine keeps; the ``IntelBook`` of
 ``symbol_scores_v6.json``), the same rule and the same events the engine applies
 them from. ``TuningFold`` keeps what was applied: every ``ConfigChanged`` whose
 ``source`` is ``autotune`` or ``feedback_allocator``.
@@ -11,20 +12,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from config.schema import HedgeConfig
 from engine.rules.autotune import (
     MIN_FILLS,
     POLICY_KEYS,
+    PolicyEvidence,
     policy_of,
     propose_weight,
     router_proposals,
 )
 from engine.rules.units import NS
-from eventlog.events import ConfigChanged
+from eventlog.events import (
+    ConfigChanged,
+    Event,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    RouterFallback,
+    SessionStarted,
+)
 
 if TYPE_CHECKING:
     from projections.fold import Projector
 
 SOURCES = ("autotune", "feedback_allocator")
+TUNING_TYPES = frozenset({OrderSubmitted, OrderRejected, RouterFallback, OrderFilled, SessionStarted, ConfigChanged})
 
 
 class TuningFold:
@@ -32,10 +44,31 @@ class TuningFold:
         self.reset()
 
     def reset(self) -> None:
+        self.evidence = PolicyEvidence()  # router windows under the policy in force (the engine's own fold)
         self.count = dict.fromkeys(SOURCES, 0)
         self.last_ns: dict[str, int | None] = dict.fromkeys(SOURCES)
         self.last_changes: dict[str, list[dict[str, Any]]] = {s: [] for s in SOURCES}
         self.touched: dict[str, set[str]] = {s: set() for s in SOURCES}  # symbols a source ever changed
+
+    def apply(self, ev: Event, cfg: HedgeConfig) -> None:
+        """Fold one event of ``TUNING_TYPES`` (after the projector's own handler ran)."""
+        t = type(ev)
+        kpis = self.evidence.kpis
+        if t is OrderFilled:
+            kpis.on_fill(ev.is_maker, ev.qty, ev.price, ev.slippage_bps, ev.symbol,  # type: ignore[attr-defined]
+                         ev.ts_event_ns)
+        elif t is OrderSubmitted:
+            kpis.on_submitted(ev.order_id, ev.plan_id, ev.symbol, ev.time_in_force,  # type: ignore[attr-defined]
+                              ev.slice_index)  # type: ignore[attr-defined]
+        elif t is OrderRejected:
+            kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
+        elif t is RouterFallback:
+            kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
+        elif t is SessionStarted:
+            self.evidence.on_config(cfg)
+        elif t is ConfigChanged:
+            self.evidence.on_config(cfg)
+            self.on_config_changed(ev)  # type: ignore[arg-type]
 
     def on_config_changed(self, ev: ConfigChanged) -> None:
         if ev.source not in SOURCES:
@@ -60,7 +93,7 @@ def render_router_suggestions(p: Projector) -> dict[str, Any]:
     cfg = p.cfg
     flags = cfg.runtime.v6_flags
     rows = []
-    for sym, (cur, new, ev, why) in router_proposals(p.router.kpis, cfg, p.symbols).items():
+    for sym, (cur, new, ev, why) in router_proposals(p.tuning.evidence.kpis, cfg, p.symbols).items():
         changes = {k: getattr(new, k) for k in POLICY_KEYS if getattr(new, k) != getattr(cur, k)}
         in_force_by_autotune = sym in p.tuning.touched["autotune"] and sym in cfg.runtime.router.symbols
         rows.append({

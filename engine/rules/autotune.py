@@ -6,8 +6,9 @@ with ``source="autotune"`` / ``"feedback_allocator"``) and the projections
 call these with the same folds of the same events, so what the file proposes is
 what the engine would apply.
 
-**Router policy** per symbol, from the symbol's router window (``RouterKpis``,
-the last 500 fills and post-only slices), with at least ``MIN_FILLS`` fills
+**Router policy** per symbol, from the symbol's router window of the fills routed
+with the policy in force (``PolicyEvidence``: the last 500 fills and post-only
+slices since the policy last changed), with at least ``MIN_FILLS`` of them
 (otherwise the policy in force is kept):
 
 * maker timeout (``maker_wait_s``): fallback ratio > 0.30 -> x1.5 (at most 120 s, or the
@@ -75,6 +76,41 @@ def policy_of(rc: RouterCfg, symbol: str) -> RouterPolicy:
         o.twap_slices if o.twap_slices is not None else base.twap_slices,
         o.reprice_offset_ticks if o.reprice_offset_ticks is not None else base.reprice_offset_ticks,
     )
+
+
+class PolicyEvidence:
+    """Per-symbol router windows of the fills made under the router policy in force.
+
+    A symbol's window starts over when its policy changes (autotune, a reload, a new
+    session), so a proposal is judged on fills routed with the policy it would change,
+    never twice on the evidence that already moved it. Fed the same events by the
+    engine (``engine.autotune``) and the projections (``projections.suggestions``).
+    """
+
+    __slots__ = ("kpis", "policies")
+
+    def __init__(self) -> None:
+        self.kpis = RouterKpis()
+        self.policies: dict[str, tuple[float, int, int, int]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        for k, v in s.items():
+            setattr(self, k, v)
+
+    def on_config(self, cfg: HedgeConfig) -> None:
+        """A config took effect: restart the window of every symbol whose policy changed."""
+        rc = cfg.runtime.router
+        for sym in sorted(set(self.policies) | set(rc.symbols) | set(cfg.universe.symbols)):
+            p = policy_of(rc, sym)
+            pol = (p.maker_wait_s, p.max_reprices, p.twap_slices, p.reprice_offset_ticks)
+            old = self.policies.get(sym)
+            if old != pol:
+                if old is not None:
+                    self.kpis.by_sym.pop(sym, None)
+                self.policies[sym] = pol
 
 
 def allowance_of(cfg: HedgeConfig, symbol: str) -> float:
