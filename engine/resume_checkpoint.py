@@ -21,7 +21,7 @@ from typing import Any
 from eventlog.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 
 KIND = "engine-resume"
-VERSION = 1  # bump when EngineState / SimResume attributes change meaning
+VERSION = 2  # bump when EngineState / SimResume attributes change meaning (2: EngineState.autotune)
 ALLOW = ("engine.", "config.schema", "eventlog.events")
 
 
