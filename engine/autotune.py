@@ -65,24 +65,15 @@ class AutotuneFold:
 
     def apply(self, st: EngineState, ev: Event) -> None:
         t = type(ev)
-        kpis = self.evidence.kpis
-        if t is OrderFilled:
-            kpis.on_fill(ev.is_maker, ev.qty, ev.price, ev.slippage_bps, ev.symbol,  # type: ignore[attr-defined]
-                              ev.ts_event_ns)
-        elif t is KlineClosed:
+        if t is KlineClosed:
             every = max(1, int(st.config.runtime.autotune_every_h * HOUR_NS))
             b = ev.ts_event_ns // every
             self.due = b != self.bucket
             self.bucket = b
-        elif t is OrderSubmitted:
-            kpis.on_submitted(ev.order_id, ev.plan_id, ev.symbol, ev.time_in_force,  # type: ignore[attr-defined]
-                                   ev.slice_index)  # type: ignore[attr-defined]
-        elif t is OrderRejected:
-            kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
-        elif t is RouterFallback:
-            kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
         elif t is SessionStarted or t is ConfigChanged:
             self.evidence.on_config(st.config)
+        else:
+            self.evidence.apply(ev)
 
 
 def _changed(state: EngineState, old: dict[str, Any], new: dict[str, Any], prev_hash: str,
@@ -115,7 +106,7 @@ def on_kline(state: EngineState, ev: KlineClosed) -> Out:
     prev_hash = state.config_hash
     out: Out = []
     if apply_router:
-        props = router_proposals(a.evidence.kpis, cfg, symbols)
+        props = router_proposals(a.evidence, cfg, symbols)
         diff = router_changes(cfg, {s: p[1] for s, p in props.items()})
         if diff:
             new = config_to_dict(cfg)

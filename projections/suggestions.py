@@ -53,22 +53,13 @@ class TuningFold:
     def apply(self, ev: Event, cfg: HedgeConfig) -> None:
         """Fold one event of ``TUNING_TYPES`` (after the projector's own handler ran)."""
         t = type(ev)
-        kpis = self.evidence.kpis
-        if t is OrderFilled:
-            kpis.on_fill(ev.is_maker, ev.qty, ev.price, ev.slippage_bps, ev.symbol,  # type: ignore[attr-defined]
-                         ev.ts_event_ns)
-        elif t is OrderSubmitted:
-            kpis.on_submitted(ev.order_id, ev.plan_id, ev.symbol, ev.time_in_force,  # type: ignore[attr-defined]
-                              ev.slice_index)  # type: ignore[attr-defined]
-        elif t is OrderRejected:
-            kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
-        elif t is RouterFallback:
-            kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
-        elif t is SessionStarted:
+        if t is SessionStarted:
             self.evidence.on_config(cfg)
         elif t is ConfigChanged:
             self.evidence.on_config(cfg)
             self.on_config_changed(ev)  # type: ignore[arg-type]
+        else:
+            self.evidence.apply(ev)
 
     def on_config_changed(self, ev: ConfigChanged) -> None:
         if ev.source not in SOURCES:
@@ -93,7 +84,7 @@ def render_router_suggestions(p: Projector) -> dict[str, Any]:
     cfg = p.cfg
     flags = cfg.runtime.v6_flags
     rows = []
-    for sym, (cur, new, ev, why) in router_proposals(p.tuning.evidence.kpis, cfg, p.symbols).items():
+    for sym, (cur, new, ev, why) in router_proposals(p.tuning.evidence, cfg, p.symbols).items():
         changes = {k: getattr(new, k) for k in POLICY_KEYS if getattr(new, k) != getattr(cur, k)}
         in_force_by_autotune = sym in p.tuning.touched["autotune"] and sym in cfg.runtime.router.symbols
         rows.append({

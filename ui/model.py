@@ -598,6 +598,8 @@ def router_evidence_words(ev: dict[str, Any]) -> str:
         parts.append(f"fallback {fmt.pct(ev['fallback_ratio'], 0)}")
     if ev.get("slippage_p95_bps") is not None:
         parts.append(f"slippage p95 {fmt.plain(ev['slippage_p95_bps'])} bps")
+    if ev.get("first_slice_slippage_p95_bps") is not None:
+        parts.append(f"first slice {fmt.plain(ev['first_slice_slippage_p95_bps'])} bps")
     parts.append(f"{fmt.plain(ev['sample_size'], 0)} fills")
     return " · ".join(parts)
 

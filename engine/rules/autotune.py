@@ -18,7 +18,8 @@ slices since the policy last changed), with at least ``MIN_FILLS`` of them
   fallback ratio < 0.05 -> -1 (at least 1);
 * post-only offset (``reprice_offset_ticks``): post-only reject rate (rejects /
   orders) > 0.30 -> +1 (at most 5); < 0.05 -> -1 (at least 1);
-* TWAP slicing (``twap_slices``): slippage p95 above the symbol's allowance
+* TWAP slicing (``twap_slices``): first-slice slippage p95 (see ``PolicyEvidence``)
+  above the symbol's allowance
   (``max_slippage_bps`` of its bucket) -> +2 (at most 12); below a quarter of it
   -> -1 (at least 2).
 
@@ -31,11 +32,19 @@ its weight (``strategy.symbol_weights``).
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.rules.indicators import percentile
-from engine.rules.router_kpis import DEFAULT_MAX_SLIP_BPS, RouterKpis, RouterWindow
+from engine.rules.router_kpis import (
+    DEFAULT_MAX_SLIP_BPS,
+    ORDERS_MAX,
+    ROUTER_WINDOW,
+    RouterKpis,
+    RouterWindow,
+)
+from eventlog.events import Event, OrderFilled, OrderRejected, OrderSubmitted, RouterFallback
 
 if TYPE_CHECKING:  # type only
     from config.schema import HedgeConfig, RouterCfg
@@ -85,13 +94,42 @@ class PolicyEvidence:
     session), so a proposal is judged on fills routed with the policy it would change,
     never twice on the evidence that already moved it. Fed the same events by the
     engine (``engine.autotune``) and the projections (``projections.suggestions``).
+
+    Besides the router windows it keeps each symbol's *first-slice* slippage: of fills
+    of slice 0 of a plan (the only slice of a maker-first or taker plan), i.e. the
+    slippage at the decision, without the drift a TWAP's later slices add (that drift
+    grows with the number of slices, so it cannot judge how many to use).
     """
 
-    __slots__ = ("kpis", "policies")
+    __slots__ = ("first_slice", "kpis", "policies", "slice_of")
 
     def __init__(self) -> None:
         self.kpis = RouterKpis()
         self.policies: dict[str, tuple[float, int, int, int]] = {}
+        self.first_slice: dict[str, deque[float]] = {}
+        self.slice_of: OrderedDict[str, int] = OrderedDict()  # order id -> slice index (bounded)
+
+    def apply(self, ev: Event) -> None:
+        """Fold a router event (``OrderSubmitted``, ``OrderRejected``, ``RouterFallback``, ``OrderFilled``)."""
+        t = type(ev)
+        if t is OrderFilled:
+            f: OrderFilled = ev  # type: ignore[assignment]
+            self.kpis.on_fill(f.is_maker, f.qty, f.price, f.slippage_bps, f.symbol, f.ts_event_ns)
+            if self.slice_of.get(f.order_id) == 0:
+                d = self.first_slice.get(f.symbol)
+                if d is None:
+                    d = self.first_slice[f.symbol] = deque(maxlen=ROUTER_WINDOW)
+                d.append(f.slippage_bps)
+        elif t is OrderSubmitted:
+            s: OrderSubmitted = ev  # type: ignore[assignment]
+            self.kpis.on_submitted(s.order_id, s.plan_id, s.symbol, s.time_in_force, s.slice_index)
+            self.slice_of[s.order_id] = s.slice_index
+            if len(self.slice_of) > ORDERS_MAX:
+                self.slice_of.popitem(last=False)
+        elif t is OrderRejected:
+            self.kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
+        elif t is RouterFallback:
+            self.kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -110,6 +148,7 @@ class PolicyEvidence:
             if old != pol:
                 if old is not None:
                     self.kpis.by_sym.pop(sym, None)
+                    self.first_slice.pop(sym, None)
                 self.policies[sym] = pol
 
 
@@ -120,20 +159,22 @@ def allowance_of(cfg: HedgeConfig, symbol: str) -> float:
     return b.max_slippage_bps if b is not None else DEFAULT_MAX_SLIP_BPS
 
 
-def router_proposals(kpis: RouterKpis, cfg: HedgeConfig, symbols: list[str]
+def router_proposals(evidence: PolicyEvidence, cfg: HedgeConfig, symbols: list[str]
                      ) -> dict[str, tuple[RouterPolicy, RouterPolicy, dict[str, Any], list[str]]]:
     """symbol -> (policy in force, proposed policy, evidence, reasons)."""
     out = {}
     rc = cfg.runtime.router
     for sym in symbols:
-        ev = router_evidence(kpis.by_sym.get(sym), allowance_of(cfg, sym))
+        ev = router_evidence(evidence.kpis.by_sym.get(sym), allowance_of(cfg, sym),
+                             list(evidence.first_slice.get(sym, ())))
         cur = policy_of(rc, sym)
         new, why = propose_router(ev, cur)
         out[sym] = (cur, new, ev, why)
     return out
 
 
-def router_evidence(w: RouterWindow | None, allowance_bps: float) -> dict[str, Any]:
+def router_evidence(w: RouterWindow | None, allowance_bps: float, first_slice: list[float] | None = None
+                    ) -> dict[str, Any]:
     """What a router proposal rests on: fill rate, fallback ratio, slippage, sample size."""
     if w is None:
         w = RouterWindow()
@@ -144,6 +185,8 @@ def router_evidence(w: RouterWindow | None, allowance_bps: float) -> dict[str, A
         "slippage_p50_bps": percentile(slips, 0.5), "slippage_p95_bps": percentile(slips, 0.95),
         "slip_allowance_bps": allowance_bps, "post_only_slices": len(w.slices),
         "post_only_reject_rate": (w.rejects_n / w.orders_n) if w.orders_n else None,
+        "first_slice_slippage_p95_bps": percentile(first_slice or [], 0.95),
+        "first_slice_fills": len(first_slice or []),
     }
 
 
@@ -155,7 +198,7 @@ def propose_router(ev: dict[str, Any], cur: RouterPolicy) -> tuple[RouterPolicy,
     fb = ev["fallback_ratio"] or 0.0
     fill = ev["fill_rate"] or 0.0
     rej = ev["post_only_reject_rate"] or 0.0
-    q95, allow = ev["slippage_p95_bps"], ev["slip_allowance_bps"]
+    q95, allow = ev["first_slice_slippage_p95_bps"], ev["slip_allowance_bps"]
     wait, reprices, slices, offset = cur.maker_wait_s, cur.max_reprices, cur.twap_slices, cur.reprice_offset_ticks
     why: list[str] = []
     if fb > FALLBACK_HIGH:
@@ -178,10 +221,11 @@ def propose_router(ev: dict[str, Any], cur: RouterPolicy) -> tuple[RouterPolicy,
         why.append(f"post-only reject rate {rej:.2f} < {REJECT_LOW}: post one tick closer")
     if q95 is not None and q95 > allow:
         slices = min(max(SLICES_MAX, slices), slices + 2)
-        why.append(f"slippage p95 {q95:.2f} bps > allowance {allow:g}: two more TWAP slices")
+        why.append(f"first-slice slippage p95 {q95:.2f} bps > allowance {allow:g}: two more TWAP slices")
     elif q95 is not None and q95 < allow / 4 and slices > SLICES_MIN:
         slices -= 1
-        why.append(f"slippage p95 {q95:.2f} bps < a quarter of the allowance {allow:g}: one TWAP slice less")
+        why.append(f"first-slice slippage p95 {q95:.2f} bps < a quarter of the allowance {allow:g}: "
+                   "one TWAP slice less")
     new = RouterPolicy(wait, reprices, slices, offset)
     return new, why or ["within every band: keep the policy in force"]
 

@@ -57,7 +57,7 @@ def test_applied_suggestions_are_the_projections_proposals_and_replay_rederives_
                 applied[ev.source] += 1
                 # before folding it: what the projection proposes now is what the engine applied
                 if ev.source == "autotune":
-                    props = router_proposals(p.tuning.evidence.kpis, p.cfg, sorted(p.session_symbols))
+                    props = router_proposals(p.tuning.evidence, p.cfg, sorted(p.session_symbols))
                     for c in ev.changes:
                         parts = c["key"].split(".")
                         sym = parts[3]
