@@ -18,8 +18,8 @@ slices since the policy last changed), with at least ``MIN_FILLS`` of them
   fallback ratio < 0.05 -> -1 (at least 1);
 * post-only offset (``reprice_offset_ticks``): post-only reject rate (rejects /
   orders) > 0.30 -> +1 (at most 5); < 0.05 -> -1 (at least 1);
-* TWAP slicing (``twap_slices``): first-slice slippage p95 (see ``PolicyEvidence``)
-  above the symbol's allowance
+* TWAP slicing (``twap_slices``), once ``MIN_FILLS`` first-slice fills are in:
+  first-slice slippage p95 (see ``PolicyEvidence``) above the symbol's allowance
   (``max_slippage_bps`` of its bucket) -> +2 (at most 12); below a quarter of it
   -> -1 (at least 2).
 
@@ -198,7 +198,10 @@ def propose_router(ev: dict[str, Any], cur: RouterPolicy) -> tuple[RouterPolicy,
     fb = ev["fallback_ratio"] or 0.0
     fill = ev["fill_rate"] or 0.0
     rej = ev["post_only_reject_rate"] or 0.0
-    q95, allow = ev["first_slice_slippage_p95_bps"], ev["slip_allowance_bps"]
+    # first-slice slippage judges TWAP slicing once it has its own MIN_FILLS fills (a p95 of a
+    # dozen fills swings across both bands from one review to the next)
+    q95 = ev["first_slice_slippage_p95_bps"] if ev["first_slice_fills"] >= MIN_FILLS else None
+    allow = ev["slip_allowance_bps"]
     wait, reprices, slices, offset = cur.maker_wait_s, cur.max_reprices, cur.twap_slices, cur.reprice_offset_ticks
     why: list[str] = []
     if fb > FALLBACK_HIGH:
