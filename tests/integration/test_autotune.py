@@ -21,6 +21,7 @@ from projections.fold import Projector
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = ("ROUTER_AUTOTUNE_V6_ENABLED", "ROUTER_AUTOTUNE_V6_APPLY_ENABLED", "FEEDBACK_ALLOCATOR_V6_ENABLED")
 SUGGESTIONS = ("router_policy_suggestions_v6.json", "risk_allocation_suggestions_v6.json")
+pytestmark = pytest.mark.slow  # two 3,000-bar sessions and a replay (~15 s)
 
 
 def _config(tmp: Path) -> Path:

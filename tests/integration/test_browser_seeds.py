@@ -14,7 +14,7 @@ from hedge.cli import main
 from tests.integration.investor_page import CHROMIUM, check_page
 from tests.integration.test_browser_investor import dashboard
 
-pytestmark = [pytest.mark.browser,
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"chromium not installed at {CHROMIUM}")]
 REPO = Path(__file__).resolve().parents[2]
 
