@@ -115,12 +115,22 @@ class Twap(Strict, frozen=True, kw_only=True):
     interval_s: float = 60.0
 
 
+class RouterSymbolPolicy(Strict, frozen=True, kw_only=True):
+    """One symbol's router policy over ``runtime.router`` (None = the global value); router autotune writes it."""
+
+    maker_wait_s: float | None = None
+    max_reprices: int | None = None
+    twap_slices: int | None = None
+    reprice_offset_ticks: int | None = None
+
+
 class RouterCfg(Strict, frozen=True, kw_only=True):
     maker_first: bool = True
     max_reprices: int = 2
     maker_wait_s: float = 30.0
     reprice_offset_ticks: int = 1
     twap: Twap = msgspec.field(default_factory=Twap)
+    symbols: dict[str, RouterSymbolPolicy] = {}  # issue 16: per-symbol policy (engine.rules.autotune.policy_of)
 
 
 class Fees(Strict, frozen=True, kw_only=True):
@@ -221,6 +231,8 @@ class Strategy(Strict, frozen=True, kw_only=True):
     retry_after_veto_bars: int = 3  # added for issue 3: bars to wait after a vetoed entry
     atr_regime: AtrRegimeCfg = msgspec.field(default_factory=AtrRegimeCfg)
     intel: IntelCfg = msgspec.field(default_factory=lambda: IntelCfg())
+    # issue 16: entry size multiplier per symbol (1.0 when absent); the feedback allocator writes it
+    symbol_weights: dict[str, float] = {}
 
 
 # ------------------------------------------------------------------ offexchange_holdings.json

@@ -13,7 +13,8 @@ Trigger table (event folded -> decision -> events recorded):
 ==================  =======================================  =================================
 trigger             decision                                 records
 ==================  =======================================  =================================
-KlineClosed         ``screener.on_kline``                    PositionClosed?, IntentEmitted
+KlineClosed         ``screener.on_kline``, ``autotune``      PositionClosed?, IntentEmitted,
+                                                             ConfigChanged (autotune, allocator)?
 IntentEmitted       ``risk.check_order(intent, build_view)`` RiskDecided
 RiskDecided         ``router.plan_route`` (allow / clamp)    RoutePlanned
 RoutePlanned        ``router.on_planned``                    OrderSubmitted (slice 0)
@@ -39,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine import router, screener, valuation
+from engine import autotune, router, screener, valuation
 from engine.ids import decision_id
 from engine.ports import OrderRequest
 from engine.risk import build_view, check_order
@@ -112,7 +113,7 @@ def _on_tick(state: EngineState, ev: Any) -> list[Action]:
 
 
 def _on_kline(state: EngineState, ev: Any) -> list[Action]:
-    return _emits(screener.on_kline(state, ev), ev.ts_event_ns)
+    return _emits(screener.on_kline(state, ev) + autotune.on_kline(state, ev), ev.ts_event_ns)
 
 
 def decide_dd(state: EngineState, ts_ns: int) -> dict[str, Any] | None:

@@ -94,7 +94,8 @@ def rederive(events: Iterable[Event], *, config: LoadedConfig | None = None,
     for ev in events:
         report.events += 1
         name = type(ev).__name__
-        if name in DECISION_TYPES and not (name in external and not (stack and stack[-1])):
+        decision = name in DECISION_TYPES or (name == "ConfigChanged" and ev.source != "reload")  # type: ignore[attr-defined]
+        if decision and not (name in external and not (stack and stack[-1])):
             while stack and not stack[-1]:
                 stack.pop()
             if not stack:

@@ -21,7 +21,7 @@ from typing import Any
 from eventlog.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 
 KIND = "engine-resume"
-VERSION = 1  # bump when EngineState / SimResume attributes change meaning
+VERSION = 3  # bump when EngineState / SimResume attributes change meaning (2: autotune, 3: dd_book)
 ALLOW = ("engine.", "config.schema", "eventlog.events")
 
 

@@ -25,6 +25,7 @@ from engine.accounting import round_price, round_step_down
 from engine.exchange_filters import effective
 from engine.ids import order_id, plan_id
 from engine.orders import EPS, POST_ONLY_REJECT, PlanState
+from engine.rules.autotune import policy_of
 from engine.rules.units import NS
 from engine.state import EngineState
 from eventlog.events import (
@@ -55,9 +56,10 @@ def plan_route(state: EngineState, dec: RiskDecided, intent: IntentEmitted) -> O
     slices = 1
     if urgent or not rc.maker_first:
         style = "taker"
-    elif rc.twap.enabled and rc.twap.slices > 1 and notional >= rc.twap.min_notional_usd and (tier is None or tier.twap_allowed):
+    elif ((twap_n := policy_of(rc, dec.symbol).twap_slices) > 1 and rc.twap.enabled
+          and notional >= rc.twap.min_notional_usd and (tier is None or tier.twap_allowed)):
         style = "twap"
-        slices = rc.twap.slices
+        slices = twap_n
     else:
         style = "maker_first"
     slice_qty = round_step_down(qty / slices, spec.step_size) if slices > 1 else qty
@@ -75,7 +77,7 @@ def _touch(state: EngineState, p: PlanState, cfg: HedgeConfig, attempt: int) -> 
     s = state.sym(p.symbol)
     spec = effective(state.filters, cfg.universe.symbols, p.symbol)
     tick = spec.tick_size if spec is not None else cfg.universe.symbols[p.symbol].tick_size
-    off = attempt * cfg.runtime.router.reprice_offset_ticks * tick
+    off = attempt * policy_of(cfg.runtime.router, p.symbol).reprice_offset_ticks * tick
     px = (s.bid or p.decision_price) - off if p.side == "BUY" else (s.ask or p.decision_price) + off
     return round_price(px, tick, p.side)
 
@@ -115,7 +117,7 @@ def on_rejected(state: EngineState, ev: OrderRejected) -> Out:
     if rem <= EPS:
         return []
     rc = state.config.runtime.router
-    if o.attempt < rc.max_reprices:
+    if o.attempt < policy_of(rc, p.symbol).max_reprices:
         return [child_order(state, p, slice_index=p.cur_slice, attempt=o.attempt + 1, qty=rem,
                             taker=False, trigger_seq=ev.session_seq)]
     return [
@@ -146,6 +148,7 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
     if s is None or not s.open_plans:
         return []
     rc = state.config.runtime.router
+    wait_ns = policy_of(rc, ev.symbol).maker_wait_s * NS
     now = ev.ts_event_ns
     out: Out = []
     k = 0
@@ -156,7 +159,7 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
         if p.active_order is not None:
             o = state.router.orders[p.active_order]
             if (o.tif == "GTX" and o.open and p.fallback_order is None
-                    and now - o.submitted_ns >= rc.maker_wait_s * NS):
+                    and now - o.submitted_ns >= wait_ns):
                 out.append((RouterFallback, "router", {
                     "plan_id": p.plan_id, "order_id": o.order_id, "symbol": p.symbol, "reason": "maker_timeout",
                     "remaining_qty": max(0.0, round(o.qty - o.filled_qty, 10)), "reprices": o.attempt,

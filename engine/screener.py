@@ -109,6 +109,10 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
     scale = min(2.0, max(0.25, sc.vol_target_frac / daily)) if daily > 0 else 1.0
     notional = nav * sc.per_trade_nav_pct * scale
     intel: dict[str, Any] = {}
+    weight = cfg.strategy.symbol_weights.get(ev.symbol)
+    if weight is not None:  # the feedback allocator's weight (engine.rules.autotune), before conviction
+        intel["allocation_weight"] = weight
+        notional *= weight
     if cfg.runtime.v6_flags.intel_v6_enabled:
         # conviction-weighted sizing: the same IntelBook fold as symbol_scores_v6.json / hybrid_scores.json
         edge = don_high if side == "BUY" else don_low

@@ -29,6 +29,7 @@ from typing import Any
 from config.loader import from_dict
 from config.schema import HedgeConfig
 from engine.accounting import apply_fill
+from engine.autotune import AUTOTUNE_TYPES, AutotuneFold
 from engine.exchange_filters import SymbolFilters
 from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
@@ -181,6 +182,7 @@ class EngineState:
         self.intel = IntelBook()  # round trips, scores (the same fold as expectancy_v6.json)
         self.dd_book = DrawdownBook()  # drawdown policy: dd_state with hysteresis (engine/rules/drawdown.py)
         self.resets_applied: set[int] = set()  # seq of every operator RiskReset applied (hedge/risk_reset.py)
+        self.autotune = AutotuneFold()  # router windows + the due period of autotune / allocator (issue 16)
 
     @property
     def config(self) -> HedgeConfig:
@@ -484,6 +486,8 @@ def evolve(state: EngineState, event: Event) -> EngineState:
     h = _HANDLERS.get(type(event))
     if h is not None:
         h(state, event)
+    if type(event) in AUTOTUNE_TYPES:
+        state.autotune.apply(state, event)
     state.last_seq = event.session_seq
     if event.ts_event_ns > state.now_ns:
         state.now_ns = event.ts_event_ns

@@ -32,6 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "config": ("hedge.cmd_config", "check or show the runtime config"),
     "rebuild": ("hedge.cmd_rebuild", "drop every projection and rebuild it from the log"),
     "project": ("hedge.cmd_project", "run the projections, following the log (separate process/host)"),
+    "sync": ("hedge.cmd_sync", "mirror the state files one way into a directory (a dashboard on another host)"),
     "audit": ("hedge.cmd_audit", "ask the log in SQL (DuckDB over the Parquet audit tables)"),
     "replay": ("hedge.cmd_replay", "re-run a session's decisions (--verify) or a what-if (--set)"),
     "explain": ("hedge.cmd_explain", "explain one risk decision"),

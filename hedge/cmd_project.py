@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ def register(p: argparse.ArgumentParser) -> None:
                         "HOME/state for main, HOME/accounts/NAME/state otherwise")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between catch-ups (default 1)")
     p.add_argument("--batch", type=int, default=5000, help="events per read batch (default 5000)")
+    p.add_argument("--mirror", metavar="DIR", help="after every catch-up, mirror the state files one way into DIR "
+                   "(as hedge sync --to DIR)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +36,26 @@ def run(args: argparse.Namespace) -> int:
     seconds("--interval", args.interval)
     int_in("--batch", args.batch, 1, 10_000_000)
     home = Path(resolve_home(getattr(args, "home", None)))
+    account = args.account or os.environ.get("HEDGE_ACCOUNT") or "main"
     stop = threading.Event()
+    after = None
+    refused: dict[str, list[str]] = {}
+    if args.mirror:
+        from eventlog.accounts import account_home
+        from projections.mirror import mirror
+
+        dest = Path(args.mirror)
+        source = Path(account_home(home, account))  # the account's state files (main: the home itself)
+        if dest.resolve() in (home.resolve(), source.resolve()):
+            raise UsageError(f"--mirror: {dest} is the home itself; choose another directory")
+
+        def after() -> None:
+            res = mirror(source, dest)
+            for name, problems in res.problems.items():
+                if refused.get(name) != problems:  # say it once per distinct problem
+                    print(f"mirror refused {name}: {'; '.join(problems)}", file=sys.stderr)
+            refused.clear()
+            refused.update(res.problems)
 
     def _term(signum: int, frame: Any) -> None:
         stop.set()
@@ -45,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         n = run_projections(home, os.environ.get("HEDGE_STORE_URL") or None, follow=args.follow,
                             interval_s=args.interval, should_stop=stop.is_set, batch=args.batch,
-                            account=args.account or os.environ.get("HEDGE_ACCOUNT") or "main")
+                            account=account, after_sync=after)
     except ProjectionError as exc:
         raise UsageError(str(exc)) from None
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
             signal.signal(signal.SIGINT, old_int)
-    print(f"projections: {n:,} events applied -> {home / 'state'}")
-    return 0
+    print(f"projections: {n:,} events applied -> {home / 'state'}" + (f" (mirrored to {args.mirror})"
+                                                                         if args.mirror else ""))
+    return 1 if refused else 0

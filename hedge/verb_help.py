@@ -38,6 +38,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hedge accounts --format json               the same as JSON",
         "hedge run --account NAME                   continue (or open) an account",
     ),
+    "risk": (
+        'hedge risk reset --reason "drawdown reviewed" leave defensive, on the record',
+        "hedge risk reset --to normal --reason ...  straight to normal",
+        "hedge risk reset --account fund --reason ... another account",
+    ),
     "report": (
         "hedge report                               the last session, short",
         "hedge report --full                        ... with per-symbol and per-month tables",
@@ -118,6 +123,8 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "demo": ("HEDGE_HOME (data directory, default ./logs; --home overrides)", *_CONFIG, *_DEBUG),
     "sessions": (*_STORE, *_DEBUG),
     "accounts": (*_STORE, *_DEBUG),
+    "risk": (*_STORE, "HEDGE_ACCOUNT (the account, when --account is not given)", "USER (recorded as the operator)",
+             *_DEBUG),
     "report": (*_STORE, *_DEBUG),
     "verify": (*_STORE, *_DEBUG),
     "config": (*_CONFIG, "PIPELINE_V6_* (shown as overrides by 'config check')", *_DEBUG),

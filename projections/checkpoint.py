@@ -19,7 +19,7 @@ from projections.files import StateFileError
 from projections.fold import Projector
 
 KIND = "projections"
-VERSION = 3  # bump when the Projector's attributes change meaning (old checkpoints then rebuild)
+VERSION = 4  # bump when the Projector's attributes change meaning (old checkpoints then rebuild)
 ALLOW = ("projections.", "engine.rules.", "config.schema", "eventlog.events")
 
 

@@ -27,6 +27,7 @@ from projections.risk import RiskView
 from projections.router import RouterView
 from projections.seed_docs import render_seed_documents
 from projections.shadow import DecisionFold
+from projections.suggestions import TUNING_TYPES, TuningFold
 from projections.telemetry import ErrorsView, LatencyView, MarketDataView
 from projections.windows import KpiWindows
 
@@ -79,6 +80,7 @@ class Projector:
         self.decisions = DecisionFold()  # live side of pipeline_v6_compare_summary.json
         self.exec_logs = ExecLogsView()  # events.jsonl, orders_executed.jsonl, order_metrics.jsonl (not reset)
         self.windows = KpiWindows()  # kpis_v7.json windows: since inception, last 30 days, this session
+        self.tuning = TuningFold()  # applied autotune / allocator changes (suggestion files)
         self.flag_env: list[str] = []
         self.flags_ns = 0
         self._reset_session()
@@ -96,6 +98,7 @@ class Projector:
         self.errors.reset()
         self.decisions = DecisionFold()
         self.windows.reset()
+        self.tuning = TuningFold()
 
     # -- folding -------------------------------------------------------------------
 
@@ -107,6 +110,8 @@ class Projector:
         fn = HANDLERS.get(type(ev))
         if fn is not None:
             fn(self, ev)
+        if type(ev) in TUNING_TYPES:  # after the handler: a config change is in force
+            self.tuning.apply(ev, self.cfg)
 
     def accepts(self, ev: E.Event) -> bool:
         """Whether ``ev`` belongs to this fold's account (learns sessions as they start).

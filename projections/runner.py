@@ -422,8 +422,11 @@ class ProjectionFollower:
 
 def run_projections(home: Path, store_url: str | None = None, *, follow: bool = False,
                     interval_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
-                    batch: int = DEFAULT_BATCH, account: str = DEFAULT_ACCOUNT) -> int:
-    """``hedge project``: catch up (and keep following); resumes from the checkpoint."""
+                    batch: int = DEFAULT_BATCH, account: str = DEFAULT_ACCOUNT,
+                    after_sync: Callable[[], None] | None = None) -> int:
+    """``hedge project``: catch up (and keep following); resumes from the checkpoint.
+
+    ``after_sync`` runs after every catch-up (``--mirror``: the sync_state mirror)."""
     store = EventStore.open(home, store_url, create=False)
     ahome = account_home(home, account)
     ahome.mkdir(parents=True, exist_ok=True)
@@ -434,6 +437,8 @@ def run_projections(home: Path, store_url: str | None = None, *, follow: bool = 
         while True:
             stopping = should_stop()
             events += proj.sync(final=not follow or stopping)
+            if after_sync is not None:
+                after_sync()
             if not follow or stopping:
                 proj.close()
                 return events

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from projections.suggestions import render_allocation_suggestions, render_router_suggestions
 from projections.telemetry import (
     render_execution_health,
     render_nav,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 SEED_FILES = (
     "nav.json", "expectancy_v6.json", "symbol_scores_v6.json", "hybrid_scores.json", "funding_snapshot.json",
     "basis_snapshot.json", "execution_health.json", "synced_state.json", "v6_runtime_probe.json",
+    "router_policy_suggestions_v6.json", "risk_allocation_suggestions_v6.json",
 )
 
 
@@ -52,4 +54,6 @@ def render_seed_documents(p: Projector, docs: dict[str, dict[str, Any]]) -> dict
         "execution_health.json": render_execution_health(p, docs["router_health.json"], risk),
         "synced_state.json": render_synced(p, positions, nav),
         "v6_runtime_probe.json": render_probe(p),
+        "router_policy_suggestions_v6.json": render_router_suggestions(p),
+        "risk_allocation_suggestions_v6.json": render_allocation_suggestions(p),
     }

@@ -84,12 +84,19 @@ class ShadowReader:
         store = self._store(live_session)
         if store is None:
             return
+        import sqlite3
+
         with store:
-            for ev in store.read(self.seq + 1):
-                self.seq = ev.seq
-                if type(ev) is SessionStarted and self.started is None:
-                    self.started = ev  # type: ignore[assignment]
-                self.fold.apply(ev)
+            try:
+                for ev in store.read(self.seq + 1):
+                    self.seq = ev.seq
+                    if type(ev) is SessionStarted and self.started is None:
+                        self.started = ev  # type: ignore[assignment]
+                    self.fold.apply(ev)
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                # the shadow thread created the file but not its table yet: next catch-up
 
     def documents(self, p: Projector) -> dict[str, dict[str, Any]]:
         self.catch_up(p.session_id)

@@ -34,8 +34,8 @@ def var_cvar(navs: list[float], nav_now: float | None) -> dict[str, Any]:
         if q is None:
             continue
         tail = r.filter(r <= q)
-        var = -float(q)
-        cvar = -float(tail.mean()) if tail.len() else var  # type: ignore[arg-type]
+        var = 0.0 - float(q)  # 0.0 - x: a flat window gives 0.0, never -0.0
+        cvar = 0.0 - float(tail.mean()) if tail.len() else var  # type: ignore[arg-type]
         out[f"var_{k}_frac"] = round(var, 12)
         out[f"cvar_{k}_frac"] = round(cvar, 12)
         out[f"var_{k}_usd"] = round(var * nav_now, 6) if nav_now is not None else None

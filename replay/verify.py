@@ -127,6 +127,8 @@ def verify_session(store: EventStore, session: Session, *,
             name = type(ev).__name__
             if name in CHECKED_TYPES:
                 res.checked[name] += 1
+            elif name == "ConfigChanged" and ev.source != "reload":  # type: ignore[attr-defined]
+                res.checked[f"ConfigChanged({ev.source})"] += 1  # type: ignore[attr-defined]  # autotune decisions
             elif type(ev) is KlineClosed:
                 res.bars += 1
                 closes.add(ev.close_time_ms)

@@ -26,6 +26,7 @@ SYMBOL_COLUMNS = ["Symbol", "Position", "Last close", "ATR", "ATR %", "ATR ratio
 VETO_COLUMNS = ["Time", "Symbol", "Outcome", "Gate", "Threshold", "Observation"]
 #: A live account's data older than this (wall clock) is shown as stale, in red.
 LIVE_STALE_S = 300
+TUNING_COLUMNS = ["Symbol", "Routing proposal", "Evidence", "Routing", "Weight", "Weight evidence", "Allocation"]
 ROUTER_COLUMNS = ["Symbol", "Quality", "Score", "Maker fill", "Fallback", "Slip p50 (bps)",
                   "Slip q95 (bps)", "Fills", "Orders", "Post-only rejects", "Last fill"]
 
@@ -78,6 +79,12 @@ class Dashboard:
                              widths={"Threshold": 300, "Observation": 380})
         self.gates = _html()
         self.router = _table(ROUTER_COLUMNS)
+        self.shadow_cards = _html()
+        self.tuning = _table(TUNING_COLUMNS, formatters={"Routing proposal": {"type": "textarea"},
+                                                         "Evidence": {"type": "textarea"}},
+                             widths={"Routing proposal": 300, "Evidence": 300})
+        self.tuning_note = _html()
+        self.shadow_section: pn.Column | None = None
         self.sections: list[pn.Column] = []
         self.present = False
         self.body: pn.Column | None = None
@@ -123,7 +130,13 @@ class Dashboard:
                          self.router_note),
             self.section("Symbols", "volatility regime and each symbol's own intraday drawdown, for the "
                          "symbols traded or held", self.symbols, self.symbols_note),
+            self.section("Tuning proposals", "routing and allocation changes the engine proposes from its own "
+                         "fills and round trips, the evidence, and whether they were applied",
+                         self.tuning, self.tuning_note),
         ]
+        self.shadow_section = self.section("Live vs shadow", "a second decider on the same bars with one "
+                                           "config change, filled on simulated matching", self.shadow_cards)
+        sections.insert(2, self.shadow_section)
         if self.present:
             main.extend([head, *sections])  # one card per section
         else:
@@ -197,6 +210,17 @@ class Dashboard:
         self.router_note.object = self.symbols_note.object if router_rows else (
             '<div class="empty">No orders routed yet: execution quality appears with the first fill.</div>')
         self.router_note.visible = bool(self.router_note.object)
+        shadow = model.shadow_cards(s)
+        self.shadow_cards.object = c.cards_html(shadow)
+        if self.shadow_section is not None:
+            self.shadow_section.visible = self.present and bool(shadow)
+        tuning = model.tuning_rows(s)
+        self.tuning.value = c.table_frame(tuning, TUNING_COLUMNS)
+        self.tuning.visible = bool(tuning)
+        self.tuning_note.object = "" if tuning else (
+            '<div class="empty">No tuning proposals yet: they appear once a symbol has enough fills '
+            "and round trips to judge.</div>")
+        self.tuning_note.visible = not tuning
 
 
     def load_charts(self) -> None:

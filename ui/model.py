@@ -226,10 +226,12 @@ def overview_cards(s: Snapshot) -> list[Card]:
     return [
         Card("nav", "NAV (USD)", fmt.usd(nav_usd(s)),
              f"return since inception {fmt.pct(first(nav.get('return_frac'), kn.get('return_frac')), sign=True)}"
-             f" · today {fmt.usd(first(nav.get('daily_pnl_usd'), kn.get('daily_pnl_usd')), sign=True)}"),
+             f" · today {fmt.usd(first(nav.get('daily_pnl_usd'), kn.get('daily_pnl_usd')), sign=True)}"
+             + zar_note(s)),
         Card("aum", "AUM (USD)", fmt.usd(aum_total(s)),
              f"PnL {fmt.usd(sub(aum, 'total', 'pnl'), sign=True)}"
-             + ("" if aum.get("complete", True) else " · incomplete")),
+             + ("" if aum.get("complete", True) else " · incomplete")
+             + (f" · {zar(aum.get('total_zar'))}" if aum.get("total_zar") is not None else "")),
         Card("dd_atr", "DD / ATR", f"{fmt.pct(dd)} / {fmt.ratio(risk.get('atr_ratio'))}",
              f"peak {fmt.usd(first(nav.get('peak_nav_usd'), kn.get('peak_nav_usd')))}"),
         Card("router_fill", f"Router fill / fallback ({router_window(s)})", f"{fmt.pct(maker, 0)} / {fmt.pct(fallback, 0)}",
@@ -667,3 +669,124 @@ def _epoch(value: Any) -> float | None:
     except ValueError:
         return None
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+# ----------------------------------------------------------------------------- issue 16
+
+
+def zar(value: Any) -> str:
+    """A rand amount (the guide's ``_zar`` convention), whole rands."""
+    f = fmt.num(value)
+    return f"R {f:,.0f}" if f is not None else ""
+
+
+def zar_note(s: Snapshot) -> str:
+    """" · R 1,836,849 at 18.20 ZAR/USD" when a USD/ZAR rate is configured, else ""."""
+    nav_zar, rate = s.nav_state.get("nav_zar"), fmt.num(s.nav_state.get("usd_zar_rate"))
+    if nav_zar is None or rate is None:
+        return ""
+    return f" · {zar(nav_zar)} at {rate:.2f} ZAR/USD"
+
+
+def overlay_words(overlay: Any) -> str:
+    """``["risk.max_open_positions=5"]`` -> ``"open positions limit 5"``."""
+    parts = []
+    for item in _list(overlay):
+        key, _, value = str(item).partition("=")
+        leaf = key.rsplit(".", 1)[-1]
+        name = GATES.get(leaf) or words(leaf)
+        parts.append(f"{name} {value_words(leaf, fmt.num(value) if fmt.num(value) is not None else value)}")
+    return ", ".join(parts) or "no change"
+
+
+def shadow_cards(s: Snapshot) -> list[Card]:
+    """Live vs shadow: decisions, allowed, vetoed, agreement, PnL; [] when no shadow ran."""
+    head, cmp_ = s.get("pipeline_v6_shadow_head.json"), s.get("pipeline_v6_compare_summary.json")
+    if not head or not head.get("total"):
+        return []
+    live, shadow = _obj(cmp_.get("live")), _obj(cmp_.get("shadow"))
+    live_allowed = (fmt.num(live.get("allow")) or 0) + (fmt.num(live.get("clamp")) or 0) if live else None
+    agreement = cmp_.get("veto_agreement")
+    warm = cmp_.get("warmup_reason")
+    return [
+        Card("shadow_config", "Shadow differs by", overlay_words(head.get("overlay")),
+             f"{fmt.plain(head.get('total'), 0)} decisions beside live, on simulated fills"),
+        Card("shadow_allowed", "Allowed: live / shadow",
+             f"{fmt.plain(live_allowed, 0)} / {fmt.plain(head.get('allowed'), 0)}",
+             f"vetoed {fmt.plain(live.get('veto'), 0)} / {fmt.plain(head.get('vetoed'), 0)}"),
+        Card("shadow_agreement", "Veto agreement", fmt.pct(agreement, 1),
+             "same allow or veto on the same order" if warm is None else "warming up",
+             "good" if isinstance(agreement, int | float) and agreement >= 0.9 else "warn"),
+        Card("shadow_pnl", "PnL: live / shadow",
+             f"{fmt.usd(live.get('net_pnl_usd'), 0, sign=True)} / {fmt.usd(shadow.get('net_pnl_usd'), 0, sign=True)}",
+             f"difference {fmt.usd(cmp_.get('pnl_diff_usd'), 0, sign=True)}"),
+    ]
+
+
+POLICY_WORDS = {"maker_wait_s": "maker wait", "max_reprices": "reprices", "twap_slices": "TWAP slices",
+                "reprice_offset_ticks": "post-only offset (ticks)"}
+
+
+def _policy_change(key: str, old: Any, new: Any) -> str:
+    if key == "maker_wait_s":
+        return f"{POLICY_WORDS[key]} {fmt.age(old)} to {fmt.age(new)}"
+    return f"{POLICY_WORDS[key]} {fmt.plain(old, 0)} to {fmt.plain(new, 0)}"
+
+
+def router_evidence_words(ev: dict[str, Any]) -> str:
+    """"maker fill 82% · fallback 8% · slippage p95 3.20 bps · 500 fills", only what was measured."""
+    if not ev.get("sample_size"):
+        return "no fills yet"
+    parts = []
+    if ev.get("fill_rate") is not None:
+        parts.append(f"maker fill {fmt.pct(ev['fill_rate'], 0)}")
+    if ev.get("fallback_ratio") is not None:
+        parts.append(f"fallback {fmt.pct(ev['fallback_ratio'], 0)}")
+    if ev.get("slippage_p95_bps") is not None:
+        parts.append(f"slippage p95 {fmt.plain(ev['slippage_p95_bps'])} bps")
+    if ev.get("first_slice_slippage_p95_bps") is not None:
+        parts.append(f"first slice {fmt.plain(ev['first_slice_slippage_p95_bps'])} bps")
+    parts.append(f"{fmt.plain(ev['sample_size'], 0)} fills")
+    return " · ".join(parts)
+
+
+def tuning_rows(s: Snapshot) -> list[dict[str, str]]:
+    """Router and allocation proposals per symbol: what, on what evidence, applied or not."""
+    router = {str(r.get("symbol")): r for r in _list(s.get("router_policy_suggestions_v6.json").get("symbols"))
+              if isinstance(r, dict)}
+    alloc = {str(r.get("symbol")): r for r in _list(s.get("risk_allocation_suggestions_v6.json").get("symbols"))
+             if isinstance(r, dict)}
+    applying = s.get("router_policy_suggestions_v6.json").get("mode") == "apply"
+    allocating = sub(s.get("risk_allocation_suggestions_v6.json"), "global", "feedback_allocator_v6_enabled") is True
+    rows = []
+    for sym in sorted(set(router) | set(alloc)):
+        r, a = _obj(router.get(sym)), _obj(alloc.get(sym))
+        ev, cur, new = _obj(r.get("evidence")), _obj(r.get("current")), _obj(r.get("proposed"))
+        changed = [k for k in POLICY_WORDS if cur.get(k) != new.get(k)]
+        weight, cur_w = a.get("suggested_weight"), a.get("current_weight")
+        if not changed and r.get("status") != "applied" and weight in (None, 1.0) and cur_w in (None, 1.0):
+            continue
+        if changed:
+            proposal = "; ".join(_policy_change(k, cur.get(k), new.get(k)) for k in changed)
+            state = "applied at the next review" if applying else "proposed only"
+        elif r.get("status") == "applied":
+            proposal = "; ".join(f"{POLICY_WORDS[k]} {fmt.age(cur.get(k)) if k == 'maker_wait_s' else fmt.plain(cur.get(k), 0)}"
+                                 for k in POLICY_WORDS)
+            state = "applied"
+        else:
+            proposal, state = "keep the routing", "no change"
+        aev = _obj(a.get("evidence"))
+        rows.append({
+            "Symbol": sym, "Routing proposal": proposal,
+            "Evidence": router_evidence_words(ev),
+            "Routing": state,
+            "Weight": f"{fmt.ratio(cur_w)} to {fmt.ratio(weight)}" if cur_w != weight else fmt.ratio(weight),
+            "Weight evidence": (f"score {fmt.ratio(aev.get('score'))} · {fmt.plain(aev.get('round_trips'), 0)} round trips"
+                                f" · {fmt.pct(aev.get('expectancy_frac'), 2, sign=True)} per trip"
+                                if aev.get("expectancy_frac") is not None
+                                else f"{fmt.plain(aev.get('round_trips'), 0)} round trips: too few to weigh"),
+            "Allocation": "applied" if a.get("applied") and weight != 1.0 else
+                          (("applied at the next review" if allocating else "proposed only")
+                           if cur_w != weight else "no change"),
+        })
+    return rows

@@ -29,6 +29,13 @@ STATE_FILES: tuple[str, ...] = (
     "kpis_v7.json",
     "aum_v7.json",
 )
+#: Read too, but optional (not counted as present): the shadow card and the tuning table (issue 16).
+EXTRA_FILES: tuple[str, ...] = (
+    "pipeline_v6_shadow_head.json",
+    "pipeline_v6_compare_summary.json",
+    "router_policy_suggestions_v6.json",
+    "risk_allocation_suggestions_v6.json",
+)
 VETOES_FILE = Path("execution") / "risk_vetoes.jsonl"
 #: How many veto lines are kept from the end of the jsonl file.
 VETO_TAIL = 200
@@ -84,7 +91,7 @@ def read_jsonl_tail(path: Path, limit: int = VETO_TAIL) -> list[dict[str, Any]]:
 def signature(home: Path) -> tuple[tuple[str, int, int], ...]:
     """(name, mtime_ns, size) of every file the dashboard reads: changes when any changes."""
     out = []
-    for rel in (*[Path("state") / n for n in STATE_FILES], VETOES_FILE):
+    for rel in (*[Path("state") / n for n in (*STATE_FILES, *EXTRA_FILES)], VETOES_FILE):
         try:
             st = (home / rel).stat()
         except OSError:
@@ -123,7 +130,7 @@ class Snapshot:
     @property
     def present(self) -> list[str]:
         """Names of the state files that exist and parsed."""
-        return sorted(n for n, d in self.files.items() if d)
+        return sorted(n for n, d in self.files.items() if d and n in STATE_FILES)
 
 
 def load(home: str | os.PathLike[str] | None = None, now: float | None = None) -> Snapshot:
@@ -131,7 +138,7 @@ def load(home: str | os.PathLike[str] | None = None, now: float | None = None) -
     root = hedge_home(home)
     files: dict[str, dict[str, Any]] = {}
     mtimes: dict[str, float] = {}
-    for name in STATE_FILES:
+    for name in (*STATE_FILES, *EXTRA_FILES):
         path = state_dir(root) / name
         files[name] = read_json(path)
         try:
