@@ -38,6 +38,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "hedge accounts --format json               the same as JSON",
         "hedge run --account NAME                   continue (or open) an account",
     ),
+    "sync": (
+        "hedge sync --to /srv/dashboard/state       one-way copy of the state files, checked against the manifest",
+        "hedge sync --to DIR --account fund         another account's files",
+        "hedge project --follow --mirror DIR        keep the copy current while following the log",
+    ),
     "risk": (
         'hedge risk reset --reason "drawdown reviewed" leave defensive, on the record',
         "hedge risk reset --to normal --reason ...  straight to normal",
@@ -123,6 +128,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "demo": ("HEDGE_HOME (data directory, default ./logs; --home overrides)", *_CONFIG, *_DEBUG),
     "sessions": (*_STORE, *_DEBUG),
     "accounts": (*_STORE, *_DEBUG),
+    "sync": (*_STORE, "HEDGE_ACCOUNT (the account, when --account is not given)", *_DEBUG),
     "risk": (*_STORE, "HEDGE_ACCOUNT (the account, when --account is not given)", "USER (recorded as the operator)",
              *_DEBUG),
     "report": (*_STORE, *_DEBUG),
