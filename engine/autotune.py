@@ -79,7 +79,7 @@ class AutotuneFold:
 def _changed(state: EngineState, old: dict[str, Any], new: dict[str, Any], prev_hash: str,
              source: str) -> tuple[dict[str, Any], str] | None:
     from config.loader import from_dict
-    from engine.loop import diff_config
+    from engine.config_diff import diff_config
 
     changes = diff_config(old, new)
     if not changes:

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from engine.config_diff import diff_config
 from engine.core import Cancel, Emit, Submit, decide
 from engine.ports import Venue, VenueUpdate
 from engine.rules.versions import RULES_VERSION
@@ -75,16 +76,6 @@ def check_update(u: VenueUpdate) -> str | None:
         missing = re.search(r"missing required field `(.+?)`", msg)
         return f"{missing.group(1) if missing else field}: {msg}"
     return None
-
-
-def diff_config(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
-    """Every leaf that differs between two config dicts: ``{key, old, new}``, in key order."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[dict[str, Any]] = []
-        for k in sorted(set(old) | set(new)):
-            out.extend(diff_config(old.get(k), new.get(k), f"{path}.{k}" if path else str(k)))
-        return out
-    return [] if old == new else [{"key": path, "old": old, "new": new}]
 
 
 class Engine:

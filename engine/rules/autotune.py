@@ -44,11 +44,11 @@ from engine.rules.router_kpis import (
     RouterKpis,
     RouterWindow,
 )
-from eventlog.events import Event, OrderFilled, OrderRejected, OrderSubmitted, RouterFallback
 
 if TYPE_CHECKING:  # type only
     from config.schema import HedgeConfig, RouterCfg
     from engine.rules.intel.book import IntelBook
+    from eventlog.events import Event, OrderFilled, OrderSubmitted
 
 MIN_FILLS = 20
 FALLBACK_HIGH, FALLBACK_LOW = 0.30, 0.05
@@ -111,8 +111,8 @@ class PolicyEvidence:
 
     def apply(self, ev: Event) -> None:
         """Fold a router event (``OrderSubmitted``, ``OrderRejected``, ``RouterFallback``, ``OrderFilled``)."""
-        t = type(ev)
-        if t is OrderFilled:
+        t = type(ev).__name__  # by name: the shared rules import no event module (docs/architecture.md)
+        if t == "OrderFilled":
             f: OrderFilled = ev  # type: ignore[assignment]
             self.kpis.on_fill(f.is_maker, f.qty, f.price, f.slippage_bps, f.symbol, f.ts_event_ns)
             if self.slice_of.get(f.order_id) == 0:
@@ -120,15 +120,15 @@ class PolicyEvidence:
                 if d is None:
                     d = self.first_slice[f.symbol] = deque(maxlen=ROUTER_WINDOW)
                 d.append(f.slippage_bps)
-        elif t is OrderSubmitted:
+        elif t == "OrderSubmitted":
             s: OrderSubmitted = ev  # type: ignore[assignment]
             self.kpis.on_submitted(s.order_id, s.plan_id, s.symbol, s.time_in_force, s.slice_index)
             self.slice_of[s.order_id] = s.slice_index
             if len(self.slice_of) > ORDERS_MAX:
                 self.slice_of.popitem(last=False)
-        elif t is OrderRejected:
+        elif t == "OrderRejected":
             self.kpis.on_rejected(ev.order_id, ev.symbol, ev.code)  # type: ignore[attr-defined]
-        elif t is RouterFallback:
+        elif t == "RouterFallback":
             self.kpis.on_fallback(ev.order_id, ev.symbol)  # type: ignore[attr-defined]
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,0 +1,15 @@
+"""The difference between two config dicts, leaf by leaf (``ConfigChanged.changes``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def diff_config(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
+    """Every leaf that differs between two config dicts: ``{key, old, new}``, in key order."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[dict[str, Any]] = []
+        for k in sorted(set(old) | set(new)):
+            out.extend(diff_config(old.get(k), new.get(k), f"{path}.{k}" if path else str(k)))
+        return out
+    return [] if old == new else [{"key": path, "old": old, "new": new}]
