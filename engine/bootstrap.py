@@ -27,6 +27,7 @@ class SimOptions:
     data_dir: Path | None = None
     seed: int | None = None
     speed: float | None = None  # None = as fast as possible
+    max_jump: float | None = None  # CSV spike limit (None = kline_csv.DEFAULT_MAX_JUMP)
 
 
 def env_flag(env: Mapping[str, str], name: str) -> bool | None:
@@ -67,7 +68,10 @@ def make_sim_venue(loaded: LoadedConfig, symbols: list[str], opts: SimOptions) -
 
         if not opts.data_dir.is_dir():
             raise NotADirectoryError(f"--data: {opts.data_dir} is not a directory")
-        market = CsvMarket(opts.data_dir, symbols, default_funding_rate=sim.default_funding_rate)
+        from engine.venues.kline_csv import DEFAULT_MAX_JUMP
+
+        market = CsvMarket(opts.data_dir, symbols, default_funding_rate=sim.default_funding_rate,
+                           max_jump=DEFAULT_MAX_JUMP if opts.max_jump is None else opts.max_jump)
         source = f"csv:{opts.data_dir}"
     else:
         from engine.venues.market_gen import GeneratedMarket

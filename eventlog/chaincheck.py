@@ -33,6 +33,10 @@ class ChainBroken(RuntimeError):
                          "(stopped before using it; 'hedge verify' names the altered row)")
 
 
+class NotAnEventLog(FileNotFoundError):
+    """The store exists but holds no event log: an empty file, or the events table is missing."""
+
+
 def check_row(seq: Any, state: Any, prev: bytes) -> bytes:
     """The hash of row ``seq`` after checking it links to ``prev``; ``ChainBroken`` if not."""
     if not isinstance(state, bytes | bytearray | memoryview):

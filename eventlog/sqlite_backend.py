@@ -24,6 +24,7 @@ from eventsourcing.sqlite import (
 )
 
 from eventlog.chain import GENESIS, chain_states, row_hash
+from eventlog.chaincheck import NotAnEventLog
 
 Row = tuple[int, str, int, str, bytes]
 
@@ -43,6 +44,10 @@ class _Pool(SQLiteConnectionPool):
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     """Application recorder with bulk inserts and the hash chain."""
 
+    # Ids are max(rowid)+1 under the write lock and a rollback burns none: a stored log
+    # has seqs 1, 2, 3, ... with no gap (PostgreSQL's sequence may skip ids).
+    gapless = True
+
     def __init__(self, db_path: str, *, synchronous: str | None = None, readonly: bool = False):
         sync = (synchronous or os.environ.get("HEDGE_SQLITE_SYNC") or "NORMAL").upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -51,10 +56,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         db_name = db_path
         if readonly:
             wal = db_path + "-wal"
-            # No WAL content means everything is in the main file: open it immutable (no
-            # -shm needed, which a read-only mount could not create). Else plain read-only.
+            # A read-only connection never checkpoints, truncates or deletes the WAL. On a
+            # read-only mount with no WAL content everything is in the main file: open it
+            # immutable (no -shm needed, which such a mount could not create).
             clean = not os.path.exists(wal) or os.path.getsize(wal) == 0
-            db_name = f"file:{quote(db_path)}?" + ("immutable=1" if clean else "mode=ro")
+            mount_ro = not os.access(os.path.dirname(os.path.abspath(db_path)), os.W_OK)
+            db_name = f"file:{quote(db_path)}?" + ("immutable=1" if clean and mount_ro else "mode=ro")
         datastore = SQLiteDatastore(db_name=db_name, lock_timeout=30)
         pool = _Pool(db_name=db_name, lock_timeout=30)
         pool.synchronous = sync
@@ -169,6 +176,27 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     def close(self) -> None:
         self.datastore.close()
 
+    def wal_damage(self) -> str | None:
+        """What a damaged WAL would make SQLite drop (None when it drops nothing)."""
+        from eventlog.sqlite_wal import scan
+
+        wal = self.db_path + "-wal"
+        found = scan(wal)
+        if found is not None and scan(wal) != found:
+            return None  # a live writer reset the WAL while it was read: not damage
+        if found is None:
+            return None
+        lost = "every frame" if found.lost_commits < 0 else f"{found.lost_commits} committed transactions"
+        return (f"the write-ahead log {wal} is damaged at frame {found.frame} (byte {found.offset}): {lost} "
+                f"after it ({found.lost_frames} frames) cannot be read and SQLite would drop them on the "
+                "next write; keep the -wal file as evidence")
+
+    def page_check(self) -> str | None:
+        """SQLite's own structural check of every page (tables, index, free list); None when ok."""
+        with self.datastore.get_connection(commit=False) as conn:
+            got = [r[0] for r in conn._sqlite_conn.execute("PRAGMA quick_check(5)").fetchall()]
+        return None if got == ["ok"] else "; ".join(str(g) for g in got)
+
 
 def _oid(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
@@ -181,3 +209,22 @@ def check_sqlite_file(path: str) -> None:
             head = f.read(16)
         if head != b"SQLite format 3\x00":
             raise sqlite3.DatabaseError(f"{path} is not an SQLite event log (bad file header)")
+
+
+
+def open_read_only(path: str) -> ChainedSQLiteRecorder:
+    """A read-only recorder, refusing an empty file or one without the events table."""
+    if os.path.getsize(path) == 0:
+        raise NotAnEventLog(f"{path} is empty (0 bytes): not an event log")
+    rec = ChainedSQLiteRecorder(path, readonly=True)
+    try:
+        with rec.datastore.get_connection(commit=False) as conn:
+            found = conn._sqlite_conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (rec.events_table_name,)).fetchone()
+    except BaseException:
+        rec.close()
+        raise
+    if not found:
+        rec.close()
+        raise NotAnEventLog(f"{path} has no events table: not an event log, or its table was dropped")
+    return rec

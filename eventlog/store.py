@@ -93,19 +93,26 @@ class EventStore:
     @classmethod
     def open(
         cls, home: str | os.PathLike[str] | None = None, url: str | None = None, *,
-        create: bool = True,
+        create: bool = True, readonly: bool = False,
     ) -> EventStore:
-        """SQLite file ``$HEDGE_HOME/eventlog.sqlite`` unless a PostgreSQL URL is given."""
+        """SQLite file ``$HEDGE_HOME/eventlog.sqlite`` unless a PostgreSQL URL is given.
+
+        ``readonly`` (``hedge verify``): never write - no schema, no checkpoint, the WAL
+        left as found; an empty file or one without the events table is refused.
+        """
         url = url or os.environ.get("HEDGE_STORE_URL")
         if url:
             from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
 
             return cls(ChainedPostgresRecorder(url, create=create), redact_url(url))
-        from eventlog.sqlite_backend import ChainedSQLiteRecorder, check_sqlite_file
+        from eventlog.sqlite_backend import ChainedSQLiteRecorder, check_sqlite_file, open_read_only
 
         path = resolve_home(home) / "eventlog.sqlite"
         if not create and not path.exists():
             raise FileNotFoundError(f"no event log at {path}")
+        if readonly:
+            check_sqlite_file(str(path))
+            return cls(open_read_only(str(path)), str(path))
         if not create and _read_only(path.parent):
             check_sqlite_file(str(path))
             return cls(ChainedSQLiteRecorder(str(path), readonly=True), str(path))

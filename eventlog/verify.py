@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
 
 from eventlog.chain import GENESIS, row_hash, split
 from eventlog.codec import DecodeError, decode, type_name
-from eventlog.store import EventStore
+from eventlog.store import EventStore, Row
 
 
 class VerifyResult(msgspec.Struct, kw_only=True):
@@ -43,9 +44,13 @@ def _blame_link(store: EventStore, prev_seq: int, seq: int, state: bytes, head_h
     published head), the row is intact and the predecessor's bytes changed - or,
     across a gap in seq, rows in between were deleted. Otherwise ``seq`` itself changed.
     """
-    nxt = next(iter(store.rows(seq + 1, batch=1, check=False)), [])
+    try:
+        nxt = next(iter(store.rows(seq + 1, batch=1, check=False)), [])
+    except Exception:  # the next page cannot be read: judge without it
+        nxt = []
     if nxt:
-        intact = split(nxt[0][4])[0] == row_hash(state)
+        st = nxt[0][4]
+        intact = isinstance(st, bytes | bytearray | memoryview) and split(bytes(st))[0] == row_hash(state)
     elif head_hash is not None:
         intact = row_hash(state).hex() == head_hash
     elif prev_seq:
@@ -68,17 +73,74 @@ def _blame_link(store: EventStore, prev_seq: int, seq: int, state: bytes, head_h
                           f"(deleted), or seq {prev_seq} was altered")
 
 
+def _walk(store: EventStore, batch: int) -> Iterator[Row | Unreadable]:
+    """Every stored row in seq order; an ``Unreadable`` (then stop) where storage fails.
+
+    When a page cannot be read the batch is re-read row by row, so the seq given is the
+    first one that cannot be read.
+    """
+    pos, size, single = 1, batch, 0
+    while True:
+        try:
+            got = store.recorder.select_rows(pos, size)
+        except Exception as exc:  # sqlite3.DatabaseError (page damage), psycopg.DataError, ...
+            if size > 1:
+                size, single = 1, batch
+                continue
+            yield Unreadable(pos, " ".join(str(exc).split()) or type(exc).__name__)
+            return
+        if not got:
+            return
+        yield from got
+        pos = got[-1][0] + 1
+        if size == 1:
+            single -= 1
+            if single <= 0:
+                size = batch
+        elif len(got) < size:
+            return
+
+
+class Unreadable(NamedTuple):
+    seq: int
+    error: str
+
+
+def _check_row(seq: int, oid: Any, version: Any, topic: Any, state: Any) -> str | None:
+    """What is wrong with a row's stored columns themselves (before the chain), or None."""
+    if not isinstance(state, bytes | bytearray | memoryview):
+        kind = "NULL" if state is None else type(state).__name__
+        return f"stored payload is {kind}, not bytes"
+    if oid is None:
+        return "row key: session id is NULL"
+    try:
+        UUID(str(oid))
+    except ValueError:
+        return f"row key: session id {str(oid)[:40]!r} is not a UUID"
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"row key: session_seq is {'NULL' if version is None else type(version).__name__}, not an integer"
+    if not isinstance(topic, str):
+        return f"topic column is {'NULL' if topic is None else type(topic).__name__}, not text"
+    return None
+
+
 def verify(
     store: EventStore, *, published_head: str | None = None,
     progress: Callable[[int], None] | None = None, batch: int = 20000,
 ) -> VerifyResult:
-    """Check chain links, decoding, header consistency and (optionally) a published head.
+    """Check chain links, decoding, row keys, numbering, storage and (optionally) a published head.
 
     Stops at the first bad row and names its seq. ``published_head`` is ``HASH`` or
     ``SEQ:HASH``; a published head that is not in the log means the tail was
     truncated or the log rewritten (with ``SEQ``, an altered row at SEQ is named).
+    On SQLite, whose seqs have no gaps, a gap or renumbered rows are named too; a
+    damaged write-ahead log or damaged pages are reported, never repaired. An empty
+    log is a failure: it proves nothing.
     """
     head_seq, head_hash = parse_head(published_head)
+    gapless = bool(getattr(store.recorder, "gapless", False))
+    wal_check = getattr(store.recorder, "wal_damage", None)
+    wal_problem = wal_check() if wal_check else None
     prev = GENESIS
     prev_seq = 0
     n = 0
@@ -88,37 +150,57 @@ def verify(
     hash_at: int | None = None  # where the published hash was found (any seq)
     altered_at: int | None = None  # the published SEQ's row, when its hash differs
 
-    def bad(seq: int, problem: str) -> VerifyResult:
+    def bad(seq: int | None, problem: str) -> VerifyResult:
         return VerifyResult(ok=False, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(),
                             sessions=len(sessions), bad_seq=seq, problem=problem)
 
-    for rows in store.rows(1, batch=batch, check=False):
-        for seq, oid, version, topic, state in rows:
-            if not first:
-                first = seq
-            link, payload = split(state)
-            if len(state) < 32 or link != prev:
-                return bad(*_blame_link(store, prev_seq, seq, state, head_hash))
-            try:
-                ev = decode(payload, seq)
-            except DecodeError as exc:
-                return bad(seq, f"does not decode: {exc}")
-            if type_name(ev) != topic:
-                return bad(seq, f"topic column {topic!r} != payload type {type_name(ev)!r}")
-            if UUID(ev.session_id).hex != UUID(str(oid)).hex or ev.session_seq != version:
-                return bad(seq, "header (session_id, session_seq) does not match the stored row key")
-            prev = row_hash(state)
-            prev_seq = seq
-            if head_hash and prev.hex() == head_hash:
-                hash_at = seq
-                seen_published = seen_published or head_seq in (None, seq)
-            elif head_seq == seq:
-                altered_at = seq  # judged at the end: a mistyped SEQ is not tampering
-            sessions.add(ev.session_id)
-            n += 1
-            last = seq
-        if progress:
+    for item in _walk(store, batch):
+        if isinstance(item, Unreadable):
+            return bad(item.seq, f"storage damaged: rows from seq {item.seq} on cannot be read ({item.error})")
+        seq, oid, version, topic, state = item
+        if not first:
+            first = seq
+        wrong = _check_row(seq, oid, version, topic, state)
+        if wrong:
+            return bad(seq, wrong)
+        state = bytes(state)
+        link, payload = split(state)
+        if len(state) < 32 or link != prev:
+            return bad(*_blame_link(store, prev_seq, seq, state, head_hash))
+        if gapless and seq != prev_seq + 1:
+            what = "first row" if prev_seq == 0 else f"row after seq {prev_seq}"
+            return bad(seq, f"the {what} is numbered {seq}, not {prev_seq + 1}, and the chain links it: "
+                            "rows renumbered (a stored SQLite log has no gaps in seq)")
+        try:
+            ev = decode(payload, seq)
+        except DecodeError as exc:
+            return bad(seq, f"does not decode: {exc}")
+        if type_name(ev) != topic:
+            return bad(seq, f"topic column {topic!r} != payload type {type_name(ev)!r}")
+        if UUID(ev.session_id).hex != UUID(str(oid)).hex or ev.session_seq != version:
+            return bad(seq, "header (session_id, session_seq) does not match the stored row key")
+        prev = row_hash(state)
+        prev_seq = seq
+        if head_hash and prev.hex() == head_hash:
+            hash_at = seq
+            seen_published = seen_published or head_seq in (None, seq)
+        elif head_seq == seq:
+            altered_at = seq  # judged at the end: a mistyped SEQ is not tampering
+        sessions.add(ev.session_id)
+        n += 1
+        last = seq
+        if progress and n % batch == 0:
             progress(n)
+    if progress:
+        progress(n)
+    if wal_problem:
+        return bad(last + 1, f"{wal_problem} (the readable log ends at seq {last})")
+    page_check = getattr(store.recorder, "page_check", None)
+    damaged = page_check() if page_check else None
+    if damaged:
+        return bad(None, f"storage damaged outside the event rows (index or free pages): {damaged}")
+    if n == 0:
+        return bad(None, "the log holds no events: an empty log proves nothing (every row may have been deleted)")
     res = VerifyResult(ok=True, events=n, first_seq=first, last_seq=last, head_hash=prev.hex(), sessions=len(sessions))
     if head_hash and not seen_published and hash_at is not None:
         res.ok = False

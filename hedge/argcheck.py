@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 
+from engine.rules.units import EPOCH_MS
 from hedge.cli import UsageError
-
-EPOCH_MS = (946_684_800_000, 4_102_444_800_000)  # 2000-01-01 .. 2100-01-01 UTC
 
 
 def seconds(name: str, value: float, *, most: float = 86_400.0) -> float:

@@ -13,6 +13,7 @@ session goes on with the config it had.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -36,6 +37,9 @@ def register(p: argparse.ArgumentParser) -> None:
                         "else main); an account keeps one mode and venue for life (docs/accounts.md)")
     p.add_argument("--data", metavar="DIR", help="kline CSVs <SYMBOL>.csv (open_time_ms,open,high,low,close,volume); "
                    "default: a generated, seeded market")
+    p.add_argument("--max-jump", type=float, metavar="RATIO",
+                   help="--data: refuse a bar whose high is more than RATIO x the previous close, or whose "
+                   "low is less than the previous close / RATIO (a spike; default 10)")
     p.add_argument("--symbols", metavar="LIST", help="comma-separated symbols (default: all with data / the universe)")
     p.add_argument("--speed", default="max", metavar="N|max",
                    help="simulated clock rate: N x real time, or max (default)")
@@ -186,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         from hedge.argcheck import int_in
 
         int_in("--seed", args.seed, 0, 2**32 - 1)
+    max_jump = getattr(args, "max_jump", None)
+    if max_jump is not None and not (math.isfinite(max_jump) and 1 < max_jump <= 1e12):
+        raise UsageError(f"--max-jump: must be a ratio in (1, 1e12], got {max_jump!r}")
     once = bool(args.once or env_flag(env, "EXECUTOR_ONCE"))
     data_dir = Path(args.data) if args.data else None
     if data_dir is not None and not data_dir.is_dir():
@@ -196,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     symbols = resolve_symbols(loaded, requested, data_dir)
     session_id = _session_id(args.session_id)
     try:
-        venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed), env)
+        venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed, max_jump), env)
     except VenueUnavailable as exc:
         raise UsageError(str(exc)) from None
     account = _account_name(args, env, cfg)

@@ -1,12 +1,19 @@
-"""``hedge verify``: walk the log, check the chain and that every event decodes."""
+"""``hedge verify``: walk the log, check the chain and that every event decodes.
+
+The log is opened read-only: verify never writes, never creates the schema, never
+checkpoints or deletes SQLite's write-ahead log (a damaged WAL is evidence).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+import msgspec
+
+from eventlog.chaincheck import NotAnEventLog
 from eventlog.store import EventStore, describe_store
-from eventlog.verify import verify
+from eventlog.verify import VerifyResult, parse_head, verify
 from hedge.progress import counter
 
 
@@ -19,13 +26,22 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with EventStore.open(create=False) as store:
-        total = store.count()
-        with counter("verifying", total, enabled=args.format == "text") as tick:
-            res = verify(store, published_head=args.head, progress=tick)
+    parse_head(args.head)  # a malformed --head is a usage error before the log is opened
+    try:
+        with EventStore.open(create=False, readonly=True) as store:
+            total = store.count()
+            with counter("verifying", total, enabled=args.format == "text") as tick:
+                res = verify(store, published_head=args.head, progress=tick)
+    except NotAnEventLog as exc:  # an empty file, a dropped table: damage, not a clean empty log
+        res = VerifyResult(ok=False, events=0, bad_seq=1, problem=str(exc))
+    except (FileNotFoundError, LookupError):
+        raise
+    except Exception as exc:  # the file is not a readable database at all (header or schema damaged)
+        if type(exc).__module__.split(".")[0] not in ("sqlite3", "psycopg"):
+            raise
+        res = VerifyResult(ok=False, events=0, bad_seq=1,
+                           problem=f"the log cannot be read at all: {' '.join(str(exc).split())}")
     if args.format == "json":
-        import msgspec
-
         print(json.dumps(msgspec.to_builtins(res)))
     elif res.ok:
         print(f"ok: {res.events} events (seq {res.first_seq}..{res.last_seq}), {res.sessions} sessions, "
@@ -33,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     elif res.bad_seq is None:
         print(f"FAILED: {res.problem}")
     else:
-        print(f"FAILED at seq {res.bad_seq}: {res.problem} ({res.events} events verified before it)")
+        where = f" at seq {res.bad_seq}" if res.bad_seq is not None else ""
+        print(f"FAILED{where}: {res.problem} ({res.events} events verified before it)")
     return 0 if res.ok else 1

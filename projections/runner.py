@@ -23,6 +23,7 @@ read the log (``HEDGE_STORE_URL``).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import shutil
 import sys
@@ -420,31 +421,76 @@ class ProjectionFollower:
                 store.close()
 
 
+def _store_lost(exc: BaseException) -> bool:
+    """True for a lost or refused connection to the log's server (it may come back)."""
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    if isinstance(exc, ConnectionError | OperationalError | InterfaceError):
+        return True
+    mod = type(exc).__module__.split(".")[0]
+    return mod == "psycopg" and type(exc).__name__ in ("OperationalError", "InterfaceError")
+
+
 def run_projections(home: Path, store_url: str | None = None, *, follow: bool = False,
                     interval_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
                     batch: int = DEFAULT_BATCH, account: str = DEFAULT_ACCOUNT,
-                    after_sync: Callable[[], None] | None = None) -> int:
+                    after_sync: Callable[[], None] | None = None,
+                    log: Callable[[str], None] | None = None) -> int:
     """``hedge project``: catch up (and keep following); resumes from the checkpoint.
 
-    ``after_sync`` runs after every catch-up (``--mirror``: the sync_state mirror)."""
-    store = EventStore.open(home, store_url, create=False)
+    ``after_sync`` runs after every catch-up (``--mirror``: the sync_state mirror).
+
+    Following a PostgreSQL log, a lost connection (a server restart, a failover) is not
+    fatal: the partial catch-up is dropped, the store reopened every ``interval_s`` until
+    the server answers, and the views resume from their checkpoint - the same path as a
+    restarted ``hedge project``. Each loss and reconnect is said on stderr.
+    """
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    store: EventStore | None = EventStore.open(home, store_url, create=False)
     ahome = account_home(home, account)
     ahome.mkdir(parents=True, exist_ok=True)
     lock = Lock(Paths(ahome).lock)
     events = 0
+    proj: Projection | None = None
+
+    def wait(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not should_stop():
+            time.sleep(min(0.1, seconds))
+
     try:
-        proj = Projection(ahome, store, batch=batch, account=account)
         while True:
             stopping = should_stop()
-            events += proj.sync(final=not follow or stopping)
+            try:
+                if store is None:
+                    store = EventStore.open(home, store_url, create=False)
+                    say(f"projections: reconnected to {store.location}")
+                if proj is None:
+                    proj = Projection(ahome, store, batch=batch, account=account)
+                events += proj.sync(final=not follow or stopping)
+            except Exception as exc:
+                if not (follow and store_url and _store_lost(exc)):
+                    raise
+                if proj is not None:
+                    proj.close()
+                    proj = None
+                if store is not None:
+                    say(f"projections: lost the event log ({' '.join(str(exc).split())[:200]}); "
+                        "reconnecting")
+                    with contextlib.suppress(Exception):
+                        store.close()
+                    store = None
+                if stopping:
+                    return events
+                wait(interval_s)
+                continue
             if after_sync is not None:
                 after_sync()
             if not follow or stopping:
                 proj.close()
                 return events
-            deadline = time.monotonic() + interval_s
-            while time.monotonic() < deadline and not should_stop():
-                time.sleep(min(0.1, interval_s))
+            wait(interval_s)
     finally:
         lock.release()
-        store.close()
+        if store is not None:
+            store.close()

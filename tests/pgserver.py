@@ -138,6 +138,13 @@ class PgServer:
         subprocess.run(self._cmd(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"),
                        capture_output=True, timeout=60)
 
+    def start_again(self) -> None:
+        """Start a stopped cluster on its old port (a server restart, as clients see it)."""
+        opts = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+                "-c max_connections=200 -c shared_buffers=64MB")
+        subprocess.run(self._cmd(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
+                                 "-t", "60", "start"), check=True, capture_output=True, timeout=90)
+
     # -- databases -------------------------------------------------------------------
 
     def url(self, dbname: str) -> str:

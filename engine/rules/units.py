@@ -9,6 +9,9 @@ HOUR_NS = 3_600 * NS
 DAY_NS = 86_400 * NS
 HOURS_PER_YEAR = 24 * 365
 BPS = 10_000.0  # basis points per unit fraction
+# Market times are UTC epoch milliseconds in 2000-01-01 .. 2100-01-01: a value in
+# seconds, microseconds or below zero is refused, never guessed.
+EPOCH_MS = (946_684_800_000, 4_102_444_800_000)
 
 
 def utc_day(ts_ns: int) -> int:

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import polars as pl
 
+from engine.rules.units import EPOCH_MS
+
 COLUMNS = ("open_time_ms", "open", "high", "low", "close", "volume")
 Bar = tuple[str, float, float, float, float, float]
+MIN_TIME_MS, MAX_TIME_MS = EPOCH_MS  # seconds (1.7e9), microseconds (1.7e15), negatives fall outside
+# A bar whose high is more than this many times the previous close (or whose low is
+# less than the previous close divided by it) is a data error (``--max-jump``).
+DEFAULT_MAX_JUMP = 10.0
 
 
 def available_symbols(data_dir: Path) -> list[str]:
@@ -20,7 +26,40 @@ def available_symbols(data_dir: Path) -> list[str]:
     return sorted(p.stem for p in data_dir.glob("*.csv"))
 
 
-def read_symbol(path: Path) -> tuple[list[int], list[list[float]]]:
+def _first(mask: pl.Series) -> int:
+    """The CSV row number (header = row 1) of the first True in ``mask``."""
+    return int(mask.arg_max() or 0) + 2
+
+
+def check_bars(path: Path, t: pl.Series, o: pl.Series, h: pl.Series, lo: pl.Series, c: pl.Series,
+               max_jump: float = DEFAULT_MAX_JUMP) -> None:
+    """OHLC consistency, millisecond times in range, no price spike: ``ValueError`` naming file, row, field."""
+    out = (t < MIN_TIME_MS) | (t > MAX_TIME_MS)
+    if out.any():
+        row = _first(out)
+        v = t[row - 2]
+        hint = " (seconds? times must be UTC milliseconds)" if 0 < v < MIN_TIME_MS // 100 else ""
+        raise ValueError(f"{path}: row {row}: field 'open_time_ms' {v} is not a UTC millisecond time between "
+                         f"2000 and 2100{hint}")
+    if (h < lo).any():
+        raise ValueError(f"{path}: row {_first(h < lo)}: field 'high' is below 'low'")
+    for name, col in (("open", o), ("close", c)):
+        for bad, side in ((col > h, "above 'high'"), (col < lo, "below 'low'")):
+            if bad.any():
+                row = _first(bad)
+                raise ValueError(f"{path}: row {row}: field {name!r} {col[row - 2]} is {side} "
+                                 f"({h[row - 2]} / {lo[row - 2]})")
+    if len(c) > 1:
+        prev = c.shift(1)
+        up, down = (h / prev > max_jump).fill_null(False), (prev / lo > max_jump).fill_null(False)
+        for bad, name, col in ((up, "high", h), (down, "low", lo)):
+            if bad.any():
+                row = _first(bad)
+                raise ValueError(f"{path}: row {row}: field {name!r} {col[row - 2]} jumps more than {max_jump:g}x "
+                                 f"from the previous close {prev[row - 2]} (a spike; limit: --max-jump)")
+
+
+def read_symbol(path: Path, max_jump: float = DEFAULT_MAX_JUMP) -> tuple[list[int], list[list[float]]]:
     """(open times, [open, high, low, close, volume] columns) of one CSV, validated."""
     if not path.exists():
         raise FileNotFoundError(f"no kline file {path}")
@@ -46,16 +85,13 @@ def read_symbol(path: Path) -> tuple[list[int], list[list[float]]]:
             what = "must be >= 0" if c == "volume" else "must be a positive price"
             raise ValueError(f"{path}: row {row}: field {c!r} {what}, got {s[row - 2]}")
         cols.append(s.to_list())
-    hi, lo = pl.Series(cols[1]), pl.Series(cols[2])
-    if (hi < lo).any():
-        row = int((hi < lo).arg_max() or 0) + 2
-        raise ValueError(f"{path}: row {row}: field 'high' is below 'low'")
     try:
         t = df["open_time_ms"].cast(pl.Int64, strict=True)
     except Exception:
         raise ValueError(f"{path}: column 'open_time_ms' must be integer milliseconds") from None
     if t.null_count():
-        raise ValueError(f"{path}: field 'open_time_ms' has an empty value")
+        raise ValueError(f"{path}: row {_first(t.is_null())}: field 'open_time_ms' is empty")
+    check_bars(path, t, *(pl.Series(col) for col in cols[:4]), max_jump=max_jump)
     if len(t) > 1 and not (t.diff().drop_nulls() > 0).all():
         row = int((t.diff() <= 0).arg_max() or 0) + 2
         raise ValueError(f"{path}: row {row}: 'open_time_ms' is not increasing")
@@ -65,11 +101,12 @@ def read_symbol(path: Path) -> tuple[list[int], list[list[float]]]:
 class CsvMarket:
     """Iterator of bar steps ``(open_time_ms, [(symbol, o, h, l, c, v), ...])`` from CSVs."""
 
-    def __init__(self, data_dir: Path, symbols: list[str], *, default_funding_rate: float = 0.0001):
+    def __init__(self, data_dir: Path, symbols: list[str], *, default_funding_rate: float = 0.0001,
+                 max_jump: float = DEFAULT_MAX_JUMP):
         self.symbols = list(symbols)
         self.data_dir = data_dir
         self.default_funding_rate = default_funding_rate
-        self._data = {s: read_symbol(data_dir / f"{s}.csv") for s in symbols}
+        self._data = {s: read_symbol(data_dir / f"{s}.csv", max_jump) for s in symbols}
         self._rates = {s: default_funding_rate for s in symbols}
         self.expected_steps = max((len(d[0]) for d in self._data.values()), default=0)
         starts = [d[0][0] for d in self._data.values() if d[0]]
