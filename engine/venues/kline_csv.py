@@ -91,8 +91,8 @@ def read_symbol(path: Path, max_jump: float = DEFAULT_MAX_JUMP) -> tuple[list[in
         raise ValueError(f"{path}: column 'open_time_ms' must be integer milliseconds") from None
     if t.null_count():
         raise ValueError(f"{path}: row {_first(t.is_null())}: field 'open_time_ms' is empty")
-    o, h, lo, c = (pl.Series(col) for col in cols[:4])
-    check_bars(path, t, o, h, lo, c, max_jump=max_jump)
+    opens, highs, lows, closes = (pl.Series(col) for col in cols[:4])
+    check_bars(path, t, opens, highs, lows, closes, max_jump=max_jump)
     if len(t) > 1 and not (t.diff().drop_nulls() > 0).all():
         row = int((t.diff() <= 0).arg_max() or 0) + 2
         raise ValueError(f"{path}: row {row}: 'open_time_ms' is not increasing")
