@@ -1,18 +1,25 @@
-"""``hedge serve``: the dashboard on loopback with the system's nginx in front (basic auth).
+"""``hedge serve``: the dashboard behind the system's nginx (basic auth), nginx owned by serve.
 
-nginx listens on ``--public-address:--public-port`` (default 127.0.0.1:8080), asks for an
-investor login from ``--htpasswd`` (default ``$HEDGE_HOME/investors.htpasswd``, managed by
-``hedge investors``) on ``/``, leaves ``/healthz`` open, and proxies everything, websocket
-included, to the Panel server on a loopback port. Its config lives in a temp dir; nginx
-runs in the foreground; Ctrl-C or SIGTERM stops both.
+nginx listens on ``--public-address:--public-port`` (default 127.0.0.1:8080; beyond
+loopback only with TLS or ``--insecure-http``), asks for an investor login from
+``--htpasswd`` (default ``$HEDGE_HOME/investors.htpasswd``, managed by ``hedge
+investors``) on ``/`` - checked by the dashboard process (``ui.auth``: same cost for
+unknown names, bcrypt off nginx's event loop), rate-limited per client by nginx - and
+leaves ``/healthz`` open (up or down, nothing else). The dashboard listens on a unix
+socket in nginx's private run directory that only nginx can open. nginx runs in the
+foreground and dies with serve, even on kill -9 (``PR_SET_PDEATHSIG``); a leftover one
+recorded in ``$HEDGE_HOME/.serve/nginx.json`` is stopped at the next start. Ctrl-C or
+SIGTERM stops both.
 
 ``--print-site`` prints the nginx site config instead (for a system nginx, e.g. HTTPS on a
-real domain; see docs/investor_access.md).
+real domain, with ``hedge dashboard`` on ``--dashboard-port``; see docs/investor_access.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import socket
 from pathlib import Path
 
@@ -20,6 +27,19 @@ from hedge.accounts_cli import account_state_home
 from hedge.cli import UsageError
 from hedge.cmd_investors import default_file
 from ui import htpasswd, proxy, server, state
+from ui.auth import LoginCheck
+
+
+def restrict_socket(sock: Path) -> None:
+    """Only nginx may connect: the socket is ours (0600), or, when nginx's workers run as
+    ``nobody`` (started as root), ours and their group's (0660 root:nogroup)."""
+    if os.geteuid() == 0:
+        import grp
+
+        os.chown(sock, 0, grp.getgrnam(proxy.WORKER_USER[1]).gr_gid)
+        sock.chmod(0o660)
+    else:
+        sock.chmod(0o600)
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -31,7 +51,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--htpasswd", metavar="FILE", type=Path,
                    help="investor logins (default $HEDGE_HOME/investors.htpasswd)")
     p.add_argument("--dashboard-port", type=int, default=0, metavar="PORT",
-                   help="loopback port of the Panel server (default: a free one)")
+                   help="--print-site: loopback port of the dashboard (default 5006); serve itself uses a unix socket")
     p.add_argument("--server-name", action="append", default=[], metavar="NAME",
                    help="public host name (repeatable): nginx server_name and allowed websocket origin")
     p.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain: serve HTTPS")
@@ -39,6 +59,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nginx", metavar="PATH", help="nginx binary (default: from PATH or /usr/sbin/nginx)")
     p.add_argument("--print-site", action="store_true",
                    help="print the nginx site config for a system nginx and exit")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="allow listening beyond loopback without TLS (passwords then cross the network "
+                   "in clear text)")
 
 
 def origins(args: argparse.Namespace) -> list[str]:
@@ -55,10 +78,26 @@ def origins(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def is_loopback(address: str) -> bool:
+    """True for an address only this host can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     path: Path = (args.htpasswd or default_file()).resolve()
     if (args.tls_cert is None) != (args.tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together")
+    if not (args.tls_cert or is_loopback(args.public_address) or args.insecure_http):
+        raise UsageError(f"--public-address {args.public_address} reaches beyond this host without TLS: "
+                         "investor passwords would cross the network in clear text; give --tls-cert and "
+                         "--tls-key, or --insecure-http to accept that")
     dash_port = args.dashboard_port or (5006 if args.print_site else server.free_port())
     site = proxy.Site(upstream_port=dash_port, htpasswd=path, listen_port=args.public_port,
                       listen_address=args.public_address, server_names=tuple(args.server_name),
@@ -70,18 +109,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not htpasswd.names(path):
         raise UsageError(f"no investor logins in {path}: add one with 'hedge investors add NAME'")
-    server.check_port_free(args.public_address, args.public_port)
-    server.check_port_free("127.0.0.1", dash_port)
     home = account_state_home(state.hedge_home(), getattr(args, "account", None))
-    nginx = proxy.NginxRun(site=site, nginx=proxy.find_nginx(args.nginx))
+    record = state.hedge_home() / ".serve" / "nginx.json"
+    if record.exists():
+        said = proxy.stop_leftover(record)
+        if said:
+            print(f"serve: {said}", flush=True)
+    server.check_port_free(args.public_address, args.public_port)
+    nginx = proxy.NginxRun(site=site, nginx=proxy.find_nginx(args.nginx), record=record)
+    sock = nginx.run_dir / "dashboard.sock"
+    nginx.site = site = dataclasses.replace(site, upstream_socket=sock)
+    login = LoginCheck(path)
     dash = None
     with server.StopSignals() as signals:
         try:
             nginx.prepare()
-            dash = server.serve(home, port=dash_port, address="127.0.0.1", origins=origins(args),
-                                use_xheaders=True, threaded=True)
-            server.wait_http(f"http://127.0.0.1:{dash_port}/healthz",
-                             alive=lambda: dash.is_alive() and not signals.fired)
+            dash = server.serve(home, origins=origins(args), use_xheaders=True, threaded=True,
+                                unix_socket=sock, login=login)
+            server.wait_unix(sock, "/livez", alive=lambda: dash.is_alive() and not signals.fired)
+            restrict_socket(sock)
             if not signals.fired:
                 nginx.start()
             scheme = "https" if site.tls else "http"
@@ -92,11 +138,10 @@ def run(args: argparse.Namespace) -> int:
             except server.ServeError as exc:
                 raise server.ServeError(f"{exc} ({nginx.error_tail()})") from None
             print(f"serve: {public}/  (nginx basic auth, {len(htpasswd.names(path))} investor logins "
-                  f"in {path}; /healthz open; dashboard on 127.0.0.1:{dash_port}; Ctrl-C stops)",
+                  f"in {path}; /healthz open; dashboard on {sock}; Ctrl-C stops)",
                   flush=True)
 
             def tick() -> bool:
-                nginx.sync_htpasswd()
                 return nginx.alive() and dash.is_alive()
 
             if signals.wait(tick=tick) == "exited":
@@ -109,5 +154,6 @@ def run(args: argparse.Namespace) -> int:
             nginx.stop()
             if dash is not None:
                 dash.stop()
+            login.close()
     print("serve: stopped", flush=True)
     return 0

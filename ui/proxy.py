@@ -6,22 +6,31 @@ The same template (``ui/nginx/site.conf.tmpl``) serves two uses:
   runs the system's nginx there in the foreground (pid, logs, temp files all inside);
 * ``hedge serve --print-site`` prints it for a system nginx (production, HTTPS).
 
-When nginx is started as root its workers run as ``nobody``; they must read the
-htpasswd file, so a copy readable by that user is kept in the run directory and
-refreshed when the original changes (``hedge investors add`` takes effect at once).
+nginx does not read the htpasswd file: it asks the dashboard process (``auth_request``
+to ``/_auth``, ``ui.auth``), which reads it on every change (``hedge investors add``
+takes effect at once). When nginx is started as root its workers run as ``nobody``; they
+reach the dashboard's unix socket in the run directory through its group.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import json
 import os
-import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATES = Path(__file__).with_name("nginx")
+_PR_SET_PDEATHSIG = 1
+# Requests per second per client address on the login-protected pages, and the burst a
+# page load may use at once (its scripts, styles and websocket) before 429s start.
+LOGIN_RATE, LOGIN_BURST = 20, 100
 WORKER_USER = ("nobody", "nogroup")
 
 
@@ -41,6 +50,12 @@ class Site:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     redirect_http: bool = False
+    upstream_socket: Path | None = None  # the dashboard on a unix socket instead of the port
+
+    @property
+    def upstream(self) -> str:
+        """The dashboard as nginx's proxy_pass names it (``http://`` + this)."""
+        return f"unix:{self.upstream_socket}:" if self.upstream_socket else f"127.0.0.1:{self.upstream_port}"
 
     @property
     def tls(self) -> bool:
@@ -80,13 +95,13 @@ def render_site(site: Site) -> str:
         if site.redirect_http:
             redirect = ("\nserver {\n    listen 80;\n"
                         f"    server_name {names};\n"
-                        "    location = /healthz { proxy_pass http://" f"127.0.0.1:{site.upstream_port}/healthz; }}\n"
+                        "    location = /healthz { proxy_pass http://" f"{site.upstream}/livez; }}\n"
                         "    location / { return 301 https://$host$request_uri; }\n}\n")
     else:
         listen_line = f"    listen {listen};"
     return _fill((TEMPLATES / "site.conf.tmpl").read_text(encoding="utf-8"), {
         "LISTEN": listen_line, "SERVER_NAME": names, "TLS": tls, "HSTS": hsts, "REDIRECT": redirect,
-        "UPSTREAM": f"127.0.0.1:{site.upstream_port}", "HTPASSWD": str(site.htpasswd),
+        "UPSTREAM": site.upstream, "RATE": f"{LOGIN_RATE}r/s", "BURST": str(LOGIN_BURST),
     })
 
 
@@ -100,13 +115,20 @@ def find_nginx(explicit: str | None = None) -> str:
 
 @dataclass
 class NginxRun:
-    """A private nginx: config, htpasswd copy, pid and logs in ``run_dir``."""
+    """A private nginx: config, pid and logs in ``run_dir``; it dies with this process.
+
+    nginx is started with ``PR_SET_PDEATHSIG``: however ``hedge serve`` ends (kill -9
+    included) the kernel sends nginx SIGTERM, so no orphan keeps the port. A record of
+    the running nginx (``record``, e.g. ``$HEDGE_HOME/.serve/nginx.json``) lets the next
+    ``serve`` stop a leftover one (started by an older version, or after a failed
+    delivery) that is still ours - its command line names its own run directory.
+    """
 
     site: Site
     nginx: str
     run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hedge-nginx-")))
+    record: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
-    _htpasswd_sig: tuple[int, int] | None = None
 
     @property
     def conf(self) -> Path:
@@ -119,42 +141,28 @@ class NginxRun:
                 "-e", str(self.run_dir / "error.log")]
 
     def prepare(self) -> None:
-        """Write nginx.conf, site.conf and the htpasswd copy; check them with ``nginx -t``."""
+        """Write nginx.conf and site.conf; check them with ``nginx -t``."""
         as_root = os.geteuid() == 0
-        self.run_dir.chmod(0o711)  # workers (nobody, when root) must traverse to the htpasswd copy
-        site = Site(**{**self.site.__dict__, "htpasswd": self.run_dir / "htpasswd"})
-        (self.run_dir / "site.conf").write_text(render_site(site), encoding="utf-8")
+        self.run_dir.chmod(0o711)  # workers (nobody, when root) must traverse to the dashboard socket
+        (self.run_dir / "site.conf").write_text(render_site(self.site), encoding="utf-8")
         user = f"user {WORKER_USER[0]} {WORKER_USER[1]};" if as_root else ""
         self.conf.write_text(_fill((TEMPLATES / "nginx.conf.tmpl").read_text(encoding="utf-8"),
                                    {"USER": user, "RUN": str(self.run_dir)}), encoding="utf-8")
-        self.sync_htpasswd()
         check = subprocess.run([*self.argv(), "-t"],
                                capture_output=True, text=True, check=False)
         if check.returncode != 0:
             raise ProxyError("nginx rejected the generated config: " + " ".join(check.stderr.split())[-400:])
 
-    def sync_htpasswd(self) -> None:
-        """Copy the htpasswd file into the run dir when it changed (atomic replace)."""
-        try:
-            st = self.site.htpasswd.stat()
-        except OSError as exc:
-            raise ProxyError(f"cannot read {self.site.htpasswd}: {exc.strerror}") from None
-        sig = (st.st_mtime_ns, st.st_size)
-        if sig == self._htpasswd_sig:
-            return
-        tmp = self.run_dir / "htpasswd.tmp"
-        shutil.copyfile(self.site.htpasswd, tmp)
-        tmp.chmod(0o400)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam(WORKER_USER[0])
-            os.chown(tmp, pw.pw_uid, pw.pw_gid)
-        tmp.replace(self.run_dir / "htpasswd")
-        self._htpasswd_sig = sig
-
     def start(self) -> None:
-        """Start nginx in the foreground (as a child process)."""
-        self.proc = subprocess.Popen(self.argv(),
-                                     stdin=subprocess.DEVNULL)
+        """Start nginx in the foreground (as a child process that dies with this one)."""
+        parent = os.getpid()
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     preexec_fn=lambda: _die_with(parent))
+        if self.record is not None:
+            self.record.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.record.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"pid": self.proc.pid, "run_dir": str(self.run_dir)}), encoding="utf-8")
+            tmp.replace(self.record)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -177,3 +185,48 @@ class NginxRun:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.record is not None and self.proc is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(self.record.read_text(encoding="utf-8")).get("pid") == self.proc.pid:
+                    self.record.unlink()
+
+
+def _die_with(parent: int) -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux), or exit if it already did."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def stop_leftover(record: Path, timeout: float = 10.0) -> str | None:
+    """Stop an nginx a previous ``serve`` left running (per ``record``); what was done, or None.
+
+    Only a live process whose command line names the recorded run directory is ours;
+    anything else (a reused pid) is left alone. The record and run directory go.
+    """
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+        pid, run_dir = int(info["pid"]), str(info["run_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        record.unlink(missing_ok=True)
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        cmdline = []
+    done = None
+    if run_dir.encode() in cmdline:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+        done = f"stopped nginx {pid} left running by an earlier 'hedge serve'"
+    if run_dir.startswith(tempfile.gettempdir()) and Path(run_dir).name.startswith("hedge-nginx-"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    record.unlink(missing_ok=True)
+    return done

@@ -29,6 +29,43 @@ class HealthHandler(tornado.web.RequestHandler):
         self.write(json.dumps(body, sort_keys=True))
 
 
+class LiveHandler(tornado.web.RequestHandler):
+    """``GET /livez``: ``{"status": "up"}`` and nothing else (what nginx's open /healthz shows)."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write('{"status": "up"}')
+
+
+class AuthHandler(tornado.web.RequestHandler):
+    """``GET /_auth``: nginx's ``auth_request`` - 204 when the Basic credentials verify, else 401."""
+
+    def initialize(self, check: Any) -> None:
+        self.login = check
+
+    async def get(self) -> None:
+        import tornado.ioloop
+
+        header = self.request.headers.get("Authorization")
+        name = self.login.remembered(header)  # the page's many requests: no bcrypt, no thread
+        client = self.request.headers.get("X-Real-IP", "")
+        if name is None and header and self.login.begin(client):
+            try:
+                name = await tornado.ioloop.IOLoop.current().run_in_executor(
+                    self.login.pool, self.login.check, header)
+            finally:
+                self.login.end(client)
+        self.set_header("Cache-Control", "no-store")
+        if name is None:
+            from ui.auth import REALM
+
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", REALM)
+        else:
+            self.set_status(204)
+
+
 def websocket_origins(port: int, extra: Sequence[str] = ()) -> list[str]:
     """Origins allowed to open the websocket: loopback on ``port`` plus ``extra`` host[:port]."""
     return [f"localhost:{port}", f"127.0.0.1:{port}", *extra]
@@ -36,21 +73,28 @@ def websocket_origins(port: int, extra: Sequence[str] = ()) -> list[str]:
 
 def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
           origins: Sequence[str] | None = None, use_xheaders: bool = False,
-          threaded: bool = False) -> Any:
+          threaded: bool = False, unix_socket: Path | None = None, login: Any = None) -> Any:
     """Start the Panel server for ``home``; blocks unless ``threaded`` (then returns the
-    stoppable server thread). ``origins`` defaults to loopback on ``port``."""
+    stoppable server thread). ``origins`` defaults to loopback on ``port``.
+
+    ``unix_socket``: listen there instead of a TCP port (``hedge serve``: only nginx
+    can reach it). ``login`` (``ui.auth.LoginCheck``): answer nginx's ``/_auth``.
+    """
     import panel as pn  # imported here: every `hedge` verb imports this module
 
     from ui.app import TITLE, create_app
 
     pn.extension("tabulator", design="fast", notifications=False)
+    patterns: list[Any] = [(r"/healthz", HealthHandler, {"home": home}), (r"/livez", LiveHandler)]
+    if login is not None:
+        patterns.append((r"/_auth", AuthHandler, {"check": login}))
+    where: dict[str, Any] = {"unix_socket": str(unix_socket)} if unix_socket else {"port": port, "address": address}
     return pn.serve(
         lambda: create_app(home),
-        port=port,
-        address=address,
+        **where,
         websocket_origin=list(origins) if origins else websocket_origins(port),
         use_xheaders=use_xheaders,
-        extra_patterns=[(r"/healthz", HealthHandler, {"home": home})],
+        extra_patterns=patterns,
         show=False,
         threaded=threaded,
         title=TITLE,
@@ -83,6 +127,42 @@ def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
+
+
+def get_unix(sock: Path, path: str, timeout: float = 5.0) -> int:
+    """HTTP status of ``GET path`` over a unix socket (raises OSError when nobody answers)."""
+    import http.client
+    import socket
+
+    class _Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(str(sock))
+            self.sock = s
+
+    conn = _Conn("localhost", timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def wait_unix(sock: Path, path: str, timeout: float = 60.0, alive: Any = None) -> None:
+    """Poll ``GET path`` on a unix socket until it answers; ServeError as ``wait_http``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise ServeError(f"{sock}: the server exited while starting")
+        try:
+            get_unix(sock, path)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise ServeError(f"{sock} did not answer within {timeout:.0f}s")
 
 
 def wait_http(url: str, timeout: float = 60.0, alive: Any = None) -> None:

@@ -53,10 +53,12 @@ def test_bad_passwords_are_refused(tmp_path: Path, pw: str) -> None:
 def test_site_config_has_auth_open_healthz_websocket_and_headers(tmp_path: Path) -> None:
     conf = proxy.render_site(proxy.Site(upstream_port=5006, htpasswd=tmp_path / "h", listen_port=8080))
     assert "listen 127.0.0.1:8080;" in conf
-    assert f"auth_basic_user_file {tmp_path / 'h'};" in conf
     healthz = conf.split("location = /healthz")[1].split("}")[0]
-    assert "auth_basic off;" in healthz
+    assert "proxy_pass http://127.0.0.1:5006/livez;" in healthz and "auth" not in healthz
+    auth = conf.split("location = /_hedge_auth")[1].split("}")[0]
+    assert "internal;" in auth and "proxy_pass http://127.0.0.1:5006/_auth;" in auth
     root = conf.split("location / {")[1]
+    assert "auth_request /_hedge_auth;" in root and "limit_req zone=hedge_login" in root
     for needle in ("proxy_http_version 1.1;", "proxy_set_header Upgrade $http_upgrade;",
                    "proxy_set_header Connection $hedge_connection_upgrade;", "proxy_buffering off;",
                    "proxy_pass http://127.0.0.1:5006;", 'proxy_set_header Authorization "";'):
