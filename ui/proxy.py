@@ -211,22 +211,35 @@ def stop_leftover(record: Path, timeout: float = 10.0) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         record.unlink(missing_ok=True)
         return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        cmdline = []
     done = None
-    if run_dir.encode() in cmdline:
+    # nginx rewrites its command line ("nginx: master process /usr/sbin/nginx -p RUN_DIR ...")
+    if f" {run_dir} ".encode() in _cmdline(pid) + b" ":
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)  # fast shutdown: the master stops its workers
         deadline = time.monotonic() + timeout
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while _running(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
-            if Path(f"/proc/{pid}").exists():
+            if _running(pid):
                 os.kill(pid, signal.SIGKILL)
         done = f"stopped nginx {pid} left running by an earlier 'hedge serve'"
     if run_dir.startswith(tempfile.gettempdir()) and Path(run_dir).name.startswith("hedge-nginx-"):
         shutil.rmtree(run_dir, ignore_errors=True)
     record.unlink(missing_ok=True)
     return done
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (exited, not yet reaped by its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
