@@ -23,24 +23,33 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="the account to show (default $HEDGE_ACCOUNT, else main; docs/accounts.md)")
     p.add_argument("--use-xheaders", action="store_true",
                    help="trust X-Forwarded-* headers (when behind a reverse proxy)")
+    p.add_argument("--htpasswd", metavar="FILE", type=Path,
+                   help="investor logins that nginx's auth_request checks at /_auth (default "
+                   "$HEDGE_HOME/investors.htpasswd; a missing file refuses every login)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from hedge.cmd_investors import default_file
+
     home = account_state_home(state.hedge_home(), getattr(args, "account", None))
-    serve_blocking(home, args.port, args.address, args.allow_websocket_origin, args.use_xheaders)
+    serve_blocking(home, args.port, args.address, args.allow_websocket_origin, args.use_xheaders,
+                   htpasswd=(args.htpasswd or default_file()).resolve())
     return 0
 
 
 def serve_blocking(home: Path, port: int, address: str, extra_origins: list[str] | None = None,
-                   use_xheaders: bool = False) -> None:
+                   use_xheaders: bool = False, htpasswd: Path | None = None) -> None:
     """Start the dashboard, print its URL, block until Ctrl-C/SIGTERM, then stop it."""
     server.check_port_free(address, port)
     origins = server.websocket_origins(port, extra_origins or [])
     if address not in ("127.0.0.1", "localhost", "0.0.0.0", "::", ""):
         origins.append(f"{address}:{port}")
+    from ui.auth import LoginCheck
+
+    login = LoginCheck(htpasswd) if htpasswd is not None else None
     with server.StopSignals() as signals:
         thread = server.serve(home, port=port, address=address, origins=origins,
-                              use_xheaders=use_xheaders, threaded=True)
+                              use_xheaders=use_xheaders, threaded=True, login=login)
         try:
             base = f"http://{server.url_host(address)}:{port}"
             server.wait_http(f"{base}/healthz", alive=lambda: thread.is_alive() and not signals.fired)
@@ -52,4 +61,6 @@ def serve_blocking(home: Path, port: int, address: str, extra_origins: list[str]
                 raise
         finally:
             thread.stop()
+            if login is not None:
+                login.close()
     print("dashboard: stopped", flush=True)
