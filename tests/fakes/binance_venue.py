@@ -67,6 +67,9 @@ class FakeBinance:
         self._faults: list[tuple[int, bool, str]] = []  # (status, after the work?, path prefix)
         self._time_faults = 0  # next N signed requests refused -1021 (timestamp outside recvWindow)
         self.order_delay_s = 0.0  # a slow order endpoint: POST/DELETE /fapi/v1/order answer this late
+        # A careless upstream: error messages echo the caller's API key as given here
+        # (a function of the received key, e.g. lowercased, base64, URL-encoded, cut).
+        self.echo_key: Any = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-binance")
         self._runner: web.AppRunner | None = None
@@ -268,14 +271,16 @@ class FakeBinance:
         fault = self._faults.pop(0) if self._faults and request.path.startswith(self._faults[0][2]) else None
         if fault is not None and not fault[1]:
             rec.status = fault[0]
-            return web.Response(status=fault[0], text="Service Unavailable")
+            echo = "" if self.echo_key is None else " " + self.echo_key(request.headers.get("X-MBX-APIKEY", ""))
+            return web.Response(status=fault[0], text="Service Unavailable" + echo)
         if self.order_delay_s and request.path == "/fapi/v1/order" and request.method in ("POST", "DELETE"):
             await asyncio.sleep(self.order_delay_s)
         try:
             body = self._answer(request)
         except ApiError as err:
             rec.status = err.status
-            return web.json_response({"code": err.code, "msg": err.msg}, status=err.status)
+            msg = err.msg if self.echo_key is None else f"{err.msg} {self.echo_key(request.headers.get('X-MBX-APIKEY', ''))}"
+            return web.json_response({"code": err.code, "msg": msg}, status=err.status)
         if fault is not None:  # done, but the answer is lost
             rec.status = fault[0]
             return web.Response(status=fault[0], text="Service Unavailable")
