@@ -202,13 +202,17 @@ def _oid(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
 
+class NotSQLite(sqlite3.DatabaseError):
+    """The file is not an SQLite database at all (a usage error: the wrong file)."""
+
+
 def check_sqlite_file(path: str) -> None:
     """Refuse a file that exists but is not an SQLite database (clear error, no overwrite)."""
     if os.path.exists(path) and os.path.getsize(path) > 0:
         with open(path, "rb") as f:
             head = f.read(16)
         if head != b"SQLite format 3\x00":
-            raise sqlite3.DatabaseError(f"{path} is not an SQLite event log (bad file header)")
+            raise NotSQLite(f"{path} is not an SQLite event log (bad file header)")
 
 
 

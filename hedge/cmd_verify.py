@@ -12,6 +12,7 @@ import json
 import msgspec
 
 from eventlog.chaincheck import NotAnEventLog
+from eventlog.sqlite_backend import NotSQLite
 from eventlog.store import EventStore, describe_store
 from eventlog.verify import VerifyResult, parse_head, verify
 from hedge.progress import counter
@@ -36,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         res = VerifyResult(ok=False, events=0, bad_seq=1, problem=str(exc))
     except (FileNotFoundError, LookupError):
         raise
-    except Exception as exc:  # the file is not a readable database at all (header or schema damaged)
-        if type(exc).__module__.split(".")[0] not in ("sqlite3", "psycopg"):
+    except Exception as exc:  # a database that cannot be read at all (schema pages damaged)
+        if isinstance(exc, NotSQLite) or type(exc).__module__.split(".")[0] not in ("sqlite3", "psycopg"):
             raise
         res = VerifyResult(ok=False, events=0, bad_seq=1,
                            problem=f"the log cannot be read at all: {' '.join(str(exc).split())}")
