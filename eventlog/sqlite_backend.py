@@ -178,18 +178,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def wal_damage(self) -> str | None:
         """What a damaged WAL would make SQLite drop (None when it drops nothing)."""
-        from eventlog.sqlite_wal import scan
-
-        wal = self.db_path + "-wal"
-        found = scan(wal)
-        if found is not None and scan(wal) != found:
-            return None  # a live writer reset the WAL while it was read: not damage
-        if found is None:
-            return None
-        lost = "every frame" if found.lost_commits < 0 else f"{found.lost_commits} committed transactions"
-        return (f"the write-ahead log {wal} is damaged at frame {found.frame} (byte {found.offset}): {lost} "
-                f"after it ({found.lost_frames} frames) cannot be read and SQLite would drop them on the "
-                "next write; keep the -wal file as evidence")
+        return wal_damage(self.db_path)
 
     def page_check(self) -> str | None:
         """SQLite's own structural check of every page (tables, index, free list); None when ok."""
@@ -232,3 +221,43 @@ def open_read_only(path: str) -> ChainedSQLiteRecorder:
         rec.close()
         raise NotAnEventLog(f"{path} has no events table: not an event log, or its table was dropped")
     return rec
+
+
+def wal_damage(db_path: str) -> str | None:
+    """What a damaged WAL beside ``db_path`` would make SQLite drop (None when nothing)."""
+    from eventlog.sqlite_wal import scan
+
+    wal = db_path + "-wal"
+    found = scan(wal)
+    if found is not None and scan(wal) != found:
+        return None  # a live writer reset the WAL while it was read: not damage
+    if found is None:
+        return None
+    lost = "every frame" if found.lost_commits < 0 else f"{found.lost_commits} committed transactions"
+    return (f"the write-ahead log {wal} is damaged at frame {found.frame} (byte {found.offset}): {lost} "
+            f"after it ({found.lost_frames} frames) cannot be read and SQLite would drop them on the "
+            "next write; keep the -wal file as evidence")
+
+
+def refuse_damaged_wal(db_path: str) -> None:
+    """``ChainBroken`` (at the first seq SQLite would lose) before anything opens a damaged log
+    for writing: the first write would checkpoint the WAL and make the loss final."""
+    wal = db_path + "-wal"
+    try:
+        if os.path.getsize(wal) == 0:
+            return
+    except OSError:
+        return
+    problem = wal_damage(db_path)
+    if problem is None:
+        return
+    from eventlog.chaincheck import ChainBroken
+
+    con = sqlite3.connect(f"file:{quote(db_path)}?mode=ro", uri=True)
+    try:
+        last = int(con.execute("SELECT COALESCE(MAX(rowid), 0) FROM stored_events").fetchone()[0])
+    except sqlite3.Error:
+        last = 0
+    finally:
+        con.close()
+    raise ChainBroken(last + 1, problem + "; nothing was opened for writing")

@@ -105,7 +105,12 @@ class EventStore:
             from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
 
             return cls(ChainedPostgresRecorder(url, create=create), redact_url(url))
-        from eventlog.sqlite_backend import ChainedSQLiteRecorder, check_sqlite_file, open_read_only
+        from eventlog.sqlite_backend import (
+            ChainedSQLiteRecorder,
+            check_sqlite_file,
+            open_read_only,
+            refuse_damaged_wal,
+        )
 
         path = resolve_home(home) / "eventlog.sqlite"
         if not create and not path.exists():
@@ -119,6 +124,7 @@ class EventStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             check_sqlite_file(str(path))
+            refuse_damaged_wal(str(path))  # a writer would let SQLite drop what it cannot replay
             rec = ChainedSQLiteRecorder(str(path))
             rec.create_table()
         except Exception as exc:

@@ -193,3 +193,21 @@ def test_a_flipped_byte_in_the_wal_after_a_crash_is_named_and_the_wal_kept(tmp_p
     got, line = _failed_at(site)
     assert got == visible + 1 and "write-ahead log" in line and "frame 10" in line, line
     assert _files(site.home) == before, "verify destroyed the evidence"
+
+
+def test_no_command_opens_a_log_with_a_damaged_wal_for_writing(tmp_path: Path) -> None:
+    site = Site(tmp_path / "site")
+    _crash(site, 3000)
+    wal = site.home / "eventlog.sqlite-wal"
+    data = bytearray(wal.read_bytes())
+    page = int.from_bytes(data[8:12], "big")
+    data[32 + 9 * (24 + page) + 24 + 100] ^= 0xFF
+    wal.write_bytes(bytes(data))
+    before = _files(site.home)
+    for args in (("sessions",), ("run", "--bars", "5", "--quiet"), ("project",)):
+        r = site.hedge(*args)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
+        assert "does not verify at seq" in r.stderr and "write-ahead log" in r.stderr, (args, r.stderr)
+        assert _files(site.home) == before, f"{args} changed the database or its WAL"
+    got, _line = _failed_at(site)  # the evidence is still there for verify
+    assert got is not None
