@@ -71,9 +71,11 @@ class Dashboard:
         self.nav_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.dd_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.chart_note = _html()
+        # the charts section: the note or the two charts (panes swapped in, never shown/hidden:
+        # toggling a HoloViews pane's visibility after the first render fails in Panel 1.9)
+        self.chart_box = pn.Column(self.chart_note, sizing_mode="stretch_width", margin=0)
         if defer_charts:
             self.chart_note.object = '<div class="empty">Drawing the NAV history…</div>'
-            self.nav_chart.visible = self.dd_chart.visible = False
         self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10,
                              formatters={"Threshold": {"type": "textarea"}, "Observation": {"type": "textarea"}},
                              widths={"Threshold": 300, "Observation": 380})
@@ -122,7 +124,7 @@ class Dashboard:
                          "drawdown and volatility (the portfolio's drawdown state is on the Risk KPIs card)",
                          self.positions_note, self.positions),
             self.section("NAV and drawdown", "the whole history: daily, then hourly, then every recent reading",
-                         self.chart_note, self.nav_chart, self.dd_chart),
+                         self.chart_box),
             self.section("Risk checks", "recent orders blocked or reduced by a risk limit: the limit and what "
                          "was observed",
                          pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes),
@@ -235,10 +237,12 @@ class Dashboard:
         if charts is None:
             self.chart_note.object = ('<div class="empty">No NAV history yet: the chart appears after the '
                                       "session's first two NAV readings.</div>")
-            self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = True, False, False
+            self.chart_box.objects = [self.chart_note]
         else:
-            self.nav_chart.object, self.dd_chart.object = charts
-            self.chart_note.visible, self.nav_chart.visible, self.dd_chart.visible = False, True, True
+            self.nav_chart = pn.pane.HoloViews(charts[0], sizing_mode="stretch_width", margin=(4, 8))
+            self.dd_chart = pn.pane.HoloViews(charts[1], sizing_mode="stretch_width", margin=(4, 8))
+            self.chart_note.object = ""  # no stale "Drawing..." text left in the page
+            self.chart_box.objects = [self.nav_chart, self.dd_chart]
 
 
 def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:

@@ -50,6 +50,11 @@ def check_page(url: str, *, wait_for: str, http_credentials: dict[str, str] | No
         page.goto(url, wait_until="load", timeout=120_000)
         page.locator(wait_for).first.wait_for(timeout=120_000)
         page.wait_for_function("() => !document.querySelector('.pn-loading')", timeout=60_000)
+        # the charts are drawn after the first render (ui/app.py defer_charts): wait for them
+        for _ in range(240):
+            if "Drawing the NAV history" not in page.evaluate(TEXT_JS)["text"]:
+                break
+            page.wait_for_timeout(500)
         page.wait_for_timeout(1500)  # let the tables lay out (settling, not an assertion)
         got = page.evaluate(TEXT_JS)
         shot = page.screenshot(full_page=True)

@@ -44,7 +44,7 @@ def test_cards_and_tables_carry_the_state_values(fixture_home: Path) -> None:
     assert list(dash.symbols.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
     assert "Not traded this session (1): SOLUSDT" in dash.symbols_note.object
     assert dash.vetoes.value.iloc[0]["Gate"] == "per-symbol limit"
-    assert dash.nav_chart.visible and dash.nav_chart.object is not None
+    assert dash.nav_chart in dash.chart_box.objects and dash.nav_chart.object is not None
 
 
 def test_refresh_follows_file_changes_and_only_then(fixture_home: Path) -> None:
@@ -77,7 +77,7 @@ def test_empty_home_builds_a_page_of_na(tmp_path: Path) -> None:
     assert dash.guide.visible and "hedge run --bars 2000" in dash.guide.object and "HEDGE_HOME" in dash.guide.object
     assert not any(sec.visible for sec in dash.sections)  # guidance, not a page of n/a
     assert dash.donut_source.data["label"] == []
-    assert not dash.nav_chart.visible and "No NAV history yet" in dash.chart_note.object
+    assert dash.nav_chart not in dash.chart_box.objects and "No NAV history yet" in dash.chart_note.object
     assert len(dash.positions.value) == 0
 
 
@@ -188,7 +188,8 @@ def test_deferred_charts_are_drawn_by_load_charts(fixture_home: Path) -> None:
     """Served pages go out without the charts (the first render does not wait for hvplot);
     ``load_charts`` (Panel's onload) draws them."""
     dash = app.Dashboard(fixture_home, defer_charts=True)
-    assert dash.nav_chart.object is None and not dash.nav_chart.visible
+    assert dash.nav_chart.object is None and dash.nav_chart not in dash.chart_box.objects
     assert "Drawing the NAV history" in dash.chart_note.object
     dash.load_charts()
-    assert dash.nav_chart.visible and dash.nav_chart.object is not None and not dash.chart_note.visible
+    assert dash.nav_chart in dash.chart_box.objects and dash.nav_chart.object is not None
+    assert dash.chart_note not in dash.chart_box.objects
