@@ -389,7 +389,7 @@ class BinanceVenue:
             for sym in self.symbols:
                 start = self.gate.resume_from(sym)
                 if start is not None:
-                    batch += self.history.backfill(sym, start, None)
+                    batch += self.history.backfill(sym, start, None, last_is_current=True)
             return self._bars(sorted(batch, key=lambda u: u.ts_event_ns))
         if route == "private":
             known_open = set(self.orders.open_ids())
