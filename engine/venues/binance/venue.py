@@ -150,6 +150,8 @@ class BinanceVenue:
         if filters is None:
             raise VenueStartError("exchangeInfo unavailable: " + describe(errs))
         self.exchange_filters = filters
+        if self.dry is not None:  # the simulated matching enforces the exchange's filters, not the config's
+            self.dry.m.filters = dict(filters)
         self.next_filters = time.monotonic() + FILTER_REFRESH_S
         out += errs
         self.rest.apply_offset = self.venue_clock is None  # an accelerated venue's clock is its own
