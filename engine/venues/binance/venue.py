@@ -33,6 +33,7 @@ from engine.venues.binance.env import BinanceEnv, Redactor, load_env
 from engine.venues.binance.errors import Faults, VenueStartError, describe
 from engine.venues.binance.exchange_filters import FILTER_REFRESH_S, GRID_CODES, load_filters
 from engine.venues.binance.klines import KlineHistory
+from engine.venues.binance.loopmeter import DEFAULT_BOUND_MS, LoopMeter
 from engine.venues.binance.offloop import ROUTE as OFFLOOP
 from engine.venues.binance.offloop import OffLoop
 from engine.venues.binance.orders import OrderTracker
@@ -80,7 +81,8 @@ class BinanceVenue:
                  tick_min_interval_ms: int = 1000, warmup_bars: int = 0, account_poll_s: float = 30.0,
                  keepalive_s: float = 1800.0, stale_after_s: float = 300.0, poll_timeout_s: float = 0.2,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, cancel_open_on_start: bool = True,
-                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None, offloop_orders: bool = True):
+                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None, offloop_orders: bool = True,
+                 stall_bound_ms: int = DEFAULT_BOUND_MS):
         self.env = env
         self.mode = env.mode
         self.interval = interval
@@ -109,6 +111,7 @@ class BinanceVenue:
                                         backoff_max_s=backoff_max_s)
         self.offloop_orders = offloop_orders
         self.io = OffLoop(self.queue, "binance-orders")
+        self.meter = LoopMeter(stall_bound_ms)
         self.last_bar_ns = 0
         self.next_poll = 0.0
         self.next_filters = 0.0
@@ -189,14 +192,26 @@ class BinanceVenue:
     def next_updates(self) -> list[VenueUpdate] | None:
         if self.closed:
             return None
+        out = self.meter.enter(self.now_ns()) + self._next_updates()
+        self.meter.leave(bool(out))
+        return out
+
+    def session_stats(self) -> dict[str, Any]:
+        """Figures for the session's end (``SessionEnded.summary['venue_loop']``)."""
+        return {"venue_loop": self.meter.stats()}
+
+    def _next_updates(self) -> list[VenueUpdate]:
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
         if self.dry is None and time.monotonic() >= self.next_filters:
             self.next_filters = time.monotonic() + FILTER_REFRESH_S
             self.io.run(self.rest.exchange_info, self._filters_read)
+        waiting = time.monotonic()
         try:
             item = self.queue.get(timeout=self.poll_timeout_s)
         except queue.Empty:
+            self.meter.waited(time.monotonic() - waiting)
             return out + self._flush_ticks() + self.faults.notices(self.rest)
+        self.meter.waited(time.monotonic() - waiting)
         batch = [item]
         while len(batch) < 2000:
             try:
@@ -514,8 +529,9 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
     ``env`` defaults to ``os.environ``. Unset ``DRY_RUN``/``BINANCE_TESTNET`` fall back to
     ``runtime.dry_run``/``runtime.testnet``. Tuning: ``BINANCE_WARMUP_BARS`` (closed klines
     fetched per symbol at start, default ``strategy.min_bars``), ``BINANCE_TICK_INTERVAL_MS``
-    (MarketTick throttle per symbol, default 1000), ``BINANCE_CLOCK=venue`` (follow the
-    venue's event time; for accelerated loopback venues).
+    (MarketTick conflation window per symbol, default 1000; ``all`` or 0: every quote), ``BINANCE_CLOCK=venue`` (follow the
+    venue's event time; for accelerated loopback venues), ``BINANCE_STALL_BOUND_MS`` (a
+    loop iteration busier than this is recorded as a ``stall``, default 1000).
     """
     env = os.environ if env is None else env
     cfg = loaded_cfg.config
@@ -528,7 +544,8 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
     return BinanceVenue(
         benv, interval=cfg.universe.interval, clock=clock,
         venue_clock=env.get("BINANCE_CLOCK", "").lower() == "venue",
-        tick_min_interval_ms=_int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000),
+        tick_min_interval_ms=(0 if env.get("BINANCE_TICK_INTERVAL_MS", "").strip().lower() == "all"
+                              else _int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000)),
         warmup_bars=_int_env(env, "BINANCE_WARMUP_BARS", cfg.strategy.min_bars),
-        dry_matcher=dry,
+        dry_matcher=dry, stall_bound_ms=_int_env(env, "BINANCE_STALL_BOUND_MS", DEFAULT_BOUND_MS),
     )
