@@ -2,7 +2,8 @@
 
 ``resume_point(store, mode)`` reads the ``OrderFilled`` events of earlier Binance
 sessions of the same mode (``live`` never mixes with ``testnet``) and returns the time of
-the last one plus the fills recorded shortly before it. On connect the venue reads
+the last one plus the fills recorded shortly before it (no fill yet: the start of the
+first such session). On connect the venue reads
 ``/fapi/v1/userTrades`` from that time and records every trade not in the log, exactly
 once (trade id), with its fee and realised PnL, before reconciling positions and orders.
 """
@@ -38,10 +39,14 @@ def from_fills(fills: list[OrderFilled]) -> ResumePoint | None:
 def resume_point(store: Any, mode: str, sessions: set[str] | None = None) -> ResumePoint | None:
     """From an ``eventlog.store.EventStore``: fills of earlier ``binance`` sessions in ``mode``
     (only those of ``sessions`` when given: the account's, docs/accounts.md)."""
-    ids = {s.session_id for s in store.sessions() if s.venue == "binance" and s.mode == mode
-           and (sessions is None or s.session_id in sessions)}
-    if not ids:
+    earlier = [s for s in store.sessions() if s.venue == "binance" and s.mode == mode
+               and (sessions is None or s.session_id in sessions)]
+    if not earlier:
         return None
+    ids = {s.session_id for s in earlier}
     fills = [ev for ev in store.read(types=("OrderFilled",))
              if ev.session_id in ids and isinstance(ev, OrderFilled)]
-    return from_fills(fills)
+    point = from_fills(fills)
+    if point is None:  # no fill logged yet: every trade since the first session started is missing
+        return ResumePoint(min(s.started_ns for s in earlier) // MS)
+    return point

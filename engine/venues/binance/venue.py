@@ -145,7 +145,8 @@ class BinanceVenue:
             self.account.ledger.add_fill(symbol, trade_id, time_ms, signed)
 
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
-        """Filters, reconciliation (with fills missed while down), warm-up klines, then the streams."""
+        """Filters, the user stream, reconciliation (with fills missed while down), warm-up
+        klines, then the market streams."""
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
         filters, errs = load_filters(self._read(self.rest.exchange_info), self.faults, self.symbols,
@@ -166,17 +167,17 @@ class BinanceVenue:
         if self.dry is not None:
             out += self.dry.snapshot(self.now_ns())
         else:
+            # the user stream first: a fill after the account read below is then heard on it
+            # (a fill both heard and read back is recorded once, by trade id)
+            self.streams.open_listen_key()
+            out += self.streams.open({"private": lambda: [self.streams.listen_key]})
             out += self._restart_fills()
             out += self.account.snapshot_updates(self.symbols, self.now_ns(), self.sources_ok())
         for u in self.history.warmup(self.symbols, self.warmup_bars):
             out += self.dry.on_market(u) if self.dry is not None else []
             out.append(u)
             self.last_bar_ns = max(self.last_bar_ns, u.ts_event_ns)
-        routes = {"market": self._market_streams, "public": self._public_streams}
-        if self.dry is None:
-            self.streams.open_listen_key()
-            routes["private"] = lambda: [self.streams.listen_key]
-        out += self.streams.open(routes)
+        out += self.streams.open({"market": self._market_streams, "public": self._public_streams})
         self.next_poll = time.monotonic() + self.account_poll_s
         self.rest.patient = False  # from here on the loop never sleeps on a rate limit
         return out + self.faults.notices(self.rest)
