@@ -6,14 +6,16 @@ the last one plus the fills recorded shortly before it (no fill yet: the start o
 first such session). On connect the venue reads
 ``/fapi/v1/userTrades`` from that time and records every trade not in the log, exactly
 once (trade id), with its fee and realised PnL, before reconciling positions and orders.
+Funding settlements since the last one the log holds are read from ``/fapi/v1/income``
+and recorded once (by symbol and settlement time).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eventlog.events import OrderFilled
+from eventlog.events import FundingApplied, OrderFilled
 
 MS = 1_000_000
 KNOWN_WINDOW_MS = 3_600_000  # fills recorded this long before the last one are passed on to dedupe
@@ -23,6 +25,8 @@ KNOWN_WINDOW_MS = 3_600_000  # fills recorded this long before the last one are 
 class ResumePoint:
     since_ms: int  # time of the last fill the log holds
     known: list[tuple[str, int, int, float]] = field(default_factory=list)  # (symbol, trade id, ms, signed qty)
+    funding_since_ms: int | None = None  # time of the last funding settlement the log holds (or since_ms)
+    funding_known: list[tuple[str, int]] = field(default_factory=list)  # (symbol, ms) recorded at/after it
 
 
 def from_fills(fills: list[OrderFilled]) -> ResumePoint | None:
@@ -46,7 +50,9 @@ def resume_point(store: Any, mode: str, sessions: set[str] | None = None) -> Res
     ids = {s.session_id for s in earlier}
     fills = [ev for ev in store.read(types=("OrderFilled",))
              if ev.session_id in ids and isinstance(ev, OrderFilled)]
-    point = from_fills(fills)
-    if point is None:  # no fill logged yet: every trade since the first session started is missing
-        return ResumePoint(min(s.started_ns for s in earlier) // MS)
-    return point
+    point = from_fills(fills) or ResumePoint(min(s.started_ns for s in earlier) // MS)  # no fill yet:
+    # every trade since the first session started may be missing
+    paid = [(ev.symbol, ev.ts_event_ns // MS) for ev in store.read(types=("FundingApplied",))
+            if ev.session_id in ids and isinstance(ev, FundingApplied)]
+    since = max((ms for _, ms in paid), default=point.since_ms)
+    return replace(point, funding_since_ms=since, funding_known=sorted(k for k in paid if k[1] >= since))

@@ -38,7 +38,7 @@ from engine.venues.binance.offloop import ROUTE as OFFLOOP
 from engine.venues.binance.offloop import OffLoop
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
-from engine.venues.binance.reconcile import Reconciler
+from engine.venues.binance.reconcile import FUNDING_LOOKBACK_MS, Reconciler
 from engine.venues.binance.restart import ResumePoint
 from engine.venues.binance.streams import StreamSupervisor
 from engine.venues.binance.wire import (
@@ -95,6 +95,7 @@ class BinanceVenue:
         self.poll_timeout_s = poll_timeout_s
         self.cancel_open_on_start = cancel_open_on_start
         self.resume_fills_since_ms: int | None = None
+        self.resume_funding_since_ms: int | None = None
         self.symbols: list[str] = []
         self.exchange_filters: dict[str, SymbolFilters] = {}
         self.gate = KlineGate()
@@ -141,6 +142,8 @@ class BinanceVenue:
         if point is None:
             return
         self.resume_fills_since_ms = point.since_ms
+        self.resume_funding_since_ms = point.funding_since_ms
+        self.sync.funding_known.update(point.funding_known)
         for symbol, trade_id, time_ms, signed in point.known:
             self.account.ledger.add_fill(symbol, trade_id, time_ms, signed)
 
@@ -188,6 +191,8 @@ class BinanceVenue:
         out = self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start,
                                   fills_since_ms=self.resume_fills_since_ms, source="rest.userTrades.restart")
         self.last_poll_ok = time.monotonic()
+        if self.resume_funding_since_ms is not None:  # settlements while the engine was down
+            out += self.sync.apply_funding(self.sync.fetch_funding(self.resume_funding_since_ms))
         return out + self.orders.settle()
 
     def next_updates(self) -> list[VenueUpdate] | None:
@@ -413,6 +418,8 @@ class BinanceVenue:
             known_open = set(self.orders.open_ids())
             self.sync.open_ids = sorted(known_open)  # if the read fails, query nothing
             out = self.sync.reconcile(initial=False, fills_since_ms=since_ms)  # the reading, then the fills
+            if since_ms is not None:  # a funding settlement the gap hid
+                out += self.sync.apply_funding(self.sync.fetch_funding(max(0, since_ms - FUNDING_LOOKBACK_MS)))
             if self.sync.last_read_ok:
                 self.last_poll_ok = time.monotonic()
             for oid in sorted(known_open - set(self.sync.open_ids)):
@@ -501,8 +508,10 @@ class BinanceVenue:
         if isinstance(frame, WsAccountUpdate):
             changed = self.account.apply_update(frame)
             ts = frame.event_ms * MS
-            paid = self.sync.funding(frame.event_ms) if frame.a.reason == "FUNDING_FEE" else []
-            return [*paid, *self.orders.settle(), self.account.nav_update(ts, self.sources_ok()),
+            if frame.a.reason == "FUNDING_FEE":  # what each symbol paid: read off the loop thread
+                since = max(0, frame.event_ms - FUNDING_LOOKBACK_MS)
+                self.io.run(lambda: self.sync.fetch_funding(since), self.sync.apply_funding)
+            return [*self.orders.settle(), self.account.nav_update(ts, self.sources_ok()),
                     *(self.account.position_update(s, ts) for s in changed)]
         if isinstance(frame, WsListenKeyExpired):
             return self.streams.renew_user_stream("listen key expired")
