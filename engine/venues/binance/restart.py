@@ -18,12 +18,13 @@ from typing import Any
 from eventlog.events import FundingApplied, OrderFilled
 
 MS = 1_000_000
-KNOWN_WINDOW_MS = 3_600_000  # fills recorded this long before the last one are passed on to dedupe
+KNOWN_WINDOW_MS = 3_600_000  # trades are read back from this long before the last fill logged
+# (fills logged up to twice this before it are passed on to dedupe: the read starts a margin earlier)
 
 
 @dataclass(frozen=True)
 class ResumePoint:
-    since_ms: int  # time of the last fill the log holds
+    since_ms: int  # trades are read back from here: KNOWN_WINDOW_MS before the last fill the log holds
     known: list[tuple[str, int, int, float]] = field(default_factory=list)  # (symbol, trade id, ms, signed qty)
     funding_since_ms: int | None = None  # time of the last funding settlement the log holds (or since_ms)
     funding_known: list[tuple[str, int]] = field(default_factory=list)  # (symbol, ms) recorded at/after it
@@ -34,10 +35,12 @@ def from_fills(fills: list[OrderFilled]) -> ResumePoint | None:
     usable = [f for f in fills if f.trade_id.isdigit()]
     if not usable:
         return None
-    since = max(f.ts_event_ns for f in usable) // MS
+    last = max(f.ts_event_ns for f in usable) // MS
     known = sorted((f.symbol, int(f.trade_id), f.ts_event_ns // MS, f.qty if f.side == "BUY" else -f.qty)
-                   for f in usable if f.ts_event_ns // MS >= since - KNOWN_WINDOW_MS)
-    return ResumePoint(since, known)
+                   for f in usable if f.ts_event_ns // MS >= last - 2 * KNOWN_WINDOW_MS)
+    # read from a window before the last fill: a fill the last process heard but had not
+    # settled (so not logged) when it stopped is older than the last one logged
+    return ResumePoint(last - KNOWN_WINDOW_MS, known)
 
 
 def resume_point(store: Any, mode: str, sessions: set[str] | None = None) -> ResumePoint | None:

@@ -19,6 +19,7 @@ recorded (``VenueReconciled`` + snapshots) before the first order.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import time
@@ -56,6 +57,9 @@ from engine.venues.binance.wire import (
 
 if TYPE_CHECKING:
     from engine.venues.binance.dry import SimDry
+
+log = logging.getLogger(__name__)
+SETTLE_POLL_S = 1.0  # a fill waiting to settle gets an account read this often
 
 
 class VenueClock:
@@ -117,6 +121,7 @@ class BinanceVenue:
         self.next_poll = 0.0
         self.next_filters = 0.0
         self.last_poll_ok = 0.0  # monotonic time of the last good account read
+        self._pending_since: float | None = None  # since when a fill has been waiting to settle
         self.closed = False
 
     def __repr__(self) -> str:
@@ -198,9 +203,24 @@ class BinanceVenue:
     def next_updates(self) -> list[VenueUpdate] | None:
         if self.closed:
             return None
+        self._settle_soon()
         out = self.meter.enter(self.now_ns()) + self._next_updates()
         self.meter.leave(bool(out))
         return out
+
+    def _settle_soon(self) -> None:
+        """A fill waiting for a reading that settles it (its ACCOUNT_UPDATE lost, or the
+        read-back's account read failed) does not wait for the 30 s poll: the account is
+        read again every ``SETTLE_POLL_S`` until it settles."""
+        if not self.orders.pending:
+            self._pending_since = None
+            return
+        now = time.monotonic()
+        if self._pending_since is None:
+            self._pending_since = now
+        elif now - self._pending_since >= SETTLE_POLL_S and self.next_poll > now:
+            self.next_poll = now
+            self._pending_since = now
 
     def session_stats(self) -> dict[str, Any]:
         """Figures for the session's end (``SessionEnded.summary['venue_loop']``)."""
@@ -315,6 +335,9 @@ class BinanceVenue:
         else:
             code = exc.code if exc.code is not None else exc.status
             out = self.orders.rejected(req, code, exc.message, self.now_ns())
+            if code != -5022:  # only a post-only reject is repriced: say so, the plan ends here
+                log.warning("Binance refused order %s (%s %s %s): %s %s", req.order_id, req.symbol, req.side,
+                            req.order_type, code, exc.message)
             if code in GRID_CODES:  # refused for its grid: the exchange's filters may have changed
                 self.next_filters = 0.0
         return out + self.faults.notices(self.rest)
