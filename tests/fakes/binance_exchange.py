@@ -422,8 +422,8 @@ class Exchange:
             sym = copy.deepcopy(base)
             sym.update({"symbol": s, "pair": s, "baseAsset": s.removesuffix("USDT"), "status": "TRADING"})
             for f in sym["filters"]:
-                if f["filterType"] == "PRICE_FILTER":
-                    f["tickSize"] = fmt(tick)
+                if f["filterType"] == "PRICE_FILTER":  # the example's bounds are an altcoin's (max 300)
+                    f["tickSize"], f["minPrice"], f["maxPrice"] = fmt(tick), fmt(tick), "10000000"
                 elif f["filterType"] in ("LOT_SIZE", "MARKET_LOT_SIZE"):
                     f["stepSize"], f["minQty"] = fmt(step), fmt(min_qty)
                 elif f["filterType"] == "MIN_NOTIONAL":
