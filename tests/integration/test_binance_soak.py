@@ -205,6 +205,14 @@ def test_a_day_with_every_fault_ends_equal_to_the_exchange(tmp_path: Path) -> No
     assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
     missing = sorted(set(trades) - set(ids))
     cids = {o.order_id: o.client_id for o in fake.ex.orders.values()}
+    if missing:  # what the log says around them, for whoever has to find out why
+        (tmp_path / "missing.txt").write_text("\n".join(
+            [repr((i, trades[i]["time"], cids.get(trades[i]["orderId"]))) for i in missing]
+            + [f"{e.seq} {type(e).__name__} {e.ts_event_ns // 1_000_000} {getattr(e, 'source', '')} "
+               f"{getattr(e, 'message', '')[:80]} {getattr(e, 'trade_id', '')} {getattr(e, 'order_id', '')}"
+               for e in evs if not isinstance(e, E.KlineClosed | E.MarketTick | E.NavSnapshot)]))
+        import shutil
+        shutil.copy(tmp_path / "missing.txt", "/tmp/soak_missing.txt")
     assert set(ids) == set(trades), (
         [(i, trades[i]["time"], cids.get(trades[i]["orderId"]), trades[i]["qty"]) for i in missing],
         [(type(e).__name__, e.ts_event_ns // 1_000_000, getattr(e, "reason", ""), getattr(e, "source", ""),

@@ -63,6 +63,7 @@ class Reconciler:
         self.funding_known: set[tuple[str, int]] = set()  # (symbol, ms) of settlements the log holds
         self.open_ids: list[str] = []  # client ids the last successful open-orders read listed
         self.last_read_ok = False
+        self.last_trades_ok = True  # the last trades read-back read every symbol
 
     # ------------------------------------------------------------------ account
 
@@ -174,12 +175,15 @@ class Reconciler:
         """Trades read back (symbol -> rows or RestError). ``complete_to_ms``: the time of
         the account reading taken before this read (every trade up to it is now known)."""
         out: list[VenueUpdate] = []
+        self.last_trades_ok = True
         for sym in sorted(fetched):
             trades = fetched[sym]
             if isinstance(trades, RestError):
+                self.last_trades_ok = False
                 out.append(self.faults.rest(trades))
                 continue
             if isinstance(trades, WireError):
+                self.last_trades_ok = False
                 out.append(self.faults.err("rest.userTrades", "parse", trades.field, trades.message))
                 continue
             for tr in sorted(trades, key=lambda t: (t.time_ms, t.id)):

@@ -122,6 +122,7 @@ class BinanceVenue:
         self.next_filters = 0.0
         self.last_poll_ok = 0.0  # monotonic time of the last good account read
         self._pending_since: float | None = None  # since when a fill has been waiting to settle
+        self.unread_since_ms: int | None = None  # a private-stream gap whose trades are not read back yet
         self.closed = False
 
     def __repr__(self) -> str:
@@ -210,9 +211,10 @@ class BinanceVenue:
 
     def _settle_soon(self) -> None:
         """A fill waiting for a reading that settles it (its ACCOUNT_UPDATE lost, or the
-        read-back's account read failed) does not wait for the 30 s poll: the account is
-        read again every ``SETTLE_POLL_S`` until it settles."""
-        if not self.orders.pending:
+        read-back's account read failed), or a stream gap whose trades could not be read
+        back, does not wait for the 30 s poll: the account (and the trades) are read
+        again every ``SETTLE_POLL_S`` until it is done."""
+        if not self.orders.pending and self.unread_since_ms is None:
             self._pending_since = None
             return
         now = time.monotonic()
@@ -381,8 +383,8 @@ class BinanceVenue:
         if self.dry is not None or time.monotonic() < self.next_poll:
             return []
         self.next_poll = time.monotonic() + self.account_poll_s
-        oldest = min((ts for ts, _ in self.orders.pending.values()), default=None)
-        since = None if oldest is None else oldest // MS
+        oldest = min((ts // MS for ts, _ in self.orders.pending.values()), default=None)
+        since = min((t for t in (oldest, self.unread_since_ms) if t is not None), default=None)
 
         def fetch() -> tuple[Any, Any]:
             account = self.sync.fetch_account()  # the reading first: trades read after it are complete to it
@@ -397,6 +399,8 @@ class BinanceVenue:
         trades, fetched = result
         errors = self.sync.apply_account(fetched)
         out = self.sync.apply_trades(trades, complete_to_ms=fetched[0] if self.sync.last_read_ok else None)
+        if trades and self.sync.last_read_ok and self.sync.last_trades_ok:
+            self.unread_since_ms = None
         if errors:
             return out + errors + [self.account.nav_update(self.now_ns(), self.sources_ok())]
         self.last_poll_ok = time.monotonic()
@@ -441,6 +445,9 @@ class BinanceVenue:
             known_open = set(self.orders.open_ids())
             self.sync.open_ids = sorted(known_open)  # if the read fails, query nothing
             out = self.sync.reconcile(initial=False, fills_since_ms=since_ms)  # the reading, then the fills
+            if since_ms is not None and not (self.sync.last_read_ok and self.sync.last_trades_ok):
+                # the gap is not read back yet: the polls read its trades until one succeeds
+                self.unread_since_ms = min(since_ms, self.unread_since_ms or since_ms)
             if since_ms is not None:  # a funding settlement the gap hid
                 out += self.sync.apply_funding(self.sync.fetch_funding(max(0, since_ms - FUNDING_LOOKBACK_MS)))
             if self.sync.last_read_ok:
