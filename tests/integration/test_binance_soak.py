@@ -211,7 +211,8 @@ def test_a_day_with_every_fault_ends_equal_to_the_exchange(tmp_path: Path) -> No
             [repr((i, trades[i]["time"], cids.get(trades[i]["orderId"]))) for i in missing]
             + [f"{e.seq} {type(e).__name__} {e.ts_event_ns // 1_000_000} {getattr(e, 'source', '')} "
                f"{getattr(e, 'message', '')[:80]} {getattr(e, 'trade_id', '')} {getattr(e, 'order_id', '')}"
-               for e in evs if not isinstance(e, E.KlineClosed | E.MarketTick | E.NavSnapshot)]))
+               for e in evs if not isinstance(e, E.KlineClosed | E.MarketTick | E.NavSnapshot)]
+            + [o.stderr for o in runs]))
         import shutil
         shutil.copy(tmp_path / "missing.txt", "/tmp/soak_missing.txt")
     assert set(ids) == set(trades), (

@@ -360,6 +360,9 @@ class BinanceVenue:
         if self.closed:
             return
         self.closed = True
+        if self.orders.pending:  # heard, never settled: the next start reads them back (restart.py)
+            log.warning("Binance: %d fill(s) not settled at close (trade ids %s); the next start reads "
+                        "them back", len(self.orders.pending), sorted(t for _, t in self.orders.pending))
         self.io.close()
         self.streams.close()
         self.rest.close()
