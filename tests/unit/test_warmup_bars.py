@@ -1,4 +1,4 @@
-"""Warm-up bars update indicators only (rules v3): nothing is decided on a ``history``
+"""Warm-up bars update indicators only (rules v4): nothing is decided on a ``history``
 kline, nor on a live kline before a tick since the bar's open has priced the book.
 
 Real parts: the engine's loop on the simulated venue, the real log writer and a
@@ -66,7 +66,7 @@ def intents(events: list[Any]) -> list[IntentEmitted]:
 def test_the_same_bars_live_and_priced_lead_to_intents(home: Path) -> None:
     n = load_config().config.strategy.breakout_bars + 30
     events = run(home, [u for i in range(n) for u in (tick(i), bar(i, history=False))])
-    assert events[0].rules_version == RULES_VERSION >= 3
+    assert events[0].rules_version == RULES_VERSION >= 4
     assert intents(events), "the trend should trigger entries: else the tests below prove nothing"
 
 
