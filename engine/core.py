@@ -29,6 +29,10 @@ OrderSubmitted      act: ``Submit`` the OrderRequest         (venue answers: ack
 RouterFallback      act: ``Cancel`` (maker_timeout only)     (venue answers: OrderCanceled)
 ==================  =======================================  =================================
 
+From rules v4 a ``KlineClosed`` decides only when it is live (not a warm-up or
+backfilled bar, ``history``) and a ``MarketTick`` since the bar's open has priced
+the symbol's book.
+
 Actions are executed depth-first: a recorded decision is folded and decided on
 before the next action of the same trigger, so the log order is the order of a
 depth-first walk and replay can match recorded decisions one by one.
@@ -113,6 +117,8 @@ def _on_tick(state: EngineState, ev: Any) -> list[Action]:
 
 
 def _on_kline(state: EngineState, ev: Any) -> list[Action]:
+    if state.rules_version >= 4 and not _live_and_priced(state, ev):
+        return []
     return _emits(screener.on_kline(state, ev) + autotune.on_kline(state, ev), ev.ts_event_ns)
 
 
@@ -133,6 +139,15 @@ def decide_dd(state: EngineState, ts_ns: int) -> dict[str, Any] | None:
             "ref_nav_usd": None if ch.ref_nav is None else round(ch.ref_nav, 8),
             "thresholds": {**p.thresholds(), "cautious_size_mult": g.cautious_size_mult},
             "observations": obs, "config_hash": state.config_hash}
+
+
+def _live_and_priced(state: EngineState, ev: KlineClosed) -> bool:
+    """Rules v4: a warm-up/backfilled bar decides nothing, nor a bar whose book no tick
+    since its open has priced (the router would price from the bar's close)."""
+    if ev.history:
+        return False
+    s = state.syms.get(ev.symbol)
+    return s is not None and s.bid > 0 and s.tick_ns >= ev.open_time_ms * 1_000_000
 
 
 def _on_nav(state: EngineState, ev: Any) -> list[Action]:

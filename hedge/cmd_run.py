@@ -251,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
         """Record SessionEnded exactly once, whatever path ends the session."""
         if not ended:
             stopper.begin_ending()
-            ended.append(engine.end(why))
+            stats = getattr(venue, "session_stats", None)  # e.g. Binance's loop stall figures
+            ended.append(engine.end(why, stats() if stats is not None else None))
         return ended[0]
 
     def _should_stop() -> bool:

@@ -18,8 +18,12 @@ version it records, so logs written before a rule was corrected still verify.
   change is a recorded ``DdStateChanged`` decision; the ``dd_state`` gate records the
   exit and automatic-rule thresholds and decisions record the policy's observations
   (``dd_policy_frac``, ``dd_ref_nav_usd``, ``dd_state_since_ts``, ``dd_override*``).
+* **4** - a closed kline decides only when it is live and the book is priced: a
+  warm-up or backfilled bar (``KlineClosed.history``) updates indicators only, and
+  no intent is decided on a symbol until a ``MarketTick`` at or after the bar's open
+  has priced its book (so no order is priced from an older bar's close).
 """
 
 from __future__ import annotations
 
-RULES_VERSION = 3
+RULES_VERSION = 4

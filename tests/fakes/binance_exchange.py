@@ -103,6 +103,7 @@ class Exchange:
     account_first: bool = True  # Binance pushes ACCOUNT_UPDATE before the ORDER_TRADE_UPDATE of a fill
     partial_fills: bool = False  # a resting order that trades through fills in two trades (half, then rest)
     specs: dict[str, tuple[float, float, float, float, float]] = field(default_factory=dict)  # filter overrides
+    scripted: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # symbol -> next (close, volume)
 
     def spec(self, symbol: str) -> tuple[float, float, float, float, float]:
         """(start price, tick, step, min qty, min notional) - the exchange's filters."""
@@ -156,8 +157,12 @@ class Exchange:
             c = round(round(o * math.exp(ret) / tick) * tick, 8)
             h = round(max(o, c) * (1 + abs(r.gauss(0, 0.001))), 8)
             lo = round(min(o, c) * (1 - abs(r.gauss(0, 0.001))), 8)
+            vol = round(100 + r.random() * 50, 3)
+            if self.scripted.get(s):  # a test's own move: straight from the open to this close
+                c, vol = self.scripted[s].pop(0)
+                h, lo = max(o, c), min(o, c)
             t0 = self.start_ms + k * self.ms
-            candle = Candle(t0, t0 + self.ms - 1, o, h, lo, c, round(100 + r.random() * 50, 3))
+            candle = Candle(t0, t0 + self.ms - 1, o, h, lo, c, vol)
             cs.append(candle)
             out.append(candle)
         return out
@@ -417,8 +422,8 @@ class Exchange:
             sym = copy.deepcopy(base)
             sym.update({"symbol": s, "pair": s, "baseAsset": s.removesuffix("USDT"), "status": "TRADING"})
             for f in sym["filters"]:
-                if f["filterType"] == "PRICE_FILTER":
-                    f["tickSize"] = fmt(tick)
+                if f["filterType"] == "PRICE_FILTER":  # the example's bounds are an altcoin's (max 300)
+                    f["tickSize"], f["minPrice"], f["maxPrice"] = fmt(tick), fmt(tick), "10000000"
                 elif f["filterType"] in ("LOT_SIZE", "MARKET_LOT_SIZE"):
                     f["stepSize"], f["minQty"] = fmt(step), fmt(min_qty)
                 elif f["filterType"] == "MIN_NOTIONAL":

@@ -9,8 +9,11 @@ on how fast this machine is.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+
+import pytest
 
 from engine.ports import OrderRequest, VenueUpdate
 from engine.venues.binance.restart import from_fills
@@ -128,7 +131,8 @@ def test_a_restart_records_the_fills_made_while_the_engine_was_down_exactly_once
             v2.close()
 
 
-def test_a_filter_change_is_noticed_recorded_and_applied() -> None:
+def test_a_filter_change_is_noticed_recorded_and_applied(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="engine.venues.binance.venue")
     with FakeBinance(SYMBOLS, history=30) as fake:
         v, out = start(fake)
         try:
@@ -142,6 +146,7 @@ def test_a_filter_change_is_noticed_recorded_and_applied() -> None:
                 "ExchangeFiltersLoaded")
             assert of(got, "ExchangeFiltersLoaded")[0].fields["filters"]["BTCUSDT"]["tick_size"] == 0.5
             assert v.filters()["BTCUSDT"].tick_size == 0.5
+            assert any("t-1" in r.getMessage() and "-4014" in r.getMessage() for r in caplog.records)  # not silent
         finally:
             v.close()
 

@@ -1,7 +1,9 @@
 """Closed klines from REST: warm-up at start and backfill after a market-stream gap.
 
 Warm-up klines are history: they are delivered marked (``KlineClosed.history=True``)
-so the engine updates its indicators with them and decides nothing on them.
+so the engine updates its indicators with them and decides nothing on them. So are
+backfilled klines older than the newest closed one: after a gap the engine catches
+up its indicators, but only the current bar may lead to an order.
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ class KlineHistory:
                     out.append(kline_update(sym, self.interval, r, history=True))
         return sorted(out, key=lambda u: u.ts_event_ns)
 
-    def backfill(self, symbol: str, start_ms: int, end_ms: int | None) -> list[VenueUpdate]:
-        """Closed klines from ``start_ms`` (to ``end_ms``, else up to the server's now)."""
+    def backfill(self, symbol: str, start_ms: int, end_ms: int | None, *,
+                 last_is_current: bool = False) -> list[VenueUpdate]:
+        """Closed klines from ``start_ms`` (to ``end_ms``, else up to the server's now), marked
+        ``history`` - all of them, or all but the newest when ``last_is_current``."""
         out: list[VenueUpdate] = []
+        got: list[RestKline] = []
         if end_ms is None:
             now_ms, out = self._now()
             if now_ms is None:
@@ -57,10 +62,12 @@ class KlineHistory:
             out += errs
             for r in rows or []:
                 if r.close_time_ms < now_ms and self.gate.accept(symbol, r.open_time_ms, r.close_time_ms):
-                    out.append(kline_update(symbol, self.interval, r))
+                    got.append(r)
             if rows is None or len(rows) < KLINE_PAGE:
-                return out
+                break
             start_ms = rows[-1].close_time_ms + 1
+        last = len(got) - 1 if last_is_current else len(got)
+        return out + [kline_update(symbol, self.interval, r, history=i < last) for i, r in enumerate(got)]
 
     def _page(self, symbol: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[RestKline]:
         return decode_klines(self.rest.klines(symbol, self.interval, start_ms, end_ms, limit))

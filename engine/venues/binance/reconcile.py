@@ -60,8 +60,10 @@ class Reconciler:
         self.rest, self.faults, self.account, self.orders, self.ticks = rest, faults, account, orders, ticks
         self.symbols = symbols
         self.funding_seen: set[int] = set()
+        self.funding_known: set[tuple[str, int]] = set()  # (symbol, ms) of settlements the log holds
         self.open_ids: list[str] = []  # client ids the last successful open-orders read listed
         self.last_read_ok = False
+        self.last_trades_ok = True  # the last trades read-back read every symbol
 
     # ------------------------------------------------------------------ account
 
@@ -173,12 +175,15 @@ class Reconciler:
         """Trades read back (symbol -> rows or RestError). ``complete_to_ms``: the time of
         the account reading taken before this read (every trade up to it is now known)."""
         out: list[VenueUpdate] = []
+        self.last_trades_ok = True
         for sym in sorted(fetched):
             trades = fetched[sym]
             if isinstance(trades, RestError):
+                self.last_trades_ok = False
                 out.append(self.faults.rest(trades))
                 continue
             if isinstance(trades, WireError):
+                self.last_trades_ok = False
                 out.append(self.faults.err("rest.userTrades", "parse", trades.field, trades.message))
                 continue
             for tr in sorted(trades, key=lambda t: (t.time_ms, t.id)):
@@ -254,16 +259,29 @@ class Reconciler:
 
     # ------------------------------------------------------------------ funding
 
-    def funding(self, event_ms: int) -> list[VenueUpdate]:
-        """A funding settlement happened (ACCOUNT_UPDATE ``FUNDING_FEE``): one
-        ``FundingApplied`` per symbol from ``/fapi/v1/income`` (each ``tranId`` once)."""
-        rows, errs = self.faults.attempt("rest.income", lambda: decode_list(
-            self.rest.funding_income(max(0, event_ms - FUNDING_LOOKBACK_MS)), RestIncome, "income"))
-        out: list[VenueUpdate] = list(errs)
+    def fetch_funding(self, since_ms: int) -> Any:
+        """The network half (any thread): the FUNDING_FEE income since ``since_ms``, or the error."""
+        try:
+            return decode_list(self.rest.funding_income(since_ms), RestIncome, "income")
+        except (RestError, WireError) as exc:
+            return exc
+
+    def apply_funding(self, rows: Any) -> list[VenueUpdate]:
+        """The book half (loop thread): each settlement not yet recorded - by ``tranId``, and
+        by symbol + time for those an earlier process recorded (``funding_known``)."""
+        if isinstance(rows, RestError):
+            return [self.faults.rest(rows)]
+        if isinstance(rows, WireError):
+            return [self.faults.err("rest.income", "parse", rows.field, rows.message)]
+        if isinstance(rows, Exception):
+            return [self.faults.err("rest.income", "http", "$", f"{type(rows).__name__}: {rows}")]
+        out: list[VenueUpdate] = []
         for r in sorted(rows or [], key=lambda r: (r.time_ms, r.tran_id)):
             if r.income_type != "FUNDING_FEE" or r.tran_id in self.funding_seen or r.asset not in STABLE_ASSETS:
                 continue
             self.funding_seen.add(r.tran_id)
+            if (r.symbol, r.time_ms) in self.funding_known:  # recorded by an earlier process
+                continue
             mark, rate = self.ticks.mark.get(r.symbol, (self.account.marks.get(r.symbol, 0.0), None))
             out.append(VenueUpdate(FundingApplied, STREAM_ACCOUNT, r.time_ms * MS, {
                 "symbol": r.symbol, "rate": rate or 0.0, "mark_price": mark,

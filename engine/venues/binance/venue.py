@@ -19,6 +19,7 @@ recorded (``VenueReconciled`` + snapshots) before the first order.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import time
@@ -33,11 +34,12 @@ from engine.venues.binance.env import BinanceEnv, Redactor, load_env
 from engine.venues.binance.errors import Faults, VenueStartError, describe
 from engine.venues.binance.exchange_filters import FILTER_REFRESH_S, GRID_CODES, load_filters
 from engine.venues.binance.klines import KlineHistory
+from engine.venues.binance.loopmeter import DEFAULT_BOUND_MS, LoopMeter
 from engine.venues.binance.offloop import ROUTE as OFFLOOP
 from engine.venues.binance.offloop import OffLoop
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
-from engine.venues.binance.reconcile import Reconciler
+from engine.venues.binance.reconcile import FUNDING_LOOKBACK_MS, Reconciler
 from engine.venues.binance.restart import ResumePoint
 from engine.venues.binance.streams import StreamSupervisor
 from engine.venues.binance.wire import (
@@ -55,6 +57,9 @@ from engine.venues.binance.wire import (
 
 if TYPE_CHECKING:
     from engine.venues.binance.dry import SimDry
+
+log = logging.getLogger(__name__)
+SETTLE_POLL_S = 1.0  # a fill waiting to settle gets an account read this often
 
 
 class VenueClock:
@@ -80,7 +85,8 @@ class BinanceVenue:
                  tick_min_interval_ms: int = 1000, warmup_bars: int = 0, account_poll_s: float = 30.0,
                  keepalive_s: float = 1800.0, stale_after_s: float = 300.0, poll_timeout_s: float = 0.2,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, cancel_open_on_start: bool = True,
-                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None, offloop_orders: bool = True):
+                 dry_matcher: SimDry | None = None, rest: BinanceRest | None = None, offloop_orders: bool = True,
+                 stall_bound_ms: int = DEFAULT_BOUND_MS):
         self.env = env
         self.mode = env.mode
         self.interval = interval
@@ -93,6 +99,7 @@ class BinanceVenue:
         self.poll_timeout_s = poll_timeout_s
         self.cancel_open_on_start = cancel_open_on_start
         self.resume_fills_since_ms: int | None = None
+        self.resume_funding_since_ms: int | None = None
         self.symbols: list[str] = []
         self.exchange_filters: dict[str, SymbolFilters] = {}
         self.gate = KlineGate()
@@ -109,10 +116,13 @@ class BinanceVenue:
                                         backoff_max_s=backoff_max_s)
         self.offloop_orders = offloop_orders
         self.io = OffLoop(self.queue, "binance-orders")
+        self.meter = LoopMeter(stall_bound_ms)
         self.last_bar_ns = 0
         self.next_poll = 0.0
         self.next_filters = 0.0
         self.last_poll_ok = 0.0  # monotonic time of the last good account read
+        self._pending_since: float | None = None  # since when a fill has been waiting to settle
+        self.unread_since_ms: int | None = None  # a private-stream gap whose trades are not read back yet
         self.closed = False
 
     def __repr__(self) -> str:
@@ -138,11 +148,14 @@ class BinanceVenue:
         if point is None:
             return
         self.resume_fills_since_ms = point.since_ms
+        self.resume_funding_since_ms = point.funding_since_ms
+        self.sync.funding_known.update(point.funding_known)
         for symbol, trade_id, time_ms, signed in point.known:
             self.account.ledger.add_fill(symbol, trade_id, time_ms, signed)
 
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
-        """Filters, reconciliation (with fills missed while down), warm-up klines, then the streams."""
+        """Filters, the user stream, reconciliation (with fills missed while down), warm-up
+        klines, then the market streams."""
         self.symbols = sorted(dict.fromkeys(symbols))
         out: list[VenueUpdate] = []
         filters, errs = load_filters(self._read(self.rest.exchange_info), self.faults, self.symbols,
@@ -150,6 +163,8 @@ class BinanceVenue:
         if filters is None:
             raise VenueStartError("exchangeInfo unavailable: " + describe(errs))
         self.exchange_filters = filters
+        if self.dry is not None:  # the simulated matching enforces the exchange's filters, not the config's
+            self.dry.m.filters = dict(filters)
         self.next_filters = time.monotonic() + FILTER_REFRESH_S
         out += errs
         self.rest.apply_offset = self.venue_clock is None  # an accelerated venue's clock is its own
@@ -161,17 +176,17 @@ class BinanceVenue:
         if self.dry is not None:
             out += self.dry.snapshot(self.now_ns())
         else:
+            # the user stream first: a fill after the account read below is then heard on it
+            # (a fill both heard and read back is recorded once, by trade id)
+            self.streams.open_listen_key()
+            out += self.streams.open({"private": lambda: [self.streams.listen_key]})
             out += self._restart_fills()
             out += self.account.snapshot_updates(self.symbols, self.now_ns(), self.sources_ok())
         for u in self.history.warmup(self.symbols, self.warmup_bars):
             out += self.dry.on_market(u) if self.dry is not None else []
             out.append(u)
             self.last_bar_ns = max(self.last_bar_ns, u.ts_event_ns)
-        routes = {"market": self._market_streams, "public": self._public_streams}
-        if self.dry is None:
-            self.streams.open_listen_key()
-            routes["private"] = lambda: [self.streams.listen_key]
-        out += self.streams.open(routes)
+        out += self.streams.open({"market": self._market_streams, "public": self._public_streams})
         self.next_poll = time.monotonic() + self.account_poll_s
         self.rest.patient = False  # from here on the loop never sleeps on a rate limit
         return out + self.faults.notices(self.rest)
@@ -182,19 +197,49 @@ class BinanceVenue:
         out = self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start,
                                   fills_since_ms=self.resume_fills_since_ms, source="rest.userTrades.restart")
         self.last_poll_ok = time.monotonic()
+        if self.resume_funding_since_ms is not None:  # settlements while the engine was down
+            out += self.sync.apply_funding(self.sync.fetch_funding(self.resume_funding_since_ms))
         return out + self.orders.settle()
 
     def next_updates(self) -> list[VenueUpdate] | None:
         if self.closed:
             return None
+        self._settle_soon()
+        out = self.meter.enter(self.now_ns()) + self._next_updates()
+        self.meter.leave(bool(out))
+        return out
+
+    def _settle_soon(self) -> None:
+        """A fill waiting for a reading that settles it (its ACCOUNT_UPDATE lost, or the
+        read-back's account read failed), or a stream gap whose trades could not be read
+        back, does not wait for the 30 s poll: the account (and the trades) are read
+        again every ``SETTLE_POLL_S`` until it is done."""
+        if not self.orders.pending and self.unread_since_ms is None:
+            self._pending_since = None
+            return
+        now = time.monotonic()
+        if self._pending_since is None:
+            self._pending_since = now
+        elif now - self._pending_since >= SETTLE_POLL_S and self.next_poll > now:
+            self.next_poll = now
+            self._pending_since = now
+
+    def session_stats(self) -> dict[str, Any]:
+        """Figures for the session's end (``SessionEnded.summary['venue_loop']``)."""
+        return {"venue_loop": self.meter.stats()}
+
+    def _next_updates(self) -> list[VenueUpdate]:
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
         if self.dry is None and time.monotonic() >= self.next_filters:
             self.next_filters = time.monotonic() + FILTER_REFRESH_S
             self.io.run(self.rest.exchange_info, self._filters_read)
+        waiting = time.monotonic()
         try:
             item = self.queue.get(timeout=self.poll_timeout_s)
         except queue.Empty:
+            self.meter.waited(time.monotonic() - waiting)
             return out + self._flush_ticks() + self.faults.notices(self.rest)
+        self.meter.waited(time.monotonic() - waiting)
         batch = [item]
         while len(batch) < 2000:
             try:
@@ -292,6 +337,9 @@ class BinanceVenue:
         else:
             code = exc.code if exc.code is not None else exc.status
             out = self.orders.rejected(req, code, exc.message, self.now_ns())
+            if code != -5022:  # only a post-only reject is repriced: say so, the plan ends here
+                log.warning("Binance refused order %s (%s %s %s): %s %s", req.order_id, req.symbol, req.side,
+                            req.order_type, code, exc.message)
             if code in GRID_CODES:  # refused for its grid: the exchange's filters may have changed
                 self.next_filters = 0.0
         return out + self.faults.notices(self.rest)
@@ -312,6 +360,9 @@ class BinanceVenue:
         if self.closed:
             return
         self.closed = True
+        if self.orders.pending:  # heard, never settled: the next start reads them back (restart.py)
+            log.warning("Binance: %d fill(s) not settled at close (trade ids %s); the next start reads "
+                        "them back", len(self.orders.pending), sorted(t for _, t in self.orders.pending))
         self.io.close()
         self.streams.close()
         self.rest.close()
@@ -335,8 +386,8 @@ class BinanceVenue:
         if self.dry is not None or time.monotonic() < self.next_poll:
             return []
         self.next_poll = time.monotonic() + self.account_poll_s
-        oldest = min((ts for ts, _ in self.orders.pending.values()), default=None)
-        since = None if oldest is None else oldest // MS
+        oldest = min((ts // MS for ts, _ in self.orders.pending.values()), default=None)
+        since = min((t for t in (oldest, self.unread_since_ms) if t is not None), default=None)
 
         def fetch() -> tuple[Any, Any]:
             account = self.sync.fetch_account()  # the reading first: trades read after it are complete to it
@@ -351,6 +402,8 @@ class BinanceVenue:
         trades, fetched = result
         errors = self.sync.apply_account(fetched)
         out = self.sync.apply_trades(trades, complete_to_ms=fetched[0] if self.sync.last_read_ok else None)
+        if trades and self.sync.last_read_ok and self.sync.last_trades_ok:
+            self.unread_since_ms = None
         if errors:
             return out + errors + [self.account.nav_update(self.now_ns(), self.sources_ok())]
         self.last_poll_ok = time.monotonic()
@@ -389,12 +442,17 @@ class BinanceVenue:
             for sym in self.symbols:
                 start = self.gate.resume_from(sym)
                 if start is not None:
-                    batch += self.history.backfill(sym, start, None)
+                    batch += self.history.backfill(sym, start, None, last_is_current=True)
             return self._bars(sorted(batch, key=lambda u: u.ts_event_ns))
         if route == "private":
             known_open = set(self.orders.open_ids())
             self.sync.open_ids = sorted(known_open)  # if the read fails, query nothing
             out = self.sync.reconcile(initial=False, fills_since_ms=since_ms)  # the reading, then the fills
+            if since_ms is not None and not (self.sync.last_read_ok and self.sync.last_trades_ok):
+                # the gap is not read back yet: the polls read its trades until one succeeds
+                self.unread_since_ms = min(since_ms, self.unread_since_ms or since_ms)
+            if since_ms is not None:  # a funding settlement the gap hid
+                out += self.sync.apply_funding(self.sync.fetch_funding(max(0, since_ms - FUNDING_LOOKBACK_MS)))
             if self.sync.last_read_ok:
                 self.last_poll_ok = time.monotonic()
             for oid in sorted(known_open - set(self.sync.open_ids)):
@@ -483,8 +541,10 @@ class BinanceVenue:
         if isinstance(frame, WsAccountUpdate):
             changed = self.account.apply_update(frame)
             ts = frame.event_ms * MS
-            paid = self.sync.funding(frame.event_ms) if frame.a.reason == "FUNDING_FEE" else []
-            return [*paid, *self.orders.settle(), self.account.nav_update(ts, self.sources_ok()),
+            if frame.a.reason == "FUNDING_FEE":  # what each symbol paid: read off the loop thread
+                since = max(0, frame.event_ms - FUNDING_LOOKBACK_MS)
+                self.io.run(lambda: self.sync.fetch_funding(since), self.sync.apply_funding)
+            return [*self.orders.settle(), self.account.nav_update(ts, self.sources_ok()),
                     *(self.account.position_update(s, ts) for s in changed)]
         if isinstance(frame, WsListenKeyExpired):
             return self.streams.renew_user_stream("listen key expired")
@@ -512,8 +572,9 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
     ``env`` defaults to ``os.environ``. Unset ``DRY_RUN``/``BINANCE_TESTNET`` fall back to
     ``runtime.dry_run``/``runtime.testnet``. Tuning: ``BINANCE_WARMUP_BARS`` (closed klines
     fetched per symbol at start, default ``strategy.min_bars``), ``BINANCE_TICK_INTERVAL_MS``
-    (MarketTick throttle per symbol, default 1000), ``BINANCE_CLOCK=venue`` (follow the
-    venue's event time; for accelerated loopback venues).
+    (MarketTick conflation window per symbol, default 1000; ``all`` or 0: every quote), ``BINANCE_CLOCK=venue`` (follow the
+    venue's event time; for accelerated loopback venues), ``BINANCE_STALL_BOUND_MS`` (a
+    loop iteration busier than this is recorded as a ``stall``, default 1000).
     """
     env = os.environ if env is None else env
     cfg = loaded_cfg.config
@@ -526,7 +587,8 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
     return BinanceVenue(
         benv, interval=cfg.universe.interval, clock=clock,
         venue_clock=env.get("BINANCE_CLOCK", "").lower() == "venue",
-        tick_min_interval_ms=_int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000),
+        tick_min_interval_ms=(0 if env.get("BINANCE_TICK_INTERVAL_MS", "").strip().lower() == "all"
+                              else _int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000)),
         warmup_bars=_int_env(env, "BINANCE_WARMUP_BARS", cfg.strategy.min_bars),
-        dry_matcher=dry,
+        dry_matcher=dry, stall_bound_ms=_int_env(env, "BINANCE_STALL_BOUND_MS", DEFAULT_BOUND_MS),
     )
