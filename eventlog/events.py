@@ -172,7 +172,7 @@ class FundingApplied(Event, tag=True, frozen=True, kw_only=True):
     position_qty: float
     amount_usd: float
     # added for issue 14 (venue): where the rate came from and when the next settlement is
-    source: str = "default"  # data (market directory funding/) | venue (Binance) | default (config rate)
+    source: str = "default"  # data (market directory funding/) | generated | venue (Binance) | default (config rate)
     funding_time_ms: int = 0  # the settlement time (the data's, to the millisecond)
     next_funding_time_ms: int = 0  # the next settlement the venue knows of (0 = unknown)
 

@@ -74,6 +74,8 @@ class CsvMarket:
         self.expected_steps = max((len(d[0]) for d in self._data.values()), default=0)
         starts = [d[0][0] for d in self._data.values() if d[0]]
         self.start_ms = min(starts) if starts else 0
+        ends = [d[0][-1] for d in self._data.values() if d[0]]
+        self.end_ms = max(ends) if ends else 0  # the last bar's open time
 
     def funding_rates(self) -> dict[str, float]:
         return self._rates

@@ -2,11 +2,16 @@
 
 Each ``next_updates()`` is one bar step (all symbols at one open time) and
 returns, in this order: order arrivals and fills during the bar
-(``SimMatching.on_bar``), funding when an 8h boundary is crossed, a
+(``SimMatching.on_bar``), the funding settlements whose time falls in the bar
+(``funding_data``: the market directory's real settlement times, rates and marks; a
+generated series; or the config's default every ``funding_interval_h``), a
 ``PositionSnapshot`` per symbol that traded or settled funding (and every
 ``position_every_bars`` for open positions, as a mark refresh), a ``MarketTick`` at the close
 per symbol, a ``NavSnapshot``, then a ``KlineClosed`` per symbol. Account
 readings come before the klines so the screener and risk see fresh NAV.
+
+Positions are valued at the mark price (``mark_data``: the market directory's 1h mark
+klines with the hour's basis applied to the last price; else the last price).
 
 Exchange halts (a bar with zero volume) black out the account feed: no NAV
 reading during the halt and for ``NAV_RECONNECT_BARS`` after it, then
@@ -28,8 +33,18 @@ from config.schema import HedgeConfig
 from engine.clock import SimClock
 from engine.exchange_filters import for_simulator, to_event_fields
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
+from engine.venues.funding_data import FundingSchedule
+from engine.venues.funding_data import from_market_dir as funding_from_dir
+from engine.venues.mark_data import MarkModel
 from engine.venues.sim_matching import SimMatching
-from eventlog.events import Event, ExchangeFiltersLoaded, KlineClosed, MarketTick, OrderFilled
+from eventlog.events import (
+    Event,
+    ExchangeFiltersLoaded,
+    FundingDataGap,
+    KlineClosed,
+    MarketTick,
+    OrderFilled,
+)
 
 MS = 1_000_000
 NAV_RECONNECT_BARS = 3
@@ -74,8 +89,13 @@ class SimVenue:
         self._wake = threading.Event()
         self._held: tuple[int, list[tuple[str, float, float, float, float, float]]] | None = None
         self._sim0 = self._clock.now_ns()
-        self._funding_ns = int(sim.funding_interval_h * 3600 * 1e9)
-        self._funding_bucket = self._sim0 // self._funding_ns if self._funding_ns else 0
+        self.funding: FundingSchedule = getattr(market, "funding_schedule", None) or (
+            funding_from_dir(market_dir, self.symbols, interval_h=sim.funding_interval_h,
+                             default_rate=sim.default_funding_rate) if market_dir is not None else
+            FundingSchedule(self.symbols, interval_h=sim.funding_interval_h, default_rate=sim.default_funding_rate,
+                            rates_fn=getattr(market, "funding_rates", None)))
+        self._funded_ms = int(market.start_ms)  # settlements up to here are done (a function of the clock)
+        self.marks = MarkModel.from_market_dir(market_dir, self.symbols)
         self._nav_every = max(1, sim.nav_every_bars)
         self._pos_every = max(1, sim.position_every_bars)
         self._bar = 0
@@ -101,6 +121,11 @@ class SimVenue:
         ts = self._clock.now_ns()
         out = [VenueUpdate(ExchangeFiltersLoaded, "venue", ts, to_event_fields(
                    self.exchange_filters, self.filters_source, self.filter_corrections))]
+        if getattr(self.market, "data_dir", None) is not None and not self.resumed:
+            # a market directory: say once (per account) what its funding data lacks
+            end_ms = int(getattr(self.market, "end_ms", self.market.start_ms))
+            out.extend(VenueUpdate(FundingDataGap, "venue", ts, g)
+                       for g in self.funding.gaps(int(self.market.start_ms), end_ms))
         if not self.resumed:
             out.append(self.matching.nav_update(ts))
         return out
@@ -155,28 +180,29 @@ class SimVenue:
         m = self.matching
         out: list[VenueUpdate] = []
         halted = False
+        marks = self.marks
         for sym, o, h, lo, c, v in bars:
-            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v))
+            marks.on_bar_open(sym, open_ms, o)
+            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v, mark=marks.mark(sym, open_ms, c)))
             if v <= 0:
                 halted = True
         self._bar += 1
         touched = {u.fields["symbol"] for u in out if u.cls is OrderFilled} if out else set()
         snap = self._bar % self._nav_every == 0
-        rates = self.market.funding_rates()
-        if self._funding_ns:
-            bucket = close_ns // self._funding_ns
-            if bucket != self._funding_bucket:
-                self._funding_bucket = bucket
-                funding = m.apply_funding(close_ns, rates)
-                out.extend(funding)
-                touched.update(u.fields["symbol"] for u in funding)
+        close_ms = close_ns // MS
+        due = self.funding.due(self._funded_ms, close_ms)
+        self._funded_ms = close_ms
+        if due:
+            funding = m.settle_funding(close_ns, due)
+            out.extend(funding)
+            touched.update(u.fields["symbol"] for u in funding)
         pos_snap = self._bar % self._pos_every == 0
         for sym in self.symbols:
             if sym in touched or (pos_snap and m.pos[sym][0] != 0.0):
                 out.append(m.position_update(sym, close_ns))
-        for sym, _o, _h, _lo, c, _v in bars:
+        for sym, *_ in bars:
             bid, ask = m.book[sym]
-            out.append(MarketTickUpdate(sym, close_ns, bid, ask, c, rates.get(sym)))
+            out.append(MarketTickUpdate(sym, close_ns, bid, ask, m.mark[sym], self.funding.rate_at(sym, close_ms)))
         out.extend(self._nav(close_ns, halted, snap))
         interval = self.interval
         step_ms = self.interval_ns // MS
@@ -208,8 +234,7 @@ class SimVenue:
     def restore_counters(self, n_steps: int, last_close_ns: int, feed: FeedState) -> None:
         """The bar counters and account-feed state after ``n_steps`` past bar steps."""
         self._bar = n_steps
-        if self._funding_ns:
-            self._funding_bucket = last_close_ns // self._funding_ns
+        self._funded_ms = last_close_ns // MS  # settlements are a function of time (funding_data)
         self.feed = feed
 
     def skip_market_to(self, last_open_ms: int, last_close_ns: int) -> None:

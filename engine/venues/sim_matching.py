@@ -21,7 +21,8 @@ Model (bar resolution):
   by the same participation; the remainder expires. Halted (zero-volume) bars
   fill nothing.
 * **Fees** maker/taker from ``runtime.fees``; realised PnL on reducing fills
-  (``engine.accounting.apply_fill``); funding ``-qty * mark * rate``.
+  (``engine.accounting.apply_fill``); funding ``-qty * mark * rate`` per settlement
+  (``settle_funding``: the data's rate and mark, see ``funding_data``).
 * **Margin**: an order that increases exposure beyond the available balance
   times leverage is rejected (-2019).
 """
@@ -34,6 +35,7 @@ from config.schema import HedgeConfig
 from engine.accounting import apply_fill, round_price, round_step_down
 from engine.exchange_filters import SymbolFilters, from_config, validate_order
 from engine.ports import OrderRequest, VenueUpdate
+from engine.venues.funding_data import Settlement
 from eventlog.events import (
     FundingApplied,
     NavSnapshot,
@@ -222,8 +224,11 @@ class SimMatching:
         return round_price(bid * (1 - impact), tick, "BUY")
 
     def on_bar(self, symbol: str, open_ns: int, close_ns: int, o: float, h: float, lo: float,
-               c: float, v: float) -> list[VenueUpdate]:
-        """One bar of one symbol: arrivals at the open, trade-through fills, mark at close."""
+               c: float, v: float, *, mark: float | None = None) -> list[VenueUpdate]:
+        """One bar of one symbol: arrivals at the open, trade-through fills, book and mark at close.
+
+        ``mark``: the mark price at the close (default the close, i.e. the last price).
+        """
         out: list[VenueUpdate] = []
         arriving = self.arriving[symbol]
         budget = v * self.participation
@@ -292,6 +297,8 @@ class SimMatching:
             for oid in done:
                 del resting[oid]
         self.set_mark(symbol, c)
+        if mark is not None:
+            self.mark[symbol] = mark
         return out
 
     # -- account readings ------------------------------------------------------------
@@ -310,17 +317,28 @@ class SimMatching:
             "available_balance": nav - self.used_margin(), "sources_ok": sources_ok, "source": "sim"})
 
     def apply_funding(self, ts: int, rates: dict[str, float]) -> list[VenueUpdate]:
-        """Settle funding on every open position (longs pay when the rate is positive)."""
+        """Settle funding on every open position at ``rates`` (the config's default where missing)."""
+        default = self.cfg.runtime.sim.default_funding_rate
+        return self.settle_funding(ts, [Settlement(s, ts // 1_000_000, rates.get(s, default), None, "default")
+                                        for s in self.symbols])
+
+    def settle_funding(self, ts: int, due: list[Settlement]) -> list[VenueUpdate]:
+        """Settle each due settlement on its symbol's open position: ``-qty * mark * rate``.
+
+        The mark is the settlement's own (the data's row) where it has one, else the venue's.
+        Longs pay when the rate is positive.
+        """
         out = []
-        for s in self.symbols:
+        for st in due:
+            s = st.symbol
             q = self.pos[s][0]
             if not q:
                 continue
-            rate = rates.get(s, self.cfg.runtime.sim.default_funding_rate)
-            m = self.mark.get(s, self.pos[s][1])
-            amount = -q * m * rate
+            m = st.mark if st.mark is not None else self.mark.get(s, self.pos[s][1])
+            amount = -q * m * st.rate
             self.wallet += amount
             self.funding += amount
             out.append(VenueUpdate(FundingApplied, ACCOUNT, ts, {
-                "symbol": s, "rate": rate, "mark_price": m, "position_qty": q, "amount_usd": amount}))
+                "symbol": s, "rate": st.rate, "mark_price": m, "position_qty": q, "amount_usd": amount,
+                "source": st.source, "funding_time_ms": st.time_ms}))
         return out
