@@ -19,8 +19,16 @@ import pytest
 from config.loader import load_config
 from engine.ports import OrderRequest
 from engine.venues.kline_csv import CsvMarket
+from engine.venues.mark_data import read_marks
 from engine.venues.sim import SimVenue
-from eventlog.events import FundingApplied, FundingDataGap, OrderFilled
+from eventlog.events import (
+    FundingApplied,
+    FundingDataGap,
+    KlineClosed,
+    MarketTick,
+    OrderFilled,
+    PositionSnapshot,
+)
 
 pytestmark = [pytest.mark.market]
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +72,19 @@ def test_every_settlement_is_the_data_row(market_dir: Path, tmp_path: Path) -> N
     qty: dict[str, float] = {}
     opened: dict[str, int] = {}
     last_close_ms = 0
+    marks = read_marks(market_dir / "mark" / "BTCUSDT.csv")
+    basis_bps: list[float] = []
     while (step := venue.next_updates()) is not None:
+        tick = next((u.fields for u in step if u.cls is MarketTick and u.fields["symbol"] == "BTCUSDT"), None)
+        kl = next((u.fields for u in step if u.cls is KlineClosed and u.fields["symbol"] == "BTCUSDT"), None)
+        if tick is not None and kl is not None:  # the mark: inside the hour's published mark range
+            row = marks[kl["open_time_ms"] // 3_600_000 * 3_600_000]
+            assert row[2] <= tick["mark"] <= row[1]
+            basis_bps.append(abs(tick["mark"] / kl["close"] - 1) * 1e4)
+            for u in step:  # unrealised PnL is at the mark
+                if u.cls is PositionSnapshot and u.fields["symbol"] == "BTCUSDT" and u.fields["qty"]:
+                    f = u.fields
+                    assert f["unrealized_pnl"] == pytest.approx(f["qty"] * (tick["mark"] - f["entry_price"]))
         for u in step:
             if u.cls is OrderFilled:
                 qty[u.fields["symbol"]] = u.fields["position_qty_after"]
@@ -86,6 +106,11 @@ def test_every_settlement_is_the_data_row(market_dir: Path, tmp_path: Path) -> N
                 assert f["mark_price"] == mark
             assert f["amount_usd"] == pytest.approx(-qty[s] * f["mark_price"] * rate, rel=1e-12, abs=1e-12)
     assert len([f for f in settled if f["symbol"] == "BTCUSDT"]) > 530
+    basis_bps.sort()
+    median = basis_bps[len(basis_bps) // 2]
+    differs = sum(b > 0 for b in basis_bps) / len(basis_bps)
+    print(f"BTC mark vs last: median {median:.3f} bps, max {basis_bps[-1]:.2f} bps, differs in {differs:.0%} of bars")
+    assert median < 5 and basis_bps[-1] > 1 and differs > 0.3  # the mark is not the last price
     hole = next(g for g in gaps if g["symbol"] == "ENAUSDT")
     assert not [f for f in settled if f["symbol"] == "ENAUSDT" and hole["from_ms"] < f["funding_time_ms"]
                 < hole["to_ms"]]
