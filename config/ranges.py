@@ -118,6 +118,8 @@ RANGES: dict[str, Range] = {
     "SimCfg.nav_every_bars": COUNT,
     "SimCfg.max_participation_frac": Range(0, 1, lo_open=True, why="a fraction of a bar's volume"),
     "SimCfg.position_every_bars": COUNT,
+    "SimCfg.symbol_leverage": Range(0, 125, lo_open=True, why="Binance's maximum is 125"),
+    "SimCfg.liquidation_fee_frac": Range(0, 0.1, why="a fraction of the closed notional"),
     # strategy_config.json
     "AtrRegimeCfg.period": COUNT,
     "AtrRegimeCfg.baseline_bars": COUNT,

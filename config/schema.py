@@ -175,6 +175,11 @@ class SimCfg(Strict, frozen=True, kw_only=True):
     max_participation_frac: float = 0.25
     # added for issue 3: PositionSnapshot cadence for open positions (fills and funding always snapshot)
     position_every_bars: int = 12
+    # added for issue 14 (venue): Binance USD-M margin in the simulator
+    margin_type: Literal["cross", "isolated"] = "cross"  # isolated: every symbol
+    isolated_symbols: list[str] = []  # isolated even when margin_type is cross
+    symbol_leverage: dict[str, float] = {}  # per-symbol leverage (default: leverage)
+    liquidation_fee_frac: float = 0.0125  # liquidation clearance fee on the closed notional
 
 
 class Runtime(Strict, frozen=True, kw_only=True):

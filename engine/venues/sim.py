@@ -35,6 +35,7 @@ from engine.exchange_filters import for_simulator, to_event_fields
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.funding_data import FundingSchedule
 from engine.venues.funding_data import from_market_dir as funding_from_dir
+from engine.venues.margin import load_brackets
 from engine.venues.mark_data import MarkModel
 from engine.venues.sim_matching import SimMatching
 from eventlog.events import (
@@ -44,6 +45,7 @@ from eventlog.events import (
     KlineClosed,
     MarketTick,
     OrderFilled,
+    PositionLiquidated,
 )
 
 MS = 1_000_000
@@ -96,6 +98,10 @@ class SimVenue:
                             rates_fn=getattr(market, "funding_rates", None)))
         self._funded_ms = int(market.start_ms)  # settlements up to here are done (a function of the clock)
         self.marks = MarkModel.from_market_dir(market_dir, self.symbols)
+        brackets, self.bracket_source = load_brackets(market_dir / "exchange" if market_dir is not None else None,
+                                                      self.symbols)
+        self.matching.margin.brackets = brackets
+        self.matching.margin.bracket_source = self.bracket_source
         self._nav_every = max(1, sim.nav_every_bars)
         self._pos_every = max(1, sim.position_every_bars)
         self._bar = 0
@@ -186,8 +192,9 @@ class SimVenue:
             out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v, mark=marks.mark(sym, open_ms, c)))
             if v <= 0:
                 halted = True
+        out.extend(self._liquidations(open_ns, close_ns, bars))
         self._bar += 1
-        touched = {u.fields["symbol"] for u in out if u.cls is OrderFilled} if out else set()
+        touched = {u.fields["symbol"] for u in out if u.cls in (OrderFilled, PositionLiquidated)} if out else set()
         snap = self._bar % self._nav_every == 0
         close_ms = close_ns // MS
         due = self.funding.due(self._funded_ms, close_ms)
@@ -211,6 +218,28 @@ class SimVenue:
                 "symbol": sym, "interval": interval, "open_time_ms": open_ms,
                 "close_time_ms": open_ms + step_ms - 1, "open": o, "high": h, "low": lo, "close": c,
                 "volume": v}))
+        return out
+
+    def _liquidations(self, open_ns: int, close_ns: int, bars: list[tuple[str, float, float, float, float, float]]
+                      ) -> list[VenueUpdate]:
+        """Margin checks at the four points of the bars' path (open, the two extremes, close).
+
+        The path of a bar is open -> low -> high -> close when it closes up, open -> high ->
+        low -> close when it closes down; every symbol is at the same point at once (for cross
+        margin that is a joint worst case only when the symbols move together). Points are
+        stamped inside the bar at 0, 1/3, 2/3 of it and the close.
+        """
+        m = self.matching
+        if not any(m.pos[s][0] for s in self.symbols):
+            return []
+        open_ms = open_ns // MS
+        paths = {sym: path_points(o, h, lo, c) for sym, o, h, lo, c, _v in bars}
+        out: list[VenueUpdate] = []
+        step = (close_ns - open_ns) // 3
+        for k in range(4):
+            marks = {sym: self.marks.mark(sym, open_ms, pts[k]) for sym, pts in paths.items()}
+            ts = close_ns - 1 if k == 3 else open_ns + k * step
+            out.extend(m.margin.check(ts, marks, gap=k == 0))
         return out
 
     def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
@@ -276,6 +305,11 @@ class FeedState:
             self.degraded -= 1
             return "degraded"
         return "normal"
+
+
+def path_points(o: float, h: float, lo: float, c: float) -> tuple[float, float, float, float]:
+    """The documented intrabar path: open -> low -> high -> close if the bar closes up, else via the high first."""
+    return (o, lo, h, c) if c >= o else (o, h, lo, c)
 
 
 def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:

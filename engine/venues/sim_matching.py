@@ -23,8 +23,10 @@ Model (bar resolution):
 * **Fees** maker/taker from ``runtime.fees``; realised PnL on reducing fills
   (``engine.accounting.apply_fill``); funding ``-qty * mark * rate`` per settlement
   (``settle_funding``: the data's rate and mark, see ``funding_data``).
-* **Margin**: an order that increases exposure beyond the available balance
-  times leverage is rejected (-2019).
+* **Margin** (``sim_margin``): Binance USD-M cross/isolated margin at the mark with the
+  leverage brackets; an order whose initial margin exceeds the available balance is
+  rejected (-2019); positions below maintenance margin are liquidated
+  (``PositionLiquidated``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from engine.accounting import apply_fill, round_price, round_step_down
 from engine.exchange_filters import SymbolFilters, from_config, validate_order
 from engine.ports import OrderRequest, VenueUpdate
 from engine.venues.funding_data import Settlement
+from engine.venues.sim_margin import SimMargin
 from eventlog.events import (
     FundingApplied,
     NavSnapshot,
@@ -87,6 +90,7 @@ class SimMatching:
         self.filters: dict[str, SymbolFilters] = from_config(cfg.universe.symbols, symbols)
         buckets = cfg.liquidity_buckets.buckets
         self._liq = {s: buckets[self._spec[s].liquidity_bucket] for s in symbols}
+        self.margin = SimMargin(self)  # Binance USD-M margin, brackets and liquidation
 
     # -- book ----------------------------------------------------------------------
 
@@ -119,16 +123,6 @@ class SimMatching:
                 upnl += q * (self.mark.get(s, e) - e)
         return self.wallet + upnl, upnl
 
-    def used_margin(self) -> float:
-        used = 0.0
-        for s, (q, _) in self.pos.items():
-            used += abs(q) * self.mark.get(s, 0.0)
-        for s in self.symbols:
-            for w in (*self.arriving[s], *self.resting[s].values()):
-                if not w.req.reduce_only:
-                    used += w.remaining * (w.req.price or self.mark.get(s, 0.0))
-        return used / self.leverage
-
     def submit(self, req: OrderRequest, ts: int) -> list[VenueUpdate]:
         """Validate and queue an order; it reaches the book at the next bar."""
         f = self.filters.get(req.symbol)
@@ -150,9 +144,9 @@ class SimMatching:
         if req.reduce_only and (q == 0 or (q > 0) == (sign > 0)):
             return self._reject(req, ts, -2022, "ReduceOnly Order is rejected.")
         if not req.reduce_only and abs(q + sign * req.qty) > abs(q):
-            need = req.qty * (req.price or self.mark.get(req.symbol, 0.0)) / self.leverage
-            nav, _ = self.nav()
-            if need > nav - self.used_margin() + 1e-9:
+            grow = req.qty if (q == 0 or (q > 0) == (sign > 0)) else abs(q + sign * req.qty)
+            need = self.margin.initial_margin(req.symbol, grow, req.price or self.mark.get(req.symbol, 0.0))
+            if need > self.margin.available() + 1e-9:
                 return self._reject(req, ts, -2019, "Margin is insufficient.")
         self.arriving[req.symbol].append(_Working(req))
         return []
@@ -181,7 +175,10 @@ class SimMatching:
             qty = min(qty, abs(p[0]))
         if qty <= 0:
             return []
+        before = p[0]
         p[0], p[1], realized = apply_fill(p[0], p[1], sign, qty, price)
+        if p[0] == 0 or (p[0] > 0) != (before > 0):
+            self.margin.iso_funding[req.symbol] = 0.0  # a new position starts a new isolated wallet
         fee = qty * price * (self.maker_fee if maker else self.taker_fee)
         self.wallet += realized - fee
         self.fees_paid += fee
@@ -308,13 +305,15 @@ class SimMatching:
         m = self.mark.get(symbol, e)
         return VenueUpdate(PositionSnapshot, ACCOUNT, ts, {
             "symbol": symbol, "qty": q, "entry_price": e, "mark_price": m,
-            "unrealized_pnl": q * (m - e), "leverage": self.leverage, "notional": q * m})
+            "unrealized_pnl": q * (m - e), "notional": q * m, **self.margin.position_fields(symbol)})
 
     def nav_update(self, ts: int, sources_ok: bool = True) -> VenueUpdate:
         nav, upnl = self.nav()
+        mm, ratio = self.margin.account_ratio()
         return VenueUpdate(NavSnapshot, ACCOUNT, ts, {
             "nav_usd": nav, "wallet_balance": self.wallet, "unrealized_pnl": upnl,
-            "available_balance": nav - self.used_margin(), "sources_ok": sources_ok, "source": "sim"})
+            "available_balance": self.margin.available(), "sources_ok": sources_ok, "source": "sim",
+            "maint_margin_usd": mm, "margin_ratio": ratio})
 
     def apply_funding(self, ts: int, rates: dict[str, float]) -> list[VenueUpdate]:
         """Settle funding on every open position at ``rates`` (the config's default where missing)."""
@@ -338,6 +337,8 @@ class SimMatching:
             amount = -q * m * st.rate
             self.wallet += amount
             self.funding += amount
+            if s in self.margin.isolated:
+                self.margin.iso_funding[s] += amount
             out.append(VenueUpdate(FundingApplied, ACCOUNT, ts, {
                 "symbol": s, "rate": st.rate, "mark_price": m, "position_qty": q, "amount_usd": amount,
                 "source": st.source, "funding_time_ms": st.time_ms}))
