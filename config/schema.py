@@ -41,6 +41,10 @@ class GlobalLimits(Strict, frozen=True, kw_only=True):
     dd_auto_recover_days: float = 0.0  # after this many days defensive -> dd_auto_recover_to (0: off)
     dd_auto_recover_to: Literal["normal", "cautious"] = "cautious"
 
+    # added for issue 14 (venue): keep new exposure away from liquidation (rules v4)
+    max_margin_ratio: float = 0.5  # account maintenance margin / margin balance (1 = liquidation)
+    min_liquidation_distance_frac: float = 0.05  # |price - liquidation price| / price of the symbol's position
+
     def dd_exits(self) -> tuple[float, float]:
         """(leave cautious below, leave defensive below): the exit thresholds, 0.75 x entry when unset."""
         c = self.dd_cautious_exit_pct if self.dd_cautious_exit_pct is not None else 0.75 * self.dd_cautious_pct

@@ -75,7 +75,7 @@ class SymbolState:
         "ask", "atr", "bars", "bid", "ema_fast", "ema_slow",
         "exit_pending", "funding_rate", "high", "highs", "kline_close_ms", "kline_seq",
         "last_close", "last_entry_bar", "last_veto_bar", "led_entry", "led_qty", "low",
-        "lows", "mark", "open_plans", "pos_entry", "pos_mark", "pos_qty", "pos_seq",
+        "lows", "mark", "open_plans", "pos_entry", "pos_liq", "pos_mark", "pos_qty", "pos_seq",
         "pos_upnl", "sl", "symbol", "tick_ns", "tick_seq", "tp", "volume",
     )
 
@@ -97,6 +97,7 @@ class SymbolState:
         self.lows: deque[float] = deque(maxlen=s.breakout_bars + 1)
         self.atr = WilderAtr(s.atr_regime.period, s.atr_regime.baseline_bars)
         self.pos_qty = self.pos_entry = self.pos_mark = self.pos_upnl = 0.0
+        self.pos_liq = 0.0  # issue 14: the venue's liquidation price of the position (0 = none reported)
         self.pos_seq = 0
         self.led_qty = self.led_entry = 0.0
         self.tp: float | None = None
@@ -170,6 +171,7 @@ class EngineState:
         self.nav_seq = 0
         self.nav_sources_ok = False
         self.wallet = 0.0
+        self.margin_ratio: float | None = None  # issue 14: the venue's account margin ratio (last NAV reading)
         self.nav_track = NavTrack()  # peak, UTC day start, drawdown (engine/rules/nav.py)
         self.cash: float | None = None  # ledger cash: first wallet reading + fills + funding
         self.offx_hour = -1
@@ -293,6 +295,7 @@ def _nav(st: EngineState, ev: NavSnapshot) -> None:
     st.nav_seq = ev.session_seq
     st.nav_sources_ok = ev.sources_ok
     st.wallet = ev.wallet_balance
+    st.margin_ratio = ev.margin_ratio if ev.maint_margin_usd or ev.margin_ratio else None
     if st.cash is None:
         st.cash = ev.wallet_balance
     st.nav_track.update(ev.nav_usd, ev.ts_event_ns, ev.sources_ok)
@@ -306,6 +309,7 @@ def _position(st: EngineState, ev: PositionSnapshot) -> None:
     s.pos_entry = ev.entry_price
     s.pos_mark = ev.mark_price
     s.pos_upnl = ev.unrealized_pnl
+    s.pos_liq = ev.liquidation_price
     s.pos_seq = ev.session_seq
     if ev.qty == 0.0:
         s.tp = s.sl = None

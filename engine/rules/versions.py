@@ -18,8 +18,12 @@ version it records, so logs written before a rule was corrected still verify.
   change is a recorded ``DdStateChanged`` decision; the ``dd_state`` gate records the
   exit and automatic-rule thresholds and decisions record the policy's observations
   (``dd_policy_frac``, ``dd_ref_nav_usd``, ``dd_state_since_ts``, ``dd_override*``).
+* **4** - the ``liquidation_buffer`` gate (after ``daily_loss_limit``): new exposure is
+  vetoed when the account's margin ratio is at or above ``max_margin_ratio`` or the
+  symbol's position is within ``min_liquidation_distance_frac`` of its liquidation
+  price; decisions observe ``margin_ratio`` and ``liquidation_distance_frac``.
 """
 
 from __future__ import annotations
 
-RULES_VERSION = 3
+RULES_VERSION = 4

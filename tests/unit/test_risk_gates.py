@@ -75,6 +75,8 @@ VETOES = [
      {"expectancy_frac": -0.005, "expectancy_trades": 12}),
     ("drawdown_limit", "max_drawdown_pct", (), {}, {"dd_frac": 0.2}),
     ("daily_loss_limit", "daily_loss_limit_pct", (), {}, {"daily_loss_frac": 0.05}),
+    ("liquidation_buffer", "max_margin_ratio", (), {}, {"margin_ratio": 0.6}),
+    ("liquidation_buffer", "min_liquidation_distance_frac", (), {}, {"liquidation_distance_frac": 0.03}),
     ("dd_state", "dd_defensive_pct", (), {}, {"dd_frac": 0.09}),
     ("max_open_positions", "max_open_positions", (), {}, {"open_positions_count": 3}),
     ("symbol_cap", "per_symbol_nav_pct", (), {}, {"symbol_gross": 29_900.0}),
@@ -107,6 +109,23 @@ def test_allow_side_of_each_gate_passes_with_the_same_thresholds_checked(loaded,
     assert threshold in d["thresholds"]
     assert d["breached"] == []
     assert d["approved_qty"] == ikw["qty"]
+
+
+def test_liquidation_buffer_is_rules_v3_and_observed() -> None:
+    from engine.gates import gates_for
+
+    assert "liquidation_buffer" in [g.name for g in gates_for(4)]
+    assert "liquidation_buffer" not in [g.name for g in gates_for(3)]  # old sessions replay as recorded
+
+
+def test_liquidation_buffer_observes_margin_ratio_and_distance(loaded) -> None:
+    d = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.2, liquidation_distance_frac=0.3))
+    assert d["observations"]["margin_ratio"] == 0.2 and d["observations"]["liquidation_distance_frac"] == 0.3
+    old = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.9, rules_version=3))
+    assert "margin_ratio" not in old["observations"] and old["gate"] != "liquidation_buffer"
+    exit_ = _decide(loaded, _intent(side="SELL", reduce_only=True),
+                    _view(loaded, margin_ratio=0.9, position_qty=0.05, exposure_qty=0.05))
+    assert exit_["outcome"] == "allow"  # an exit is never blocked by the buffer
 
 
 def test_every_gate_is_covered_by_a_veto_case() -> None:
