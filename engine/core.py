@@ -164,7 +164,9 @@ def _on_planned(state: EngineState, ev: Any) -> list[Action]:
 def _on_submitted(state: EngineState, ev: Any) -> list[Action]:
     return [Submit(OrderRequest(order_id=ev.order_id, symbol=ev.symbol, side=ev.side,
                                 order_type=ev.order_type, time_in_force=ev.time_in_force,
-                                qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only))]
+                                qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only,
+                                stop_price=ev.stop_price, close_position=ev.close_position,
+                                working_type=ev.working_type))]
 
 
 def _on_rejected(state: EngineState, ev: Any) -> list[Action]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from config.schema import HedgeConfig
@@ -38,6 +39,7 @@ from engine.venues.funding_data import from_market_dir as funding_from_dir
 from engine.venues.margin import load_brackets
 from engine.venues.mark_data import MarkModel
 from engine.venues.sim_matching import SimMatching
+from engine.venues.sim_stops import path_points
 from eventlog.events import (
     Event,
     ExchangeFiltersLoaded,
@@ -189,7 +191,8 @@ class SimVenue:
         marks = self.marks
         for sym, o, h, lo, c, v in bars:
             marks.on_bar_open(sym, open_ms, o)
-            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v, mark=marks.mark(sym, open_ms, c)))
+            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v, mark=marks.mark(sym, open_ms, c),
+                                mark_of=partial(marks.mark, sym, open_ms)))
             if v <= 0:
                 halted = True
         out.extend(self._liquidations(open_ns, close_ns, bars))
@@ -305,11 +308,6 @@ class FeedState:
             self.degraded -= 1
             return "degraded"
         return "normal"
-
-
-def path_points(o: float, h: float, lo: float, c: float) -> tuple[float, float, float, float]:
-    """The documented intrabar path: open -> low -> high -> close if the bar closes up, else via the high first."""
-    return (o, lo, h, c) if c >= o else (o, h, lo, c)
 
 
 def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:

@@ -189,6 +189,10 @@ class SimMargin:
         for oid, w in m.resting[s].items():
             out.append(VenueUpdate(OrderCanceled, "orders", ts, {"order_id": oid, "symbol": s,
                                                                  "reason": "liquidation", "filled_qty": w.filled}))
+        for oid, w in m.stops[s].items():
+            out.append(VenueUpdate(OrderCanceled, "orders", ts, {"order_id": oid, "symbol": s,
+                                                                 "reason": "liquidation", "filled_qty": w.filled}))
         m.arriving[s] = []
         m.resting[s] = {}
+        m.stops[s] = {}
         return out

@@ -20,6 +20,9 @@ Model (bar resolution):
   ``min(max_slippage_bps, impact_bps_per_10k_usd * notional / 10k)``, capped
   by the same participation; the remainder expires. Halted (zero-volume) bars
   fill nothing.
+* **Protective orders** (``sim_stops``): STOP_MARKET / TAKE_PROFIT_MARKET wait at the
+  venue and trigger on the bar's documented path; they fill at the stop (at the open on
+  a gap) plus spread and impact.
 * **Fees** maker/taker from ``runtime.fees``; realised PnL on reducing fills
   (``engine.accounting.apply_fill``); funding ``-qty * mark * rate`` per settlement
   (``settle_funding``: the data's rate and mark, see ``funding_data``).
@@ -31,6 +34,7 @@ Model (bar resolution):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from config.schema import HedgeConfig
@@ -39,6 +43,7 @@ from engine.exchange_filters import SymbolFilters, from_config, validate_order
 from engine.ports import OrderRequest, VenueUpdate
 from engine.venues.funding_data import Settlement
 from engine.venues.sim_margin import SimMargin
+from engine.venues.sim_stops import STOP_TYPES, check_submit, trigger
 from eventlog.events import (
     FundingApplied,
     NavSnapshot,
@@ -81,6 +86,8 @@ class SimMatching:
         self.book: dict[str, tuple[float, float]] = {}
         self.arriving: dict[str, list[_Working]] = {s: [] for s in symbols}
         self.resting: dict[str, dict[str, _Working]] = {s: {} for s in symbols}
+        self.stops: dict[str, dict[str, _Working]] = {s: {} for s in symbols}  # accepted STOP/TP orders
+        self.last: dict[str, float] = {}  # last price (the book's centre)
         self.trade_seq = 0
         self.fees_paid = 0.0
         self.realized = 0.0
@@ -106,6 +113,7 @@ class SimMatching:
 
     def set_mark(self, symbol: str, price: float) -> tuple[float, float]:
         self.mark[symbol] = price
+        self.last[symbol] = price
         q = self.book[symbol] = self.quote(symbol, price)
         return q
 
@@ -130,6 +138,15 @@ class SimMatching:
             return self._reject(req, ts, -1121, "Invalid symbol.")
         if req.order_type == "LIMIT" and not (req.price and req.price > 0):
             return self._reject(req, ts, -1102, "Mandatory parameter 'price' was not sent or was empty.")
+        if req.order_type in STOP_TYPES:
+            bad = check_submit(self, req)
+            if bad is None and not req.close_position:
+                bad = validate_order(f, side=req.side, order_type="MARKET", qty=req.qty, price=None,
+                                     mark=self.mark.get(req.symbol), reduce_only=True)
+            if bad is not None:
+                return self._reject(req, ts, bad[0], bad[1])
+            self.arriving[req.symbol].append(_Working(req))
+            return []
         if req.order_type not in ("LIMIT", "MARKET"):
             return self._reject(req, ts, -1116, f"Invalid orderType {req.order_type}.")
         book = self.book.get(req.symbol)
@@ -158,7 +175,7 @@ class SimMatching:
                 del self.arriving[symbol][i]
                 return [VenueUpdate(OrderCanceled, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
                                                                 "reason": "canceled", "filled_qty": w.filled})]
-        w2 = self.resting.get(symbol, {}).pop(order_id, None)
+        w2 = self.resting.get(symbol, {}).pop(order_id, None) or self.stops.get(symbol, {}).pop(order_id, None)
         if w2 is not None:
             return [VenueUpdate(OrderCanceled, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
                                                             "reason": "canceled", "filled_qty": w2.filled})]
@@ -221,10 +238,12 @@ class SimMatching:
         return round_price(bid * (1 - impact), tick, "BUY")
 
     def on_bar(self, symbol: str, open_ns: int, close_ns: int, o: float, h: float, lo: float,
-               c: float, v: float, *, mark: float | None = None) -> list[VenueUpdate]:
+               c: float, v: float, *, mark: float | None = None,
+               mark_of: Callable[[float], float] | None = None) -> list[VenueUpdate]:
         """One bar of one symbol: arrivals at the open, trade-through fills, book and mark at close.
 
-        ``mark``: the mark price at the close (default the close, i.e. the last price).
+        ``mark``: the mark price at the close (default the close, i.e. the last price);
+        ``mark_of``: last price -> mark inside this bar (for MARK_PRICE stops; default identity).
         """
         out: list[VenueUpdate] = []
         arriving = self.arriving[symbol]
@@ -237,6 +256,11 @@ class SimMatching:
                 req = w.req
                 oid = req.order_id
                 ts = open_ns
+                if req.order_type in STOP_TYPES:  # waits for its trigger (sim_stops)
+                    out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                                       "venue_order_id": oid}))
+                    self.stops[symbol][oid] = w
+                    continue
                 if req.order_type == "MARKET":
                     out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
                                                                        "venue_order_id": oid}))
@@ -293,6 +317,8 @@ class SimMatching:
                             "reason": "reduce_only: position already closed"}))
             for oid in done:
                 del resting[oid]
+        if self.stops[symbol] and not halted:
+            out.extend(trigger(self, symbol, open_ns, close_ns, (o, h, lo, c), mark_of or (lambda x: x)))
         self.set_mark(symbol, c)
         if mark is not None:
             self.mark[symbol] = mark
