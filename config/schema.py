@@ -135,6 +135,9 @@ class RouterCfg(Strict, frozen=True, kw_only=True):
     reprice_offset_ticks: int = 1
     twap: Twap = msgspec.field(default_factory=Twap)
     symbols: dict[str, RouterSymbolPolicy] = {}  # issue 16: per-symbol policy (engine.rules.autotune.policy_of)
+    # added for issue 14 (venue): TP/SL as reduce-only STOP_MARKET / TAKE_PROFIT_MARKET orders at the venue
+    protective_orders: bool = False
+    protective_working_type: Literal["MARK_PRICE", "CONTRACT_PRICE"] = "MARK_PRICE"
 
 
 class Fees(Strict, frozen=True, kw_only=True):
