@@ -6,6 +6,7 @@ naming the file, row and field), then merged across symbols by open time.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,12 @@ class CsvMarket:
         self.symbols = list(symbols)
         self.data_dir = data_dir
         self.default_funding_rate = default_funding_rate
-        self._data = {s: read_symbol(data_dir / f"{s}.csv") for s in symbols}
+        # packed columns (8 bytes a value, not a Python float object each): 33 symbols x 180 days
+        # of 5m bars are ~70 MB instead of ~400 MB; indexing gives the same floats back
+        self._data: dict[str, tuple[array[int], list[array[float]]]] = {}
+        for s in symbols:
+            t, cols = read_symbol(data_dir / f"{s}.csv")
+            self._data[s] = (array("q", t), [array("d", c) for c in cols])
         self._rates = {s: default_funding_rate for s in symbols}
         self.expected_steps = max((len(d[0]) for d in self._data.values()), default=0)
         starts = [d[0][0] for d in self._data.values() if d[0]]
