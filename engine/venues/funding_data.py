@@ -111,9 +111,10 @@ class FundingSchedule:
 
     def __init__(self, symbols: list[str], *, interval_h: float, default_rate: float,
                  series: dict[str, FundingSeries] | None = None, source: str = "data",
-                 rates_fn: Callable[[], dict[str, float]] | None = None):
+                 rates_fn: Callable[[], dict[str, float]] | None = None, default_source: str = "default"):
         self.symbols = list(symbols)
         self.rates_fn = rates_fn  # a market's own per-symbol rates for the default grid (recorded markets)
+        self.default_source = default_source  # a recorded market's: the source its rates had
         self.interval_ms = int(interval_h * 3_600_000)
         self.default_rate = default_rate
         self.series = dict(series or {})
@@ -138,14 +139,14 @@ class FundingSchedule:
                     out.append(Settlement(s, ser.times[k], ser.rates[k], ser.marks[k], self.source))
             elif self.interval_ms and upto_ms // self.interval_ms != after_ms // self.interval_ms:
                 t = upto_ms // self.interval_ms * self.interval_ms
-                out.append(Settlement(s, t, self._default(s), None, "default"))
+                out.append(Settlement(s, t, self._default(s), None, self.default_source))
         return out
 
     def rate_at(self, symbol: str, t_ms: int) -> float | None:
         """The rate of the latest settlement at or before ``t_ms`` (what a ticker would show)."""
         ser = self.series.get(symbol)
-        if ser is None:
-            return self._default(symbol)
+        if ser is None:  # a recorded market's own rates show what its ticks showed (None: none yet)
+            return self.default_rate if self.rates_fn is None else self.rates_fn().get(symbol)
         i = bisect_right(ser.times, t_ms)
         return ser.rates[i - 1] if i else None
 

@@ -93,11 +93,15 @@ class SimVenue:
         self._wake = threading.Event()
         self._held: tuple[int, list[tuple[str, float, float, float, float, float]]] | None = None
         self._sim0 = self._clock.now_ns()
+        # funding, mark and brackets of the market directory (a what-if's recorded market names the
+        # directory its session ran on: ``venue_data_dir``; its filters come from the log instead)
+        market_dir = getattr(market, "venue_data_dir", market_dir)
         self.funding: FundingSchedule = getattr(market, "funding_schedule", None) or (
             funding_from_dir(market_dir, self.symbols, interval_h=sim.funding_interval_h,
                              default_rate=sim.default_funding_rate) if market_dir is not None else
             FundingSchedule(self.symbols, interval_h=sim.funding_interval_h, default_rate=sim.default_funding_rate,
-                            rates_fn=getattr(market, "funding_rates", None)))
+                            rates_fn=getattr(market, "funding_rates", None),
+                            default_source=getattr(market, "funding_source", "default")))
         self._funded_ms = int(market.start_ms)  # settlements up to here are done (a function of the clock)
         self.marks = MarkModel.from_market_dir(market_dir, self.symbols)
         brackets, self.bracket_source = load_brackets(market_dir / "exchange" if market_dir is not None else None,
@@ -129,7 +133,7 @@ class SimVenue:
         ts = self._clock.now_ns()
         out = [VenueUpdate(ExchangeFiltersLoaded, "venue", ts, to_event_fields(
                    self.exchange_filters, self.filters_source, self.filter_corrections))]
-        if getattr(self.market, "data_dir", None) is not None and not self.resumed:
+        if market_dir_of(self.market) is not None and not self.resumed:
             # a market directory: say once (per account) what its funding data lacks
             end_ms = int(getattr(self.market, "end_ms", self.market.start_ms))
             out.extend(VenueUpdate(FundingDataGap, "venue", ts, g)
@@ -308,6 +312,11 @@ class FeedState:
             self.degraded -= 1
             return "degraded"
         return "normal"
+
+
+def market_dir_of(market: Any) -> Any:
+    """The market directory a market reads funding, marks and brackets from (None: none)."""
+    return getattr(market, "venue_data_dir", getattr(market, "data_dir", None))
 
 
 def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:
