@@ -316,6 +316,8 @@ def _plan(p: Projector, ev: E.RoutePlanned) -> None:
 
 
 def _submitted(p: Projector, ev: E.OrderSubmitted) -> None:
+    if ev.plan_id == "protect":  # the position's TP/SL resting at the venue (engine/protective.py)
+        p.positions.on_protective(ev)
     p.router.on_submitted(ev)
     p.latency.on_submitted(ev)
     p.exec_logs.on_submitted(ev)

@@ -17,6 +17,7 @@ from engine.rules.units import DAY_NS, NS
 from eventlog.events import (
     IntentEmitted,
     OrderFilled,
+    OrderSubmitted,
     PositionClosed,
     PositionLiquidated,
     PositionSnapshot,
@@ -114,6 +115,14 @@ class PositionsView:
         d = self._day_row(sym, ev.ts_event_ns)
         d[1] += ev.realized_pnl - ev.fee_usd
         self._mark_day(sym, ev.ts_event_ns, base_nav)
+
+    def on_protective(self, ev: OrderSubmitted) -> None:
+        """A protective order at the venue (engine/protective.py): the ledger's TP/SL is its stop."""
+        pos = self.pos.get(ev.symbol)
+        kind = {"STOP_MARKET": "sl", "TAKE_PROFIT_MARKET": "tp"}.get(ev.order_type)
+        entry = self.ledger.get(f"{ev.symbol}:{side_of(pos.qty)}") if pos is not None else None
+        if entry is not None and kind is not None and ev.stop_price:
+            entry["tp_sl"] = {**entry["tp_sl"], kind: ev.stop_price}
 
     def on_liquidated(self, ev: PositionLiquidated, base_nav: float | None) -> None:
         """The venue force-closed the position: gone, its loss and fee in the day's PnL."""

@@ -44,6 +44,7 @@ def test_stop_exits_fill_at_or_through_their_trigger_and_replay(tmp_path: Path) 
         sets = list(store.read(types=("ProtectiveOrdersSet",)))
         fills = [e for e in store.read(types=("OrderFilled",)) if e.order_id in subs]
         canceled = {e.order_id for e in store.read(types=("OrderCanceled",))}
+        done = canceled | {e.order_id for e in store.read(types=("OrderFilled", "OrderExpired", "OrderRejected"))}
     assert sets and {s.order_type for s in subs.values()} == {"STOP_MARKET", "TAKE_PROFIT_MARKET"}
     assert all(s.close_position and s.reduce_only and s.stop_price for s in subs.values())
     stops = [f for f in fills if subs[f.order_id].order_type == "STOP_MARKET"]
@@ -55,6 +56,14 @@ def test_stop_exits_fill_at_or_through_their_trigger_and_replay(tmp_path: Path) 
     # every flat position had its protective orders canceled (or they filled)
     flat_sets = [s for s in sets if s.position_qty == 0.0]
     assert flat_sets and all(oid in canceled for s in flat_sets for oid in s.cancel)
+    # the position ledger's TP/SL are the resting protective orders' stops
+    ledger = json.loads((home / "state" / "positions_ledger.json").read_text())["entries"]
+    live = {(s.symbol, {"STOP_MARKET": "sl", "TAKE_PROFIT_MARKET": "tp"}[s.order_type]): s.stop_price
+            for oid, s in subs.items() if oid not in done}
+    assert live, "the run ends with protective orders resting"
+    for (sym, kind), stop in live.items():
+        entry = next(e for e in ledger.values() if e["symbol"] == sym)
+        assert entry["tp_sl"][kind] == stop
     v = hedge(home, cfg, "replay", "all", "--verify")
     assert v.returncode == 0 and "0 with differences" in v.stdout, v.stdout[-2000:] + v.stderr[-2000:]
     assert "ProtectiveOrdersSet" in v.stdout
