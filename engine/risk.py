@@ -23,7 +23,6 @@ from engine.gates import GateInput, Verdict, gates_for
 from engine.rules.drawdown import HYSTERESIS_RULES
 from engine.rules.indicators import atr_regime, dd_state
 from engine.rules.units import MINUTE_NS, NS
-from engine.rules.versions import RULES_VERSION
 from eventlog.events import IntentEmitted, Scalar
 
 CONVICTION_KEYS = ("signal_strength", "symbol_score", "hybrid_score", "conviction", "unscaled_notional_usd")
@@ -55,7 +54,7 @@ class RiskView:
     minute_of_day: int = 0
     refs: dict[str, int] = field(default_factory=dict)
     lot: SymbolFilters | None = None  # the venue's exchange filters for the symbol (None: the config's)
-    rules_version: int = RULES_VERSION  # decision rules in force (engine/rules/versions.py); not an observation
+    rules_version: int = 2  # decision rules in force (engine/rules/versions.py); not an observation
     expectancy_frac: float | None = None  # the symbol's rolling expectancy per round trip (intel)
     expectancy_usd: float | None = None
     expectancy_trades: int = 0
