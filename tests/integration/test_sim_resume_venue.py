@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_liquidations_and_stops_resume_as_one_run(tmp_path: Path) -> None:
+def test_liquidations_and_stops_resume_as_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "config"
     shutil.copytree(REPO / "config", cfg, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     rt = json.loads((cfg / "runtime.json").read_text())
@@ -29,9 +29,11 @@ def test_liquidations_and_stops_resume_as_one_run(tmp_path: Path) -> None:
     rt.setdefault("router", {})["protective_orders"] = True
     (cfg / "runtime.json").write_text(json.dumps(rt))
 
+    # the config through the environment, restored after the test (``--config`` sets it for the process)
+    monkeypatch.setenv("HEDGE_CONFIG_DIR", str(cfg))
+
     def run(home: Path, bars: int) -> None:
-        assert main(["run", "--home", str(home), "--config", str(cfg), "--quiet", "--no-projections",
-                     "--bars", str(bars)]) == 0
+        assert main(["run", "--home", str(home), "--quiet", "--no-projections", "--bars", str(bars)]) == 0
 
     run(tmp_path / "one", 3000)
     for n in (700, 170, 930, 1200):  # splits around the first cycle's crash and halt
