@@ -65,6 +65,8 @@ RANGES: dict[str, Range] = {
     "GlobalLimits.dd_cautious_exit_pct": FRACTION,
     "GlobalLimits.dd_defensive_exit_pct": FRACTION,
     "GlobalLimits.dd_auto_recover_days": Range(0, 3650, why="days; 0 turns the automatic rule off"),
+    "GlobalLimits.max_margin_ratio": Range(0, 1, lo_open=True, why="1 is liquidation"),
+    "GlobalLimits.min_liquidation_distance_frac": FRACTION,
     "TierLimits.per_symbol_nav_pct": FRACTION,
     "TierLimits.tier_gross_nav_pct": Range(0, 100, why="may exceed 1 with leverage"),
     # pairs_universe.json
@@ -118,6 +120,8 @@ RANGES: dict[str, Range] = {
     "SimCfg.nav_every_bars": COUNT,
     "SimCfg.max_participation_frac": Range(0, 1, lo_open=True, why="a fraction of a bar's volume"),
     "SimCfg.position_every_bars": COUNT,
+    "SimCfg.symbol_leverage": Range(0, 125, lo_open=True, why="Binance's maximum is 125"),
+    "SimCfg.liquidation_fee_frac": Range(0, 0.1, why="a fraction of the closed notional"),
     # strategy_config.json
     "AtrRegimeCfg.period": COUNT,
     "AtrRegimeCfg.baseline_bars": COUNT,

@@ -41,6 +41,10 @@ class GlobalLimits(Strict, frozen=True, kw_only=True):
     dd_auto_recover_days: float = 0.0  # after this many days defensive -> dd_auto_recover_to (0: off)
     dd_auto_recover_to: Literal["normal", "cautious"] = "cautious"
 
+    # added for issue 14 (venue): keep new exposure away from liquidation (rules v5)
+    max_margin_ratio: float = 0.5  # account maintenance margin / margin balance (1 = liquidation)
+    min_liquidation_distance_frac: float = 0.05  # |price - liquidation price| / price of the symbol's position
+
     def dd_exits(self) -> tuple[float, float]:
         """(leave cautious below, leave defensive below): the exit thresholds, 0.75 x entry when unset."""
         c = self.dd_cautious_exit_pct if self.dd_cautious_exit_pct is not None else 0.75 * self.dd_cautious_pct
@@ -131,6 +135,9 @@ class RouterCfg(Strict, frozen=True, kw_only=True):
     reprice_offset_ticks: int = 1
     twap: Twap = msgspec.field(default_factory=Twap)
     symbols: dict[str, RouterSymbolPolicy] = {}  # issue 16: per-symbol policy (engine.rules.autotune.policy_of)
+    # added for issue 14 (venue): TP/SL as reduce-only STOP_MARKET / TAKE_PROFIT_MARKET orders at the venue
+    protective_orders: bool = False
+    protective_working_type: Literal["MARK_PRICE", "CONTRACT_PRICE"] = "MARK_PRICE"
 
 
 class Fees(Strict, frozen=True, kw_only=True):
@@ -175,6 +182,11 @@ class SimCfg(Strict, frozen=True, kw_only=True):
     max_participation_frac: float = 0.25
     # added for issue 3: PositionSnapshot cadence for open positions (fills and funding always snapshot)
     position_every_bars: int = 12
+    # added for issue 14 (venue): Binance USD-M margin in the simulator
+    margin_type: Literal["cross", "isolated"] = "cross"  # isolated: every symbol
+    isolated_symbols: list[str] = []  # isolated even when margin_type is cross
+    symbol_leverage: dict[str, float] = {}  # per-symbol leverage (default: leverage)
+    liquidation_fee_frac: float = 0.0125  # liquidation clearance fee on the closed notional
 
 
 class Runtime(Strict, frozen=True, kw_only=True):

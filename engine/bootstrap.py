@@ -80,7 +80,8 @@ def make_sim_venue(loaded: LoadedConfig, symbols: list[str], opts: SimOptions) -
         ticks = {s: cfg.universe.symbols[s].tick_size for s in symbols}
         market = GeneratedMarket(symbols, ticks, seed=seed, start_ms=sim.start_ms,
                                  interval_ms=INTERVAL_MS[cfg.universe.interval],
-                                 default_funding_rate=sim.default_funding_rate)
+                                 default_funding_rate=sim.default_funding_rate,
+                                 funding_interval_h=sim.funding_interval_h)
         source = f"generated:seed={seed}"
     return SimVenue(cfg, symbols, market, speed=opts.speed, data_source=source)
 

@@ -27,6 +27,8 @@ NavSnapshot         ``drawdown.decide`` (rules v3)           DdStateChanged?
 NavSnapshot         ``valuation.on_nav`` (first of an hour)  OffExchangeValued
 OrderSubmitted      act: ``Submit`` the OrderRequest         (venue answers: acks, rejects, fills)
 RouterFallback      act: ``Cancel`` (maker_timeout only)     (venue answers: OrderCanceled)
+OrderFilled         ``protective.on_fill`` (if enabled)      ProtectiveOrdersSet, OrderSubmitted
+ProtectiveOrdersSet act: ``Cancel`` the replaced orders      (venue answers: OrderCanceled)
 ==================  =======================================  =================================
 
 From rules v4 a ``KlineClosed`` decides only when it is live (not a warm-up or
@@ -44,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine import autotune, router, screener, valuation
+from engine import autotune, protective, router, screener, valuation
 from engine.ids import decision_id
 from engine.ports import OrderRequest
 from engine.risk import build_view, check_order
@@ -60,8 +62,10 @@ from eventlog.events import (
     MarketTick,
     NavSnapshot,
     OrderCanceled,
+    OrderFilled,
     OrderRejected,
     OrderSubmitted,
+    ProtectiveOrdersSet,
     RiskDecided,
     RoutePlanned,
     RouterFallback,
@@ -70,7 +74,7 @@ from eventlog.events import (
 # Event types that are decisions (re-derived and compared by replay), not inputs.
 DECISION_TYPES: tuple[str, ...] = (
     "IntentEmitted", "PositionClosed", "RiskDecided", "RoutePlanned", "OrderSubmitted",
-    "RouterFallback", "OffExchangeValued", "DdStateChanged",
+    "RouterFallback", "OffExchangeValued", "DdStateChanged", "ProtectiveOrdersSet",
 )
 
 
@@ -179,7 +183,9 @@ def _on_planned(state: EngineState, ev: Any) -> list[Action]:
 def _on_submitted(state: EngineState, ev: Any) -> list[Action]:
     return [Submit(OrderRequest(order_id=ev.order_id, symbol=ev.symbol, side=ev.side,
                                 order_type=ev.order_type, time_in_force=ev.time_in_force,
-                                qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only))]
+                                qty=ev.qty, price=ev.price, reduce_only=ev.reduce_only,
+                                stop_price=ev.stop_price, close_position=ev.close_position,
+                                working_type=ev.working_type))]
 
 
 def _on_rejected(state: EngineState, ev: Any) -> list[Action]:
@@ -188,6 +194,14 @@ def _on_rejected(state: EngineState, ev: Any) -> list[Action]:
 
 def _on_canceled(state: EngineState, ev: Any) -> list[Action]:
     return _emits(router.on_canceled(state, ev), ev.ts_event_ns)
+
+
+def _on_filled(state: EngineState, ev: Any) -> list[Action]:
+    return _emits(protective.on_fill(state, ev), ev.ts_event_ns)
+
+
+def _on_protect(state: EngineState, ev: Any) -> list[Action]:
+    return [Cancel(ev.symbol, oid) for oid in ev.cancel]
 
 
 def _on_fallback(state: EngineState, ev: Any) -> list[Action]:
@@ -205,6 +219,8 @@ TRIGGERS: dict[type, Callable[[EngineState, Any], list[Action]]] = {
     OrderRejected: _on_rejected,
     OrderCanceled: _on_canceled,
     RouterFallback: _on_fallback,
+    OrderFilled: _on_filled,
+    ProtectiveOrdersSet: _on_protect,
 }
 
 

@@ -17,6 +17,7 @@ from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
 from engine.rules.drawdown import HYSTERESIS_RULES, DdParams
 from engine.rules.freshness import nav_fresh
+from engine.rules.versions import LIQUIDATION_BUFFER_RULES
 from eventlog.events import IntentEmitted, Scalar
 
 Kind = str  # pass | clamp | veto
@@ -179,6 +180,23 @@ def daily_loss_limit(gi: GateInput) -> Verdict:
     return _ok("daily_loss_limit", "risk_limits", th)
 
 
+def liquidation_buffer(gi: GateInput) -> Verdict:
+    """New exposure stays away from liquidation: account margin ratio and the position's distance."""
+    g = gi.cfg.risk_limits.global_
+    th: dict[str, Scalar] = {"max_margin_ratio": g.max_margin_ratio,
+                             "min_liquidation_distance_frac": g.min_liquidation_distance_frac}
+    mr = gi.view.margin_ratio
+    if mr is not None and mr >= g.max_margin_ratio:
+        return _veto("liquidation_buffer", "risk_limits", th,
+                     f"margin_ratio {mr:.4f} >= max {g.max_margin_ratio}", "max_margin_ratio")
+    d = gi.view.liquidation_distance_frac
+    if d is not None and d < g.min_liquidation_distance_frac:
+        return _veto("liquidation_buffer", "risk_limits", th,
+                     f"liquidation_distance_frac {d:.4f} < min {g.min_liquidation_distance_frac}",
+                     "min_liquidation_distance_frac")
+    return _ok("liquidation_buffer", "risk_limits", th)
+
+
 def dd_state_gate(gi: GateInput) -> Verdict:
     """The drawdown policy's state (``engine.rules.drawdown``): defensive vetoes, cautious cuts the size.
 
@@ -326,7 +344,7 @@ def min_notional(gi: GateInput) -> Verdict:
 # Rules v2 (engine/rules/versions.py): the size cuts (cautious DD, high volatility) run
 # after the per-trade NAV cap, so a cut always binds on what would otherwise be approved
 # and is never recorded as the clamp of a trade it did not change.
-GATES: tuple[Gate, ...] = (
+GATES_V2: tuple[Gate, ...] = (
     Gate("trading_window", trading_window),
     Gate("nav_freshness", nav_freshness),
     Gate("nav_sources", nav_sources),
@@ -346,14 +364,20 @@ GATES: tuple[Gate, ...] = (
     Gate("min_notional", min_notional),
 )
 
+# Rules v4: the liquidation buffer after the daily loss limit.
+_AT = next(i for i, g in enumerate(GATES_V2) if g.name == "daily_loss_limit") + 1
+GATES: tuple[Gate, ...] = (*GATES_V2[:_AT], Gate("liquidation_buffer", liquidation_buffer), *GATES_V2[_AT:])
+
 GATE_NAMES: tuple[str, ...] = tuple(g.name for g in GATES)
 
 _V1_ORDER = ("trading_window", "nav_freshness", "nav_sources", "alt_ext_disabled", "drawdown_limit",
              "daily_loss_limit", "dd_state", "atr_regime", "max_trade_nav", "max_open_positions", "symbol_cap",
              "tier_cap", "correlation_cap", "portfolio_gross", "lot_size", "min_notional")
-GATES_V1: tuple[Gate, ...] = tuple(next(g for g in GATES if g.name == n) for n in _V1_ORDER)
+GATES_V1: tuple[Gate, ...] = tuple(next(g for g in GATES_V2 if g.name == n) for n in _V1_ORDER)
 
 
 def gates_for(rules_version: int) -> tuple[Gate, ...]:
-    """The gates, in order, of a rules version (1: the cuts before the trade cap)."""
-    return GATES if rules_version >= 2 else GATES_V1
+    """The gates, in order, of a rules version (1: the cuts before the trade cap; 5: liquidation buffer)."""
+    if rules_version >= LIQUIDATION_BUFFER_RULES:
+        return GATES
+    return GATES_V2 if rules_version >= 2 else GATES_V1

@@ -23,6 +23,7 @@ from engine.gates import GateInput, Verdict, gates_for
 from engine.rules.drawdown import HYSTERESIS_RULES
 from engine.rules.indicators import atr_regime, dd_state
 from engine.rules.units import MINUTE_NS, NS
+from engine.rules.versions import LIQUIDATION_BUFFER_RULES
 from eventlog.events import IntentEmitted, Scalar
 
 CONVICTION_KEYS = ("signal_strength", "symbol_score", "hybrid_score", "conviction", "unscaled_notional_usd")
@@ -60,6 +61,8 @@ class RiskView:
     expectancy_trades: int = 0
     conviction: dict[str, Scalar] = field(default_factory=dict)  # from the intent (intel_v6_enabled)
     dd_policy: dict[str, Scalar] = field(default_factory=dict)  # the drawdown policy's observations (rules v3)
+    margin_ratio: float | None = None  # the venue's account margin ratio (last NAV reading; rules v5)
+    liquidation_distance_frac: float | None = None  # |price - liq price| / price of the symbol's position
 
     def observations(self) -> dict[str, Scalar]:
         obs: dict[str, Scalar] = {
@@ -88,6 +91,9 @@ class RiskView:
             "expectancy_trades": self.expectancy_trades,
         }
         obs.update(self.dd_policy)
+        if self.rules_version >= LIQUIDATION_BUFFER_RULES:
+            obs["margin_ratio"] = _r(self.margin_ratio)
+            obs["liquidation_distance_frac"] = _r(self.liquidation_distance_frac)
         obs.update(self.conviction)
         for g, v in sorted(self.group_gross.items()):
             obs[f"group_gross.{g}"] = _r(v)
@@ -136,6 +142,9 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         refs["tick"] = s.tick_seq
     if s.kline_seq:
         refs["kline"] = s.kline_seq
+    liq = getattr(s, "pos_liq", 0.0)
+    liq_dist = abs(price - liq) / price if liq > 0 and s.pos_qty and price > 0 else None
+    mr = getattr(state, "margin_ratio", None)
     exp = state.intel.rolling(intent.symbol, cfg.runtime.signal_gate.expectancy_window)
     conv = {k: intent.signal[k] for k in CONVICTION_KEYS if k in intent.signal}
     v3 = state.rules_version >= HYSTERESIS_RULES
@@ -154,6 +163,7 @@ def build_view(state: Any, intent: IntentEmitted, now_ns: int) -> RiskView:
         dd_policy=state.dd_book.observations() if v3 else {},
         minute_of_day=int((now_ns // MINUTE_NS) % 1440), refs=refs,
         lot=getattr(state, "filters", {}).get(intent.symbol), rules_version=state.rules_version,
+        margin_ratio=mr, liquidation_distance_frac=liq_dist,
     )
 
 

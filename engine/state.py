@@ -28,6 +28,7 @@ from typing import Any
 
 from config.loader import from_dict
 from config.schema import HedgeConfig
+from engine import protective
 from engine.accounting import apply_fill
 from engine.autotune import AUTOTUNE_TYPES, AutotuneFold
 from engine.exchange_filters import SymbolFilters
@@ -72,11 +73,40 @@ class SymbolState:
     """Market, indicator and position state of one symbol."""
 
     __slots__ = (
-        "ask", "atr", "bars", "bid", "ema_fast", "ema_slow",
-        "exit_pending", "funding_rate", "high", "highs", "kline_close_ms", "kline_seq",
-        "last_close", "last_entry_bar", "last_veto_bar", "led_entry", "led_qty", "low",
-        "lows", "mark", "open_plans", "pos_entry", "pos_mark", "pos_qty", "pos_seq",
-        "pos_upnl", "sl", "symbol", "tick_ns", "tick_seq", "tp", "volume",
+        "ask",
+        "atr",
+        "bars",
+        "bid",
+        "ema_fast",
+        "ema_slow",
+        "exit_pending",
+        "funding_rate",
+        "high",
+        "highs",
+        "kline_close_ms",
+        "kline_seq",
+        "last_close",
+        "last_entry_bar",
+        "last_veto_bar",
+        "led_entry",
+        "led_qty",
+        "low",
+        "lows",
+        "mark",
+        "open_plans",
+        "pos_entry",
+        "pos_liq",
+        "pos_mark",
+        "pos_qty",
+        "pos_seq",
+        "pos_upnl",
+        "prot",
+        "sl",
+        "symbol",
+        "tick_ns",
+        "tick_seq",
+        "tp",
+        "volume",
     )
 
     def __init__(self, symbol: str, cfg: HedgeConfig):
@@ -97,6 +127,8 @@ class SymbolState:
         self.lows: deque[float] = deque(maxlen=s.breakout_bars + 1)
         self.atr = WilderAtr(s.atr_regime.period, s.atr_regime.baseline_bars)
         self.pos_qty = self.pos_entry = self.pos_mark = self.pos_upnl = 0.0
+        self.prot: dict[str, tuple[str, float]] = {}  # issue 14: protective orders (engine/protective.py)
+        self.pos_liq = 0.0  # issue 14: the venue's liquidation price of the position (0 = none reported)
         self.pos_seq = 0
         self.led_qty = self.led_entry = 0.0
         self.tp: float | None = None
@@ -170,6 +202,7 @@ class EngineState:
         self.nav_seq = 0
         self.nav_sources_ok = False
         self.wallet = 0.0
+        self.margin_ratio: float | None = None  # issue 14: the venue's account margin ratio (last NAV reading)
         self.nav_track = NavTrack()  # peak, UTC day start, drawdown (engine/rules/nav.py)
         self.cash: float | None = None  # ledger cash: first wallet reading + fills + funding
         self.offx_hour = -1
@@ -293,6 +326,7 @@ def _nav(st: EngineState, ev: NavSnapshot) -> None:
     st.nav_seq = ev.session_seq
     st.nav_sources_ok = ev.sources_ok
     st.wallet = ev.wallet_balance
+    st.margin_ratio = ev.margin_ratio if ev.maint_margin_usd or ev.margin_ratio else None
     if st.cash is None:
         st.cash = ev.wallet_balance
     st.nav_track.update(ev.nav_usd, ev.ts_event_ns, ev.sources_ok)
@@ -306,6 +340,7 @@ def _position(st: EngineState, ev: PositionSnapshot) -> None:
     s.pos_entry = ev.entry_price
     s.pos_mark = ev.mark_price
     s.pos_upnl = ev.unrealized_pnl
+    s.pos_liq = ev.liquidation_price
     s.pos_seq = ev.session_seq
     if ev.qty == 0.0:
         s.tp = s.sl = None
@@ -392,6 +427,7 @@ def _plan_closed(st: EngineState, p: PlanState | None) -> None:
 
 
 def _submitted(st: EngineState, ev: OrderSubmitted) -> None:
+    protective.fold(st, ev)
     st.router.on_submitted(ev)
 
 
@@ -400,18 +436,22 @@ def _accepted(st: EngineState, ev: OrderAccepted) -> None:
 
 
 def _rejected(st: EngineState, ev: OrderRejected) -> None:
+    protective.fold(st, ev)
     _plan_closed(st, st.router.on_rejected(ev))
 
 
 def _canceled(st: EngineState, ev: OrderCanceled) -> None:
+    protective.fold(st, ev)
     _plan_closed(st, st.router.on_canceled(ev))
 
 
 def _expired(st: EngineState, ev: OrderExpired) -> None:
+    protective.fold(st, ev)
     _plan_closed(st, st.router.on_expired(ev))
 
 
 def _filled(st: EngineState, ev: OrderFilled) -> None:
+    protective.fold(st, ev)
     sm = st.summary
     sm.fills += 1
     sm.fees_usd += ev.fee_usd

@@ -172,7 +172,7 @@ class FundingApplied(Event, tag=True, frozen=True, kw_only=True):
     position_qty: float
     amount_usd: float
     # added for issue 14 (venue): where the rate came from and when the next settlement is
-    source: str = "default"  # data (market directory funding/) | venue (Binance) | default (config rate)
+    source: str = "default"  # data (market directory funding/) | generated | venue (Binance) | default (config rate)
     funding_time_ms: int = 0  # the settlement time (the data's, to the millisecond)
     next_funding_time_ms: int = 0  # the next settlement the venue knows of (0 = unknown)
 
@@ -422,6 +422,23 @@ class FundingDataGap(Event, tag=True, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ProtectiveOrdersSet(Event, tag=True, frozen=True, kw_only=True):
+    """The engine's protective orders for a position after a fill (``engine/protective.py``).
+
+    ``place``: ids of the STOP_MARKET / TAKE_PROFIT_MARKET orders submitted next (each an
+    ``OrderSubmitted`` of plan ``protect``); ``cancel``: ids of the ones they replace (or of
+    all, when the position is flat). ``sl``/``tp``: the stops the position now has.
+    """
+
+    symbol: str
+    position_qty: float
+    sl: float | None = None
+    tp: float | None = None
+    place: list[str] = []
+    cancel: list[str] = []
+    fill_order_id: str = ""
+
+
 class PositionLiquidated(Event, tag=True, frozen=True, kw_only=True):
     """The venue force-closed a position: margin balance fell below maintenance margin.
 
@@ -522,6 +539,7 @@ AnyEvent = Union[
     PositionLiquidated,
     DdStateChanged,
     RiskReset,
+    ProtectiveOrdersSet,
 ]
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -67,6 +67,10 @@ SCHEMAS: dict[str, pa.Schema] = {
                         ("fallback", B), ("position_qty_after", F)]),
     "fallbacks": pa.schema([*HEAD, ("plan_id", S), ("order_id", S), ("symbol", S), ("reason", S),
                             ("remaining_qty", F), ("reprices", INT), ("waited_ms", INT)]),
+    "liquidations": pa.schema([*HEAD, ("symbol", S), ("side", S), ("qty", F), ("entry_price", F),
+                               ("mark_price", F), ("liquidation_price", F), ("bankruptcy_price", F),
+                               ("fill_price", F), ("fee_usd", F), ("realized_pnl", F), ("maint_margin_usd", F),
+                               ("margin_balance_usd", F), ("margin_type", S), ("bracket", INT), ("mmr", F)]),
     "nav": pa.schema([*HEAD, ("nav_usd", F), ("wallet_balance", F), ("unrealized_pnl", F),
                       ("available_balance", F), ("sources_ok", B), ("peak_nav_usd", F), ("drawdown_frac", F),
                       ("dd_state", S)]),
@@ -344,6 +348,15 @@ def _nav(ev: E.NavSnapshot, p: Projector) -> dict[str, Any]:
             "dd_state": p.nav.dd_state(p.cfg)}
 
 
+_LIQ_FIELDS = ("symbol", "side", "qty", "entry_price", "mark_price", "liquidation_price", "bankruptcy_price",
+               "fill_price", "fee_usd", "realized_pnl", "maint_margin_usd", "margin_balance_usd", "margin_type",
+               "bracket", "mmr")
+
+
+def _liquidation(ev: E.PositionLiquidated) -> dict[str, Any]:
+    return {**_head(ev), **{k: getattr(ev, k) for k in _LIQ_FIELDS}}
+
+
 # stateless per-type rows: event type -> (table, row builder); fills and nav come from hooks()
 ROWS: dict[type[E.Event], tuple[str, Callable[[Any], dict[str, Any]]]] = {
     E.KlineClosed: ("bars", lambda ev: {}),
@@ -356,4 +369,5 @@ ROWS: dict[type[E.Event], tuple[str, Callable[[Any], dict[str, Any]]]] = {
     E.OrderCanceled: ("orders", _order("canceled")),
     E.OrderExpired: ("orders", _order("expired")),
     E.RouterFallback: ("fallbacks", _fallback),
+    E.PositionLiquidated: ("liquidations", _liquidation),
 }

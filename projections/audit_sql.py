@@ -86,8 +86,11 @@ DERIVED = {
     "clamps": "SELECT * FROM risk_decisions WHERE outcome = 'clamp'",
     "funding": (
         "SELECT seq, session_id, ts, payload->>'symbol' AS symbol, (payload->>'rate')::DOUBLE AS rate,"
+        " (payload->>'rate')::DOUBLE AS funding_rate,"
         " (payload->>'mark_price')::DOUBLE AS mark_price, (payload->>'position_qty')::DOUBLE AS position_qty,"
-        " (payload->>'amount_usd')::DOUBLE AS amount_usd FROM events WHERE type = 'FundingApplied'"
+        " (payload->>'amount_usd')::DOUBLE AS amount_usd, coalesce(payload->>'source', 'default') AS source,"
+        " coalesce((payload->>'funding_time_ms')::BIGINT, 0) AS funding_time_ms"
+        " FROM events WHERE type = 'FundingApplied'"
     ),
     "trades": _LEGS,
     "dd_changes": (

@@ -19,7 +19,7 @@ from projections.files import StateFileError
 from projections.fold import Projector
 
 KIND = "projections"
-VERSION = 4  # bump when the Projector's attributes change meaning (old checkpoints then rebuild)
+VERSION = 5  # 5: positions keep margin readings (issue 14); bump when the Projector's attributes change meaning (old checkpoints then rebuild)
 ALLOW = ("projections.", "engine.rules.", "config.schema", "eventlog.events")
 
 

@@ -281,6 +281,10 @@ def _position(p: Projector, ev: E.PositionSnapshot) -> None:
     p.positions.on_snapshot(ev, p.base_nav)
 
 
+def _liquidated(p: Projector, ev: E.PositionLiquidated) -> None:
+    p.positions.on_liquidated(ev, p.base_nav)
+
+
 def _funding(p: Projector, ev: E.FundingApplied) -> None:
     p.risk.on_funding(ev.symbol, ev.amount_usd)
     p.windows.on_funding(ev.ts_event_ns, ev.amount_usd)
@@ -312,6 +316,8 @@ def _plan(p: Projector, ev: E.RoutePlanned) -> None:
 
 
 def _submitted(p: Projector, ev: E.OrderSubmitted) -> None:
+    if ev.plan_id == "protect":  # the position's TP/SL resting at the venue (engine/protective.py)
+        p.positions.on_protective(ev)
     p.router.on_submitted(ev)
     p.latency.on_submitted(ev)
     p.exec_logs.on_submitted(ev)
@@ -418,6 +424,7 @@ HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.NavSnapshot: _nav,
     E.PositionSnapshot: _position,
     E.FundingApplied: _funding,
+    E.PositionLiquidated: _liquidated,
     E.OffExchangeValued: _offex,
     E.IntentEmitted: _intent,
     E.RiskDecided: _decision,

@@ -87,6 +87,10 @@ def render_risk_snapshot(v: Views, router: dict[str, Any]) -> dict[str, Any]:
         "gross_notional_usd": gross,
         "gross_nav_mult": (gross / nav) if nav else None,
         "open_positions": len(v.positions.pos),
+        # the venue's account margin (USD-M cross): maintenance margin / margin balance; 1 = liquidation
+        "margin_ratio": v.nav.last.margin_ratio if v.nav.last is not None else None,
+        "maint_margin_usd": v.nav.last.maint_margin_usd if v.nav.last is not None else None,
+        "liquidations": v.positions.liquidations,
         "thresholds": {
             "max_drawdown_pct": g.max_drawdown_pct, "daily_loss_limit_pct": g.daily_loss_limit_pct,
             "dd_cautious_pct": g.dd_cautious_pct, "dd_defensive_pct": g.dd_defensive_pct,

@@ -17,7 +17,9 @@ from engine.rules.units import DAY_NS, NS
 from eventlog.events import (
     IntentEmitted,
     OrderFilled,
+    OrderSubmitted,
     PositionClosed,
+    PositionLiquidated,
     PositionSnapshot,
     RiskDecided,
 )
@@ -68,6 +70,9 @@ class PositionsView:
         self.closes = 0
         # intraday PnL per symbol: [day, realized_today, upnl_at_day_start, peak_today, dd_today_frac]
         self.day: dict[str, list[float]] = {}
+        # the venue's margin readings per open position: (liquidation price, maint margin, margin ratio)
+        self.margin: dict[str, tuple[float, float, float]] = {}
+        self.liquidations = 0
 
     # -- fold ----------------------------------------------------------------------
 
@@ -76,7 +81,10 @@ class PositionsView:
         grew = False
         if ev.qty == 0:
             self.pos.pop(sym, None)
+            self.margin.pop(sym, None)
         else:
+            if ev.liquidation_price or ev.maint_margin_usd:
+                self.margin[sym] = (ev.liquidation_price, ev.maint_margin_usd, ev.margin_ratio)
             old = self.pos.get(sym)
             grew = old is None or old.qty * ev.qty < 0 or abs(ev.qty) > abs(old.qty)
             self.pos[sym] = Pos(ev.qty, ev.entry_price, ev.mark_price or None, ev.leverage, ev.ts_event_ns)
@@ -106,6 +114,24 @@ class PositionsView:
         self._sync_ledger(sym, ev.ts_event_ns, grew)
         d = self._day_row(sym, ev.ts_event_ns)
         d[1] += ev.realized_pnl - ev.fee_usd
+        self._mark_day(sym, ev.ts_event_ns, base_nav)
+
+    def on_protective(self, ev: OrderSubmitted) -> None:
+        """A protective order at the venue (engine/protective.py): the ledger's TP/SL is its stop."""
+        pos = self.pos.get(ev.symbol)
+        kind = {"STOP_MARKET": "sl", "TAKE_PROFIT_MARKET": "tp"}.get(ev.order_type)
+        entry = self.ledger.get(f"{ev.symbol}:{side_of(pos.qty)}") if pos is not None else None
+        if entry is not None and kind is not None and ev.stop_price:
+            entry["tp_sl"] = {**entry["tp_sl"], kind: ev.stop_price}
+
+    def on_liquidated(self, ev: PositionLiquidated, base_nav: float | None) -> None:
+        """The venue force-closed the position: gone, its loss and fee in the day's PnL."""
+        sym = ev.symbol
+        self.pos.pop(sym, None)
+        self.margin.pop(sym, None)
+        self.liquidations += 1
+        self._sync_ledger(sym, ev.ts_event_ns, False)
+        self._day_row(sym, ev.ts_event_ns)[1] += ev.realized_pnl - ev.fee_usd
         self._mark_day(sym, ev.ts_event_ns, base_nav)
 
     def on_funding(self, sym: str, amount: float, ts_ns: int, base_nav: float | None) -> None:
@@ -219,6 +245,8 @@ class PositionsView:
                 "entry_price": x.entry, "mark_price": x.mark, "leverage": x.lev, "notional": notional,
                 "unrealized_pnl": x.upnl, "pnl": x.upnl, "tier": cfg.tier_of(sym),
                 "updated_ts": x.ts_ns / NS,
+                **dict(zip(("liquidation_price", "maint_margin_usd", "margin_ratio"),
+                           self.margin.get(sym, (None, None, None)), strict=True)),
             })
         return {"positions": rows, "count": len(rows), "gross_notional_usd": self.gross(), "net_notional_usd": net}
 

@@ -56,6 +56,8 @@ RELATED: dict[str, tuple[str, ...]] = {
     "dd_auto_recover_to": ("dd_override",),
     "max_drawdown_pct": ("dd_frac", "peak_nav_usd", "nav_usd"),
     "daily_loss_limit_pct": ("daily_loss_frac",),
+    "max_margin_ratio": ("margin_ratio",),
+    "min_liquidation_distance_frac": ("liquidation_distance_frac", "price"),
     "atr_high_ratio": ("atr_ratio", "atr_regime"),
     "atr_low_ratio": ("atr_ratio", "atr_regime"),
     "high_vol_size_mult": ("atr_regime",),

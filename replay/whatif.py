@@ -44,6 +44,7 @@ from eventlog.events import (
     AccountOpened,
     ConfigChanged,
     ExchangeFiltersLoaded,
+    FundingApplied,
     KlineClosed,
     MarketTick,
 )
@@ -65,6 +66,8 @@ class LogMarket:
         self.steps = steps
         self.rates = rates
         self._cur = start_ms
+        self.venue_data_dir: Path | None = None  # the recorded session's market directory, if still there
+        self.funding_source = "default"  # what the recorded FundingApplied said its rates came from
 
     def funding_rates(self) -> dict[str, float]:
         """The funding rates the recorded ticks of the current step carried."""
@@ -100,6 +103,7 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
     filters: Filters | None = None
     filter_changes = 0
     opened: dict[str, Any] | None = None
+    funding_sources: set[str] = set()
     fold = MetricsFold()
     for ev in session_events(store, session, progress=progress):
         fold.apply(ev)
@@ -117,6 +121,8 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
             steps.setdefault(k.open_time_ms, []).append((k.symbol, k.open, k.high, k.low, k.close, k.volume))
             if k.symbol in last_rate:
                 rates.setdefault(k.open_time_ms, {})[k.symbol] = last_rate[k.symbol]
+        elif t is FundingApplied:
+            funding_sources.add(ev.source)  # type: ignore[attr-defined]
         elif t is ConfigChanged:
             changes += 1
         elif t is ExchangeFiltersLoaded:
@@ -132,8 +138,14 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
     ordered = sorted(steps.items())  # sim sessions are already in order; live klines may interleave
     if ordered and ordered[0][0] < start_ms:
         start_ms = ordered[0][0]
-    return Recorded(LogMarket(start_ms, ordered, rates), fold.result(), interval, changes, filters, filter_changes,
-                    opened)
+    market = LogMarket(start_ms, ordered, rates)
+    if len(funding_sources) == 1:  # the recorded rates came from one source (e.g. a generated series)
+        market.funding_source = funding_sources.pop()
+    src = session.started.data_source or ""
+    if src.startswith("csv:") and Path(src[4:]).is_dir():
+        # the session's market directory: funding settlements, marks and brackets as it ran (issue 14)
+        market.venue_data_dir = Path(src[4:])
+    return Recorded(market, fold.result(), interval, changes, filters, filter_changes, opened)
 
 
 def what_if_config(session: Session, sets: list[str], interval: str | None) -> tuple[LoadedConfig, list[dict[str, Any]]]:

@@ -369,6 +369,8 @@ OBSERVED_BY: dict[str, tuple[str, ...]] = {
     "dd_defensive_pct": ("dd_frac",),
     "cautious_size_mult": ("dd_state",),
     "daily_loss_limit_pct": ("daily_loss_frac",),
+    "max_margin_ratio": ("margin_ratio",),
+    "min_liquidation_distance_frac": ("liquidation_distance_frac",),
     "atr_high_ratio": ("atr_ratio",),
     "atr_low_ratio": ("atr_ratio",),
     "high_vol_size_mult": ("atr_regime",),
@@ -426,6 +428,9 @@ WORDS: dict[str, str] = {
     "min_notional": "minimum order size", "trading_window": "trading window",
     "minute_of_day_utc": "time of day (UTC)", "tier": "tier", "exposure_qty": "position",
     "position_qty": "position", "price": "price",
+    "max_margin_ratio": "margin ratio limit", "margin_ratio": "margin ratio",
+    "min_liquidation_distance_frac": "minimum distance to liquidation",
+    "liquidation_distance_frac": "distance to liquidation",
 }
 GATES: dict[str, str] = {
     "dd_state": "drawdown state", "max_drawdown": "maximum drawdown", "nav_freshness": "NAV freshness",
@@ -433,6 +438,7 @@ GATES: dict[str, str] = {
     "symbol_cap": "per-symbol limit", "tier_cap": "tier limit", "portfolio_cap": "gross exposure limit",
     "correlation_cap": "correlation limit", "alt_ext_disabled": "ALT-EXT tier paused", "min_notional": "minimum size",
     "trade_cap": "trade size limit", "trading_window": "trading window", "atr_regime": "volatility regime",
+    "liquidation_buffer": "distance to liquidation",
 }
 
 

@@ -22,8 +22,13 @@ version it records, so logs written before a rule was corrected still verify.
   warm-up or backfilled bar (``KlineClosed.history``) updates indicators only, and
   no intent is decided on a symbol until a ``MarketTick`` at or after the bar's open
   has priced its book (so no order is priced from an older bar's close).
+* **5** - the ``liquidation_buffer`` gate (after ``daily_loss_limit``): new exposure is
+  vetoed when the account's margin ratio is at or above ``max_margin_ratio`` or the
+  symbol's position is within ``min_liquidation_distance_frac`` of its liquidation
+  price; decisions observe ``margin_ratio`` and ``liquidation_distance_frac``.
 """
 
 from __future__ import annotations
 
-RULES_VERSION = 4
+RULES_VERSION = 5
+LIQUIDATION_BUFFER_RULES = 5  # the first version with the liquidation_buffer gate

@@ -6,6 +6,7 @@ naming the file, row and field), then merged across symbols by open time.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,11 +108,18 @@ class CsvMarket:
         self.symbols = list(symbols)
         self.data_dir = data_dir
         self.default_funding_rate = default_funding_rate
-        self._data = {s: read_symbol(data_dir / f"{s}.csv", max_jump) for s in symbols}
+        # packed columns (8 bytes a value, not a Python float object each): 33 symbols x 180 days
+        # of 5m bars are ~70 MB instead of ~400 MB; indexing gives the same floats back
+        self._data: dict[str, tuple[array[int], list[array[float]]]] = {}
+        for s in symbols:
+            t, cols = read_symbol(data_dir / f"{s}.csv", max_jump)
+            self._data[s] = (array("q", t), [array("d", c) for c in cols])
         self._rates = {s: default_funding_rate for s in symbols}
         self.expected_steps = max((len(d[0]) for d in self._data.values()), default=0)
         starts = [d[0][0] for d in self._data.values() if d[0]]
         self.start_ms = min(starts) if starts else 0
+        ends = [d[0][-1] for d in self._data.values() if d[0]]
+        self.end_ms = max(ends) if ends else 0  # the last bar's open time
 
     def funding_rates(self) -> dict[str, float]:
         return self._rates

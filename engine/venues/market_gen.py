@@ -6,7 +6,8 @@ and pushed by a trend regime (down / flat / up). Every 3,000-bar cycle holds
 one scripted rally then crash (a -8% gap and a 12-bar slide of about -12%
 on the market factor, then a stormy spell) between bars 700 and 1,000, and one exchange halt (24 flat,
 zero-volume bars, then a gap) between bars 1,400 and 1,600; random extra
-crashes are rare. Same seed -> same bars, bit for bit (``random.Random``).
+crashes are rare. Funding settles every ``funding_interval_h`` at a rate that follows the
+trend regime plus noise keyed by (seed, time, symbol). Same seed -> same bars, bit for bit (``random.Random``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 from collections.abc import Iterator
 
 from engine.accounting import round_price
+from engine.venues.funding_data import FundingSchedule, FundingSeries, generated_rate
 
 Bar = tuple[str, float, float, float, float, float]
 Step = tuple[int, list[Bar]]
@@ -38,7 +40,8 @@ class GeneratedMarket:
     """Iterator of bar steps ``(open_time_ms, [(symbol, o, h, l, c, v), ...])``."""
 
     def __init__(self, symbols: list[str], ticks: dict[str, float], *, seed: int, start_ms: int,
-                 interval_ms: int = 300_000, default_funding_rate: float = 0.0001):
+                 interval_ms: int = 300_000, default_funding_rate: float = 0.0001,
+                 funding_interval_h: float = 8.0):
         self.symbols = list(symbols)
         self.ticks = ticks
         self.seed = seed
@@ -49,8 +52,10 @@ class GeneratedMarket:
         self.price = {s: PROFILES.get(s, DEFAULT_PROFILE)[0] for s in symbols}
         self.vol_regime = "normal"
         self.trend = 0
-        self._rates: dict[str, float] = {}
-        self._rates_trend: int | None = None
+        self.funding_ms = int(funding_interval_h * 3_600_000)
+        self.funding_schedule = FundingSchedule(
+            symbols, interval_h=funding_interval_h, default_rate=default_funding_rate,
+            series={s: FundingSeries([], [], []) for s in symbols}, source="generated")
         self.forced_storm = 0
         self.crash_left = 0
         self.halt_left = 0
@@ -65,12 +70,24 @@ class GeneratedMarket:
         self.halt_at = cycle_start + 1400 + r.randint(0, 200)
 
     def funding_rates(self) -> dict[str, float]:
-        """Funding follows the trend regime (longs pay more in up-trends)."""
-        if self._rates_trend != self.trend:
-            base = self.default_funding_rate
-            self._rates = {s: round(base * (1 + self.trend), 8) for s in self.symbols}
-            self._rates_trend = self.trend
-        return self._rates
+        """The latest generated rate per symbol."""
+        return {s: ser.rates[-1] if ser.rates else self.default_funding_rate
+                for s, ser in self.funding_schedule.series.items()}
+
+    def _settle(self, t: int) -> None:
+        """A funding settlement at each boundary inside the bar ``(t, t + interval]``.
+
+        The rate follows the trend regime (longs pay more in up-trends) plus noise keyed by
+        (seed, settlement time, symbol): no extra random stream, so the bars are unchanged.
+        """
+        end = t + self.interval_ms
+        if not self.funding_ms or end // self.funding_ms == t // self.funding_ms:
+            return
+        ts = end // self.funding_ms * self.funding_ms
+        for s, ser in self.funding_schedule.series.items():
+            ser.times.append(ts)
+            ser.rates.append(generated_rate(self.seed, s, ts, self.trend, self.default_funding_rate))
+            ser.marks.append(None)
 
     def _regimes(self) -> None:
         rng = self.rng
@@ -106,6 +123,7 @@ class GeneratedMarket:
             for s in self.symbols:
                 p = self.price[s]
                 bars.append((s, p, p, p, p, 0.0))
+            self._settle(t)
             return t, bars
         regime = "stormy" if self.forced_storm > 0 else self.vol_regime
         self.forced_storm = max(0, self.forced_storm - 1)
@@ -138,4 +156,5 @@ class GeneratedMarket:
             v = round(base_vol * vm * (1 + 3 * abs(r) / sigma) * math.exp(rng.gauss(0.0, 0.3)), 3)
             self.price[s] = c
             bars.append((s, o, h, lo, c, v))
+        self._settle(t)
         return t, bars

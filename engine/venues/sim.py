@@ -2,11 +2,16 @@
 
 Each ``next_updates()`` is one bar step (all symbols at one open time) and
 returns, in this order: order arrivals and fills during the bar
-(``SimMatching.on_bar``), funding when an 8h boundary is crossed, a
+(``SimMatching.on_bar``), the funding settlements whose time falls in the bar
+(``funding_data``: the market directory's real settlement times, rates and marks; a
+generated series; or the config's default every ``funding_interval_h``), a
 ``PositionSnapshot`` per symbol that traded or settled funding (and every
 ``position_every_bars`` for open positions, as a mark refresh), a ``MarketTick`` at the close
 per symbol, a ``NavSnapshot``, then a ``KlineClosed`` per symbol. Account
 readings come before the klines so the screener and risk see fresh NAV.
+
+Positions are valued at the mark price (``mark_data``: the market directory's 1h mark
+klines with the hour's basis applied to the last price; else the last price).
 
 Exchange halts (a bar with zero volume) black out the account feed: no NAV
 reading during the halt and for ``NAV_RECONNECT_BARS`` after it, then
@@ -22,14 +27,28 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from config.schema import HedgeConfig
 from engine.clock import SimClock
 from engine.exchange_filters import for_simulator, to_event_fields
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
+from engine.venues.funding_data import FundingSchedule
+from engine.venues.funding_data import from_market_dir as funding_from_dir
+from engine.venues.margin import load_brackets
+from engine.venues.mark_data import MarkModel
 from engine.venues.sim_matching import SimMatching
-from eventlog.events import Event, ExchangeFiltersLoaded, KlineClosed, MarketTick, OrderFilled
+from engine.venues.sim_stops import path_points
+from eventlog.events import (
+    Event,
+    ExchangeFiltersLoaded,
+    FundingDataGap,
+    KlineClosed,
+    MarketTick,
+    OrderFilled,
+    PositionLiquidated,
+)
 
 MS = 1_000_000
 NAV_RECONNECT_BARS = 3
@@ -74,8 +93,21 @@ class SimVenue:
         self._wake = threading.Event()
         self._held: tuple[int, list[tuple[str, float, float, float, float, float]]] | None = None
         self._sim0 = self._clock.now_ns()
-        self._funding_ns = int(sim.funding_interval_h * 3600 * 1e9)
-        self._funding_bucket = self._sim0 // self._funding_ns if self._funding_ns else 0
+        # funding, mark and brackets of the market directory (a what-if's recorded market names the
+        # directory its session ran on: ``venue_data_dir``; its filters come from the log instead)
+        market_dir = getattr(market, "venue_data_dir", market_dir)
+        self.funding: FundingSchedule = getattr(market, "funding_schedule", None) or (
+            funding_from_dir(market_dir, self.symbols, interval_h=sim.funding_interval_h,
+                             default_rate=sim.default_funding_rate) if market_dir is not None else
+            FundingSchedule(self.symbols, interval_h=sim.funding_interval_h, default_rate=sim.default_funding_rate,
+                            rates_fn=getattr(market, "funding_rates", None),
+                            default_source=getattr(market, "funding_source", "default")))
+        self._funded_ms = int(market.start_ms)  # settlements up to here are done (a function of the clock)
+        self.marks = MarkModel.from_market_dir(market_dir, self.symbols)
+        brackets, self.bracket_source = load_brackets(market_dir / "exchange" if market_dir is not None else None,
+                                                      self.symbols)
+        self.matching.margin.brackets = brackets
+        self.matching.margin.bracket_source = self.bracket_source
         self._nav_every = max(1, sim.nav_every_bars)
         self._pos_every = max(1, sim.position_every_bars)
         self._bar = 0
@@ -101,6 +133,11 @@ class SimVenue:
         ts = self._clock.now_ns()
         out = [VenueUpdate(ExchangeFiltersLoaded, "venue", ts, to_event_fields(
                    self.exchange_filters, self.filters_source, self.filter_corrections))]
+        if market_dir_of(self.market) is not None and not self.resumed:
+            # a market directory: say once (per account) what its funding data lacks
+            end_ms = int(getattr(self.market, "end_ms", self.market.start_ms))
+            out.extend(VenueUpdate(FundingDataGap, "venue", ts, g)
+                       for g in self.funding.gaps(int(self.market.start_ms), end_ms))
         if not self.resumed:
             out.append(self.matching.nav_update(ts))
         return out
@@ -155,28 +192,31 @@ class SimVenue:
         m = self.matching
         out: list[VenueUpdate] = []
         halted = False
+        marks = self.marks
         for sym, o, h, lo, c, v in bars:
-            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v))
+            marks.on_bar_open(sym, open_ms, o)
+            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v, mark=marks.mark(sym, open_ms, c),
+                                mark_of=partial(marks.mark, sym, open_ms)))
             if v <= 0:
                 halted = True
+        out.extend(self._liquidations(open_ns, close_ns, bars))
         self._bar += 1
-        touched = {u.fields["symbol"] for u in out if u.cls is OrderFilled} if out else set()
+        touched = {u.fields["symbol"] for u in out if u.cls in (OrderFilled, PositionLiquidated)} if out else set()
         snap = self._bar % self._nav_every == 0
-        rates = self.market.funding_rates()
-        if self._funding_ns:
-            bucket = close_ns // self._funding_ns
-            if bucket != self._funding_bucket:
-                self._funding_bucket = bucket
-                funding = m.apply_funding(close_ns, rates)
-                out.extend(funding)
-                touched.update(u.fields["symbol"] for u in funding)
+        close_ms = close_ns // MS
+        due = self.funding.due(self._funded_ms, close_ms)
+        self._funded_ms = close_ms
+        if due:
+            funding = m.settle_funding(close_ns, due)
+            out.extend(funding)
+            touched.update(u.fields["symbol"] for u in funding)
         pos_snap = self._bar % self._pos_every == 0
         for sym in self.symbols:
             if sym in touched or (pos_snap and m.pos[sym][0] != 0.0):
                 out.append(m.position_update(sym, close_ns))
-        for sym, _o, _h, _lo, c, _v in bars:
+        for sym, *_ in bars:
             bid, ask = m.book[sym]
-            out.append(MarketTickUpdate(sym, close_ns, bid, ask, c, rates.get(sym)))
+            out.append(MarketTickUpdate(sym, close_ns, bid, ask, m.mark[sym], self.funding.rate_at(sym, close_ms)))
         out.extend(self._nav(close_ns, halted, snap))
         interval = self.interval
         step_ms = self.interval_ns // MS
@@ -185,6 +225,28 @@ class SimVenue:
                 "symbol": sym, "interval": interval, "open_time_ms": open_ms,
                 "close_time_ms": open_ms + step_ms - 1, "open": o, "high": h, "low": lo, "close": c,
                 "volume": v}))
+        return out
+
+    def _liquidations(self, open_ns: int, close_ns: int, bars: list[tuple[str, float, float, float, float, float]]
+                      ) -> list[VenueUpdate]:
+        """Margin checks at the four points of the bars' path (open, the two extremes, close).
+
+        The path of a bar is open -> low -> high -> close when it closes up, open -> high ->
+        low -> close when it closes down; every symbol is at the same point at once (for cross
+        margin that is a joint worst case only when the symbols move together). Points are
+        stamped inside the bar at 0, 1/3, 2/3 of it and the close.
+        """
+        m = self.matching
+        if not any(m.pos[s][0] for s in self.symbols):
+            return []
+        open_ms = open_ns // MS
+        paths = {sym: path_points(o, h, lo, c) for sym, o, h, lo, c, _v in bars}
+        out: list[VenueUpdate] = []
+        step = (close_ns - open_ns) // 3
+        for k in range(4):
+            marks = {sym: self.marks.mark(sym, open_ms, pts[k]) for sym, pts in paths.items()}
+            ts = close_ns - 1 if k == 3 else open_ns + k * step
+            out.extend(m.margin.check(ts, marks, gap=k == 0))
         return out
 
     def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
@@ -208,8 +270,7 @@ class SimVenue:
     def restore_counters(self, n_steps: int, last_close_ns: int, feed: FeedState) -> None:
         """The bar counters and account-feed state after ``n_steps`` past bar steps."""
         self._bar = n_steps
-        if self._funding_ns:
-            self._funding_bucket = last_close_ns // self._funding_ns
+        self._funded_ms = last_close_ns // MS  # settlements are a function of time (funding_data)
         self.feed = feed
 
     def skip_market_to(self, last_open_ms: int, last_close_ns: int) -> None:
@@ -251,6 +312,11 @@ class FeedState:
             self.degraded -= 1
             return "degraded"
         return "normal"
+
+
+def market_dir_of(market: Any) -> Any:
+    """The market directory a market reads funding, marks and brackets from (None: none)."""
+    return getattr(market, "venue_data_dir", getattr(market, "data_dir", None))
 
 
 def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:

@@ -20,20 +20,30 @@ Model (bar resolution):
   ``min(max_slippage_bps, impact_bps_per_10k_usd * notional / 10k)``, capped
   by the same participation; the remainder expires. Halted (zero-volume) bars
   fill nothing.
+* **Protective orders** (``sim_stops``): STOP_MARKET / TAKE_PROFIT_MARKET wait at the
+  venue and trigger on the bar's documented path; they fill at the stop (at the open on
+  a gap) plus spread and impact.
 * **Fees** maker/taker from ``runtime.fees``; realised PnL on reducing fills
-  (``engine.accounting.apply_fill``); funding ``-qty * mark * rate``.
-* **Margin**: an order that increases exposure beyond the available balance
-  times leverage is rejected (-2019).
+  (``engine.accounting.apply_fill``); funding ``-qty * mark * rate`` per settlement
+  (``settle_funding``: the data's rate and mark, see ``funding_data``).
+* **Margin** (``sim_margin``): Binance USD-M cross/isolated margin at the mark with the
+  leverage brackets; an order whose initial margin exceeds the available balance is
+  rejected (-2019); positions below maintenance margin are liquidated
+  (``PositionLiquidated``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from config.schema import HedgeConfig
 from engine.accounting import apply_fill, round_price, round_step_down
 from engine.exchange_filters import SymbolFilters, from_config, validate_order
 from engine.ports import OrderRequest, VenueUpdate
+from engine.venues.funding_data import Settlement
+from engine.venues.sim_margin import SimMargin
+from engine.venues.sim_stops import STOP_TYPES, check_submit, trigger
 from eventlog.events import (
     FundingApplied,
     NavSnapshot,
@@ -76,6 +86,8 @@ class SimMatching:
         self.book: dict[str, tuple[float, float]] = {}
         self.arriving: dict[str, list[_Working]] = {s: [] for s in symbols}
         self.resting: dict[str, dict[str, _Working]] = {s: {} for s in symbols}
+        self.stops: dict[str, dict[str, _Working]] = {s: {} for s in symbols}  # accepted STOP/TP orders
+        self.last: dict[str, float] = {}  # last price (the book's centre)
         self.trade_seq = 0
         self.fees_paid = 0.0
         self.realized = 0.0
@@ -85,6 +97,7 @@ class SimMatching:
         self.filters: dict[str, SymbolFilters] = from_config(cfg.universe.symbols, symbols)
         buckets = cfg.liquidity_buckets.buckets
         self._liq = {s: buckets[self._spec[s].liquidity_bucket] for s in symbols}
+        self.margin = SimMargin(self)  # Binance USD-M margin, brackets and liquidation
 
     # -- book ----------------------------------------------------------------------
 
@@ -100,6 +113,7 @@ class SimMatching:
 
     def set_mark(self, symbol: str, price: float) -> tuple[float, float]:
         self.mark[symbol] = price
+        self.last[symbol] = price
         q = self.book[symbol] = self.quote(symbol, price)
         return q
 
@@ -117,16 +131,6 @@ class SimMatching:
                 upnl += q * (self.mark.get(s, e) - e)
         return self.wallet + upnl, upnl
 
-    def used_margin(self) -> float:
-        used = 0.0
-        for s, (q, _) in self.pos.items():
-            used += abs(q) * self.mark.get(s, 0.0)
-        for s in self.symbols:
-            for w in (*self.arriving[s], *self.resting[s].values()):
-                if not w.req.reduce_only:
-                    used += w.remaining * (w.req.price or self.mark.get(s, 0.0))
-        return used / self.leverage
-
     def submit(self, req: OrderRequest, ts: int) -> list[VenueUpdate]:
         """Validate and queue an order; it reaches the book at the next bar."""
         f = self.filters.get(req.symbol)
@@ -134,6 +138,15 @@ class SimMatching:
             return self._reject(req, ts, -1121, "Invalid symbol.")
         if req.order_type == "LIMIT" and not (req.price and req.price > 0):
             return self._reject(req, ts, -1102, "Mandatory parameter 'price' was not sent or was empty.")
+        if req.order_type in STOP_TYPES:
+            bad = check_submit(self, req)
+            if bad is None and not req.close_position:
+                bad = validate_order(f, side=req.side, order_type="MARKET", qty=req.qty, price=None,
+                                     mark=self.mark.get(req.symbol), reduce_only=True)
+            if bad is not None:
+                return self._reject(req, ts, bad[0], bad[1])
+            self.arriving[req.symbol].append(_Working(req))
+            return []
         if req.order_type not in ("LIMIT", "MARKET"):
             return self._reject(req, ts, -1116, f"Invalid orderType {req.order_type}.")
         book = self.book.get(req.symbol)
@@ -148,9 +161,9 @@ class SimMatching:
         if req.reduce_only and (q == 0 or (q > 0) == (sign > 0)):
             return self._reject(req, ts, -2022, "ReduceOnly Order is rejected.")
         if not req.reduce_only and abs(q + sign * req.qty) > abs(q):
-            need = req.qty * (req.price or self.mark.get(req.symbol, 0.0)) / self.leverage
-            nav, _ = self.nav()
-            if need > nav - self.used_margin() + 1e-9:
+            grow = req.qty if (q == 0 or (q > 0) == (sign > 0)) else abs(q + sign * req.qty)
+            need = self.margin.initial_margin(req.symbol, grow, req.price or self.mark.get(req.symbol, 0.0))
+            if need > self.margin.available() + 1e-9:
                 return self._reject(req, ts, -2019, "Margin is insufficient.")
         self.arriving[req.symbol].append(_Working(req))
         return []
@@ -162,7 +175,7 @@ class SimMatching:
                 del self.arriving[symbol][i]
                 return [VenueUpdate(OrderCanceled, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
                                                                 "reason": "canceled", "filled_qty": w.filled})]
-        w2 = self.resting.get(symbol, {}).pop(order_id, None)
+        w2 = self.resting.get(symbol, {}).pop(order_id, None) or self.stops.get(symbol, {}).pop(order_id, None)
         if w2 is not None:
             return [VenueUpdate(OrderCanceled, ORDERS, ts, {"order_id": order_id, "symbol": symbol,
                                                             "reason": "canceled", "filled_qty": w2.filled})]
@@ -179,7 +192,10 @@ class SimMatching:
             qty = min(qty, abs(p[0]))
         if qty <= 0:
             return []
+        before = p[0]
         p[0], p[1], realized = apply_fill(p[0], p[1], sign, qty, price)
+        if p[0] == 0 or (p[0] > 0) != (before > 0):
+            self.margin.iso_funding[req.symbol] = 0.0  # a new position starts a new isolated wallet
         fee = qty * price * (self.maker_fee if maker else self.taker_fee)
         self.wallet += realized - fee
         self.fees_paid += fee
@@ -222,8 +238,13 @@ class SimMatching:
         return round_price(bid * (1 - impact), tick, "BUY")
 
     def on_bar(self, symbol: str, open_ns: int, close_ns: int, o: float, h: float, lo: float,
-               c: float, v: float) -> list[VenueUpdate]:
-        """One bar of one symbol: arrivals at the open, trade-through fills, mark at close."""
+               c: float, v: float, *, mark: float | None = None,
+               mark_of: Callable[[float], float] | None = None) -> list[VenueUpdate]:
+        """One bar of one symbol: arrivals at the open, trade-through fills, book and mark at close.
+
+        ``mark``: the mark price at the close (default the close, i.e. the last price);
+        ``mark_of``: last price -> mark inside this bar (for MARK_PRICE stops; default identity).
+        """
         out: list[VenueUpdate] = []
         arriving = self.arriving[symbol]
         budget = v * self.participation
@@ -235,6 +256,11 @@ class SimMatching:
                 req = w.req
                 oid = req.order_id
                 ts = open_ns
+                if req.order_type in STOP_TYPES:  # waits for its trigger (sim_stops)
+                    out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                                       "venue_order_id": oid}))
+                    self.stops[symbol][oid] = w
+                    continue
                 if req.order_type == "MARKET":
                     out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
                                                                        "venue_order_id": oid}))
@@ -291,7 +317,11 @@ class SimMatching:
                             "reason": "reduce_only: position already closed"}))
             for oid in done:
                 del resting[oid]
+        if self.stops[symbol] and not halted:
+            out.extend(trigger(self, symbol, open_ns, close_ns, (o, h, lo, c), mark_of or (lambda x: x)))
         self.set_mark(symbol, c)
+        if mark is not None:
+            self.mark[symbol] = mark
         return out
 
     # -- account readings ------------------------------------------------------------
@@ -301,26 +331,41 @@ class SimMatching:
         m = self.mark.get(symbol, e)
         return VenueUpdate(PositionSnapshot, ACCOUNT, ts, {
             "symbol": symbol, "qty": q, "entry_price": e, "mark_price": m,
-            "unrealized_pnl": q * (m - e), "leverage": self.leverage, "notional": q * m})
+            "unrealized_pnl": q * (m - e), "notional": q * m, **self.margin.position_fields(symbol)})
 
     def nav_update(self, ts: int, sources_ok: bool = True) -> VenueUpdate:
         nav, upnl = self.nav()
+        mm, ratio = self.margin.account_ratio()
         return VenueUpdate(NavSnapshot, ACCOUNT, ts, {
             "nav_usd": nav, "wallet_balance": self.wallet, "unrealized_pnl": upnl,
-            "available_balance": nav - self.used_margin(), "sources_ok": sources_ok, "source": "sim"})
+            "available_balance": self.margin.available(), "sources_ok": sources_ok, "source": "sim",
+            "maint_margin_usd": mm, "margin_ratio": ratio})
 
     def apply_funding(self, ts: int, rates: dict[str, float]) -> list[VenueUpdate]:
-        """Settle funding on every open position (longs pay when the rate is positive)."""
+        """Settle funding on every open position at ``rates`` (the config's default where missing)."""
+        default = self.cfg.runtime.sim.default_funding_rate
+        return self.settle_funding(ts, [Settlement(s, ts // 1_000_000, rates.get(s, default), None, "default")
+                                        for s in self.symbols])
+
+    def settle_funding(self, ts: int, due: list[Settlement]) -> list[VenueUpdate]:
+        """Settle each due settlement on its symbol's open position: ``-qty * mark * rate``.
+
+        The mark is the settlement's own (the data's row) where it has one, else the venue's.
+        Longs pay when the rate is positive.
+        """
         out = []
-        for s in self.symbols:
+        for st in due:
+            s = st.symbol
             q = self.pos[s][0]
             if not q:
                 continue
-            rate = rates.get(s, self.cfg.runtime.sim.default_funding_rate)
-            m = self.mark.get(s, self.pos[s][1])
-            amount = -q * m * rate
+            m = st.mark if st.mark is not None else self.mark.get(s, self.pos[s][1])
+            amount = -q * m * st.rate
             self.wallet += amount
             self.funding += amount
+            if s in self.margin.isolated:
+                self.margin.iso_funding[s] += amount
             out.append(VenueUpdate(FundingApplied, ACCOUNT, ts, {
-                "symbol": s, "rate": rate, "mark_price": m, "position_qty": q, "amount_usd": amount}))
+                "symbol": s, "rate": st.rate, "mark_price": m, "position_qty": q, "amount_usd": amount,
+                "source": st.source, "funding_time_ms": st.time_ms}))
         return out

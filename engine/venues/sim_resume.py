@@ -12,7 +12,11 @@ the simulator keeps is derivable from the events it emitted:
 * working orders: ``OrderSubmitted`` not yet answered are *arriving* (they reach
   the book at the next bar); accepted and not done are *resting*, in acceptance
   order, with what has filled;
-* marks and the book: the last close of each symbol;
+* marks and the book: the last close of each symbol (the book), the last
+  ``MarketTick`` mark (the mark), the last price at each hour's open (``MarkModel``);
+* protective orders (STOP_MARKET / TAKE_PROFIT_MARKET): accepted ones wait in the
+  venue's stop book, not the limit book;
+* isolated margin: the funding each position settled since it opened;
 * bar bookkeeping: the number of bar steps, the funding bucket, the account
   feed's halt/reconnect counters (re-run per step with the venue's own
   ``FeedState``);
@@ -35,6 +39,7 @@ from eventlog.events import (
     Event,
     FundingApplied,
     KlineClosed,
+    MarketTick,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -64,6 +69,9 @@ class SimResume:
         self.arriving: dict[str, _Order] = {}  # submission order
         self.resting: dict[str, _Order] = {}  # acceptance order
         self.last_close: dict[str, float] = {}
+        self.marks: dict[str, float] = {}  # the venue's mark at the last close (MarketTick.mark)
+        self.hour_last: dict[str, tuple[int, float]] = {}  # MarkModel: last price at the hour's open
+        self.pos_funding: dict[str, float] = {}  # funding settled since the position opened
         self.n_steps = 0  # bar steps folded (the last one may still be open: ``step_halted``)
         self.last_open_ms: int | None = None
         self.last_close_ns = 0
@@ -102,10 +110,19 @@ class SimResume:
             if k.volume <= 0:
                 self.step_halted = True
             self.last_close[k.symbol] = k.close
+            if k.open_time_ms % 3_600_000 == 0:
+                self.hour_last[k.symbol] = (k.open_time_ms, k.open)
+        elif t is MarketTick:
+            mt: MarketTick = ev  # type: ignore[assignment]
+            if mt.mark is not None:
+                self.marks[mt.symbol] = mt.mark
         elif t is OrderFilled:
             f: OrderFilled = ev  # type: ignore[assignment]
             p = self.pos.setdefault(f.symbol, [0.0, 0.0])
+            before = p[0]
             p[0], p[1], _ = apply_fill(p[0], p[1], 1 if f.side == "BUY" else -1, f.qty, f.price)
+            if p[0] == 0 or (p[0] > 0) != (before > 0):
+                self.pos_funding[f.symbol] = 0.0  # a new position starts a new isolated wallet
             self._wallet(f.realized_pnl - f.fee_usd)
             self.fees += f.fee_usd
             self.realized += f.realized_pnl
@@ -120,10 +137,13 @@ class SimResume:
             fa: FundingApplied = ev  # type: ignore[assignment]
             self._wallet(fa.amount_usd)
             self.funding += fa.amount_usd
+            self.pos_funding[fa.symbol] = self.pos_funding.get(fa.symbol, 0.0) + fa.amount_usd
         elif t is PositionLiquidated:
             lq: PositionLiquidated = ev  # type: ignore[assignment]
             p = self.pos.setdefault(lq.symbol, [0.0, 0.0])
             p[0], p[1], _ = apply_fill(p[0], p[1], 1 if lq.side == "BUY" else -1, lq.qty, lq.fill_price)
+            p[0], p[1] = 0.0, 0.0  # the venue zeroes a liquidated position outright
+            self.pos_funding[lq.symbol] = 0.0
             self._wallet(lq.realized_pnl - lq.fee_usd)
             self.fees += lq.fee_usd
             self.realized += lq.realized_pnl
@@ -131,7 +151,8 @@ class SimResume:
             s: OrderSubmitted = ev  # type: ignore[assignment]
             self.arriving[s.order_id] = _Order(OrderRequest(
                 order_id=s.order_id, symbol=s.symbol, side=s.side, order_type=s.order_type,
-                time_in_force=s.time_in_force, qty=s.qty, price=s.price, reduce_only=s.reduce_only))
+                time_in_force=s.time_in_force, qty=s.qty, price=s.price, reduce_only=s.reduce_only,
+                stop_price=s.stop_price, close_position=s.close_position, working_type=s.working_type))
         elif t is OrderAccepted:
             oid = ev.order_id  # type: ignore[attr-defined]
             o2 = self.arriving.pop(oid, None)
@@ -157,9 +178,12 @@ class SimResume:
         for sym in m.symbols:
             for w in m.arriving[sym]:
                 r.arriving[w.req.order_id] = _Order(w.req, w.filled)
-            for oid, w in m.resting[sym].items():
+            for oid, w in (*m.resting[sym].items(), *m.stops[sym].items()):
                 r.resting[oid] = _Order(w.req, w.filled)
-        r.last_close = dict(m.mark)
+        r.last_close = dict(m.last)
+        r.marks = dict(m.mark)
+        r.hour_last = dict(venue.marks.hour_last)
+        r.pos_funding = dict(m.margin.iso_funding)
         r.n_steps = venue._bar
         r.last_open_ms = venue._last_open_ms
         r.last_close_ns = venue.clock().now_ns()
@@ -171,6 +195,7 @@ class SimResume:
         """Install the folded books into a fresh ``SimVenue`` (before ``connect``)."""
         from engine.venues.sim import SimVenue
         from engine.venues.sim_matching import _Working
+        from engine.venues.sim_stops import STOP_TYPES
 
         assert isinstance(venue, SimVenue)
         self._close_step()
@@ -187,12 +212,19 @@ class SimResume:
         for sym, c in self.last_close.items():
             if sym in m.pos:
                 m.set_mark(sym, c)
+                if sym in self.marks:
+                    m.mark[sym] = self.marks[sym]
+        venue.marks.hour_last.update(self.hour_last)
+        for sym, amt in self.pos_funding.items():
+            if sym in m.margin.iso_funding and m.pos.get(sym, [0.0])[0]:
+                m.margin.iso_funding[sym] = amt
         for o in self.arriving.values():
             if o.req.symbol in m.arriving:
                 m.arriving[o.req.symbol].append(_Working(o.req, o.filled))
         for oid, o in self.resting.items():
             if o.req.symbol in m.resting:
-                m.resting[o.req.symbol][oid] = _Working(o.req, o.filled)
+                book = m.stops if o.req.order_type in STOP_TYPES else m.resting
+                book[o.req.symbol][oid] = _Working(o.req, o.filled)
         venue.restore_counters(self.n_steps, self.last_close_ns, copy.copy(self.feed))
         if self.last_open_ms is not None:
             venue.skip_market_to(self.last_open_ms, self.last_close_ns)

@@ -159,3 +159,14 @@ def test_a_long_end_reason_is_cut_to_its_kind() -> None:
 
     long = "error: VenueUnavailable: " + "x" * 300
     assert short_reason(long) == "error…" and short_reason(None) == "open" and short_reason("bars") == "bars"
+
+
+def test_funding_table_says_where_each_rate_came_from(session: tuple[Path, str, dict]) -> None:
+    home, _, _ = session
+    con = connect(home)
+    rows = query(con, "select source, count(*), count(distinct funding_rate), min(funding_time_ms) "
+                      "from funding group by source")[1]
+    assert len(rows) == 1 and rows[0][0] == "generated" and rows[0][1] > 0
+    assert rows[0][1] == 1 or rows[0][2] > 1  # a generated series, not one constant
+    assert rows[0][3] % (8 * 3_600_000) == 0
+    assert one(home, "select count(*) from funding where abs(amount_usd + position_qty * mark_price * rate) > 1e-9") == 0

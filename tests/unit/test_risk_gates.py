@@ -75,6 +75,9 @@ VETOES = [
      {"expectancy_frac": -0.005, "expectancy_trades": 12}),
     ("drawdown_limit", "max_drawdown_pct", (), {}, {"dd_frac": 0.2}),
     ("daily_loss_limit", "daily_loss_limit_pct", (), {}, {"daily_loss_frac": 0.05}),
+    ("liquidation_buffer", "max_margin_ratio", (), {}, {"margin_ratio": 0.6, "rules_version": 5}),
+    ("liquidation_buffer", "min_liquidation_distance_frac", (), {},
+     {"liquidation_distance_frac": 0.03, "rules_version": 5}),
     ("dd_state", "dd_defensive_pct", (), {}, {"dd_frac": 0.09}),
     ("max_open_positions", "max_open_positions", (), {}, {"open_positions_count": 3}),
     ("symbol_cap", "per_symbol_nav_pct", (), {}, {"symbol_gross": 29_900.0}),
@@ -100,13 +103,30 @@ def test_veto_records_gate_thresholds_and_observations(loaded, gate, threshold, 
 def test_allow_side_of_each_gate_passes_with_the_same_thresholds_checked(loaded, gate, threshold, sets, ikw, vkw) -> None:
     lc = _cfg(loaded, *sets)
     ikw = {**ikw, "qty": {"SOLUSDT": 10.0, "WIFUSDT": 1000.0}.get(ikw.get("symbol", ""), 0.05)}
-    vkw = {"symbol": vkw["symbol"]} if "symbol" in vkw else {}
+    vkw = {k: vkw[k] for k in ("symbol", "rules_version") if k in vkw}
     d = _decide(lc, _intent(**ikw), _view(lc, **vkw))
     assert d["outcome"] == "allow", d["reasons"]
     assert d["gate"] == "pass"
     assert threshold in d["thresholds"]
     assert d["breached"] == []
     assert d["approved_qty"] == ikw["qty"]
+
+
+def test_liquidation_buffer_is_rules_v3_and_observed() -> None:
+    from engine.gates import gates_for
+
+    assert "liquidation_buffer" in [g.name for g in gates_for(4)]
+    assert "liquidation_buffer" not in [g.name for g in gates_for(3)]  # old sessions replay as recorded
+
+
+def test_liquidation_buffer_observes_margin_ratio_and_distance(loaded) -> None:
+    d = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.2, liquidation_distance_frac=0.3, rules_version=5))
+    assert d["observations"]["margin_ratio"] == 0.2 and d["observations"]["liquidation_distance_frac"] == 0.3
+    old = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.9, rules_version=3))
+    assert "margin_ratio" not in old["observations"] and old["gate"] != "liquidation_buffer"
+    exit_ = _decide(loaded, _intent(side="SELL", reduce_only=True),
+                    _view(loaded, margin_ratio=0.9, position_qty=0.05, exposure_qty=0.05, rules_version=5))
+    assert exit_["outcome"] == "allow"  # an exit is never blocked by the buffer
 
 
 def test_every_gate_is_covered_by_a_veto_case() -> None:

@@ -1,0 +1,60 @@
+"""Peak memory of the 33-symbol book: ``hedge run`` on ``../shared/market/universe`` with
+``config/examples/universe33``, at two lengths, as a subprocess exactly as a user runs it.
+
+The figure is the peak RSS (``ru_maxrss`` of the child) of the full window; the baseline is
+the same run over a quarter of the bars. Flat in bars means the two are close (the engine
+keeps bounded windows, not histories); the target is < 600 MB. ``--scale`` shortens both
+runs (the smoke test uses a few hundred bars). Skips when the universe data is absent.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import MARKET_DIR, REPO, Figure
+
+UNIVERSE = MARKET_DIR / "universe"
+CONFIG = REPO / "config" / "examples" / "universe33"
+WINDOW_BARS = 51_830  # 180 days of 5m bars
+
+
+def available() -> str | None:
+    return None if (UNIVERSE / "BTCUSDT.csv").exists() else f"no 33-symbol universe at {UNIVERSE}"
+
+
+def peak_rss_mb(bars: int) -> tuple[float, float, str]:
+    """(peak RSS MB, wall s, summary line) of one ``hedge run --bars N`` in a fresh home."""
+    hedge = str(Path(sys.executable).parent / "hedge")
+    with tempfile.TemporaryDirectory(prefix="bench-mem33-") as d:
+        argv = [sys.executable, "-c",
+                "import resource, subprocess, sys, time; t = time.perf_counter(); "
+                "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+                "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+                "print(u.ru_maxrss, time.perf_counter() - t, r.returncode); print(r.stdout[-400:]); "
+                "print(r.stderr[-2000:], file=sys.stderr)",
+                hedge, "run", "--config", str(CONFIG), "--data", str(UNIVERSE), "--home", str(Path(d) / "home"),
+                "--bars", str(bars), "--quiet"]
+        out = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0].split() if out.stdout else []
+    if len(first) != 3 or first[2] != "0":
+        raise RuntimeError(f"hedge run failed: {out.stdout[-1000:]} {out.stderr[-2000:]}")
+    return int(first[0]) / 1024.0, float(first[1]), out.stdout
+
+
+def run(scale: float = 1.0, repeats: int = 1) -> list[Figure]:
+    if available() is not None:
+        return []
+    full = max(200, int(WINDOW_BARS * scale))
+    quarter = max(100, full // 4)
+    _ = resource  # the child measures itself (RUSAGE_CHILDREN of a fresh interpreter)
+    peak_q, wall_q, _s = peak_rss_mb(quarter)
+    peak_f, wall_f, _s = peak_rss_mb(full)
+    return [Figure("memory33", "hedge run, 33 symbols: peak RSS", peak_f, "MB",
+                   f"same run over {quarter:,} bar steps", peak_q, target="< 600 MB, flat in bars",
+                   notes=f"{full:,} bar steps in {wall_f:,.0f} s ({quarter:,} in {wall_q:,.0f} s); "
+                         "config/examples/universe33 on ../shared/market/universe",
+                   extra={"bars": full, "bars_baseline": quarter, "wall_s": wall_f})]
