@@ -60,17 +60,23 @@ def check_bars(path: Path, t: pl.Series, o: pl.Series, h: pl.Series, lo: pl.Seri
                                  f"from the previous close {prev[row - 2]} (a spike; limit: --max-jump)")
 
 
-def read_symbol(path: Path, max_jump: float = DEFAULT_MAX_JUMP) -> tuple[list[int], list[list[float]]]:
-    """(open times, [open, high, low, close, volume] columns) of one CSV, validated."""
-    if not path.exists():
-        raise FileNotFoundError(f"no kline file {path}")
+def read_csv_with(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
+    """A CSV as a DataFrame with at least ``columns``; ValueError naming the file otherwise."""
     try:
         df = pl.read_csv(path, infer_schema_length=1000)
     except Exception as exc:
         raise ValueError(f"{path}: not a readable CSV ({exc})") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing column {missing[0]!r} (need {','.join(COLUMNS)})")
+        raise ValueError(f"{path}: missing column {missing[0]!r} (need {','.join(columns)})")
+    return df
+
+
+def read_symbol(path: Path, max_jump: float = DEFAULT_MAX_JUMP) -> tuple[list[int], list[list[float]]]:
+    """(open times, [open, high, low, close, volume] columns) of one CSV, validated."""
+    if not path.exists():
+        raise FileNotFoundError(f"no kline file {path}")
+    df = read_csv_with(path, COLUMNS)
     cols: list[list[float]] = []
     for c in COLUMNS[1:]:
         try:

@@ -19,21 +19,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import polars as pl
-
 HOUR_MS = 3_600_000
 COLUMNS = ("open_time_ms", "open", "high", "low", "close")
 
 
 def read_marks(path: Path) -> dict[int, tuple[float, float, float, float]]:
     """``{hour open ms: (open, high, low, close)}`` of one mark CSV, validated."""
-    try:
-        df = pl.read_csv(path, infer_schema_length=1000)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable CSV ({exc})") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column {missing[0]!r} (need {','.join(COLUMNS)})")
+    from engine.venues.kline_csv import read_csv_with
+
+    df = read_csv_with(path, COLUMNS)
     out: dict[int, tuple[float, float, float, float]] = {}
     cols = [df[c].to_list() for c in COLUMNS]
     for i, (t, o, h, lo, c) in enumerate(zip(*cols, strict=True)):

@@ -40,18 +40,21 @@ def test_first_cycle_holds_a_crash_and_a_flat_zero_volume_halt() -> None:
     assert worst < -0.08, "a crash of more than 8% within an hour"
 
 
+T0 = 1_751_328_000_000  # 2025-07-01T00:00Z: kline times are UTC milliseconds (checked since issue 17)
+
+
 def test_csv_reader_names_the_file_row_and_field_of_bad_input(tmp_path: Path) -> None:
     p = tmp_path / "BTCUSDT.csv"
-    p.write_text("open_time_ms,open,high,low,close,volume\n2,1,1,1,1,1\n1,1,1,1,1,1\n")
+    p.write_text(f"open_time_ms,open,high,low,close,volume\n{T0 + 300_000},1,1,1,1,1\n{T0},1,1,1,1,1\n")
     with pytest.raises(ValueError, match=r"row 3: 'open_time_ms' is not increasing"):
         read_symbol(p)
-    p.write_text("open_time_ms,open,high,low,close,volume\n1,1,1,1,x,1\n")
+    p.write_text(f"open_time_ms,open,high,low,close,volume\n{T0},1,1,1,x,1\n")
     with pytest.raises(ValueError, match=r"column 'close'"):
         read_symbol(p)
-    p.write_text("open_time_ms,open,high,low,close,volume\n1,1,1,1,nan,1\n")
+    p.write_text(f"open_time_ms,open,high,low,close,volume\n{T0},1,1,1,nan,1\n")
     with pytest.raises(ValueError, match=r"row 2: field 'close' must be a positive price"):
         read_symbol(p)
-    p.write_text("open_time_ms,open,high,low,close,volume\n1,1,1,2,1,1\n")
+    p.write_text(f"open_time_ms,open,high,low,close,volume\n{T0},1,1,2,1,1\n")
     with pytest.raises(ValueError, match=r"row 2: field 'high' is below 'low'"):
         read_symbol(p)
     p.write_text("open_time_ms,open,high,low,close\n1,1,1,1,1\n")
@@ -60,8 +63,9 @@ def test_csv_reader_names_the_file_row_and_field_of_bad_input(tmp_path: Path) ->
 
 
 def test_csv_market_merges_symbols_by_open_time(tmp_path: Path) -> None:
-    (tmp_path / "BTCUSDT.csv").write_text("open_time_ms,open,high,low,close,volume\n0,1,1,1,1,1\n300000,2,2,2,2,2\n")
-    (tmp_path / "ETHUSDT.csv").write_text("open_time_ms,open,high,low,close,volume\n300000,3,3,3,3,3\n")
+    (tmp_path / "BTCUSDT.csv").write_text(
+        f"open_time_ms,open,high,low,close,volume\n{T0},1,1,1,1,1\n{T0 + 300_000},2,2,2,2,2\n")
+    (tmp_path / "ETHUSDT.csv").write_text(f"open_time_ms,open,high,low,close,volume\n{T0 + 300_000},3,3,3,3,3\n")
     steps = list(CsvMarket(tmp_path, ["BTCUSDT", "ETHUSDT"]))
-    assert [t for t, _ in steps] == [0, 300_000]
+    assert [t for t, _ in steps] == [T0, T0 + 300_000]
     assert [[b[0] for b in bars] for _, bars in steps] == [["BTCUSDT"], ["BTCUSDT", "ETHUSDT"]]
