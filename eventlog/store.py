@@ -70,6 +70,7 @@ class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
     symbols: list[str]
     config_hash: str
     data_source: str = ""
+    account: str = "main"  # SessionStarted.account (docs/accounts.md); sessions before accounts: main
     last_seq: int | None = None
     ended_ns: int | None = None
     end_reason: str | None = None
@@ -252,7 +253,7 @@ class EventStore:
                 found[ev.session_id] = SessionInfo(
                     session_id=ev.session_id, first_seq=ev.seq, started_ns=ev.ts_event_ns,
                     mode=ev.mode, venue=ev.venue, symbols=list(ev.symbols), config_hash=ev.config_hash,
-                    data_source=ev.data_source,
+                    data_source=ev.data_source, account=ev.account or "main",
                 )
             elif isinstance(ev, SessionEnded) and ev.session_id in found:
                 found[ev.session_id] = msgspec.structs.replace(

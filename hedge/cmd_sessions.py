@@ -51,15 +51,17 @@ def short_data(source: str) -> str:
 def rows(home: Path, sessions: list[SessionInfo]) -> list[dict[str, Any]]:
     import duckdb
 
+    from eventlog.accounts import account_home
     from projections.report import session_figures
 
-    try:
-        figs = session_figures(home)
-    except duckdb.Error as exc:  # the audit tables are outputs: a damaged one costs the figures, not the list
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"hedge sessions: the audit tables cannot be read ({first}); figures from the SessionEnded "
-              "summaries ('hedge rebuild' restores the tables)", file=sys.stderr)
-        figs = {}
+    figs: dict[str, dict[str, Any]] = {}
+    for account in sorted({s.account for s in sessions} or {"main"}):  # each account's own audit tables
+        try:
+            figs.update(session_figures(Path(account_home(home, account))))
+        except duckdb.Error as exc:  # the audit tables are outputs: a damaged one costs the figures, not the list
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"hedge sessions: the audit tables cannot be read ({first}); figures from the SessionEnded "
+                  "summaries ('hedge rebuild' restores the tables)", file=sys.stderr)
     out = []
     for s in sessions:
         f = figs.get(s.session_id, {})
@@ -67,7 +69,7 @@ def rows(home: Path, sessions: list[SessionInfo]) -> list[dict[str, Any]]:
         start_nav = f.get("start_nav_usd")
         end_nav = f.get("end_nav_usd", summ.get("final_nav_usd"))
         out.append({
-            "session_id": s.session_id, "mode": s.mode, "venue": s.venue, "data_source": s.data_source or None,
+            "session_id": s.session_id, "account": s.account, "mode": s.mode, "venue": s.venue, "data_source": s.data_source or None,
             "symbols": s.symbols, "config_hash": s.config_hash,
             "started": _iso(s.started_ns), "ended": _iso(s.ended_ns), "events": s.events,
             "first_seq": s.first_seq, "last_seq": s.last_seq,
@@ -112,10 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if not table:
         print("no sessions yet: 'hedge run --bars 2000' records a simulated one")
         return 0
-    print(f"{'session':8}  {'mode':11} {'venue':7} {'data':24}  {'started (UTC)':16}  {'bars':>9}  {'fills':>6}  "
+    print(f"{'session':8}  {'account':10} {'mode':11} {'venue':7} {'data':24}  {'started (UTC)':16}  {'bars':>9}  {'fills':>6}  "
           f"{'PnL USD':>12}  {'return':>8}  {'max DD':>7}  end")
     for r in table:
-        print(f"{r['session_id'][:8]:8}  {r['mode']:11} {r['venue']:7} {short_data(r['data_source'] or ''):24}  "
+        print(f"{r['session_id'][:8]:8}  {r['account'][:10]:10} {r['mode']:11} {r['venue']:7} {short_data(r['data_source'] or ''):24}  "
               f"{_ts_iso(r['started']):16}  {_n(r['bars']):>9}  {_n(r['fills']):>6}  {_usd(r['pnl_usd']):>12}  "
               f"{_pct(r['return_frac']):>8}  {_pct(r['max_dd_frac'], False):>7}  {r['end']}")
     return 0
