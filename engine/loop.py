@@ -181,6 +181,8 @@ class Engine:
                 next_report = self.bar_steps + 1000
             if should_stop is not None and should_stop():
                 return "stopped"
+            if until_ns is not None and clock.now_ns() >= until_ns:
+                return "until"  # a resumed account may already stand at --until: no step past it
             batch = self.venue.next_updates()
             if batch is None:
                 return "data_end"

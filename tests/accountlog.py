@@ -79,5 +79,6 @@ def first_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str | 
             return (f"event #{i} differs ({x.get('type')} vs {y.get('type')}): "
                     + "; ".join(f"{k}: {x.get(k)!r} != {y.get(k)!r}" for k in keys[:6]))
     if len(a) != len(b):
-        return f"lengths differ: {len(a)} vs {len(b)} (next: {(a + b)[min(len(a), len(b))]})"
+        longer = a if len(a) > len(b) else b
+        return f"lengths differ: {len(a)} vs {len(b)} (first extra: {longer[min(len(a), len(b))]})"
     return None

@@ -139,3 +139,14 @@ def test_real_data_six_monthly_sessions_end_as_one(tmp_path: Path, market_dir: P
     for name in ("nav_state.json", "positions_state.json", "kpis_v7.json", "risk_snapshot.json"):
         a, b = numbers(one, name), numbers(many, name)
         assert a == b, f"{name}: {sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))[:5]}"
+
+
+def test_a_session_resumed_at_until_takes_no_step_past_it(tmp_path: Path) -> None:
+    """A run killed right after its last step (at --until) is resumed with the same command:
+    the new session must not trade one bar past --until (the uninterrupted run stopped there)."""
+    h = tmp_path / "h"
+    _run(h, "--until", "2025-07-01T06:00:00Z")
+    n = len(account_events(h))
+    _run(h, "--until", "2025-07-01T06:00:00Z")
+    new = [type(e).__name__ for e in account_events(h)[n:]]
+    assert "KlineClosed" not in new, new[:10]

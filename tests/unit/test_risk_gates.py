@@ -112,17 +112,17 @@ def test_allow_side_of_each_gate_passes_with_the_same_thresholds_checked(loaded,
     assert d["approved_qty"] == ikw["qty"]
 
 
-def test_liquidation_buffer_is_rules_v3_and_observed() -> None:
+def test_liquidation_buffer_is_rules_v5_and_observed() -> None:
     from engine.gates import gates_for
 
-    assert "liquidation_buffer" in [g.name for g in gates_for(4)]
-    assert "liquidation_buffer" not in [g.name for g in gates_for(3)]  # old sessions replay as recorded
+    assert "liquidation_buffer" in [g.name for g in gates_for(5)]
+    assert "liquidation_buffer" not in [g.name for g in gates_for(4)]  # old sessions replay as recorded
 
 
 def test_liquidation_buffer_observes_margin_ratio_and_distance(loaded) -> None:
     d = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.2, liquidation_distance_frac=0.3, rules_version=5))
     assert d["observations"]["margin_ratio"] == 0.2 and d["observations"]["liquidation_distance_frac"] == 0.3
-    old = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.9, rules_version=3))
+    old = _decide(loaded, _intent(), _view(loaded, margin_ratio=0.9, rules_version=4))
     assert "margin_ratio" not in old["observations"] and old["gate"] != "liquidation_buffer"
     exit_ = _decide(loaded, _intent(side="SELL", reduce_only=True),
                     _view(loaded, margin_ratio=0.9, position_qty=0.05, exposure_qty=0.05, rules_version=5))
