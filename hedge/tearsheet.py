@@ -1,7 +1,8 @@
 """``hedge report --html FILE``: one self-contained HTML tearsheet of a session.
 
 Bokeh figures with INLINE resources (BokehJS embedded: the file loads nothing from
-the network), plus plain HTML tables. Charts: equity and drawdown, monthly returns
+the network or the disk, whichever other Bokeh extension, e.g. Panel, the process
+has imported), plus plain HTML tables. Charts: equity and drawdown, monthly returns
 heatmap, distribution of daily returns, vetoes by gate per day, exposure by tier.
 Tables: the headline figures (the report's), per symbol, per month, round trips.
 The header names the session, the config hash and the log head (``SEQ:HASH``) the
@@ -25,13 +26,36 @@ from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
 from bokeh.palettes import Category10_10, RdYlGn11
 from bokeh.plotting import figure
-from bokeh.resources import INLINE
+from bokeh.resources import Resources
 
 from projections.audit_sql import connect
 
 WIDTH = 1000
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 CHART_NAMES = ("equity", "drawdown", "monthly_returns", "return_distribution", "vetoes_by_gate", "exposure_by_tier")
+
+
+class SelfContained(Resources):
+    """INLINE resources that reference no file.
+
+    Bokeh adds the ``__javascript__``/``__css__`` files of every model class registered
+    in the process, used or not: once Panel is imported, that is a ``<script src>`` of
+    Panel's es-module-shims. The tearsheet draws only Bokeh's own models, all inline.
+    """
+
+    def __init__(self, components: list[Any] | None = None) -> None:
+        super().__init__(mode="inline", components=components)
+
+    def clone(self, *, components: list[Any] | None = None) -> SelfContained:
+        return SelfContained(components if components is not None else list(self.components))
+
+    @property
+    def js_files(self) -> list[str]:
+        return []
+
+    @property
+    def css_files(self) -> list[str]:
+        return []
 
 
 def _frame(con: Any, sql: str, params: list[Any]) -> pl.DataFrame:
@@ -238,5 +262,5 @@ def write_tearsheet(home: Path, rep: dict[str, Any], path: Path) -> None:
               _exposure(trades, tiers, w0, w1)]
     # a Div renders in its own shadow root: its style goes inside it
     tables = Div(name="tables", text=f"<style>{CSS}</style>" + _tables(rep, trades), width=WIDTH)
-    doc = file_html(column(header, *charts, tables, name="tearsheet"), resources=INLINE, title=title)
+    doc = file_html(column(header, *charts, tables, name="tearsheet"), resources=SelfContained(), title=title)
     path.write_text(doc, encoding="utf-8")

@@ -42,6 +42,10 @@ VIEWS_JS = """() => { const out = {}; const seen = new Set();
 
 @pytest.fixture(scope="module")
 def tearsheet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    # Panel registers its Bokeh models on import (``hedge serve``, the UI tests): Bokeh then
+    # adds their external files (Panel's es-module-shims) to any page it writes
+    import panel  # noqa: F401
+
     tmp = tmp_path_factory.mktemp("tearsheet")
     home = tmp / "home"
     assert main(["run", "--home", str(home), "--bars", "2000", "--quiet"]) == 0
@@ -67,6 +71,8 @@ def test_file_has_no_external_resource(tearsheet: tuple[Path, dict]) -> None:
     text = tearsheet[0].read_text()
     tags = re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", text)
     assert tags and not [t for t in tags if re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", t)]
+    # nor a file beside it: every script and stylesheet is inline
+    assert not [t for t in tags if re.match(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=", t)]
 
 
 def test_tearsheet_opens_offline_with_every_chart_drawn(tearsheet: tuple[Path, dict]) -> None:
