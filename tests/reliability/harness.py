@@ -25,9 +25,11 @@ from tests.rawlog import RawLog
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_ENV = {
-    "BINANCE_API_KEY": "AKIAFAKEBINANCEKEY0000000000000000000000000000000000000000000000",
+    # Fake secrets with no long run of one character: a tail such as 14 zeros also
+    # occurs in float output (0.30000000000000004) and would be a false leak.
+    "BINANCE_API_KEY": "AKIAFAKEBINANCEKEY7Qm2Xv9LpR4tW8nZ3bK6yH1cD5fJ0gS2aE7uV4iO9xN3wM",
     "BINANCE_API_SECRET": "SECRETFAKEBINANCESECRETXYZ0123456789abcdefghijklmnopqrstuvwxyz00",
-    "TELEGRAM_BOT_TOKEN": "123456789:AAFakeTelegramBotTokenQQQQQQQQQQQQQQQ",
+    "TELEGRAM_BOT_TOKEN": "123456789:AAFakeTelegramBotTokenQ7wE3rT9yU2iO5p",
 }
 
 

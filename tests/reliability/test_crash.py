@@ -81,14 +81,23 @@ def _kill_at_random(site: Site, after_s: float, at_events: int = 0) -> tuple[boo
 
 
 def _state_seq(site: Site) -> int:
-    """The highest seq any state file says it reflects (the projections' view of 'committed')."""
+    """The highest seq any state file says it reflects (the projections' view of 'committed').
+
+    Every state file must parse (a torn write would not). Object files carry the
+    ``seq`` they reflect; the seed's top-level-list files (``positions.json``) carry
+    none and are only checked for being whole JSON.
+    """
     best = 0
     for name, data in site.state_files().items():
         if name.startswith("state/") and name.endswith(".json"):
             try:
-                best = max(best, int(json.loads(data).get("seq") or 0))
-            except (ValueError, AttributeError):
+                doc = json.loads(data)
+            except ValueError:
                 pytest.fail(f"{name} is not valid JSON after a crash (torn write)")
+            if isinstance(doc, dict):
+                best = max(best, int(doc.get("seq") or 0))
+            elif not isinstance(doc, list):
+                pytest.fail(f"{name} is JSON but neither an object nor a list: {type(doc).__name__}")
     return best
 
 
