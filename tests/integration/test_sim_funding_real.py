@@ -10,9 +10,8 @@ a funding file settles at the config's default, said once.
 from __future__ import annotations
 
 import csv
-import json
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,22 +28,23 @@ from eventlog.events import (
     OrderFilled,
     PositionSnapshot,
 )
+from tests.configdir import copy_config, edit_json
 
 pytestmark = [pytest.mark.market]
-REPO = Path(__file__).resolve().parents[2]
 MS = 1_000_000
 # BTC 8-hourly, ENA a documented hole and rows without a mark, BNB no funding file
 SYMS = {"BTCUSDT": ("BUY", 0.3), "ENAUSDT": ("SELL", 20_000.0), "BNBUSDT": ("BUY", 10.0)}
 
 
 def _config(tmp: Path) -> Path:
-    d = tmp / "config"
-    shutil.copytree(REPO / "config", d, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    u = json.loads((d / "pairs_universe.json").read_text())
-    for s in ("ENAUSDT", "BNBUSDT"):
-        u["symbols"][s] = {"tier": "SATELLITE", "tick_size": 0.0001, "step_size": 0.01, "min_qty": 0.01,
-                           "min_notional": 5, "liquidity_bucket": "B"}
-    (d / "pairs_universe.json").write_text(json.dumps(u))
+    d = copy_config(tmp)
+
+    def add(u: dict[str, Any]) -> None:
+        for s in ("ENAUSDT", "BNBUSDT"):
+            u["symbols"][s] = {"tier": "SATELLITE", "tick_size": 0.0001, "step_size": 0.01, "min_qty": 0.01,
+                               "min_notional": 5, "liquidity_bucket": "B"}
+
+    edit_json(d / "pairs_universe.json", add)
     return d
 
 

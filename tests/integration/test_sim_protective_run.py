@@ -9,33 +9,19 @@ venue triggers them inside the bar; every stop exit fills at or through its trig
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from eventlog.store import EventStore
+from tests.configdir import copy_config, edit_json, hedge
 
 pytestmark = [pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
-HEDGE = str(Path(sys.executable).parent / "hedge")
-
-
-def hedge(home: Path, cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "HEDGE_STORE_URL"}
-    env.update(HEDGE_HOME=str(home), HEDGE_CONFIG_DIR=str(cfg))
-    return subprocess.run([HEDGE, *args], env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_stop_exits_fill_at_or_through_their_trigger_and_replay(tmp_path: Path) -> None:
-    cfg = tmp_path / "config"
-    shutil.copytree(REPO / "config", cfg, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    rt = json.loads((cfg / "runtime.json").read_text())
-    rt.setdefault("router", {})["protective_orders"] = True
-    (cfg / "runtime.json").write_text(json.dumps(rt))
+    cfg = copy_config(tmp_path)
+    edit_json(cfg / "runtime.json", lambda rt: rt.setdefault("router", {}).update(protective_orders=True))
     home = tmp_path / "home"
     r = hedge(home, cfg, "run", "--bars", "3000", "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -8,26 +8,26 @@ decide alike, event for event (``tests/accountlog.py``).
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hedge.cli import main
 from tests.accountlog import account_events, first_difference, normalised
+from tests.configdir import copy_config, edit_json
 
 pytestmark = [pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_liquidations_and_stops_resume_as_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = tmp_path / "config"
-    shutil.copytree(REPO / "config", cfg, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    rt = json.loads((cfg / "runtime.json").read_text())
-    rt["sim"].update(margin_type="isolated", leverage=20)
-    rt.setdefault("router", {})["protective_orders"] = True
-    (cfg / "runtime.json").write_text(json.dumps(rt))
+    cfg = copy_config(tmp_path)
+
+    def isolated_with_stops(rt: dict[str, Any]) -> None:
+        rt["sim"].update(margin_type="isolated", leverage=20)
+        rt.setdefault("router", {})["protective_orders"] = True
+
+    edit_json(cfg / "runtime.json", isolated_with_stops)
 
     # the config through the environment, restored after the test (``--config`` sets it for the process)
     monkeypatch.setenv("HEDGE_CONFIG_DIR", str(cfg))

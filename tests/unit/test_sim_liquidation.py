@@ -8,8 +8,6 @@ and the account trades on.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,18 +25,15 @@ from eventlog.events import (
     PositionLiquidated,
     PositionSnapshot,
 )
+from tests.configdir import copy_config, edit_json
 from tests.conftest import MARKET_DIR
 
-REPO = Path(__file__).resolve().parents[2]
 SYMS = ["BTCUSDT", "ETHUSDT"]
 
 
 def _config(tmp: Path, **sim: object) -> Path:
-    d = tmp / "config"
-    shutil.copytree(REPO / "config", d, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    rt = json.loads((d / "runtime.json").read_text())
-    rt["sim"].update(sim)
-    (d / "runtime.json").write_text(json.dumps(rt))
+    d = copy_config(tmp)
+    edit_json(d / "runtime.json", lambda rt: rt["sim"].update(sim))
     return d
 
 
