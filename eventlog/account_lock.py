@@ -40,6 +40,30 @@ def _busy(account: str, holder: dict[str, Any] | None) -> AccountBusy:
                        "Stop that engine first, or run this one with --account NAME")
 
 
+def lock_path(store: Any, account: str) -> Path:
+    """The SQLite store's lock file of an account (beside the database file)."""
+    db = Path(store.location)
+    return db.with_name(f"{db.name}.{account}.lock")
+
+
+def is_held(store: Any, account: str) -> bool | None:
+    """Whether an engine holds the account now (SQLite stores; None on PostgreSQL: unknown here)."""
+    if hasattr(store.recorder, "connect_kwargs"):
+        return None
+    path = lock_path(store, account)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 class AccountLock:
     """Held from ``acquire()`` until ``release()`` or process exit."""
 
@@ -59,12 +83,8 @@ class AccountLock:
 
     # -- SQLite: flock beside the database file -------------------------------------------
 
-    def _path(self) -> Path:
-        db = Path(self.store.location)
-        return db.with_name(f"{db.name}.{self.account}.lock")
-
     def _acquire_file(self) -> None:
-        path = self._path()
+        path = lock_path(self.store, self.account)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

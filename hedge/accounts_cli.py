@@ -8,12 +8,12 @@ from pathlib import Path
 from hedge.cli import UsageError
 
 
-def account_name(flag: str | None) -> str:
-    """``--account``, else ``$HEDGE_ACCOUNT``, else ``main`` - checked."""
+def account_name(flag: str | None, default: str = "main") -> str:
+    """``--account``, else ``$HEDGE_ACCOUNT``, else ``default`` - checked."""
     from eventlog.accounts import check_name
 
     try:
-        return check_name(flag or os.environ.get("HEDGE_ACCOUNT") or "main")
+        return check_name(flag or os.environ.get("HEDGE_ACCOUNT") or default)
     except ValueError as exc:
         raise UsageError(f"--account: {exc}") from None
 

@@ -23,9 +23,10 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="text: one aligned row per account (default); json: a list of objects")
 
 
-def summarise(store: Any, home: Path | None = None) -> list[dict[str, Any]]:
+def summarise(store: Any) -> list[dict[str, Any]]:
     """One summary per account, in the order the accounts were opened."""
     from engine.rules.nav import NavTrack
+    from eventlog.account_lock import is_held
     from eventlog.accounts import account_of, fold_accounts
     from eventlog.events import (
         KlineClosed,
@@ -71,30 +72,9 @@ def summarise(store: Any, home: Path | None = None) -> list[dict[str, Any]]:
             "nav_usd": nav, "return_since_inception_frac": (nav / start - 1.0) if nav and start else None,
             "max_drawdown_frac": tr.max_dd, "peak_nav_usd": tr.peak,
             "open_positions": {s: q for s, q in sorted(pos[name].items()) if q},
-            "running": _running(store, home, name),
+            "running": is_held(store, name),
         })
     return out
-
-
-def _running(store: Any, home: Path | None, name: str) -> bool | None:
-    """Whether an engine holds the account's lock right now (SQLite stores; None: unknown)."""
-    import fcntl
-    import os
-
-    if home is None or hasattr(store.recorder, "connect_kwargs"):
-        return None
-    lock = Path(store.location).with_name(f"{Path(store.location).name}.{name}.lock")
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def _iso(ns: int | None) -> str | None:
@@ -112,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     home = Path(resolve_home(getattr(args, "home", None)))
     with EventStore.open(home, create=False) as store:
-        rows = summarise(store, home)
+        rows = summarise(store)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0

@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     seconds("--interval", args.interval)
     int_in("--batch", args.batch, 1, 10_000_000)
     home = Path(resolve_home(getattr(args, "home", None)))
-    account = args.account or os.environ.get("HEDGE_ACCOUNT") or "main"
+    from hedge.accounts_cli import account_name
+
+    account = account_name(args.account)
     stop = threading.Event()
     after = None
     refused: dict[str, list[str]] = {}

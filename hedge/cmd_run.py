@@ -206,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
         venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed, max_jump), env)
     except VenueUnavailable as exc:
         raise UsageError(str(exc)) from None
-    account = _account_name(args, env, cfg)
+    from hedge.accounts_cli import account_name
+
+    account = account_name(getattr(args, "account", None), default=cfg.runtime.account)
     home = resolve_home(getattr(args, "home", None))
     store = EventStore.open(home)
     if store.next_session_seq(session_id) != 1:
@@ -399,16 +401,6 @@ def run(args: argparse.Namespace) -> int:
             stopper.restore()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
-
-
-def _account_name(args: argparse.Namespace, env: dict[str, str], cfg: Any) -> str:
-    from eventlog.accounts import check_name
-
-    name = getattr(args, "account", None) or env.get("HEDGE_ACCOUNT") or cfg.runtime.account
-    try:
-        return check_name(name)
-    except ValueError as exc:
-        raise UsageError(f"--account: {exc}") from None
 
 
 def _open_account(store: Any, home: Path, account: str, venue: Any, cfg: Any) -> tuple[Any, Any, Any]:
