@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.accounting import round_price, round_step_down, step_decimals
+from eventlog.payloads import FilterCorrection
 
 __all__ = [
     "FilterError",
@@ -258,7 +259,7 @@ def to_exchange_info(filters: Mapping[str, SymbolFilters]) -> dict[str, Any]:
 
 
 def to_event_fields(filters: Mapping[str, SymbolFilters], source: str,
-                    corrections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    corrections: list[FilterCorrection] | None = None) -> dict[str, Any]:
     """The ``ExchangeFiltersLoaded`` fields: source, per-symbol filters, corrections made."""
     return {"source": source, "filters": {s: asdict(filters[s]) for s in sorted(filters)},
             "corrections": list(corrections or [])}
@@ -298,10 +299,10 @@ def load_universe_meta(path: Path) -> dict[str, tuple[float, float]]:
 
 
 def correct(filters: Mapping[str, SymbolFilters], meta: Mapping[str, tuple[float, float]]
-            ) -> tuple[dict[str, SymbolFilters], list[dict[str, Any]]]:
+            ) -> tuple[dict[str, SymbolFilters], list[FilterCorrection]]:
     """Filters with tick/step (and a min qty below the step) set to mainnet; the corrections made."""
     out: dict[str, SymbolFilters] = {}
-    changes: list[dict[str, Any]] = []
+    changes: list[FilterCorrection] = []
     for s in sorted(filters):
         f = filters[s]
         if s in meta:
@@ -310,7 +311,7 @@ def correct(filters: Mapping[str, SymbolFilters], meta: Mapping[str, tuple[float
                         min_qty=step if not on_grid(f.min_qty, step) or f.min_qty < step else f.min_qty)
             for k in ("tick_size", "step_size", "min_qty"):
                 if getattr(g, k) != getattr(f, k):
-                    changes.append({"symbol": s, "field": k, "config": getattr(f, k), "mainnet": getattr(g, k)})
+                    changes.append(FilterCorrection(symbol=s, field=k, config=getattr(f, k), mainnet=getattr(g, k)))
             f = g
         out[s] = f
     return out, changes
@@ -329,7 +330,7 @@ def load_exchange_info_file(path: Path, symbols: list[str]) -> dict[str, SymbolF
 
 
 def for_simulator(specs: Mapping[str, Any], symbols: list[str], market_dir: Path | None
-                  ) -> tuple[dict[str, SymbolFilters], str, list[dict[str, Any]]]:
+                  ) -> tuple[dict[str, SymbolFilters], str, list[FilterCorrection]]:
     """(filters, source, corrections) for the simulated venue.
 
     A market directory's ``exchange/exchangeInfo.json`` wins (the exchange's own shape);

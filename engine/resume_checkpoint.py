@@ -22,7 +22,7 @@ from eventlog.checkpoint import CheckpointError, read_checkpoint, write_checkpoi
 
 KIND = "engine-resume"
 VERSION = 4  # bump when EngineState / SimResume attributes change meaning (2: autotune, 3: dd_book, 4: issue 14 venue state)
-ALLOW = ("engine.", "config.schema", "eventlog.events")
+ALLOW = ("engine.", "config.schema", "eventlog.events", "eventlog.payloads")
 
 
 class ResumeState:

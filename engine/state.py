@@ -375,9 +375,9 @@ def _offx(st: EngineState, ev: OffExchangeValued) -> None:
 
 def _reconciled(st: EngineState, ev: VenueReconciled) -> None:
     for p in ev.positions:
-        s = st.sym(str(p["symbol"]))
-        s.pos_qty = float(p.get("qty", 0.0))
-        s.pos_entry = float(p.get("entry_price", 0.0))
+        s = st.sym(p.symbol)
+        s.pos_qty = p.qty
+        s.pos_entry = p.entry_price
         s.led_qty, s.led_entry = s.pos_qty, s.pos_entry
         s.pos_seq = ev.session_seq
 

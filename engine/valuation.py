@@ -15,6 +15,7 @@ from engine.rules.units import HOUR_NS
 from engine.rules.valuation import holding_price
 from engine.state import EngineState
 from eventlog.events import NavSnapshot, OffExchangeValued
+from eventlog.payloads import HoldingValued
 
 
 def value_holdings(state: EngineState) -> dict[str, Any]:
@@ -28,9 +29,9 @@ def value_holdings(state: EngineState) -> dict[str, Any]:
             continue  # unpriceable: the AUM view reports it (engine/rules/valuation.py)
         value = h.qty * price
         total += value
-        rows.append({"asset": asset, "qty": h.qty, "price_usd": price, "value_usd": round(value, 8),
-                     "cost_basis_usd": h.cost_basis_usd, "pnl_usd": round(value - h.cost_basis_usd, 8),
-                     "price_source": source})
+        rows.append(HoldingValued(asset=asset, qty=h.qty, price_usd=price, value_usd=round(value, 8),
+                                  cost_basis_usd=h.cost_basis_usd, pnl_usd=round(value - h.cost_basis_usd, 8),
+                                  price_source=source))
     return {"holdings": rows, "total_usd": round(total, 8)}
 
 

@@ -12,18 +12,19 @@ from typing import Any
 import msgspec
 
 from eventlog.events import EVENT_TYPES, HEADER_FIELDS, Event
-from eventlog.upcast import CURRENT_VERSIONS
+from eventlog.payloads import PAYLOAD_TYPES
+from eventlog.upcast import CURRENT_VERSIONS, UPCASTERS
 
 _NODEFAULT = msgspec.NODEFAULT
 
 
 def _type_name(t: Any) -> str:
-    s = str(t).replace("typing.", "").replace("eventlog.events.", "")
+    s = str(t).replace("typing.", "").replace("eventlog.events.", "").replace("eventlog.payloads.", "")
     s = s.replace("<class '", "").replace("'>", "")
     return s.replace("NoneType", "None")
 
 
-def _fields(cls: type[Event]) -> list[tuple[str, str, str]]:
+def _fields(cls: type[msgspec.Struct]) -> list[tuple[str, str, str]]:
     info = msgspec.inspect.type_info(cls)
     assert isinstance(info, msgspec.inspect.StructType)
     hints = inspect.get_annotations(cls, eval_str=True)
@@ -81,12 +82,32 @@ def render() -> str:
         if doc:
             out.append(doc)
             out.append("")
-        out.append("| field | type | default |")
-        out.append("|---|---|---|")
-        for fname, ftype, default in _fields(cls):
-            out.append(f"| `{fname}` | `{ftype}` | {'required' if default == 'required' else f'`{default}`'} |")
+        out.extend(_table(cls))
+        steps = sorted(v for (n, v) in UPCASTERS if n == name)
+        if steps:
+            out.append("Upcasters (`eventlog.upcast`): " + ", ".join(
+                f"v{v} -> v{v + 1} `{UPCASTERS[(name, v)].__name__}`" for v in steps))
+            out.append("")
+    out += [
+        "## Payload rows",
+        "",
+        "Typed rows inside events' list fields (`eventlog/payloads.py`): msgpack maps of their fields.",
+        "",
+    ]
+    for p in sorted(PAYLOAD_TYPES, key=lambda c: c.__name__):
+        out.append(f"### `{p.__name__}`")
         out.append("")
+        out.append(inspect.getdoc(p) or "")
+        out.append("")
+        out.extend(_table(p))
     return "\n".join(out)
+
+
+def _table(cls: type[msgspec.Struct]) -> list[str]:
+    rows = ["| field | type | default |", "|---|---|---|"]
+    for fname, ftype, default in _fields(cls):
+        rows.append(f"| `{fname}` | `{ftype}` | {'required' if default == 'required' else f'`{default}`'} |")
+    return [*rows, ""]
 
 
 if __name__ == "__main__":

@@ -36,14 +36,35 @@ def decode(payload: bytes, seq: int = 0) -> Event:
         event: Event = _decoder.decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
         # ValueError covers UnicodeDecodeError: a corrupted str byte is bad input, too.
-        raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+        old = _old_version(payload)
+        if old is None:  # a current payload that does not decode: bad input
+            raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+        return _upcast(payload, *old, seq)
     name = type(event).__name__
     if event.v != CURRENT_VERSIONS.get(name, 1):
-        try:
-            raw = _raw_decoder.decode(payload)
-            event = msgspec.convert(upcast(raw), AnyEvent)
-        except Exception as exc:  # any failing upcaster is a decode error naming the type
-            raise DecodeError(f"upcast of {name} v{event.v} failed: {exc}") from exc
+        return _upcast(payload, name, event.v, seq)
+    if seq:
+        event = msgspec.structs.replace(event, seq=seq)
+    return event
+
+
+def _old_version(payload: bytes) -> tuple[str, int] | None:
+    """(type, v) of a payload written before its type's current version (its old shape
+    need not decode into the new schema), else None."""
+    try:
+        raw = _raw_decoder.decode(payload)
+        name, version = raw["type"], int(raw.get("v", 1))
+    except Exception:
+        return None
+    return (name, version) if version < CURRENT_VERSIONS.get(name, 1) else None
+
+
+def _upcast(payload: bytes, name: str, version: int, seq: int) -> Event:
+    try:
+        raw = _raw_decoder.decode(payload)
+        event: Event = msgspec.convert(upcast(raw), AnyEvent)
+    except Exception as exc:  # any failing upcaster is a decode error naming the type
+        raise DecodeError(f"upcast of {name} v{version} failed: {exc}") from exc
     if seq:
         event = msgspec.structs.replace(event, seq=seq)
     return event

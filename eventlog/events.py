@@ -22,6 +22,14 @@ from typing import Any, Literal, Union
 
 import msgspec
 
+from eventlog.payloads import (
+    ConfigChange,
+    FilterCorrection,
+    HoldingValued,
+    OpenOrder,
+    ReconciledPosition,
+)
+
 Scalar = Union[float, int, str, bool, None]
 Outcome = Literal["allow", "clamp", "veto"]
 Side = Literal["BUY", "SELL"]
@@ -91,7 +99,7 @@ class ConfigChanged(Event, tag=True, frozen=True, kw_only=True):
     config: dict[str, Any]
     config_hash: str
     previous_hash: str
-    changes: list[dict[str, Any]] = []
+    changes: list[ConfigChange] = []
     source: str = "reload"  # reload (operator) | autotune | feedback_allocator
 
 
@@ -180,7 +188,7 @@ class FundingApplied(Event, tag=True, frozen=True, kw_only=True):
 class OffExchangeValued(Event, tag=True, frozen=True, kw_only=True):
     """Valuation of off-exchange holdings (BTC, XAUT, USDC) against cost basis."""
 
-    holdings: list[dict[str, Any]]  # {asset, qty, price_usd, value_usd, cost_basis_usd, pnl_usd}
+    holdings: list[HoldingValued]
     total_usd: float
 
 
@@ -385,10 +393,15 @@ class VenueClockSynced(Event, tag=True, frozen=True, kw_only=True):
 
 
 class VenueReconciled(Event, tag=True, frozen=True, kw_only=True):
-    """On (re)start, exchange state was read and taken as authoritative."""
+    """On (re)start, exchange state was read and taken as authoritative.
 
-    open_orders: list[dict[str, Any]]
-    positions: list[dict[str, Any]]
+    v2: typed rows (v1 rows were dicts: open orders with ``type``, positions possibly in
+    Binance's camelCase with string numbers; ``eventlog.upcast`` rewrites them on read).
+    """
+
+    v: int = 2
+    open_orders: list[OpenOrder]
+    positions: list[ReconciledPosition]
     canceled_orders: list[str] = []
 
 
@@ -402,7 +415,7 @@ class ExchangeFiltersLoaded(Event, tag=True, frozen=True, kw_only=True):
 
     source: str
     filters: dict[str, dict[str, float]]
-    corrections: list[dict[str, Any]] = []
+    corrections: list[FilterCorrection] = []
 
 
 class FundingDataGap(Event, tag=True, frozen=True, kw_only=True):

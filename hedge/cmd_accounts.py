@@ -60,7 +60,7 @@ def summarise(store: Any) -> list[dict[str, Any]]:
             pos[a][ev.symbol] = ev.qty  # type: ignore[attr-defined]
         elif t is VenueReconciled:
             for p in ev.positions:  # type: ignore[attr-defined]
-                pos[a][str(p["symbol"])] = float(p.get("qty", 0.0))
+                pos[a][p.symbol] = p.qty
     out = []
     for name, info in accounts.items():
         tr = track[name]

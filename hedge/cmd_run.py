@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         if ev is None:
             print("hedge run: config reloaded, nothing changed", file=sys.stderr, flush=True)
         else:
-            keys = ", ".join(c["key"] for c in ev.changes)  # type: ignore[attr-defined]
+            keys = ", ".join(c.key for c in ev.changes)  # type: ignore[attr-defined]
             print(f"hedge run: config reloaded -> {fresh.config_hash[:12]} ({keys})", file=sys.stderr, flush=True)
 
     old_handlers: dict[int, Any] = {}

@@ -20,7 +20,7 @@ from projections.fold import Projector
 
 KIND = "projections"
 VERSION = 5  # 5: positions keep margin readings (issue 14); bump when the Projector's attributes change meaning (old checkpoints then rebuild)
-ALLOW = ("projections.", "engine.rules.", "config.schema", "eventlog.events")
+ALLOW = ("projections.", "engine.rules.", "config.schema", "eventlog.events", "eventlog.payloads")
 
 
 def read_checkpoint(path: Path) -> tuple[int, str | None, Projector]:

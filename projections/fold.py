@@ -370,36 +370,20 @@ def _venue_error(p: Projector, ev: E.VenueError) -> None:
     p.exec_logs.on_error(ev)
 
 
-def _num(v: Any) -> float | None:
-    try:
-        return float(v) if v is not None and not isinstance(v, bool) else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _reconciled(p: Projector, ev: E.VenueReconciled) -> None:
     """Exchange state read at (re)start is authoritative: rebuild positions from it."""
     p.exec_logs.on_reconciled(ev)
-    listed = {d.get("symbol") for d in ev.positions if isinstance(d, dict)}
+    listed = {d.symbol for d in ev.positions}
     for gone in sorted(set(p.positions.pos) - listed):
         p.positions.on_snapshot(E.PositionSnapshot(
             session_id=ev.session_id, session_seq=ev.session_seq, stream=ev.stream,
             ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=gone, qty=0.0,
             entry_price=0.0, mark_price=0.0, unrealized_pnl=0.0), p.base_nav)
     for d in ev.positions:
-        if not isinstance(d, dict):
-            continue
-        sym: Any = d.get("symbol")
-        qty = _num(d.get("qty", d.get("positionAmt")))
-        if not isinstance(sym, str) or qty is None:
-            continue
-        entry = _num(d.get("entry_price", d.get("entryPrice"))) or 0.0
-        mark = _num(d.get("mark_price", d.get("markPrice"))) or 0.0
         p.positions.on_snapshot(E.PositionSnapshot(
             session_id=ev.session_id, session_seq=ev.session_seq, stream=ev.stream,
-            ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=sym, qty=qty,
-            entry_price=entry, mark_price=mark, unrealized_pnl=0.0,
-            leverage=_num(d.get("leverage")) or p.leverage,
+            ts_event_ns=ev.ts_event_ns, ts_init_ns=ev.ts_init_ns, symbol=d.symbol, qty=d.qty,
+            entry_price=d.entry_price, mark_price=d.mark_price, unrealized_pnl=0.0, leverage=p.leverage,
         ), p.base_nav)
 
 

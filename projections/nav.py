@@ -233,14 +233,9 @@ class NavView:
         valued: dict[str, dict[str, Any]] = {}
         if self.offex is not None:
             for h in self.offex.holdings:
-                asset = str(h.get("asset", "")).upper()
-                value = _num(h.get("value_usd"))
-                cost = _num(h.get("cost_basis_usd"))
-                pnl = _num(h.get("pnl_usd"))
-                if pnl is None and value is not None and cost is not None:
-                    pnl = value - cost
-                valued[asset] = {"value": value, "pnl": pnl, "cost_basis": cost,
-                                 "qty": _num(h.get("qty")), "price": _num(h.get("price_usd"))}
+                valued[h.asset.upper()] = {"value": _num(h.value_usd), "pnl": _num(h.pnl_usd),
+                                           "cost_basis": _num(h.cost_basis_usd), "qty": _num(h.qty),
+                                           "price": _num(h.price_usd)}
             if valued:
                 prices_ns.append(self.offex.ts_event_ns)
         out: dict[str, dict[str, Any]] = {}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from config.schema import HedgeConfig
 from engine.rules.autotune import (
     MIN_FILLS,
@@ -66,9 +68,9 @@ class TuningFold:
             return
         self.count[ev.source] += 1
         self.last_ns[ev.source] = ev.ts_event_ns
-        self.last_changes[ev.source] = list(ev.changes)
+        self.last_changes[ev.source] = [msgspec.structs.asdict(c) for c in ev.changes]
         for c in ev.changes:
-            parts = str(c.get("key", "")).split(".")
+            parts = c.key.split(".")
             if ev.source == "autotune" and len(parts) >= 4 and parts[2] == "symbols":
                 self.touched[ev.source].add(parts[3])
             elif ev.source == "feedback_allocator" and len(parts) >= 3:

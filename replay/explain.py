@@ -210,7 +210,8 @@ def _iso(ns: int) -> str:
 
 def _values(ev: Event) -> dict[str, Any]:
     skip = {"seq", "session_id", "session_seq", "stream", "ts_init_ns", "v", "type"}
-    return {k: v for k, v in msgspec.structs.asdict(ev).items() if k not in skip and k != "ts_event_ns"}
+    d: dict[str, Any] = msgspec.to_builtins(ev)  # nested payload rows become plain objects
+    return {k: v for k, v in d.items() if k not in skip and k != "ts_event_ns"}
 
 
 def dd_policy(obs: dict[str, Any]) -> dict[str, Any] | None:

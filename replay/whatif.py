@@ -48,6 +48,7 @@ from eventlog.events import (
     KlineClosed,
     MarketTick,
 )
+from eventlog.payloads import FilterCorrection
 from eventlog.store import EventStore
 from replay.compare import Metrics, MetricsFold
 from replay.source import Session, session_events
@@ -55,7 +56,7 @@ from replay.source import Session, session_events
 MS = 1_000_000
 WHATIF_NS = uuid.UUID("6b1f3c52-6f3e-4d2a-9a57-2f0e4c1d7a10")
 Bar = tuple[str, float, float, float, float, float]
-Filters = tuple[dict[str, SymbolFilters], str, list[dict[str, Any]]]  # filters, source, corrections
+Filters = tuple[dict[str, SymbolFilters], str, list[FilterCorrection]]  # filters, source, corrections
 
 
 class LogMarket:
@@ -128,7 +129,7 @@ def read_recorded(store: EventStore, session: Session, progress: Callable[[int],
         elif t is ExchangeFiltersLoaded:
             f: ExchangeFiltersLoaded = ev  # type: ignore[assignment]
             if filters is None:
-                filters = (from_event_fields(f.filters), f.source, [dict(c) for c in f.corrections])
+                filters = (from_event_fields(f.filters), f.source, list(f.corrections))
             else:
                 filter_changes += 1
         elif t is AccountOpened:

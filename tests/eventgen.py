@@ -58,6 +58,11 @@ def _for(t: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
         return st.lists(_for(t.item_type), max_size=4)
     if isinstance(t, mi.DictType):
         return st.dictionaries(_for(t.key_type), _for(t.value_type), max_size=4)
+    if isinstance(t, mi.StructType):  # a nested payload row (eventlog.payloads)
+        return st.fixed_dictionaries(
+            {f.name: _for(f.type) for f in t.fields if f.required},
+            optional={f.name: _for(f.type) for f in t.fields if not f.required},
+        ).map(lambda kw: t.cls(**kw))
     raise NotImplementedError(f"no strategy for {t!r}")
 
 

@@ -49,6 +49,7 @@ from eventlog.events import (
     OrderFilled,
     PositionLiquidated,
 )
+from eventlog.payloads import FilterCorrection
 
 MS = 1_000_000
 NAV_RECONNECT_BARS = 3
@@ -64,7 +65,7 @@ class SimVenue:
 
     def __init__(self, cfg: HedgeConfig, symbols: list[str], market: Any, *, speed: float | None = None,
                  mode: str = "sim", data_source: str = "generated",
-                 filters: tuple[dict[str, SymbolFilters], str, list[dict[str, Any]]] | None = None):
+                 filters: tuple[dict[str, SymbolFilters], str, list[FilterCorrection]] | None = None):
         """``filters``: (filters, source, corrections) to use as they are - a what-if re-simulating
         a recorded session passes the ones it recorded; by default ``for_simulator`` picks them."""
         self.cfg = cfg

@@ -60,19 +60,19 @@ def test_applied_suggestions_are_the_projections_proposals_and_replay_rederives_
                 if ev.source == "autotune":
                     props = router_proposals(p.tuning.evidence, p.cfg, sorted(p.session_symbols))
                     for c in ev.changes:
-                        parts = c["key"].split(".")
+                        parts = c.key.split(".")
                         sym = parts[3]
                         new = props[sym][1]
                         if len(parts) == 4:
-                            assert {k: v for k, v in c["new"].items() if v is not None} == {
-                                k: getattr(new, k) for k in POLICY_KEYS if c["new"][k] is not None}
+                            assert {k: v for k, v in c.new.items() if v is not None} == {
+                                k: getattr(new, k) for k in POLICY_KEYS if c.new[k] is not None}
                         else:
-                            assert c["new"] == getattr(new, parts[4])
+                            assert c.new == getattr(new, parts[4])
                 else:
                     for c in ev.changes:
-                        sym = c["key"].split(".")[2]
+                        sym = c.key.split(".")[2]
                         want = propose_weight(p.intel.book, sym, p.cfg)[0]
-                        assert (c["new"] if c["new"] is not None else 1.0) == want
+                        assert (c.new if c.new is not None else 1.0) == want
             if type(ev) is IntentEmitted and not ev.reduce_only and "allocation_weight" in ev.signal:
                 assert ev.signal["allocation_weight"] == p.cfg.strategy.symbol_weights[ev.symbol]
                 weighted += 1

@@ -125,7 +125,7 @@ def test_a_restart_records_the_fills_made_while_the_engine_was_down_exactly_once
                 assert abs(f.fields["position_qty_after"] - t["posAfter"]) < 1e-9
             recon = of(out, "VenueReconciled")[0].fields
             assert names(out).index("VenueReconciled") < names(out).index("OrderFilled")
-            assert [p["qty"] for p in recon["positions"] if p["symbol"] == "ETHUSDT"] == [
+            assert [p.qty for p in recon["positions"] if p.symbol == "ETHUSDT"] == [
                 exchange_pos(fake, "ETHUSDT")]
         finally:
             v2.close()

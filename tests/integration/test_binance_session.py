@@ -125,7 +125,7 @@ def test_a_restart_takes_the_exchange_position_and_cancels_stale_orders(fake: Fa
     evs = events_of(home)
     rec = next(e for e in evs if type(e).__name__ == "VenueReconciled")
     assert rec.canceled_orders == ["crashed-O1-0"]
-    assert [(p["symbol"], p["qty"]) for p in rec.positions] == [("BTCUSDT", 0.05)]
+    assert [(p.symbol, p.qty) for p in rec.positions] == [("BTCUSDT", 0.05)]
     first_pos = next(e for e in evs if type(e).__name__ == "PositionSnapshot" and e.symbol == "BTCUSDT")
     assert first_pos.qty == 0.05 and first_pos.entry_price == 60000.0
     assert fake.ex.orders["crashed-O1-0"].status == "CANCELED"

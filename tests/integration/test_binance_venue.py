@@ -246,8 +246,9 @@ def test_restart_reconciles_positions_and_stale_orders_before_trading(fake: Fake
     finally:
         v.close()
     rec = of(start, "VenueReconciled")[0].fields
-    assert [o["order_id"] for o in rec["open_orders"]] == ["old-1"] and rec["canceled_orders"] == ["old-1"]
-    assert rec["positions"][0]["symbol"] == "BTCUSDT" and rec["positions"][0]["qty"] == 0.01
+    assert [o.order_id for o in rec["open_orders"]] == ["old-1"] and rec["canceled_orders"] == ["old-1"]
+    assert rec["open_orders"][0].order_type == "LIMIT"
+    assert rec["positions"][0].symbol == "BTCUSDT" and rec["positions"][0].qty == 0.01
     btc = next(u for u in of(start, "PositionSnapshot") if u.fields["symbol"] == "BTCUSDT")
     assert btc.fields["qty"] == 0.01 and btc.fields["entry_price"] == 60000.0
     assert fake.ex.orders["old-1"].status == "CANCELED"

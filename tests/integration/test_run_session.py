@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from engine.replay_core import payload, rederive
+from eventlog.payloads import ConfigChange
 from eventlog.store import EventStore
 from hedge.cli import main
 
@@ -231,7 +232,7 @@ def test_sighup_reloads_the_config_as_a_recorded_change_and_bad_edits_are_refuse
     assert len(changed) == 1
     ch = changed[0]
     assert ch.previous_hash == events[0].config_hash and ch.config_hash != ch.previous_hash
-    assert ch.changes == [{"key": "risk_limits.global.max_trade_nav_pct", "old": 0.06, "new": 0.05}]
+    assert ch.changes == [ConfigChange(key="risk_limits.global.max_trade_nav_pct", old=0.06, new=0.05)]
 
 
 def _next_said(stream: object) -> str:

@@ -406,7 +406,7 @@ class VenueContract:
         assert [u.fields["order_id"] for u in fills] == ["by-hand"]  # d-1 was logged already
         assert fills[0].fields["position_qty_after"] == pytest.approx(2 * qty)
         recon = of(out, "VenueReconciled")[0].fields
-        assert [p["qty"] for p in recon["positions"] if p["symbol"] == "ETHUSDT"] == [pytest.approx(h.position("ETHUSDT"))]
+        assert [p.qty for p in recon["positions"] if p.symbol == "ETHUSDT"] == [pytest.approx(h.position("ETHUSDT"))]
         assert [u.fields["qty"] for u in of(out, "PositionSnapshot") if u.fields["symbol"] == "ETHUSDT"][-1] == \
             pytest.approx(2 * qty)
 

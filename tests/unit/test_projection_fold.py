@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from config.loader import config_to_dict, load_config, normalize_percentage
 from engine.rules.indicators import drawdown_frac
 from eventlog import events as E
+from eventlog.codec import decode
+from eventlog.payloads import HoldingValued
 from projections.contract import load_manifest, validate
 from projections.fold import Projector
 
@@ -115,8 +117,8 @@ class Synth:
                       position_qty=self.qty.get(op[1], 0.0), amount_usd=op[2])
         elif kind == "offex":
             self.emit(E.OffExchangeValued, "account", holdings=[
-                {"asset": "BTC", "qty": 0.75, "price_usd": self.px["BTCUSDT"], "value_usd": 0.75 * self.px["BTCUSDT"],
-                 "cost_basis_usd": 52000.0, "pnl_usd": 0.75 * self.px["BTCUSDT"] - 52000.0}], total_usd=1.0)
+                HoldingValued(asset="BTC", qty=0.75, price_usd=self.px["BTCUSDT"], value_usd=0.75 * self.px["BTCUSDT"],
+                              cost_basis_usd=52000.0, pnl_usd=0.75 * self.px["BTCUSDT"] - 52000.0)], total_usd=1.0)
         elif kind == "closed":
             self.emit(E.PositionClosed, "strategy", symbol=op[1], trigger=op[2], level=1.0, price=1.0)
         elif kind == "session":
@@ -279,8 +281,14 @@ def test_venue_reconciliation_is_authoritative_for_positions() -> None:
     s = Synth()
     s.session()
     s.op(("trade", "BTCUSDT", "BUY", "allow", True, False, 0.0, 0.0, False))
-    s.emit(E.VenueReconciled, "account", open_orders=[], positions=[
-        {"symbol": "ETHUSDT", "positionAmt": "-0.2", "entryPrice": "3000", "markPrice": "2990"}, "junk"])
+    # a v1 row in Binance's own names (strings for numbers) and a junk row: the upcaster
+    # (eventlog.upcast) turns it into the typed row the fold reads
+    s.sseq += 1
+    v1 = msgspec.msgpack.encode({
+        "type": "VenueReconciled", "session_id": s.sid, "session_seq": s.sseq, "stream": "account",
+        "ts_event_ns": s.t, "ts_init_ns": s.t, "v": 1, "open_orders": [], "canceled_orders": [], "positions": [
+            {"symbol": "ETHUSDT", "positionAmt": "-0.2", "entryPrice": "3000", "markPrice": "2990"}, "junk"]})
+    s.events.append(decode(v1, len(s.events) + 1))
     pos = fold(s.events).documents()["positions_state.json"]["positions"]
     assert [(x["symbol"], x["qty"], x["side"], x["entry_price"]) for x in pos] == [("ETHUSDT", -0.2, "SHORT", 3000.0)]
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 from engine.ports import VenueUpdate
 from engine.venues.binance.wire import (
     RestKline,
+    RestOrder,
     WsBookTicker,
     WsKlineBody,
     WsMarkPrice,
 )
 from eventlog.events import KlineClosed, MarketTick, VenueError
+from eventlog.payloads import OpenOrder
 
 MS = 1_000_000
 STREAM_ORDERS = "orders"
@@ -43,6 +45,13 @@ def venue_error(source: str, kind: str, field_: str, message: str, ts_ns: int, r
         "source": source, "kind": kind, "field": field_ or "$", "message": message[:RAW_LIMIT],
         "raw": raw[:RAW_LIMIT],
     })
+
+
+def open_order(o: RestOrder) -> OpenOrder:
+    """A resting order from ``/fapi/v1/openOrders`` as the ``VenueReconciled`` row."""
+    return OpenOrder(order_id=o.client_order_id, venue_order_id=str(o.order_id), symbol=o.symbol, side=o.side,
+                     order_type=o.order_type, time_in_force=o.time_in_force, price=o.price, qty=o.orig_qty,
+                     filled_qty=o.executed_qty, status=o.status)
 
 
 # --------------------------------------------------------------------------- klines

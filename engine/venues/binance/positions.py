@@ -34,6 +34,7 @@ from engine.ports import VenueUpdate
 from engine.venues.binance.convert import STABLE_ASSETS, STREAM_ACCOUNT
 from engine.venues.binance.wire import RestAccount, RestPositionRisk, WsAccountUpdate
 from eventlog.events import NavSnapshot, PositionSnapshot
+from eventlog.payloads import ReconciledPosition
 
 KEEP_READINGS = 256  # per symbol; older readings settle nothing that is still pending
 EPS = 1e-12
@@ -224,13 +225,14 @@ class AccountBook:
             "unrealized_pnl": upnl, "leverage": self.leverage.get(symbol, 1.0), "notional": qty * mark,
         })
 
-    def positions_list(self) -> list[dict[str, Any]]:
-        """Non-flat positions as plain dicts (for ``VenueReconciled``), sorted by symbol."""
+    def positions_list(self) -> list[ReconciledPosition]:
+        """Non-flat positions (for ``VenueReconciled``), sorted by symbol."""
         out = []
         for sym in sorted(set(self.legs) | set(self.ledger.fills)):
             if self.net_qty(sym):
                 f = self.position_update(sym, 0).fields
-                out.append({k: f[k] for k in ("symbol", "qty", "entry_price", "mark_price", "unrealized_pnl")})
+                out.append(ReconciledPosition(symbol=f["symbol"], qty=f["qty"], entry_price=f["entry_price"],
+                                              mark_price=f["mark_price"], unrealized_pnl=f["unrealized_pnl"]))
         return out
 
     def bar_updates(self, ts_ns: int, sources_ok: bool = True) -> list[VenueUpdate]:

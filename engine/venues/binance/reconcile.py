@@ -31,6 +31,7 @@ from engine.venues.binance.convert import (
     STREAM_ACCOUNT,
     STREAM_VENUE,
     TickMerger,
+    open_order,
 )
 from engine.venues.binance.errors import Faults, VenueStartError, describe
 from engine.venues.binance.orders import OrderTracker
@@ -46,6 +47,7 @@ from engine.venues.binance.wire import (
     decode_list,
 )
 from eventlog.events import FundingApplied, VenueReconciled
+from eventlog.payloads import OpenOrder
 
 FUNDING_LOOKBACK_MS = 3_600_000  # an hour before the ACCOUNT_UPDATE; tranIds dedupe
 TRADE_PAGE = 1000  # userTrades rows per request
@@ -123,13 +125,10 @@ class Reconciler:
                 raise VenueStartError("reconciliation failed: " + describe(bad))
             return out
         canceled: list[str] = []
-        listed: list[dict[str, Any]] = []
+        listed: list[OpenOrder] = []
         symbols = self.symbols()
         for o in sorted(open_orders, key=lambda o: (o.symbol, o.client_order_id)):
-            listed.append({"order_id": o.client_order_id, "venue_order_id": str(o.order_id),
-                           "symbol": o.symbol, "side": o.side, "type": o.order_type,
-                           "time_in_force": o.time_in_force, "price": o.price, "qty": o.orig_qty,
-                           "filled_qty": o.executed_qty, "status": o.status})
+            listed.append(open_order(o))
             tracked = self.orders.track(o.client_order_id, o.symbol, o.side, o.order_id, o.price)
             if initial and cancel_open and o.symbol in symbols:
                 _, errs = self.faults.attempt("rest.cancelOrder", partial(
@@ -141,7 +140,7 @@ class Reconciler:
                     tracked.done = True
             else:
                 tracked.accepted = True
-        self.open_ids = [str(o["order_id"]) for o in listed]
+        self.open_ids = [o.order_id for o in listed]
         out.append(VenueUpdate(VenueReconciled, STREAM_VENUE, ts, {
             "open_orders": listed, "positions": self.account.positions_list(),
             "canceled_orders": canceled}))
