@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.drafts import Decisions, head
 from engine.rules.autotune import (
     POLICY_KEYS,
     PolicyEvidence,
@@ -43,7 +44,7 @@ from eventlog.events import (
 if TYPE_CHECKING:
     from engine.state import EngineState
 
-Out = list[tuple[type, str, dict[str, Any]]]
+Out = Decisions
 AUTOTUNE_TYPES = frozenset({OrderSubmitted, OrderRejected, RouterFallback, OrderFilled, KlineClosed, SessionStarted,
                             ConfigChanged})
 
@@ -77,7 +78,7 @@ class AutotuneFold:
 
 
 def _changed(state: EngineState, old: dict[str, Any], new: dict[str, Any], prev_hash: str,
-             source: str) -> tuple[dict[str, Any], str] | None:
+             source: str) -> tuple[ConfigChanged, str] | None:
     from config.loader import from_dict
     from engine.config_diff import diff_config
 
@@ -85,8 +86,8 @@ def _changed(state: EngineState, old: dict[str, Any], new: dict[str, Any], prev_
     if not changes:
         return None
     loaded = from_dict(new)
-    return {"config": new, "config_hash": loaded.config_hash, "previous_hash": prev_hash, "changes": changes,
-            "source": source}, loaded.config_hash
+    return ConfigChanged(**head("session"), config=new, config_hash=loaded.config_hash, previous_hash=prev_hash,
+                         changes=changes, source=source), loaded.config_hash
 
 
 def on_kline(state: EngineState, ev: KlineClosed) -> Out:
@@ -117,7 +118,7 @@ def on_kline(state: EngineState, ev: KlineClosed) -> Out:
                 per[sym] = row
             got = _changed(state, cur, new, prev_hash, "autotune")
             if got is not None:
-                out.append((ConfigChanged, "session", got[0]))
+                out.append(got[0])
                 cur, prev_hash = new, got[1]
     if flags.feedback_allocator_v6_enabled:
         new = {**cur, "strategy": {**cur["strategy"], "symbol_weights": dict(cur["strategy"]["symbol_weights"])}}
@@ -131,5 +132,5 @@ def on_kline(state: EngineState, ev: KlineClosed) -> Out:
         new["strategy"]["symbol_weights"] = dict(sorted(weights.items()))
         got = _changed(state, cur, new, prev_hash, "feedback_allocator")
         if got is not None:
-            out.append((ConfigChanged, "session", got[0]))
+            out.append(got[0])
     return out

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import autotune, protective, router, screener, valuation
+from engine.drafts import Decisions, head
 from engine.ids import decision_id
 from engine.ports import OrderRequest
 from engine.risk import build_view, check_order
@@ -80,12 +81,17 @@ DECISION_TYPES: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Emit:
-    """Record this event (header stamped by the writer), then fold and decide on it."""
+    """Record this decision at ``ts_event_ns`` (the trigger's time), then fold and decide on it.
 
-    cls: type[Event]
-    stream: str
+    ``event`` is the decision event itself, a draft (``engine.drafts``): the writer stamps
+    its session header (``LogWriter.emit_draft``)."""
+
+    event: Event
     ts_event_ns: int
-    fields: dict[str, Any]
+
+    @property
+    def cls(self) -> type[Event]:
+        return type(self.event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +108,20 @@ class Cancel:
 Action = Emit | Submit | Cancel
 
 
-def decide_risk(state: EngineState, ev: IntentEmitted) -> dict[str, Any]:
-    """The RiskDecided fields for one recorded intent (what-if replay calls this with another config)."""
+def risk_fields(state: EngineState, ev: IntentEmitted) -> dict[str, Any]:
+    """``check_order``'s answer to one recorded intent (what-if replay calls this with another config)."""
     view = build_view(state, ev, ev.ts_event_ns)
     return check_order(ev, view, state.config, ev.ts_event_ns, config_hash=state.config_hash,
                        decision_id=decision_id(state.tag, ev.session_seq))
 
 
-def _emits(out: list[tuple[type, str, dict[str, Any]]], ts: int) -> list[Action]:
-    return [Emit(c, s, ts, f) for c, s, f in out]
+def decide_risk(state: EngineState, ev: IntentEmitted) -> RiskDecided:
+    """The RiskDecided decision (a draft) for one recorded intent."""
+    return RiskDecided(**head("risk"), **risk_fields(state, ev))
+
+
+def _emits(out: Decisions, ts: int) -> list[Action]:
+    return [Emit(d, ts) for d in out]
 
 
 def _on_tick(state: EngineState, ev: Any) -> list[Action]:
@@ -126,8 +137,8 @@ def _on_kline(state: EngineState, ev: Any) -> list[Action]:
     return _emits(screener.on_kline(state, ev) + autotune.on_kline(state, ev), ev.ts_event_ns)
 
 
-def decide_dd(state: EngineState, ts_ns: int) -> dict[str, Any] | None:
-    """The DdStateChanged fields if the drawdown policy changes state now (rules v3), else None."""
+def decide_dd(state: EngineState, ts_ns: int) -> DdStateChanged | None:
+    """The DdStateChanged decision (a draft) if the drawdown policy changes state now (rules v3), else None."""
     p = DdParams.of(state.config, state.rules_version)
     book = state.dd_book
     ch = book.decide(ts_ns, p)
@@ -139,10 +150,11 @@ def decide_dd(state: EngineState, ts_ns: int) -> dict[str, Any] | None:
         **book.observations(),
         "days_in_state": None if book.since_ns is None else round((ts_ns - book.since_ns) / NS / 86400, 6),
     }
-    return {"from_state": ch.from_state, "to_state": ch.to_state, "cause": ch.cause, "reason": ch.reason,
-            "ref_nav_usd": None if ch.ref_nav is None else round(ch.ref_nav, 8),
-            "thresholds": {**p.thresholds(), "cautious_size_mult": g.cautious_size_mult},
-            "observations": obs, "config_hash": state.config_hash}
+    return DdStateChanged(
+        **head("risk"), from_state=ch.from_state, to_state=ch.to_state, cause=ch.cause, reason=ch.reason,
+        ref_nav_usd=None if ch.ref_nav is None else round(ch.ref_nav, 8),
+        thresholds={**p.thresholds(), "cautious_size_mult": g.cautious_size_mult},
+        observations=obs, config_hash=state.config_hash)
 
 
 def _live_and_priced(state: EngineState, ev: KlineClosed) -> bool:
@@ -159,14 +171,14 @@ def _on_nav(state: EngineState, ev: Any) -> list[Action]:
     if state.rules_version >= HYSTERESIS_RULES and counts(ev.nav_usd, ev.sources_ok):
         dd = decide_dd(state, ev.ts_event_ns)
         if dd is not None:
-            out.append(Emit(DdStateChanged, "risk", ev.ts_event_ns, dd))
+            out.append(Emit(dd, ev.ts_event_ns))
     if ev.ts_event_ns // valuation.HOUR_NS == state.offx_hour:
         return out
     return out + _emits(valuation.on_nav(state, ev), ev.ts_event_ns)
 
 
 def _on_intent(state: EngineState, ev: Any) -> list[Action]:
-    return [Emit(RiskDecided, "risk", ev.ts_event_ns, decide_risk(state, ev))]
+    return [Emit(decide_risk(state, ev), ev.ts_event_ns)]
 
 
 def _on_decided(state: EngineState, ev: Any) -> list[Action]:

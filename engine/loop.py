@@ -101,16 +101,18 @@ class Engine:
         """Record one event, fold it, and carry out every decision it triggers."""
         if cls is OrderFilled:
             fields = enrich_fill(self.state, dict(fields))
-        ev = self.writer.emit(cls, stream=stream, ts_event_ns=ts_event_ns, **fields)
+        return self._fold_and_decide(self.writer.emit(cls, stream=stream, ts_event_ns=ts_event_ns, **fields))
+
+    def _fold_and_decide(self, ev: Event) -> Event:
         evolve(self.state, ev)
-        if cls is KlineClosed and ev.close_time_ms > self._last_close_ms:  # type: ignore[attr-defined]
+        if type(ev) is KlineClosed and ev.close_time_ms > self._last_close_ms:  # type: ignore[attr-defined]
             self._last_close_ms = ev.close_time_ms  # type: ignore[attr-defined]
             self.bar_steps += 1
         if self.on_event is not None:
             self.on_event(ev)
         for action in decide(self.state, ev):
-            if type(action) is Emit:
-                self.record(action.cls, action.stream, action.ts_event_ns, action.fields)
+            if type(action) is Emit:  # a typed decision: the draft event, stamped by the writer
+                self._fold_and_decide(self.writer.emit_draft(action.event, action.ts_event_ns))
             elif type(action) is Submit:
                 self._durable_before_acting()
                 self.apply(self.venue.submit(action.req))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.accounting import round_price
+from engine.drafts import Decisions, head
 from engine.ids import order_id
 from eventlog.events import (
     Event,
@@ -27,6 +28,7 @@ from eventlog.events import (
     OrderRejected,
     OrderSubmitted,
     ProtectiveOrdersSet,
+    Side,
 )
 
 PLAN = "protect"
@@ -54,7 +56,7 @@ def _tick(state: Any, symbol: str) -> float:
     return f.tick_size if f is not None else state.config.universe.symbols[symbol].tick_size
 
 
-def on_fill(state: Any, ev: OrderFilled) -> list[tuple[type, str, dict[str, Any]]]:
+def on_fill(state: Any, ev: OrderFilled) -> Decisions:
     """What protective orders the position after this fill needs (nothing when they already rest)."""
     cfg = state.config.runtime.router
     if not getattr(cfg, "protective_orders", False):
@@ -74,15 +76,15 @@ def on_fill(state: Any, ev: OrderFilled) -> list[tuple[type, str, dict[str, Any]
     place = {k: v for k, v in want.items() if k not in have or have[k][1] != v}
     if not cancel and not place:
         return []
-    side = "SELL" if q > 0 else "BUY"
-    orders = []
-    for i, (k, stop) in enumerate(sorted(place.items())):
-        orders.append({"order_id": order_id(state.tag, ev.session_seq, i), "plan_id": PLAN, "symbol": ev.symbol,
-                       "side": side, "order_type": TYPE[k], "time_in_force": "GTC", "qty": 0.0, "price": None,
-                       "decision_price": stop, "reduce_only": True, "stop_price": stop, "close_position": True,
-                       "working_type": getattr(cfg, "protective_working_type", "MARK_PRICE")})
-    out: list[tuple[type, str, dict[str, Any]]] = [(ProtectiveOrdersSet, "router", {
-        "symbol": ev.symbol, "position_qty": q, "sl": want.get("sl"), "tp": want.get("tp"),
-        "place": [o["order_id"] for o in orders], "cancel": cancel, "fill_order_id": ev.order_id})]
-    out.extend((OrderSubmitted, "orders", o) for o in orders)
+    side: Side = "SELL" if q > 0 else "BUY"
+    orders = [
+        OrderSubmitted(**head("orders"), order_id=order_id(state.tag, ev.session_seq, i), plan_id=PLAN,
+                       symbol=ev.symbol, side=side, order_type=TYPE[k], time_in_force="GTC", qty=0.0, price=None,
+                       decision_price=stop, reduce_only=True, stop_price=stop, close_position=True,
+                       working_type=getattr(cfg, "protective_working_type", "MARK_PRICE"))
+        for i, (k, stop) in enumerate(sorted(place.items()))]
+    out: Decisions = [ProtectiveOrdersSet(
+        **head("router"), symbol=ev.symbol, position_qty=q, sl=want.get("sl"), tp=want.get("tp"),
+        place=[o.order_id for o in orders], cancel=cancel, fill_order_id=ev.order_id)]
+    out.extend(orders)
     return out

@@ -62,21 +62,18 @@ def payload(ev: Event) -> dict[str, Any]:
 
 
 def _compare(rec: Event, exp: Emit, report: ReplayReport) -> None:
-    got = payload(rec)
-    want = dict(exp.fields)
-    want["stream"] = exp.stream
-    want["ts_event_ns"] = exp.ts_event_ns
     if type(rec) is not exp.cls:
         report.mismatches.append(Mismatch(rec.seq, rec.session_seq, type(rec).__name__, "type",
                                           type(rec).__name__, exp.cls.__name__))
         return
-    for k in sorted(set(got) | set(want)):
+    got = payload(rec)
+    want = payload(exp.event)
+    want["ts_event_ns"] = exp.ts_event_ns
+    for k in sorted(want):
         if k in HEADER_FIELDS and k not in ("stream", "ts_event_ns"):
-            continue
-        if k not in want:
-            continue  # a defaulted field the decision did not set
-        if got.get(k) != want[k]:
-            report.mismatches.append(Mismatch(rec.seq, rec.session_seq, type(rec).__name__, k, got.get(k), want[k]))
+            continue  # v: a recorded decision is read at its current version
+        if got[k] != want[k]:
+            report.mismatches.append(Mismatch(rec.seq, rec.session_seq, type(rec).__name__, k, got[k], want[k]))
 
 
 def rederive(events: Iterable[Event], *, config: LoadedConfig | None = None,
@@ -120,7 +117,7 @@ def rederive(events: Iterable[Event], *, config: LoadedConfig | None = None,
             stack.append(emits)
     for q in stack:
         for e in q:
-            report.missing.append({"type": e.cls.__name__, **e.fields})
+            report.missing.append({"type": e.cls.__name__, **payload(e.event)})
     return report
 
 

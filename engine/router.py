@@ -18,10 +18,9 @@ State machine of one slice::
 
 from __future__ import annotations
 
-from typing import Any
-
 from config.schema import HedgeConfig
 from engine.accounting import round_price, round_step_down
+from engine.drafts import Decisions, head
 from engine.exchange_filters import effective
 from engine.ids import order_id, plan_id
 from engine.orders import EPS, POST_ONLY_REJECT, PlanState
@@ -40,7 +39,7 @@ from eventlog.events import (
     RouterFallback,
 )
 
-Out = list[tuple[type, str, dict[str, Any]]]
+Out = Decisions
 
 
 def plan_route(state: EngineState, dec: RiskDecided, intent: IntentEmitted) -> Out:
@@ -65,12 +64,12 @@ def plan_route(state: EngineState, dec: RiskDecided, intent: IntentEmitted) -> O
     slice_qty = round_step_down(qty / slices, spec.step_size) if slices > 1 else qty
     if slices > 1 and slice_qty < spec.min_qty:
         style, slices, slice_qty = "maker_first", 1, qty
-    return [(RoutePlanned, "router", {
-        "plan_id": plan_id(state.tag, dec.session_seq), "decision_id": dec.decision_id,
-        "intent_id": dec.intent_id, "symbol": dec.symbol, "side": intent.side, "qty": qty,
-        "style": style, "slices": slices, "slice_qty": slice_qty, "decision_price": intent.price,
-        "reduce_only": intent.reduce_only,
-    })]
+    return [RoutePlanned(
+        **head("router"), plan_id=plan_id(state.tag, dec.session_seq), decision_id=dec.decision_id,
+        intent_id=dec.intent_id, symbol=dec.symbol, side=intent.side, qty=qty,
+        style=style, slices=slices, slice_qty=slice_qty, decision_price=intent.price,
+        reduce_only=intent.reduce_only,
+    )]
 
 
 def _touch(state: EngineState, p: PlanState, cfg: HedgeConfig, attempt: int) -> float:
@@ -83,17 +82,17 @@ def _touch(state: EngineState, p: PlanState, cfg: HedgeConfig, attempt: int) -> 
 
 
 def child_order(state: EngineState, p: PlanState, *, slice_index: int, attempt: int, qty: float,
-                taker: bool, trigger_seq: int, k: int = 0) -> tuple[type, str, dict[str, Any]]:
+                taker: bool, trigger_seq: int, k: int = 0) -> OrderSubmitted:
     """One OrderSubmitted for a plan: GTX at the touch (maker) or MARKET (taker)."""
     cfg = state.config
-    return (OrderSubmitted, "orders", {
-        "order_id": order_id(state.tag, trigger_seq, k), "plan_id": p.plan_id, "symbol": p.symbol,
-        "side": p.side, "order_type": "MARKET" if taker else "LIMIT",
-        "time_in_force": "IOC" if taker else "GTX", "qty": qty,
-        "price": None if taker else _touch(state, p, cfg, attempt),
-        "decision_price": p.decision_price, "reduce_only": p.reduce_only,
-        "attempt": attempt, "slice_index": slice_index,
-    })
+    return OrderSubmitted(
+        **head("orders"), order_id=order_id(state.tag, trigger_seq, k), plan_id=p.plan_id, symbol=p.symbol,
+        side=p.side, order_type="MARKET" if taker else "LIMIT",
+        time_in_force="IOC" if taker else "GTX", qty=qty,
+        price=None if taker else _touch(state, p, cfg, attempt),
+        decision_price=p.decision_price, reduce_only=p.reduce_only,
+        attempt=attempt, slice_index=slice_index,
+    )
 
 
 def on_planned(state: EngineState, ev: RoutePlanned) -> Out:
@@ -121,10 +120,10 @@ def on_rejected(state: EngineState, ev: OrderRejected) -> Out:
         return [child_order(state, p, slice_index=p.cur_slice, attempt=o.attempt + 1, qty=rem,
                             taker=False, trigger_seq=ev.session_seq)]
     return [
-        (RouterFallback, "router", {
-            "plan_id": p.plan_id, "order_id": o.order_id, "symbol": p.symbol, "reason": "reprice_limit",
-            "remaining_qty": rem, "reprices": o.attempt, "waited_ms": (ev.ts_event_ns - p.slice_started_ns) // 1_000_000,
-        }),
+        RouterFallback(
+            **head("router"), plan_id=p.plan_id, order_id=o.order_id, symbol=p.symbol, reason="reprice_limit",
+            remaining_qty=rem, reprices=o.attempt, waited_ms=(ev.ts_event_ns - p.slice_started_ns) // 1_000_000,
+        ),
         child_order(state, p, slice_index=p.cur_slice, attempt=o.attempt + 1, qty=rem, taker=True,
                     trigger_seq=ev.session_seq),
     ]
@@ -160,11 +159,11 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
             o = state.router.orders[p.active_order]
             if (o.tif == "GTX" and o.open and p.fallback_order is None
                     and now - o.submitted_ns >= wait_ns):
-                out.append((RouterFallback, "router", {
-                    "plan_id": p.plan_id, "order_id": o.order_id, "symbol": p.symbol, "reason": "maker_timeout",
-                    "remaining_qty": max(0.0, round(o.qty - o.filled_qty, 10)), "reprices": o.attempt,
-                    "waited_ms": (now - o.submitted_ns) // 1_000_000,
-                }))
+                out.append(RouterFallback(
+                    **head("router"), plan_id=p.plan_id, order_id=o.order_id, symbol=p.symbol, reason="maker_timeout",
+                    remaining_qty=max(0.0, round(o.qty - o.filled_qty, 10)), reprices=o.attempt,
+                    waited_ms=(now - o.submitted_ns) // 1_000_000,
+                ))
             continue
         if p.awaiting_taker:
             continue

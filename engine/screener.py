@@ -23,24 +23,25 @@ import math
 from typing import Any
 
 from config.schema import HedgeConfig
+from engine.drafts import Decisions, head
 from engine.ids import intent_id
-from eventlog.events import IntentEmitted, KlineClosed, PositionClosed
+from eventlog.events import IntentEmitted, KlineClosed, PositionClosed, Scalar, Side
 
 INTERVAL_MIN = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240}
 
 
-def _intent(state: Any, ev: KlineClosed, k: int, side: str, qty: float, price: float, *,
+def _intent(state: Any, ev: KlineClosed, k: int, side: Side, qty: float, price: float, *,
             reduce_only: bool, tp: float | None, sl: float | None, reason: str,
-            signal: dict[str, Any]) -> tuple[type, str, dict[str, Any]]:
-    return (IntentEmitted, "strategy", {
-        "intent_id": intent_id(state.tag, ev.session_seq, k), "symbol": ev.symbol, "side": side,
-        "qty": qty, "notional_usd": round(qty * price, 8), "price": price, "reduce_only": reduce_only,
-        "tp": tp, "sl": sl, "strategy": state.config.strategy.name, "reason": reason,
-        "signal": signal, "kline_ref": ev.session_seq,
-    })
+            signal: dict[str, Scalar]) -> IntentEmitted:
+    return IntentEmitted(
+        **head("strategy"), intent_id=intent_id(state.tag, ev.session_seq, k), symbol=ev.symbol, side=side,
+        qty=qty, notional_usd=round(qty * price, 8), price=price, reduce_only=reduce_only,
+        tp=tp, sl=sl, strategy=state.config.strategy.name, reason=reason,
+        signal=signal, kline_ref=ev.session_seq,
+    )
 
 
-def _exit(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any]]]:
+def _exit(state: Any, ev: KlineClosed) -> Decisions:
     s = state.sym(ev.symbol)
     q = s.pos_qty
     long = q > 0
@@ -54,11 +55,10 @@ def _exit(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any]]]
         (long and s.ema_fast < s.ema_slow) or (not long and s.ema_fast > s.ema_slow))
     if trig is None and not flip:
         return []
-    out: list[tuple[type, str, dict[str, Any]]] = []
+    out: Decisions = []
     if trig is not None:
-        out.append((PositionClosed, "strategy", {"symbol": ev.symbol, "trigger": trig, "level": level,
-                                                 "price": ev.close}))
-    side = "SELL" if long else "BUY"
+        out.append(PositionClosed(**head("strategy"), symbol=ev.symbol, trigger=trig, level=level, price=ev.close))
+    side: Side = "SELL" if long else "BUY"
     reason = f"exit_{trig}" if trig else "exit_trend_flip"
     out.append(_intent(state, ev, 0, side, abs(q), ev.close, reduce_only=True, tp=None, sl=None,
                        reason=reason, signal={"trigger": trig or "trend_flip", "level": level or None,
@@ -66,8 +66,8 @@ def _exit(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any]]]
     return out
 
 
-def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any]]]:
-    """Screener decision for one closed kline: a list of (event class, stream, fields)."""
+def on_kline(state: Any, ev: KlineClosed) -> Decisions:
+    """Screener decision for one closed kline: the decision events (drafts, ``engine.drafts``)."""
     cfg: HedgeConfig = state.config
     sc = cfg.strategy
     s = state.sym(ev.symbol)
@@ -95,8 +95,12 @@ def on_kline(state: Any, ev: KlineClosed) -> list[tuple[type, str, dict[str, Any
     if ch is None:
         return []
     don_high, don_low = ch
-    side = "BUY" if up and c > don_high else "SELL" if not up and c < don_low else ""
-    if not side:
+    side: Side
+    if up and c > don_high:
+        side = "BUY"
+    elif not up and c < don_low:
+        side = "SELL"
+    else:
         return []
     nav = state.nav_usd
     if nav is None or nav <= 0 or c <= 0:

@@ -9,8 +9,7 @@ futures wallet only; AUM = NAV + this total is a projection's business.
 
 from __future__ import annotations
 
-from typing import Any
-
+from engine.drafts import Decisions, head
 from engine.rules.units import HOUR_NS
 from engine.rules.valuation import holding_price
 from engine.state import EngineState
@@ -18,8 +17,8 @@ from eventlog.events import NavSnapshot, OffExchangeValued
 from eventlog.payloads import HoldingValued
 
 
-def value_holdings(state: EngineState) -> dict[str, Any]:
-    """OffExchangeValued fields for the configured holdings at the current state."""
+def value_holdings(state: EngineState) -> OffExchangeValued:
+    """The OffExchangeValued decision (a draft, ``engine.drafts``) for the configured holdings now."""
     rows = []
     total = 0.0
     for asset, h in sorted(state.config.offexchange.holdings.items()):
@@ -32,10 +31,10 @@ def value_holdings(state: EngineState) -> dict[str, Any]:
         rows.append(HoldingValued(asset=asset, qty=h.qty, price_usd=price, value_usd=round(value, 8),
                                   cost_basis_usd=h.cost_basis_usd, pnl_usd=round(value - h.cost_basis_usd, 8),
                                   price_source=source))
-    return {"holdings": rows, "total_usd": round(total, 8)}
+    return OffExchangeValued(**head("account"), holdings=rows, total_usd=round(total, 8))
 
 
-def on_nav(state: EngineState, ev: NavSnapshot) -> list[tuple[type, str, dict[str, Any]]]:
+def on_nav(state: EngineState, ev: NavSnapshot) -> Decisions:
     if not state.config.offexchange.holdings or ev.ts_event_ns // HOUR_NS == state.offx_hour:
         return []
-    return [(OffExchangeValued, "account", value_holdings(state))]
+    return [value_holdings(state)]

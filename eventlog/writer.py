@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import msgspec
+
 from eventlog.events import Event
 from eventlog.store import EventStore
 
@@ -90,6 +92,15 @@ class LogWriter:
             session_id=self.session_id, session_seq=self._next, stream=stream,
             ts_event_ns=ts_event_ns, ts_init_ns=self.clock_ns(), **fields,
         )
+        self._next += 1
+        self.submit(ev)
+        return ev
+
+    def emit_draft(self, draft: E, ts_event_ns: int) -> E:
+        """Stamp a draft event (a typed decision, ``engine.drafts``) with this session's header
+        and queue it, like ``emit``."""
+        ev = msgspec.structs.replace(draft, session_id=self.session_id, session_seq=self._next,
+                                     ts_event_ns=ts_event_ns, ts_init_ns=self.clock_ns())
         self._next += 1
         self.submit(ev)
         return ev

@@ -3,7 +3,7 @@
 ``rederive_decision(store, found, sets)`` folds the decision's session up to the
 event before it with the engine's ``evolve`` (so the state is exactly what the
 live loop had when it decided), optionally swaps in the config in force with
-``sets`` applied, and asks the engine's own ``engine.core.decide_risk`` again.
+``sets`` applied, and asks the engine's own ``engine.core.risk_fields`` again.
 Without ``sets`` this proves the single decision (it must come out identical);
 with ``sets`` it answers "would this veto have passed with X?" for this one
 intent, everything else held as recorded. Only the log is read.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config.loader import apply_overrides, from_dict
-from engine.core import decide_risk
+from engine.core import risk_fields
 from engine.replay_core import payload
 from engine.state import EngineState, evolve
 from eventlog.events import IntentEmitted
@@ -47,7 +47,7 @@ def rederive_decision(store: EventStore, found: Found, sets: list[str], config: 
         loaded = from_dict(new, source="--set")
         state.cfg = loaded.config
         state.config_hash = loaded.config_hash
-    fields = decide_risk(state, intent)
+    fields = risk_fields(state, intent)
     recorded = payload(dec)
     diffs = []
     for k in sorted(fields):

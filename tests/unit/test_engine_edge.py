@@ -11,6 +11,7 @@ from engine.ports import VenueUpdate
 from engine.state import fold
 from engine.venues.scripted import ScriptedMarket
 from eventlog.events import MarketTick, VenueError
+from eventlog.payloads import ConfigChange
 from eventlog.store import EventStore
 
 
@@ -69,7 +70,7 @@ def test_config_change_is_recorded_and_later_decisions_use_it_and_rederive(home:
     new = from_dict(d)
     assert eng.change_config(base.as_dict(), base.config_hash) is None, "no change, no event"
     ev = eng.change_config(new.as_dict(), new.config_hash)
-    assert ev is not None and ev.changes == [{"key": "risk_limits.global.max_trade_nav_pct", "old": 0.06, "new": 0.01}]
+    assert ev is not None and ev.changes == [ConfigChange(key="risk_limits.global.max_trade_nav_pct", old=0.06, new=0.01)]
     now = eng.venue.clock().now_ns()
     eng.record(IntentEmitted, "strategy", now, {"intent_id": "x", "symbol": "BTCUSDT", "side": "BUY", "qty": 0.05,
                                                 "notional_usd": 3000.0, "price": 60_000.0})

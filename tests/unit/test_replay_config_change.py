@@ -14,6 +14,7 @@ from config.loader import apply_overrides, from_dict, load_config
 from engine.bootstrap import build_sim_engine
 from engine.venues.scripted import ScriptedMarket
 from eventlog.events import ConfigChanged, RiskDecided
+from eventlog.payloads import ConfigChange
 from eventlog.store import EventStore
 from replay.explain import explain
 from replay.source import load_session
@@ -43,7 +44,7 @@ def test_config_changed_mid_session(home: Path) -> None:
                 eng.record(ConfigChanged, "session", eng.venue.clock().now_ns(), {
                     "config": second.as_dict(), "config_hash": second.config_hash,
                     "previous_hash": first.config_hash,
-                    "changes": [{"key": "risk_limits.global.max_open_positions", "old": 1, "new": 3}]})
+                    "changes": [ConfigChange(key="risk_limits.global.max_open_positions", old=1, new=3)]})
             market.push(bars(i))
             eng.apply(eng.venue.next_updates())
         eng.end("bars")
