@@ -25,6 +25,7 @@ from engine.exchange_filters import (
     to_exchange_info,
     validate_order,
 )
+from eventlog.payloads import FilterCorrection
 
 BTC_INFO = {"symbols": [{
     "symbol": "BTCUSDT", "status": "TRADING", "filters": [
@@ -121,7 +122,7 @@ def test_config_is_corrected_to_mainnet_tick_and_step(tmp_path: Path) -> None:
              for s, f in stale.items()}
     fixed, changes = correct(stale, load_universe_meta(meta))
     assert fixed["SOLUSDT"].step_size == 0.01 and fixed["WIFUSDT"].step_size == 0.1
-    assert {"symbol": "SOLUSDT", "field": "step_size", "config": 1.0, "mainnet": 0.01} in changes
+    assert FilterCorrection(symbol="SOLUSDT", field="step_size", config=1.0, mainnet=0.01) in changes
 
 
 def test_simulator_prefers_an_exchange_info_file_in_the_market_directory(tmp_path: Path) -> None:
