@@ -19,7 +19,7 @@ from projections.files import StateFileError
 from projections.fold import Projector
 
 KIND = "projections"
-VERSION = 5  # 5: positions keep margin readings (issue 14); bump when the Projector's attributes change meaning (old checkpoints then rebuild)
+VERSION = 6  # 5: positions keep margin readings (issue 14); 6: typed payload rows (OffExchangeValued.holdings); bump when the Projector's attributes change meaning (old checkpoints then rebuild)
 ALLOW = ("projections.", "engine.rules.", "config.schema", "eventlog.events", "eventlog.payloads")
 
 
