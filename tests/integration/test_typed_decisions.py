@@ -27,12 +27,13 @@ def session(home: Path, *data: str) -> list[Event]:
         return list(store.read())
 
 
-@pytest.fixture(params=["real", "generated"])
-def events(request: pytest.FixtureRequest, tmp_path: Path) -> list[Event]:
+@pytest.fixture(scope="module", params=["real", "generated"])
+def events(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
+    home = tmp_path_factory.mktemp(request.param) / "home"
     if request.param == "real":
         market: Path = request.getfixturevalue("market_dir")
-        return session(tmp_path / "home", "--data", str(market))
-    return session(tmp_path / "home")
+        return session(home, "--data", str(market))
+    return session(home)
 
 
 def test_every_decision_is_a_draft_of_its_event_that_validates_strictly(events: list[Event]) -> None:
