@@ -67,6 +67,8 @@ RANGES: dict[str, Range] = {
     "GlobalLimits.dd_auto_recover_days": Range(0, 3650, why="days; 0 turns the automatic rule off"),
     "GlobalLimits.max_margin_ratio": Range(0, 1, lo_open=True, why="1 is liquidation"),
     "GlobalLimits.min_liquidation_distance_frac": FRACTION,
+    "GlobalLimits.cap_drift_tolerance_frac": FRACTION,
+    "GlobalLimits.breach_reduce_frac": Range(0, 1, lo_open=True, why="a fraction of every position"),
     "TierLimits.per_symbol_nav_pct": FRACTION,
     "TierLimits.tier_gross_nav_pct": Range(0, 100, why="may exceed 1 with leverage"),
     # pairs_universe.json

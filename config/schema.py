@@ -45,6 +45,13 @@ class GlobalLimits(Strict, frozen=True, kw_only=True):
     max_margin_ratio: float = 0.5  # account maintenance margin / margin balance (1 = liquidation)
     min_liquidation_distance_frac: float = 0.05  # |price - liquidation price| / price of the symbol's position
 
+    # issue 14 (risk after the trade, rules v6; engine/post_trade.py, docs/risk.md "Risk after the trade")
+    cap_drift_tolerance_frac: float | None = None  # trim a position whose symbol/tier/portfolio gross drifted
+    #   over its cap x (1 + this) back to the cap (None: no post-trade trim)
+    daily_loss_action: Literal["block", "reduce", "flatten_halt"] = "block"  # on a daily_loss_limit_pct breach
+    max_drawdown_action: Literal["block", "reduce", "flatten_halt"] = "block"  # on a max_drawdown_pct breach
+    breach_reduce_frac: float = 0.5  # the fraction of every position a ``reduce`` action trims (once per breach)
+
     def dd_exits(self) -> tuple[float, float]:
         """(leave cautious below, leave defensive below): the exit thresholds, 0.75 x entry when unset."""
         c = self.dd_cautious_exit_pct if self.dd_cautious_exit_pct is not None else 0.75 * self.dd_cautious_pct

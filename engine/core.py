@@ -25,6 +25,9 @@ MarketTick          ``router.on_tick``                       RouterFallback (mak
                                                              OrderSubmitted (next TWAP slice)
 NavSnapshot         ``drawdown.decide`` (rules v3)           DdStateChanged?
 NavSnapshot         ``valuation.on_nav`` (first of an hour)  OffExchangeValued
+NavSnapshot         ``risk.check_positions`` (rules v6)      RiskDecided trim / flatten*
+RiskDecided trim    ``router.plan_trim`` (reduce-only)       RoutePlanned (taker)
+RiskDecided flatten act: ``Cancel`` resting entry orders      RoutePlanned (taker), cancels
 OrderSubmitted      act: ``Submit`` the OrderRequest         (venue answers: acks, rejects, fills)
 RouterFallback      act: ``Cancel`` (maker_timeout only)     (venue answers: OrderCanceled)
 OrderFilled         ``protective.on_fill`` (if enabled)      ProtectiveOrdersSet, OrderSubmitted
@@ -50,10 +53,12 @@ from engine import autotune, protective, router, screener, valuation
 from engine.drafts import Decisions, head
 from engine.ids import decision_id
 from engine.ports import OrderRequest
-from engine.risk import build_view, check_order
+from engine.post_trade import POST_TRADE_OUTCOMES
+from engine.risk import build_view, check_order, check_positions
 from engine.rules.drawdown import HYSTERESIS_RULES, DdParams
 from engine.rules.nav import counts
 from engine.rules.units import NS
+from engine.rules.versions import POST_TRADE_RULES
 from engine.state import EngineState
 from eventlog.events import (
     DdStateChanged,
@@ -172,9 +177,12 @@ def _on_nav(state: EngineState, ev: Any) -> list[Action]:
         dd = decide_dd(state, ev.ts_event_ns)
         if dd is not None:
             out.append(Emit(dd, ev.ts_event_ns))
-    if ev.ts_event_ns // valuation.HOUR_NS == state.offx_hour:
-        return out
-    return out + _emits(valuation.on_nav(state, ev), ev.ts_event_ns)
+    if ev.ts_event_ns // valuation.HOUR_NS != state.offx_hour:
+        out += _emits(valuation.on_nav(state, ev), ev.ts_event_ns)
+    if state.rules_version >= POST_TRADE_RULES and counts(ev.nav_usd, ev.sources_ok):
+        out += [Emit(RiskDecided(**head("risk"), **d), ev.ts_event_ns)
+                for d in check_positions(state, ev.session_seq, ev.ts_event_ns)]
+    return out
 
 
 def _on_intent(state: EngineState, ev: Any) -> list[Action]:
@@ -182,10 +190,21 @@ def _on_intent(state: EngineState, ev: Any) -> list[Action]:
 
 
 def _on_decided(state: EngineState, ev: Any) -> list[Action]:
+    if ev.outcome in POST_TRADE_OUTCOMES:
+        return _post_trade_orders(state, ev)
     intent = state.intents.get(ev.intent_id)
     if ev.outcome == "veto" or intent is None or ev.approved_qty <= 0:
         return []
     return _emits(router.plan_route(state, ev, intent), ev.ts_event_ns)
+
+
+def _post_trade_orders(state: EngineState, ev: RiskDecided) -> list[Action]:
+    """A trim / flatten: cancel the symbol's resting entry orders (flatten), then the reduce-only order."""
+    out: list[Action] = []
+    if ev.outcome == "flatten":
+        out = [Cancel(ev.symbol, o.order_id) for o in state.router.orders.values()
+               if o.symbol == ev.symbol and o.open and not o.reduce_only and o.plan_id != protective.PLAN]
+    return out + _emits(router.plan_trim(state, ev), ev.ts_event_ns)
 
 
 def _on_planned(state: EngineState, ev: Any) -> list[Action]:

@@ -31,3 +31,8 @@ def plan_id(tag: str, decision_seq: int) -> str:
 def order_id(tag: str, trigger_seq: int, k: int = 0) -> str:
     """Child order sent because of the event at ``trigger_seq`` (k-th order it caused)."""
     return f"{tag}-O{trigger_seq}-{k}"
+
+
+def risk_action_id(tag: str, trigger_seq: int, k: int = 0) -> str:
+    """Post-trade risk decision (trim / flatten) taken at the NavSnapshot at ``trigger_seq`` (k-th of it)."""
+    return f"{tag}-D{trigger_seq}-{k}"

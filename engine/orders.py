@@ -133,6 +133,10 @@ class RouterBook:
         del self.plans[p.plan_id]
         return p
 
+    def close(self, p: PlanState) -> PlanState:
+        """End a plan from outside the router (a post-trade flatten ends the symbol's entries)."""
+        return self._close(p)
+
     def _order_done(self, o: OrderState) -> PlanState | None:
         """An order ended: free its plan's slot."""
         p = self.plans.get(o.plan_id)

@@ -9,6 +9,10 @@ Each gate is a small predicate in ``engine.gates`` returning a ``Verdict``
 running approved notional; the first veto decides the outcome, later gates still
 run so ``breached`` names every threshold that broke. Orders that only reduce
 exposure (exits) skip every gate except the exchange lot size.
+
+``check_positions(state, nav_seq, now_ns)`` is the same authority after the trade
+(rules v6, ``engine.post_trade``): at a counted NAV reading it decides the reduce-only
+trims of positions that drifted over a cap and the actions on loss-limit breaches.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from config.schema import HedgeConfig
 from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
 from engine.gates import GateInput, Verdict, gates_for
+from engine.ids import risk_action_id
+from engine.post_trade import Book, Holding, book_observations, breach, breach_cut, drift_cut
 from engine.rules.drawdown import HYSTERESIS_RULES
 from engine.rules.indicators import atr_regime, dd_state
 from engine.rules.units import MINUTE_NS, NS
@@ -234,3 +240,59 @@ def check_order(
         "breached": breached,
         "state_refs": dict(sorted(view.refs.items())),
     }
+
+
+def build_book(state: Any, now_ns: int) -> Book:
+    """The account as the post-trade rules see it at a NAV reading (positions at their mark)."""
+    cfg: HedgeConfig = state.config
+    holdings: list[Holding] = []
+    for sym in sorted(state.syms):
+        ss = state.syms[sym]
+        plans = [p for pid in ss.open_plans if (p := state.router.plans.get(pid)) is not None]
+        entry = any(not p.reduce_only for p in plans)
+        if ss.pos_qty == 0 and not entry:
+            continue
+        spec = effective(getattr(state, "filters", {}), cfg.universe.symbols, sym)
+        holdings.append(Holding(
+            symbol=sym, tier=cfg.tier_of(sym), qty=ss.pos_qty, price=ss.price(),
+            step=spec.step_size if spec else 1e-8, min_qty=spec.min_qty if spec else 0.0,
+            busy=bool(ss.open_plans) or ss.exit_pending, entry_plans=entry,
+            exiting=ss.exit_pending or any(p.reduce_only for p in plans),
+            refs={f"position.{sym}": ss.pos_seq} if ss.pos_seq else {}))
+    nt = state.nav_track
+    return Book(nav=state.nav_usd or 0.0, ts_ns=now_ns, holdings=holdings, dd_frac=nt.drawdown or 0.0,
+                daily_loss_frac=nt.daily_loss or 0.0, peak_nav=nt.peak or 0.0, day_start_nav=nt.day_start or 0.0,
+                refs={"nav": state.nav_seq} if state.nav_seq else {})
+
+
+def check_positions(state: Any, nav_seq: int, now_ns: int) -> list[dict[str, Any]]:
+    """The post-trade decisions (``RiskDecided`` fields, outcome trim / flatten) at a counted NAV reading.
+
+    A loss-limit breach whose action is due (or a halt in force) decides for every holding;
+    otherwise each holding is checked for cap drift. Holdings with a plan in flight wait.
+    """
+    cfg: HedgeConfig = state.config
+    book = build_book(state, now_ns)
+    if not book.holdings or book.nav <= 0:
+        return []
+    act = breach(book, cfg, state.post_trade)
+    out: list[dict[str, Any]] = []
+    for h in book.holdings:
+        flatten = act is not None and act[1] == "flatten_halt"
+        if h.exiting or (h.busy and not flatten):
+            continue  # a reduce in flight (or any plan, unless flattening: it cancels the entries)
+        cut = breach_cut(h, book, cfg, *act, state.post_trade) if act else drift_cut(h, book, cfg)
+        if cut is None:
+            continue
+        obs = {**book_observations(h, book), **cut.obs}
+        obs["requested_notional_usd"] = round(cut.qty * h.price, 8)
+        out.append({
+            "decision_id": risk_action_id(state.tag, nav_seq, len(out)), "intent_id": "", "symbol": h.symbol,
+            "outcome": cut.outcome, "gate": cut.gate, "reasons": [f"{cut.gate}: {cut.reason}"],
+            "thresholds": cut.thresholds, "observations": obs, "config_hash": state.config_hash,
+            "requested_qty": abs(h.qty), "approved_qty": cut.qty,
+            "approved_notional_usd": round(cut.qty * h.price, 8), "source": "risk_limits",
+            "breached": cut.breached, "state_refs": dict(sorted({**book.refs, **h.refs}.items())),
+            "side": None if not h.qty or not cut.qty else ("SELL" if h.qty > 0 else "BUY"),
+        })
+    return out

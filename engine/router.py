@@ -72,6 +72,18 @@ def plan_route(state: EngineState, dec: RiskDecided, intent: IntentEmitted) -> O
     )]
 
 
+def plan_trim(state: EngineState, dec: RiskDecided) -> Out:
+    """A post-trade trim / flatten (``engine.post_trade``) -> one reduce-only taker plan."""
+    if dec.side is None or dec.approved_qty <= 0:
+        return []
+    price = dec.observations.get("price")
+    return [RoutePlanned(
+        **head("router"), plan_id=plan_id(state.tag, dec.session_seq), decision_id=dec.decision_id,
+        intent_id="", symbol=dec.symbol, side=dec.side, qty=dec.approved_qty, style="taker", slices=1,
+        slice_qty=dec.approved_qty, decision_price=price if isinstance(price, float) else 0.0, reduce_only=True,
+    )]
+
+
 def _touch(state: EngineState, p: PlanState, cfg: HedgeConfig, attempt: int) -> float:
     s = state.sym(p.symbol)
     spec = effective(state.filters, cfg.universe.symbols, p.symbol)

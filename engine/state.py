@@ -35,6 +35,7 @@ from engine.exchange_filters import SymbolFilters
 from engine.exchange_filters import from_event_fields as filters_from_event
 from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
+from engine.post_trade import POST_TRADE_OUTCOMES, PostTradeBook
 from engine.rules.drawdown import DdParams, DrawdownBook
 from engine.rules.indicators import WilderAtr, ema_step
 from engine.rules.intel import IntelBook
@@ -216,6 +217,7 @@ class EngineState:
         self.dd_book = DrawdownBook()  # drawdown policy: dd_state with hysteresis (engine/rules/drawdown.py)
         self.resets_applied: set[int] = set()  # seq of every operator RiskReset applied (hedge/risk_reset.py)
         self.autotune = AutotuneFold()  # router windows + the due period of autotune / allocator (issue 16)
+        self.post_trade = PostTradeBook()  # risk after the trade: breaches acted on, halt (engine/post_trade.py)
 
     @property
     def config(self) -> HedgeConfig:
@@ -332,6 +334,7 @@ def _nav(st: EngineState, ev: NavSnapshot) -> None:
     st.nav_track.update(ev.nav_usd, ev.ts_event_ns, ev.sources_ok)
     if counts(ev.nav_usd, ev.sources_ok):
         st.dd_book.on_nav(ev.nav_usd)
+        st.post_trade.on_nav(st.nav_track.drawdown, st.config.risk_limits.global_.max_drawdown_pct)
 
 
 def _position(st: EngineState, ev: PositionSnapshot) -> None:
@@ -393,6 +396,9 @@ def _intent(st: EngineState, ev: IntentEmitted) -> None:
 
 
 def _decided(st: EngineState, ev: RiskDecided) -> None:
+    if ev.outcome in POST_TRADE_OUTCOMES:
+        _post_trade(st, ev)
+        return
     intent = st.intents.get(ev.intent_id)
     s = st.sym(ev.symbol)
     if ev.outcome == "veto":
@@ -407,6 +413,19 @@ def _decided(st: EngineState, ev: RiskDecided) -> None:
         st.summary.clamps += 1
     if intent is not None and not intent.reduce_only:
         s.tp, s.sl = intent.tp, intent.sl
+
+
+def _post_trade(st: EngineState, ev: RiskDecided) -> None:
+    """A trim / flatten (engine/post_trade.py); a flatten also ends the symbol's entry plans
+    (the engine cancels their resting orders; a cancel confirmed later finds no plan)."""
+    st.post_trade.on_decided(ev.gate, ev.outcome, ev.ts_event_ns)
+    if ev.outcome != "flatten":
+        return
+    s = st.sym(ev.symbol)
+    for pid in list(s.open_plans):
+        p = st.router.plans.get(pid)
+        if p is not None and not p.reduce_only:
+            _plan_closed(st, st.router.close(p))
 
 
 def _planned(st: EngineState, ev: RoutePlanned) -> None:
@@ -487,6 +506,7 @@ def _risk_reset(st: EngineState, ev: RiskReset) -> None:
     record, which an account's fold also reads): it names the original in ``source_seq``.
     """
     st.resets_applied.add(ev.source_seq)
+    st.post_trade.on_reset()
     st.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, DdParams.of(st.config, st.rules_version),
                         seq=ev.source_seq, by=ev.operator, reason=ev.reason)
 

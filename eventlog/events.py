@@ -31,7 +31,7 @@ from eventlog.payloads import (
 )
 
 Scalar = Union[float, int, str, bool, None]
-Outcome = Literal["allow", "clamp", "veto"]
+Outcome = Literal["allow", "clamp", "veto", "trim", "flatten"]  # trim / flatten: post-trade (rules v6)
 Side = Literal["BUY", "SELL"]
 
 
@@ -231,6 +231,7 @@ class RiskDecided(Event, tag=True, frozen=True, kw_only=True):
     source: str = "risk_limits"
     breached: list[str] = []  # threshold names that broke
     state_refs: dict[str, int] = {}  # what the decision saw: name -> session_seq
+    side: Side | None = None  # post-trade decisions (trim / flatten, no intent): the reducing order's side
 
 
 class RoutePlanned(Event, tag=True, frozen=True, kw_only=True):

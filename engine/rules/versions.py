@@ -26,9 +26,17 @@ version it records, so logs written before a rule was corrected still verify.
   vetoed when the account's margin ratio is at or above ``max_margin_ratio`` or the
   symbol's position is within ``min_liquidation_distance_frac`` of its liquidation
   price; decisions observe ``margin_ratio`` and ``liquidation_distance_frac``.
+* **6** - risk after the trade (``engine.post_trade``, decided by ``engine.risk.check_positions``):
+  at every counted NAV reading a position whose symbol, tier or portfolio gross drifted over
+  its cap x (1 + ``cap_drift_tolerance_frac``) gets a reduce-only trim back to the cap
+  (``cap_drift``), and a ``daily_loss_limit_pct`` / ``max_drawdown_pct`` breach takes its
+  configured action (``daily_loss_action`` / ``max_drawdown_action``: ``block``, ``reduce``,
+  ``flatten_halt``), recorded as ``RiskDecided`` with outcome ``trim`` or ``flatten``. With the
+  defaults (no tolerance, ``block``) nothing changes.
 """
 
 from __future__ import annotations
 
-RULES_VERSION = 5
+RULES_VERSION = 6
 LIQUIDATION_BUFFER_RULES = 5  # the first version with the liquidation_buffer gate
+POST_TRADE_RULES = 6  # the first version with the post-trade rules (engine/post_trade.py)
