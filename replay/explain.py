@@ -73,6 +73,11 @@ RELATED: dict[str, tuple[str, ...]] = {
     "expectancy_min": ("expectancy_frac", "expectancy_trades", "expectancy_usd"),
     "expectancy_min_trades": ("expectancy_trades",),
     "expectancy_window": ("expectancy_trades",),
+    # risk after the trade (rules v6, engine/post_trade.py)
+    "cap_drift_tolerance_frac": ("symbol_gross", "tier_gross", "portfolio_gross", "binding_cap", "trim_frac"),
+    "daily_loss_action": ("daily_loss_frac", "day_start_nav_usd", "nav_usd"),
+    "max_drawdown_action": ("dd_frac", "peak_nav_usd", "nav_usd"),
+    "breach_reduce_frac": ("position_qty", "requested_notional_usd"),
 }
 # thresholds that are a fraction (or multiple) of NAV: shown with their USD level too
 NAV_LEVELS = ("max_trade_nav_pct", "per_symbol_nav_pct", "tier_gross_nav_pct", "max_gross_nav_mult")
