@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.loader import apply_overrides, from_dict, load_config
+from config.loader import apply_overrides, config_hash, config_to_dict, from_dict, load_config
 from engine.core import decide
 from engine.rules.units import DAY_NS
 from engine.state import EngineState, evolve
@@ -31,8 +31,6 @@ class Log:
 
     def __init__(self, sets: list[str]) -> None:
         cfg = from_dict(apply_overrides(load_config().as_dict(), sets)[0]).config
-        from config.loader import config_hash, config_to_dict
-
         self.st = EngineState()
         self.seq = 0
         self.put(SessionStarted, T0, engine_version="t", mode="sim", venue="sim",
