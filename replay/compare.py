@@ -77,7 +77,7 @@ class MetricsFold:
                 m.vetoes_by_gate[d.gate] = m.vetoes_by_gate.get(d.gate, 0) + 1
             elif d.outcome == "clamp":
                 m.clamps += 1
-            else:
+            elif d.outcome == "allow":  # trim / flatten (post-trade, rules v6) answer no intent
                 m.allows += 1
         elif t is OrderSubmitted:
             m.orders += 1

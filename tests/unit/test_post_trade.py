@@ -9,13 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from config.loader import apply_overrides, config_hash, config_to_dict, from_dict, load_config
-from engine.core import decide
+from engine.core import Cancel, Emit, decide
 from engine.rules.units import DAY_NS
 from engine.state import EngineState, evolve
 from eventlog.events import (
     Event,
+    IntentEmitted,
     MarketTick,
     NavSnapshot,
+    OrderFilled,
+    OrderSubmitted,
     PositionSnapshot,
     RiskDecided,
     RiskReset,
@@ -33,6 +36,8 @@ class Log:
         cfg = from_dict(apply_overrides(load_config().as_dict(), sets)[0]).config
         self.st = EngineState()
         self.seq = 0
+        self.cancels: list[Cancel] = []
+        self.orders: list[OrderSubmitted] = []
         self.put(SessionStarted, T0, engine_version="t", mode="sim", venue="sim",
                  symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT"], config=config_to_dict(cfg),
                  config_hash=config_hash(cfg), rules_version=6)
@@ -47,15 +52,29 @@ class Log:
         self.put(PositionSnapshot, ts, symbol=sym, qty=qty, entry_price=price, mark_price=price, unrealized_pnl=0.0)
         self.put(MarketTick, ts, symbol=sym, bid=price, ask=price, mark=price)
 
-    def nav(self, ts: int, nav: float) -> list[RiskDecided]:
-        """Record a NAV reading; fold and return the post-trade decisions the engine takes."""
-        ev = self.put(NavSnapshot, ts, nav_usd=nav, wallet_balance=nav, unrealized_pnl=0.0, available_balance=nav)
-        out = []
+    def record(self, ev: Event, out: list[Event]) -> None:
+        """What the engine records in answer to ``ev``, depth-first (its plan and order too)."""
         for a in decide(self.st, ev):
-            f = getattr(a, "fields", None)
-            if getattr(a, "cls", None) is RiskDecided and f is not None:
-                out.append(self.put(RiskDecided, ts, **f))
+            if isinstance(a, Emit):
+                e = self.put(a.cls, a.ts_event_ns, **a.fields)
+                out.append(e)
+                self.record(e, out)
+            elif isinstance(a, Cancel):
+                self.cancels.append(a)
+
+    def nav(self, ts: int, nav: float) -> list[RiskDecided]:
+        """Record a NAV reading and what the engine decides on it; return the post-trade decisions."""
+        ev = self.put(NavSnapshot, ts, nav_usd=nav, wallet_balance=nav, unrealized_pnl=0.0, available_balance=nav)
+        out: list[Event] = []
+        self.record(ev, out)
+        self.orders = [e for e in out if isinstance(e, OrderSubmitted)]
         return [d for d in out if isinstance(d, RiskDecided)]
+
+    def fill(self, ts: int, o: OrderSubmitted, price: float, qty_after: float) -> None:
+        self.put(OrderFilled, ts, order_id=o.order_id, trade_id=f"t{self.seq}", symbol=o.symbol, side=o.side,
+                 qty=o.qty, price=price, is_maker=False, fee_usd=0.0, realized_pnl=0.0, slippage_bps=0.0,
+                 decision_price=price, position_qty_after=qty_after)
+        self.position(ts, o.symbol, qty_after, price)
 
 
 def test_cap_drift_over_tolerance_then_one_trim_back_to_the_cap_recomputed() -> None:
@@ -76,6 +95,13 @@ def test_cap_drift_over_tolerance_then_one_trim_back_to_the_cap_recomputed() -> 
     assert cap - 0.01 * 140.0 < after <= cap + 1e-9
     assert d.observations["gross_after_usd"] == round(after, 8)
     assert d.state_refs["nav"] and d.state_refs["position.SOLUSDT"]
+    # the router placed one reduce-only market order for it
+    (o,) = log.orders
+    assert (o.side, o.qty, o.reduce_only, o.order_type) == ("SELL", d.approved_qty, True, "MARKET")
+    assert log.nav(T0 + 3, 100_000.0) == []  # exactly one: the trim in flight, nothing more
+    log.fill(T0 + 4, o, 140.0, round(150.0 - o.qty, 2))
+    assert log.st.syms["SOLUSDT"].open_plans == []
+    assert log.nav(T0 + 5, 100_000.0) == []  # back at the cap: nothing more
 
 
 def test_cap_drift_within_tolerance_then_no_decision() -> None:
@@ -116,6 +142,11 @@ def test_daily_loss_reduce_then_every_position_trimmed_once_per_day() -> None:
     d = decs[0]
     assert d.thresholds == {"daily_loss_limit_pct": 0.03, "daily_loss_action": "reduce", "breach_reduce_frac": 0.5}
     assert d.observations["daily_loss_frac"] == 0.035 and d.breached == ["daily_loss_limit_pct"]
+    placed = log.orders
+    assert [(o.symbol, o.side, o.qty, o.reduce_only) for o in placed] == [
+        ("BTCUSDT", "SELL", 0.1, True), ("SOLUSDT", "BUY", 15.0, True)]
+    log.fill(T0 + 4, placed[0], 60_000.0, 0.1)
+    log.fill(T0 + 4, placed[1], 150.0, -15.0)
     assert log.nav(T0 + 4, 95_000.0) == []  # once per breach (the same UTC day)
     assert len(log.nav(T0 + DAY_NS + 5, 90_000.0)) == 0  # a new day: the day starts at 90,000, no loss yet
     assert len(log.nav(T0 + DAY_NS + 6, 87_000.0)) == 2  # a new breach on the new day
@@ -128,6 +159,10 @@ def test_daily_loss_flatten_halt_then_close_all_and_keep_flat_until_the_day_roll
     decs = log.nav(T0 + 2, 96_000.0)
     assert [(d.outcome, d.gate, d.approved_qty, d.side) for d in decs] == [("flatten", "daily_loss_limit", 0.2, "SELL")]
     assert log.st.post_trade.halted(T0 + 3) == "daily_loss_limit"
+    (o,) = log.orders
+    assert (o.side, o.qty, o.reduce_only) == ("SELL", 0.2, True)
+    assert log.nav(T0 + 3, 96_000.0) == []  # the close is in flight
+    log.fill(T0 + 4, o, 60_000.0, 0.0)
     # a position that appears while the halt is in force is closed again
     log.position(T0 + 4, "BTCUSDT", 0.05, 60_000.0)
     again = log.nav(T0 + 5, 96_000.0)
@@ -166,3 +201,21 @@ def test_rules_v5_session_then_no_post_trade_decision() -> None:
     log.nav(T0, 100_000.0)
     log.position(T0 + 1, "SOLUSDT", 300.0, 140.0)
     assert log.nav(T0 + 2, 90_000.0) == []
+
+
+def test_flatten_halt_then_resting_entry_orders_canceled_and_their_plans_ended() -> None:
+    log = Log(["risk.daily_loss_action=flatten_halt"])
+    log.nav(T0, 100_000.0)
+    log.position(T0 + 1, "BTCUSDT", 0.2, 60_000.0)
+    log.put(MarketTick, T0 + 1, symbol="ETHUSDT", bid=2_999.0, ask=3_001.0, mark=3_000.0)
+    entry = log.put(IntentEmitted, T0 + 2, intent_id="x-I1-0", symbol="ETHUSDT", side="BUY", qty=1.0,
+                    notional_usd=3_000.0, price=3_000.0, reason="entry")
+    out: list[Event] = []
+    log.record(entry, out)
+    (resting,) = [e for e in out if isinstance(e, OrderSubmitted)]
+    assert resting.time_in_force == "GTX" and log.st.syms["ETHUSDT"].open_plans
+    decs = log.nav(T0 + 3, 96_000.0)
+    assert {(d.symbol, d.outcome, d.approved_qty, d.side) for d in decs} == {
+        ("BTCUSDT", "flatten", 0.2, "SELL"), ("ETHUSDT", "flatten", 0.0, None)}
+    assert [(c.symbol, c.order_id) for c in log.cancels] == [("ETHUSDT", resting.order_id)]
+    assert log.st.syms["ETHUSDT"].open_plans == []  # the entry's plan ended: it counts as exposure no more
