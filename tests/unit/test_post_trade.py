@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from config.errors import ConfigError
 from config.loader import apply_overrides, config_hash, config_to_dict, from_dict, load_config
 from engine.core import Cancel, Emit, decide
 from engine.rules.units import DAY_NS
@@ -219,3 +222,17 @@ def test_flatten_halt_then_resting_entry_orders_canceled_and_their_plans_ended()
         ("BTCUSDT", "flatten", 0.2, "SELL"), ("ETHUSDT", "flatten", 0.0, None)}
     assert [(c.symbol, c.order_id) for c in log.cancels] == [("ETHUSDT", resting.order_id)]
     assert log.st.syms["ETHUSDT"].open_plans == []  # the entry's plan ended: it counts as exposure no more
+
+
+@pytest.mark.parametrize(("key", "value", "says"), [
+    ("daily_loss_action", "nuke", "Invalid enum value 'nuke'"),
+    ("max_drawdown_action", "halt", "Invalid enum value 'halt'"),
+    ("breach_reduce_frac", 0.0, "must be in (0, 1]"),
+    ("cap_drift_tolerance_frac", -0.1, "must be in [0, 1]"),
+])
+def test_config_refuses_a_bad_post_trade_key_then_names_file_and_key(key: str, value: Any, says: str) -> None:
+    raw = load_config().as_dict()
+    raw["risk_limits"]["global"][key] = value
+    with pytest.raises(ConfigError) as e:
+        from_dict(raw, source="test")
+    assert e.value.file == "risk_limits.json" and e.value.key == f"global.{key}" and says in str(e.value)
