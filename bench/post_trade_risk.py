@@ -159,12 +159,16 @@ def table(results: list[tuple[str, str, dict[str, Any]]], tolerance: float, focu
 
 
 def run(scale: float = 1.0, repeats: int = 1, *, bars: int | None = None, generated_bars: int = 20_000,
-        tolerance: float = 0.02) -> list[Figure]:
+        tolerance: float = 0.02, only: str = "", real_only: bool = False) -> list[Figure]:
     """The figures (``python -m bench`` style); prints the markdown table too."""
     results: list[tuple[str, str, dict[str, Any]]] = []
     n_gen = max(300, int(generated_bars * scale))
     for m, args in markets(bars if scale >= 1 else max(300, int(51_838 * scale)), n_gen).items():
+        if real_only and not m.startswith("real"):
+            continue
         for name, change in settings(tolerance).items():
+            if only and name not in only.split(","):
+                continue
             with tempfile.TemporaryDirectory() as t:
                 results.append((m, name, measure(run_once(Path(t), change, args), tolerance)))
                 print(f"{m} | {name}: {results[-1][2]}", flush=True)
@@ -178,5 +182,7 @@ if __name__ == "__main__":
     p.add_argument("--bars", type=int, default=None, help="real data: stop after N bars (default: all)")
     p.add_argument("--generated-bars", type=int, default=20_000)
     p.add_argument("--tolerance", type=float, default=0.02)
+    p.add_argument("--only", default="", help="comma-separated setting names, e.g. 'cap_drift 0'")
+    p.add_argument("--real-only", action="store_true", help="skip the generated market")
     a = p.parse_args()
-    run(bars=a.bars, generated_bars=a.generated_bars, tolerance=a.tolerance)
+    run(bars=a.bars, generated_bars=a.generated_bars, tolerance=a.tolerance, only=a.only, real_only=a.real_only)
