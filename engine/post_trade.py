@@ -221,7 +221,7 @@ def drift_cut(h: Holding, book: Book, cfg: Any) -> Cut | None:
     qty = min(q, max(round_step_up(q * frac, h.step), h.min_qty))
     cap_usd = next(c for n, c, _ in caps if n == binding)
     over = next(gr for n, _, gr in caps if n == binding)
-    why = (f"cap_drift: {binding} gross {over:.2f} USD > cap {cap_usd:.2f} x (1 + {tol:g}); "
+    why = (f"{binding} gross {over:.2f} USD > cap {cap_usd:.2f} x (1 + {tol:g}); "
            f"trim {qty:g} of {q:g} ({frac:.4%}) back to the cap")
     obs: dict[str, Scalar] = {
         "symbol_cap_usd": round(caps[0][1], 8), "tier_cap_usd": round(caps[1][1], 8),
