@@ -114,17 +114,21 @@ def measure(home: Path, tolerance: float) -> dict[str, Any]:
             "worst_daily_loss": round(worst_loss, 4), "trims": trims, "flattens": flattens}
 
 
-def settings(tolerance: float) -> dict[str, Callable[[dict[str, Any]], None]]:
+def settings(tolerance: float, daily_limit: float | None = None) -> dict[str, Callable[[dict[str, Any]], None]]:
     def base(g: dict[str, Any]) -> None:
-        return None
+        if daily_limit is not None:
+            g["daily_loss_limit_pct"] = daily_limit
 
     def drift(g: dict[str, Any]) -> None:
+        base(g)
         g["cap_drift_tolerance_frac"] = tolerance
 
     def reduce(g: dict[str, Any]) -> None:
+        base(g)
         g["daily_loss_action"] = g["max_drawdown_action"] = "reduce"
 
     def flatten(g: dict[str, Any]) -> None:
+        base(g)
         g["daily_loss_action"] = g["max_drawdown_action"] = "flatten_halt"
 
     def both(g: dict[str, Any]) -> None:
@@ -159,14 +163,15 @@ def table(results: list[tuple[str, str, dict[str, Any]]], tolerance: float, focu
 
 
 def run(scale: float = 1.0, repeats: int = 1, *, bars: int | None = None, generated_bars: int = 20_000,
-        tolerance: float = 0.02, only: str = "", real_only: bool = False) -> list[Figure]:
+        tolerance: float = 0.02, only: str = "", real_only: bool = False,
+        daily_limit: float | None = None) -> list[Figure]:
     """The figures (``python -m bench`` style); prints the markdown table too."""
     results: list[tuple[str, str, dict[str, Any]]] = []
     n_gen = max(300, int(generated_bars * scale))
     for m, args in markets(bars if scale >= 1 else max(300, int(51_838 * scale)), n_gen).items():
         if real_only and not m.startswith("real"):
             continue
-        for name, change in settings(tolerance).items():
+        for name, change in settings(tolerance, daily_limit).items():
             if only and name not in only.split(","):
                 continue
             with tempfile.TemporaryDirectory() as t:
@@ -184,5 +189,7 @@ if __name__ == "__main__":
     p.add_argument("--tolerance", type=float, default=0.02)
     p.add_argument("--only", default="", help="comma-separated setting names, e.g. 'cap_drift 0'")
     p.add_argument("--real-only", action="store_true", help="skip the generated market")
+    p.add_argument("--daily-loss-limit", type=float, default=None, help="daily_loss_limit_pct for every setting")
     a = p.parse_args()
-    run(bars=a.bars, generated_bars=a.generated_bars, tolerance=a.tolerance, only=a.only, real_only=a.real_only)
+    run(bars=a.bars, generated_bars=a.generated_bars, tolerance=a.tolerance, only=a.only, real_only=a.real_only,
+        daily_limit=a.daily_loss_limit)
