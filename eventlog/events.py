@@ -214,7 +214,8 @@ class IntentEmitted(Event, tag=True, frozen=True, kw_only=True):
 
 
 class RiskDecided(Event, tag=True, frozen=True, kw_only=True):
-    """check_order's answer to an intent: allow, clamp or veto, and exactly why."""
+    """check_order's answer to an intent: allow, clamp or veto, and exactly why; or (rules v6)
+    check_positions' trim / flatten of a position after the trade (no intent, ``side`` set)."""
 
     decision_id: str
     intent_id: str
