@@ -17,9 +17,9 @@ These are risk figures, not speed: nothing here is timed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +29,6 @@ from bench.common import MARKET_DIR, Figure
 from config.loader import load_config
 from eventlog.events import MarketTick, NavSnapshot, PositionSnapshot, RiskDecided
 from eventlog.store import EventStore
-from hedge.cli import main as hedge_main
 
 DAY_NS = 86_400 * 10**9
 
@@ -49,21 +48,16 @@ def _config(tmp: Path, change: Callable[[dict[str, Any]], None]) -> Path:
 
 
 def run_once(tmp: Path, change: Callable[[dict[str, Any]], None], args: list[str]) -> Path:
-    """``hedge run ARGS`` with the repo config edited by ``change``; the home it wrote."""
+    """``hedge run ARGS`` (the installed command) with the repo config edited by ``change``; its home."""
     cfg = _config(tmp, change)
     home = tmp / "home"
-    old = os.environ.get("HEDGE_CONFIG_DIR")
-    os.environ["HEDGE_CONFIG_DIR"] = str(cfg)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            rc = hedge_main(["run", "--home", str(home), "--quiet", "--no-projections", "--speed", "max", *args])
-    finally:
-        if old is None:
-            os.environ.pop("HEDGE_CONFIG_DIR", None)
-        else:
-            os.environ["HEDGE_CONFIG_DIR"] = old
-    if rc != 0:
-        raise SystemExit(f"hedge run {' '.join(args)} exited {rc}")
+    env = {k: v for k, v in os.environ.items() if k != "HEDGE_STORE_URL"}
+    env.update(HEDGE_HOME=str(home), HEDGE_CONFIG_DIR=str(cfg))
+    hedge = str(Path(sys.executable).parent / "hedge")
+    r = subprocess.run([hedge, "run", "--quiet", "--no-projections", "--speed", "max", *args], env=env,
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"hedge run {' '.join(args)} exited {r.returncode}: {r.stderr[-500:]}")
     return home
 
 
