@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from config.errors import ConfigError
@@ -59,7 +60,10 @@ class Log:
         """What the engine records in answer to ``ev``, depth-first (its plan and order too)."""
         for a in decide(self.st, ev):
             if isinstance(a, Emit):
-                e = self.put(a.cls, a.ts_event_ns, **a.fields)
+                self.seq += 1  # the draft, stamped as the writer stamps it
+                e = msgspec.structs.replace(a.event, session_id=SID, session_seq=self.seq,
+                                            ts_event_ns=a.ts_event_ns, ts_init_ns=a.ts_event_ns)
+                evolve(self.st, e)
                 out.append(e)
                 self.record(e, out)
             elif isinstance(a, Cancel):
