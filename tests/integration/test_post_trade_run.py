@@ -13,9 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from config.loader import apply_overrides, from_dict, load_config
 from engine.bootstrap import build_sim_engine
+from engine.core import Emit, decide
 from engine.rules.units import DAY_NS
+from engine.state import EngineState, evolve
 from engine.venues.scripted import ScriptedMarket
 from eventlog.events import (
     MarketTick,
@@ -106,6 +110,20 @@ def worst_daily_loss(evs: list[Any]) -> float:
     return worst
 
 
+def strict_post_trade_drafts(evs: list[Any]) -> int:
+    """Every post-trade decision the engine drafts (and its plan) validates strictly; how many there were."""
+    state = EngineState()
+    n = 0
+    for ev in evs:
+        evolve(state, ev)
+        for a in decide(state, ev):
+            if isinstance(a, Emit) and isinstance(a.event, RiskDecided | RoutePlanned) and (
+                    getattr(a.event, "outcome", "") in ("trim", "flatten") or getattr(a.event, "intent_id", 1) == ""):
+                assert msgspec.convert(msgspec.to_builtins(a.event), type(a.event), strict=True) == a.event
+                n += 1
+    return n
+
+
 def verified(home: Path, sid: str) -> bool:
     with EventStore.open(home) as store:
         return verify_session(store, load_session(store, sid)).ok
@@ -139,6 +157,7 @@ def test_cap_drift_trims_back_to_the_cap_and_replay_explain_agree(home: Path) ->
     assert over and all(ts in trim_ts for ts, _ in over)
     assert len(over) < len(before) / 5
     assert verified(home / "on", sid_on)
+    assert strict_post_trade_drafts(evs) == 2 * len(trims)  # each trim and its plan
     with EventStore.open(home / "on") as store:
         doc = explain(store, trims[0].decision_id, check=True)
     assert doc["rederived"]["identical"] and doc["outcome"] == "trim" and doc["gate"] == "cap_drift"
@@ -180,6 +199,7 @@ def test_daily_loss_flatten_halt_bounds_the_day_and_block_does_not(home: Path) -
              and e.observations.get("risk_increasing") is True]
     assert all(e.outcome == "veto" for e in later)
     assert verified(home / "f", sid_flat)
+    assert strict_post_trade_drafts(flat) >= len(decs)
     with EventStore.open(home / "f") as store:
         doc = explain(store, first.decision_id, check=True)
     assert doc["rederived"]["identical"] and doc["outcome"] == "flatten"
