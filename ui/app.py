@@ -36,13 +36,22 @@ Fast._resources = {**Fast._resources, "font": {}}
 
 
 def _html(text: str = "", **kw: Any) -> pn.pane.HTML:
-    return pn.pane.HTML(text, stylesheets=[c.css()], sizing_mode="stretch_width", margin=(4, 8), **kw)
+    return pn.pane.HTML(text, stylesheets=[c.css_url()], sizing_mode="stretch_width", margin=(4, 8), **kw)
 
 
-def _table(columns: list[str], **kw: Any) -> pn.widgets.Tabulator:
-    return pn.widgets.Tabulator(c.table_frame([], columns), disabled=True, show_index=False,
-                                sizing_mode="stretch_width", layout="fit_data_stretch",
-                                selectable=False, theme="fast", margin=(4, 8), **kw)
+class Table:
+    """A table section's pane (plain HTML, ``components.data_table_html``) and the rows it shows."""
+
+    def __init__(self, name: str, columns: list[str], *, scroll: bool = False) -> None:
+        self.name, self.columns, self.scroll = name, columns, scroll
+        self.rows: list[dict[str, str]] = []
+        self.pane = _html()
+
+    def show(self, rows: list[dict[str, str]]) -> None:
+        """Show ``rows`` (the pane is hidden when there are none: a note says why)."""
+        self.rows = rows
+        self.pane.object = c.data_table_html(self.name, self.columns, rows, scroll=self.scroll)
+        self.pane.visible = bool(rows)
 
 
 class Dashboard:
@@ -66,8 +75,8 @@ class Dashboard:
         self.aum_table = _html()
         self.donut_fig, self.donut_source, self.donut_centre = c.donut([], None)
         self.donut = pn.pane.Bokeh(self.donut_fig, sizing_mode="stretch_width", margin=(4, 8))
-        self.positions = _table(POSITION_COLUMNS)
-        self.symbols = _table(SYMBOL_COLUMNS)
+        self.positions = Table("positions", POSITION_COLUMNS)
+        self.symbols = Table("symbols", SYMBOL_COLUMNS)
         self.nav_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.dd_chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", margin=(4, 8))
         self.chart_note = _html()
@@ -76,15 +85,11 @@ class Dashboard:
         self.chart_box = pn.Column(self.chart_note, sizing_mode="stretch_width", margin=0)
         if defer_charts:
             self.chart_note.object = '<div class="empty">Drawing the NAV history…</div>'
-        self.vetoes = _table(VETO_COLUMNS, pagination="local", page_size=10,
-                             formatters={"Threshold": {"type": "textarea"}, "Observation": {"type": "textarea"}},
-                             widths={"Threshold": 300, "Observation": 380})
+        self.vetoes = Table("vetoes", VETO_COLUMNS, scroll=True)
         self.gates = _html()
-        self.router = _table(ROUTER_COLUMNS)
+        self.router = Table("router", ROUTER_COLUMNS)
         self.shadow_cards = _html()
-        self.tuning = _table(TUNING_COLUMNS, formatters={"Routing proposal": {"type": "textarea"},
-                                                         "Evidence": {"type": "textarea"}},
-                             widths={"Routing proposal": 300, "Evidence": 300})
+        self.tuning = Table("tuning", TUNING_COLUMNS)
         self.tuning_note = _html()
         self.shadow_section: pn.Column | None = None
         self.sections: list[pn.Column] = []
@@ -122,19 +127,19 @@ class Dashboard:
                          "window in its title", self.performance_cards, self.windows),
             self.section("Open positions", "marks, take-profit / stop-loss, and each symbol's own intraday "
                          "drawdown and volatility (the portfolio's drawdown state is on the Risk KPIs card)",
-                         self.positions_note, self.positions),
+                         self.positions_note, self.positions.pane),
             self.section("NAV and drawdown", "the whole history: daily, then hourly, then every recent reading",
                          self.chart_box),
             self.section("Risk checks", "recent orders blocked or reduced by a risk limit: the limit and what "
                          "was observed",
-                         pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes),
-            self.section("Execution quality", "maker-first order routing per traded symbol", self.router,
+                         pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes.pane),
+            self.section("Execution quality", "maker-first order routing per traded symbol", self.router.pane,
                          self.router_note),
             self.section("Symbols", "volatility regime and each symbol's own intraday drawdown, for the "
-                         "symbols traded or held", self.symbols, self.symbols_note),
+                         "symbols traded or held", self.symbols.pane, self.symbols_note),
             self.section("Tuning proposals", "routing and allocation changes the engine proposes from its own "
                          "fills and round trips, the evidence, and whether they were applied",
-                         self.tuning, self.tuning_note),
+                         self.tuning.pane, self.tuning_note),
         ]
         self.shadow_section = self.section("Live vs shadow", "a second decider on the same bars with one "
                                            "config change, filled on simulated matching", self.shadow_cards)
@@ -188,27 +193,24 @@ class Dashboard:
         self.donut_centre.data = {**self.donut_centre.data, "text": ["AUM", fmt.usd(total, 0)]}
         self.aum_table.object = c.aum_table_html(slices, total, state.sub(s.aum, "total", "pnl"))
         positions = model.position_rows(s)
-        self.positions.value = c.table_frame(positions, POSITION_COLUMNS)
-        self.positions.visible = bool(positions)
+        self.positions.show(positions)
         self.positions_note.object = "" if positions else (
             '<div class="empty">No open positions: the fund is flat. Positions appear here with their '
             "marks, PnL, take-profit and stop-loss as soon as one is opened.</div>")
         self.positions_note.visible = not positions
         symbol_rows = model.symbol_rows(s)
-        self.symbols.value = c.table_frame(symbol_rows, SYMBOL_COLUMNS)
-        self.symbols.visible = bool(symbol_rows)
+        self.symbols.show(symbol_rows)
         idle = model.idle_symbols(s)
         self.symbols_note.object = (f'<div class="empty">Not traded this session ({len(idle)}): '
                                     f'{c.esc(", ".join(idle))}</div>') if idle else ""
         self.symbols_note.visible = bool(idle)
         if charts:
             self.show_charts(s)
-        self.vetoes.value = c.table_frame(model.veto_rows(s), VETO_COLUMNS)
+        self.vetoes.show(model.veto_rows(s))
         self.gates.object = c.bars_html([(model.gate_words(g), n) for g, n in model.veto_counts(s)],
                                         model.decision_counts(s))
         router_rows = model.router_rows(s)
-        self.router.value = c.table_frame(router_rows, ROUTER_COLUMNS)
-        self.router.visible = bool(router_rows)
+        self.router.show(router_rows)
         self.router_note.object = self.symbols_note.object if router_rows else (
             '<div class="empty">No orders routed yet: execution quality appears with the first fill.</div>')
         self.router_note.visible = bool(self.router_note.object)
@@ -217,8 +219,7 @@ class Dashboard:
         if self.shadow_section is not None:
             self.shadow_section.visible = self.present and bool(shadow)
         tuning = model.tuning_rows(s)
-        self.tuning.value = c.table_frame(tuning, TUNING_COLUMNS)
-        self.tuning.visible = bool(tuning)
+        self.tuning.show(tuning)
         self.tuning_note.object = "" if tuning else (
             '<div class="empty">No tuning proposals yet: they appear once a symbol has enough fills '
             "and round trips to judge.</div>")

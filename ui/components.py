@@ -7,8 +7,10 @@ state files change. No I/O here.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,24 @@ PALETTE = ("#1d4ed8", "#f7931a", "#c9a227", "#14b8a6", "#8b5cf6", "#ec4899", "#6
 DONUT_SOURCE = "aum-donut-source"
 
 
+#: Where the Panel server serves ``ui/assets`` (``ui.server.serve``: ``static_dirs``).
+ASSETS_ROUTE = "hedge-assets"
+
+
 @cache
 def css() -> str:
     """The dashboard stylesheet (applied to every HTML pane's shadow root)."""
     return CSS_PATH.read_text(encoding="utf-8")
+
+
+@cache
+def css_url() -> str:
+    """The stylesheet as the panes link it: one URL, so the page's document carries one
+    stylesheet model and the browser fetches it once (inline, each of the ~30 panes carried
+    its own 5 KB copy); relative, so it works under any path prefix; versioned by content,
+    so it is cached for good and never stale."""
+    version = hashlib.sha256(css().encode("utf-8")).hexdigest()[:12]
+    return f"{ASSETS_ROUTE}/{CSS_PATH.name}?v={version}"
 
 
 def esc(text: Any) -> str:
@@ -154,9 +170,28 @@ def donut(slices: list[dict[str, Any]], total: Any) -> tuple[Any, ColumnDataSour
     return p, source, centre
 
 
-def table_frame(rows: list[dict[str, str]], columns: list[str]) -> pd.DataFrame:
-    """Rows as a DataFrame with the given columns (an empty frame keeps the headers)."""
-    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+#: A cell that reads as a figure ("$1,234.50", "-0.42%", "+12 bps", "1.8x", "3"): right-aligned.
+_FIGURE = re.compile(r"^[+\-\u2212]?\$?[\d.,]+\s*(%|x|bps|ms|s)?$")
+
+
+def data_table_html(name: str, columns: list[str], rows: list[dict[str, str]], *, scroll: bool = False) -> str:
+    """Rows as a plain HTML table (``data-table="name"``); a column whose every value is a
+    figure is right-aligned; ``scroll``: inside a box of about ten rows' height that scrolls.
+
+    The dashboard's tables are small (a row per symbol, 50 recent risk checks): plain HTML
+    costs the browser nothing to lay out, where a grid widget cost ~1 s of the first render
+    (docs/performance.md)."""
+    if not rows:
+        return ""
+    figure = {col: all(v in ("", "-") or _FIGURE.match(v) for v in (r.get(col, "") for r in rows))
+              for col in columns}
+    head = "".join(f'<th class="num">{esc(col)}</th>' if figure[col] else f"<th>{esc(col)}</th>"
+                   for col in columns)
+    body = "".join("<tr>" + "".join(f'<td class="num">{esc(r.get(col, ""))}</td>' if figure[col]
+                                    else f'<td>{esc(r.get(col, ""))}</td>' for col in columns) + "</tr>"
+                   for r in rows)
+    table = f'<table class="data" data-table="{esc(name)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="scroll">{table}</div>' if scroll else table
 
 
 def mode_banner_html(word: str | None) -> str:

@@ -82,9 +82,10 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
     """
     import panel as pn  # imported here: every `hedge` verb imports this module
 
+    from ui import components as c
     from ui.app import TITLE, create_app
 
-    pn.extension("tabulator", design="fast", notifications=False)
+    pn.extension(design="fast", notifications=False)
     patterns: list[Any] = [(r"/healthz", HealthHandler, {"home": home}), (r"/livez", LiveHandler)]
     if login is not None:
         patterns.append((r"/_auth", AuthHandler, {"check": login}))
@@ -95,6 +96,7 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
         websocket_origin=list(origins) if origins else websocket_origins(port),
         use_xheaders=use_xheaders,
         extra_patterns=patterns,
+        static_dirs={c.ASSETS_ROUTE: str(c.CSS_PATH.parent)},
         show=False,
         threaded=threaded,
         title=TITLE,

@@ -27,7 +27,7 @@ INTERNAL = [
 TEXT_JS = """() => { const out = []; const over = [];
   const walk = (root) => { for (const el of root.querySelectorAll('*')) {
       if (el.shadowRoot) walk(el.shadowRoot);
-      if (el.matches('.kpi .value, .kpi .caption, .tabulator-cell, .section-title h2, .status span')
+      if (el.matches('.kpi .value, .kpi .caption, table.data td, .section-title h2, .status span')
           && el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
         over.push(el.textContent.trim());
       if (el.matches('style, script')) continue;

@@ -160,7 +160,7 @@ def test_sections_tables_and_charts_render(page) -> None:  # type: ignore[no-unt
     for title in ("RISK KPIS", "OVERVIEW", "AUM BREAKDOWN (USD)", "OPEN POSITIONS", "NAV AND DRAWDOWN",
                   "RISK CHECKS", "EXECUTION QUALITY", "SYMBOLS"):
         assert title in titles
-    assert page.locator(".tabulator").count() >= 4
+    assert page.locator("table.data").count() >= 4
     assert page.locator("canvas").count() >= 3  # donut, NAV, drawdown
 
 

@@ -38,12 +38,14 @@ def test_cards_and_tables_carry_the_state_values(fixture_home: Path) -> None:
     dash = app.Dashboard(fixture_home)
     assert 'data-kpi="nav"' in dash.overview_cards.object and "$10,482.37" in dash.overview_cards.object
     assert 'data-kpi="dd_state"' in dash.risk_cards.object
-    assert list(dash.positions.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    assert [r["Symbol"] for r in dash.positions.rows] == ["BTCUSDT", "ETHUSDT"]
+    assert 'data-table="positions"' in dash.positions.pane.object and "ETHUSDT" in dash.positions.pane.object
     # SOLUSDT never filled and holds nothing: folded under the tables, not a row of n/a
-    assert list(dash.router.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
-    assert list(dash.symbols.value["Symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    assert [r["Symbol"] for r in dash.router.rows] == ["BTCUSDT", "ETHUSDT"]
+    assert [r["Symbol"] for r in dash.symbols.rows] == ["BTCUSDT", "ETHUSDT"]
+    assert "SOLUSDT" not in dash.symbols.pane.object
     assert "Not traded this session (1): SOLUSDT" in dash.symbols_note.object
-    assert dash.vetoes.value.iloc[0]["Gate"] == "per-symbol limit"
+    assert dash.vetoes.rows[0]["Gate"] == "per-symbol limit" and "per-symbol limit" in dash.vetoes.pane.object
     assert dash.nav_chart in dash.chart_box.objects and dash.nav_chart.object is not None
 
 
@@ -78,7 +80,7 @@ def test_empty_home_builds_a_page_of_na(tmp_path: Path) -> None:
     assert not any(sec.visible for sec in dash.sections)  # guidance, not a page of n/a
     assert dash.donut_source.data["label"] == []
     assert dash.nav_chart not in dash.chart_box.objects and "No NAV history yet" in dash.chart_note.object
-    assert len(dash.positions.value) == 0
+    assert dash.positions.rows == [] and not dash.positions.pane.visible
 
 
 def test_state_files_deleted_while_running_turn_into_na(fixture_home: Path) -> None:
@@ -193,3 +195,17 @@ def test_deferred_charts_are_drawn_by_load_charts(fixture_home: Path) -> None:
     dash.load_charts()
     assert dash.nav_chart in dash.chart_box.objects and dash.nav_chart.object is not None
     assert dash.chart_note not in dash.chart_box.objects
+
+
+def test_tables_are_plain_html_with_figures_right_aligned_and_text_escaped() -> None:
+    rows = [{"Symbol": "BTCUSDT", "PnL": "+$1,234.50", "Note": "<b>wide</b>", "Ratio": "1.80x"},
+            {"Symbol": "ETHUSDT", "PnL": "-$3.00", "Note": "-", "Ratio": "-"}]
+    out = components.data_table_html("t", ["Symbol", "PnL", "Note", "Ratio"], rows)
+    assert out.startswith('<table class="data" data-table="t">')
+    assert '<th class="num">PnL</th>' in out and '<td class="num">-$3.00</td>' in out
+    assert '<th class="num">Ratio</th>' in out  # "-" (no value) does not make a column text
+    assert "<th>Symbol</th>" in out and "<td>BTCUSDT</td>" in out  # a word: left-aligned
+    assert "&lt;b&gt;wide&lt;/b&gt;" in out and "<b>wide" not in out
+    assert components.data_table_html("t", ["Symbol"], []) == ""
+    scrolled = components.data_table_html("t", ["Symbol"], rows, scroll=True)
+    assert scrolled.startswith('<div class="scroll"><table')
