@@ -4,9 +4,11 @@ nginx listens on ``--public-address:--public-port`` (default 127.0.0.1:8080; bey
 loopback only with TLS or ``--insecure-http``), asks for an investor login from
 ``--htpasswd`` (default ``$HEDGE_HOME/investors.htpasswd``, managed by ``hedge
 investors``) on ``/`` - checked by the dashboard process (``ui.auth``: same cost for
-unknown names, bcrypt off nginx's event loop), rate-limited per client by nginx - and
-leaves ``/healthz`` open (up or down, nothing else). The dashboard listens on a unix
-socket in nginx's private run directory that only nginx can open. nginx runs in the
+unknown names, bcrypt off nginx's event loop; on its own thread and socket,
+``ui.server.AuthServer``, so no check waits for a page being built), rate-limited per
+client by nginx - and leaves ``/healthz`` open (up or down, nothing else). nginx sends
+Bokeh's and Panel's JS/CSS itself, from disk (gzip, cached). The dashboard listens on a
+unix socket in nginx's private run directory that only nginx can open. nginx runs in the
 foreground and dies with serve, even on kill -9 (``PR_SET_PDEATHSIG``); a leftover one
 recorded in ``$HEDGE_HOME/.serve/nginx.json`` is stopped at the next start. Ctrl-C or
 SIGTERM stops both.
@@ -18,6 +20,7 @@ real domain, with ``hedge dashboard`` on ``--dashboard-port``; see docs/investor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import socket
@@ -118,16 +121,25 @@ def run(args: argparse.Namespace) -> int:
     server.check_port_free(args.public_address, args.public_port)
     nginx = proxy.NginxRun(site=site, nginx=proxy.find_nginx(args.nginx), record=record)
     sock = nginx.run_dir / "dashboard.sock"
-    nginx.site = site = dataclasses.replace(site, upstream_socket=sock)
+    auth_sock = nginx.run_dir / "auth.sock"
+    nginx.site = site = dataclasses.replace(site, upstream_socket=sock, auth_socket=auth_sock)
     login = LoginCheck(path)
+    auth = server.AuthServer(login, auth_sock)
     dash = None
     with server.StopSignals() as signals:
         try:
             nginx.prepare()
+            auth.start()
+            restrict_socket(auth_sock)
             dash = server.serve(home, origins=origins(args), use_xheaders=True, threaded=True,
-                                unix_socket=sock, login=login)
+                                unix_socket=sock)
             server.wait_unix(sock, "/livez", alive=lambda: dash.is_alive() and not signals.fired)
             restrict_socket(sock)
+            if not signals.fired:
+                # one page built now, kept for rendering later pages (ui.app.page_key):
+                # the first investor does not wait for it
+                with contextlib.suppress(OSError):
+                    server.get_unix(sock, "/", timeout=120)
             if not signals.fired:
                 nginx.start()
             scheme = "https" if site.tls else "http"
@@ -154,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             nginx.stop()
             if dash is not None:
                 dash.stop()
+            auth.stop()
             login.close()
     print("serve: stopped", flush=True)
     return 0

@@ -7,6 +7,7 @@ files and swaps every pane's content in place (no page reload, no flicker of the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,7 @@ class Dashboard:
         self.tuning = Table("tuning", TUNING_COLUMNS)
         self.tuning_note = _html()
         self.shadow_section: pn.Column | None = None
+        self.has_shadow = False
         self.sections: list[pn.Column] = []
         self.present = False
         self.body: pn.Column | None = None
@@ -143,6 +145,7 @@ class Dashboard:
         ]
         self.shadow_section = self.section("Live vs shadow", "a second decider on the same bars with one "
                                            "config change, filled on simulated matching", self.shadow_cards)
+        self.shadow_section.visible = self.present and self.has_shadow  # show() ran before it existed
         sections.insert(2, self.shadow_section)
         if self.present:
             main.extend([head, *sections])  # one card per section
@@ -216,6 +219,7 @@ class Dashboard:
         self.router_note.visible = bool(self.router_note.object)
         shadow = model.shadow_cards(s)
         self.shadow_cards.object = c.cards_html(shadow)
+        self.has_shadow = bool(shadow)
         if self.shadow_section is not None:
             self.shadow_section.visible = self.present and bool(shadow)
         tuning = model.tuning_rows(s)
@@ -247,15 +251,39 @@ class Dashboard:
 
 
 def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:
-    """Build one session's page and start its refresh callback (when inside a server)."""
+    """Build one session's page; inside a server, once a browser has it (Panel's onload),
+    draw the charts and start the refresh callback (a session no browser opened - the one
+    ``page_key`` keeps to render pages from - never polls the files)."""
     served = pn.state.curdoc is not None
     dash = Dashboard(state.hedge_home(home), defer_charts=served)
     page = dash.template()
     if served:
-        pn.state.onload(dash.load_charts)
-    if served and refresh_ms > 0:
-        def tick() -> None:
-            dash.refresh()
+        def loaded() -> None:
+            dash.load_charts()
+            if refresh_ms > 0:
+                def tick() -> None:
+                    dash.refresh()
 
-        pn.state.add_periodic_callback(tick, period=refresh_ms)
+                pn.state.add_periodic_callback(tick, period=refresh_ms)
+
+        pn.state.onload(loaded)
     return page
+
+
+def page_key(home: str | Path | None = None) -> Callable[[Any], Hashable]:
+    """Panel's ``session_key_func`` for ``reuse_sessions``: which kept session a request's
+    page may be rendered from. The page (HTML, no figures: those come over the websocket
+    from the request's own session) depends only on the layout, and the layout only on
+    whether the home has state files (an empty home has one guide instead of a card per
+    section) - so that is the key, re-judged whenever the files change."""
+    root = state.hedge_home(home)
+    memo: dict[tuple[Any, ...], bool] = {}
+
+    def key(request: Any) -> Hashable:
+        sig = state.signature(root)
+        if sig not in memo:
+            memo.clear()
+            memo[sig] = bool(state.load(root).present)
+        return (request.path, memo[sig])
+
+    return key

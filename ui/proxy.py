@@ -51,11 +51,17 @@ class Site:
     tls_key: Path | None = None
     redirect_http: bool = False
     upstream_socket: Path | None = None  # the dashboard on a unix socket instead of the port
+    auth_socket: Path | None = None  # the login check on its own socket (default: the dashboard's /_auth)
 
     @property
     def upstream(self) -> str:
         """The dashboard as nginx's proxy_pass names it (``http://`` + this)."""
         return f"unix:{self.upstream_socket}:" if self.upstream_socket else f"127.0.0.1:{self.upstream_port}"
+
+    @property
+    def auth_upstream(self) -> str:
+        """Where nginx's ``auth_request`` goes: the login check's own socket, else the dashboard."""
+        return f"unix:{self.auth_socket}:" if self.auth_socket else self.upstream
 
     @property
     def tls(self) -> bool:
@@ -73,6 +79,31 @@ def _fill(text: str, values: dict[str, str]) -> str:
 def _listen(address: str, port: int) -> str:
     host = f"[{address}]" if ":" in address and not address.startswith("[") else address
     return f"{host}:{port}"
+
+
+def static_dirs() -> dict[str, Path]:
+    """The directories of the files the Panel server would send under ``/static/`` (Bokeh's),
+    ``/static/extensions/panel/`` (Panel's bundle) and ``/hedge-assets/`` (the dashboard's
+    stylesheet), by template placeholder; found without importing Panel (``--print-site``
+    stays fast)."""
+    import importlib.util
+
+    def package_dir(name: str) -> Path:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ProxyError(f"cannot find the {name} package for its static files")
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+    return {"PANEL_DIST": package_dir("panel") / "dist",
+            "BOKEH_STATIC": package_dir("bokeh") / "server" / "static",
+            "ASSETS": Path(__file__).with_name("assets").resolve()}
+
+
+# Types of the static files (a private nginx has no mime.types; with nosniff a script sent
+# as octet-stream would not run).
+STATIC_TYPES = ("text/css css; application/javascript js mjs; application/json json map; "
+                "image/svg+xml svg; image/png png; image/x-icon ico; font/woff woff; font/woff2 woff2; "
+                "font/ttf ttf;")
 
 
 def render_site(site: Site) -> str:
@@ -101,7 +132,9 @@ def render_site(site: Site) -> str:
         listen_line = f"    listen {listen};"
     return _fill((TEMPLATES / "site.conf.tmpl").read_text(encoding="utf-8"), {
         "LISTEN": listen_line, "SERVER_NAME": names, "TLS": tls, "HSTS": hsts, "REDIRECT": redirect,
-        "UPSTREAM": site.upstream, "RATE": f"{LOGIN_RATE}r/s", "BURST": str(LOGIN_BURST),
+        **{k: str(v) for k, v in static_dirs().items()}, "TYPES": STATIC_TYPES,
+        "UPSTREAM": site.upstream, "AUTH_UPSTREAM": site.auth_upstream,
+        "RATE": f"{LOGIN_RATE}r/s", "BURST": str(LOGIN_BURST),
     })
 
 

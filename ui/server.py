@@ -66,6 +66,60 @@ class AuthHandler(tornado.web.RequestHandler):
             self.set_status(204)
 
 
+class AuthServer:
+    """``/_auth`` (``AuthHandler``) on its own unix socket, thread and event loop.
+
+    nginx asks for the login check on every request of a page (its scripts and styles
+    too). Served by the Panel server's own loop, each check waited while that loop built
+    a session's document (a second and more on a loaded machine), so the page's library
+    files waited too; here a check never waits for a page being built.
+    """
+
+    def __init__(self, login: Any, sock: Path) -> None:
+        import threading
+
+        self.login, self.sock = login, sock
+        self.loop: Any = None
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="hedge-auth", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.thread.start()
+        if not self.ready.wait(timeout) or self.error is not None:
+            raise ServeError(f"the login check did not start on {self.sock}: {self.error}")
+
+    def _run(self) -> None:
+        import asyncio
+
+        import tornado.httpserver
+        import tornado.netutil
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            app = tornado.web.Application([(r"/_auth", AuthHandler, {"check": self.login})])
+            server = tornado.httpserver.HTTPServer(app)
+            server.add_socket(tornado.netutil.bind_unix_socket(str(self.sock), mode=0o600))
+        except BaseException as exc:  # reported by start()
+            self.error = exc
+            self.ready.set()
+            loop.close()
+            return
+        self.loop = loop
+        self.ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            server.stop()
+            loop.close()
+
+    def stop(self) -> None:
+        if self.loop is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
 def websocket_origins(port: int, extra: Sequence[str] = ()) -> list[str]:
     """Origins allowed to open the websocket: loopback on ``port`` plus ``extra`` host[:port]."""
     return [f"localhost:{port}", f"127.0.0.1:{port}", *extra]
@@ -83,9 +137,14 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
     import panel as pn  # imported here: every `hedge` verb imports this module
 
     from ui import components as c
-    from ui.app import TITLE, create_app
+    from ui.app import TITLE, create_app, page_key
 
     pn.extension(design="fast", notifications=False)
+    # A page's HTML is rendered from a kept session of the same layout (ui.app.page_key) and
+    # the visitor's own session is built while the browser loads the scripts ("warm"): the
+    # first byte no longer waits for a whole document to be built.
+    pn.config.reuse_sessions = "warm"
+    pn.config.session_key_func = page_key(home)
     patterns: list[Any] = [(r"/healthz", HealthHandler, {"home": home}), (r"/livez", LiveHandler)]
     if login is not None:
         patterns.append((r"/_auth", AuthHandler, {"check": login}))
