@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
             server.wait_unix(sock, "/livez", alive=lambda: dash.is_alive() and not signals.fired)
             restrict_socket(sock)
             if not signals.fired:
-                # one page built now, kept for rendering later pages (ui.app.page_key):
-                # the first investor does not wait for it
+                # one page built now (and dropped): the first investor's page does not pay
+                # for the first build's one-time costs (imports, caches)
                 with contextlib.suppress(OSError):
                     server.get_unix(sock, "/", timeout=120)
             if not signals.fired:

@@ -7,7 +7,6 @@ files and swaps every pane's content in place (no page reload, no flicker of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -252,8 +251,8 @@ class Dashboard:
 
 def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:
     """Build one session's page; inside a server, once a browser has it (Panel's onload),
-    draw the charts and start the refresh callback (a session no browser opened - the one
-    ``page_key`` keeps to render pages from - never polls the files)."""
+    draw the charts and start the refresh callback (a session no browser opened - e.g. the
+    one ``hedge serve`` builds at start - never polls the files)."""
     served = pn.state.curdoc is not None
     dash = Dashboard(state.hedge_home(home), defer_charts=served)
     page = dash.template()
@@ -268,22 +267,3 @@ def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> 
 
         pn.state.onload(loaded)
     return page
-
-
-def page_key(home: str | Path | None = None) -> Callable[[Any], Hashable]:
-    """Panel's ``session_key_func`` for ``reuse_sessions``: which kept session a request's
-    page may be rendered from. The page (HTML, no figures: those come over the websocket
-    from the request's own session) depends only on the layout, and the layout only on
-    whether the home has state files (an empty home has one guide instead of a card per
-    section) - so that is the key, re-judged whenever the files change."""
-    root = state.hedge_home(home)
-    memo: dict[tuple[Any, ...], bool] = {}
-
-    def key(request: Any) -> Hashable:
-        sig = state.signature(root)
-        if sig not in memo:
-            memo.clear()
-            memo[sig] = bool(state.load(root).present)
-        return (request.path, memo[sig])
-
-    return key

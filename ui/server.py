@@ -120,6 +120,18 @@ class AuthServer:
             self.thread.join(10)
 
 
+def _no_mathjax() -> None:
+    """Leave Bokeh's MathJax bundle (1.8 MB, a third of the page's script) out of the page:
+    Panel adds it to any page with an HTML pane, in case the pane holds TeX; the dashboard
+    never does (its dollar signs are money). Panel has no setting for it, hence the patch
+    of its private check; should Panel rename it, this does nothing and the browser test
+    (no bokeh-mathjax request) says so."""
+    from panel.io import resources
+
+    if hasattr(resources, "_panel_use_mathjax"):
+        resources._panel_use_mathjax = lambda roots: False
+
+
 def websocket_origins(port: int, extra: Sequence[str] = ()) -> list[str]:
     """Origins allowed to open the websocket: loopback on ``port`` plus ``extra`` host[:port]."""
     return [f"localhost:{port}", f"127.0.0.1:{port}", *extra]
@@ -137,14 +149,10 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
     import panel as pn  # imported here: every `hedge` verb imports this module
 
     from ui import components as c
-    from ui.app import TITLE, create_app, page_key
+    from ui.app import TITLE, create_app
 
     pn.extension(design="fast", notifications=False)
-    # A page's HTML is rendered from a kept session of the same layout (ui.app.page_key) and
-    # the visitor's own session is built while the browser loads the scripts ("warm"): the
-    # first byte no longer waits for a whole document to be built.
-    pn.config.reuse_sessions = "warm"
-    pn.config.session_key_func = page_key(home)
+    _no_mathjax()
     patterns: list[Any] = [(r"/healthz", HealthHandler, {"home": home}), (r"/livez", LiveHandler)]
     if login is not None:
         patterns.append((r"/_auth", AuthHandler, {"check": login}))

@@ -167,6 +167,7 @@ def test_sections_tables_and_charts_render(page) -> None:  # type: ignore[no-unt
 def test_page_works_offline_and_without_script_errors(page) -> None:  # type: ignore[no-untyped-def]
     hosts = {u.split("/")[2] for u in page.requests if u.startswith(("http://", "https://", "ws://"))}
     assert all(h.startswith("127.0.0.1:") for h in hosts), hosts
+    assert not [u for u in page.requests if "bokeh-mathjax" in u or "tabulator" in u]  # unused bundles left out
     assert page.errors == []
 
 

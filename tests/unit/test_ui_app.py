@@ -211,21 +211,6 @@ def test_tables_are_plain_html_with_figures_right_aligned_and_text_escaped() -> 
     assert scrolled.startswith('<div class="scroll"><table')
 
 
-def test_page_key_separates_an_empty_home_from_one_with_state_files(tmp_path: Path) -> None:
-    """Pages are rendered from a kept session of the same layout (reuse_sessions): an empty
-    home's layout differs, so it has its own key, which follows the files as they appear."""
-    from types import SimpleNamespace
-
-    home = tmp_path / "home"
-    key = app.page_key(home)
-    request = SimpleNamespace(path="/")
-    empty = key(request)
-    state_fixture.write(home)
-    full = key(request)
-    assert empty == ("/", False) and full == ("/", True)
-    assert key(request) == full  # unchanged files: the same key (no re-read)
-
-
 def test_the_shadow_section_is_hidden_without_a_shadow_run(fixture_home: Path) -> None:
     dash = app.Dashboard(fixture_home)
     dash.template()
