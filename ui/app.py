@@ -39,19 +39,48 @@ def _html(text: str = "", **kw: Any) -> pn.pane.HTML:
     return pn.pane.HTML(text, stylesheets=[c.css_url()], sizing_mode="stretch_width", margin=(4, 8), **kw)
 
 
-class Table:
-    """A table section's pane (plain HTML, ``components.data_table_html``) and the rows it shows."""
+#: Section titles and subtitles. A section whose body starts with one HTML pane carries its
+#: title in that pane (``head``): every pane is a model the server builds for each visitor.
+SECTIONS: dict[str, tuple[str, str]] = {
+    "risk": ("Risk KPIs", "drawdown, volatility, costs and execution at a glance"),
+    "overview": ("Overview", "futures NAV, total AUM, drawdown and execution"),
+    "shadow": ("Live vs shadow", "a second decider on the same bars with one config change, filled on "
+               "simulated matching"),
+    "aum": ("AUM breakdown (USD)", "futures NAV plus off-exchange holdings · hover a slice"),
+    "performance": ("Performance", "risk-adjusted return, edge per round trip, costs - each over the window "
+                    "in its title"),
+    "positions": ("Open positions", "marks, take-profit / stop-loss, and each symbol's own intraday drawdown "
+                  "and volatility (the portfolio's drawdown state is on the Risk KPIs card)"),
+    "nav": ("NAV and drawdown", "the whole history: daily, then hourly, then every recent reading"),
+    "vetoes": ("Risk checks", "recent orders blocked or reduced by a risk limit: the limit and what was observed"),
+    "router": ("Execution quality", "maker-first order routing per traded symbol"),
+    "symbols": ("Symbols", "volatility regime and each symbol's own intraday drawdown, for the symbols traded "
+                "or held"),
+    "tuning": ("Tuning proposals", "routing and allocation changes the engine proposes from its own fills and "
+               "round trips, the evidence, and whether they were applied"),
+}
 
-    def __init__(self, name: str, columns: list[str], *, scroll: bool = False) -> None:
+
+def head(key: str) -> str:
+    """The title block of section ``key``."""
+    return c.section_title(*SECTIONS[key])
+
+
+class Table:
+    """A table's pane (plain HTML, ``components.data_table_html``), the rows it shows, the
+    section title above (``head``, when it leads its section) and a note below."""
+
+    def __init__(self, name: str, columns: list[str], *, scroll: bool = False, titled: bool = True) -> None:
         self.name, self.columns, self.scroll = name, columns, scroll
+        self.head = head(name) if titled else ""
         self.rows: list[dict[str, str]] = []
         self.pane = _html()
 
-    def show(self, rows: list[dict[str, str]]) -> None:
-        """Show ``rows`` (the pane is hidden when there are none: a note says why)."""
+    def show(self, rows: list[dict[str, str]], note: str = "") -> None:
+        """Show ``rows`` and ``note`` (e.g. why there are no rows; hidden when all is empty)."""
         self.rows = rows
-        self.pane.object = c.data_table_html(self.name, self.columns, rows, scroll=self.scroll)
-        self.pane.visible = bool(rows)
+        self.pane.object = self.head + c.data_table_html(self.name, self.columns, rows, scroll=self.scroll) + note
+        self.pane.visible = bool(self.pane.object)
 
 
 class Dashboard:
@@ -65,9 +94,6 @@ class Dashboard:
         self.status = _html()
         self.drought = _html()  # "no entries" banner (risk_snapshot.json entry_drought)
         self.guide = _html()
-        self.positions_note = _html()
-        self.symbols_note = _html()
-        self.router_note = _html()
         self.risk_cards = _html()
         self.overview_cards = _html()
         self.performance_cards = _html()
@@ -85,12 +111,11 @@ class Dashboard:
         self.chart_box = pn.Column(self.chart_note, sizing_mode="stretch_width", margin=0)
         if defer_charts:
             self.chart_note.object = '<div class="empty">Drawing the NAV history…</div>'
-        self.vetoes = Table("vetoes", VETO_COLUMNS, scroll=True)
+        self.vetoes = Table("vetoes", VETO_COLUMNS, scroll=True, titled=False)
         self.gates = _html()
         self.router = Table("router", ROUTER_COLUMNS)
         self.shadow_cards = _html()
         self.tuning = Table("tuning", TUNING_COLUMNS)
-        self.tuning_note = _html()
         self.shadow_section: pn.Column | None = None
         self.has_shadow = False
         self.sections: list[pn.Column] = []
@@ -99,8 +124,10 @@ class Dashboard:
         self.refresh(force=True)
 
     # -- layout ---------------------------------------------------------------------------
-    def section(self, title: str, sub: str, *body: Any) -> pn.Column:
-        col = pn.Column(_html(c.section_title(title, sub)), *body, sizing_mode="stretch_width",
+    def section(self, key: str, *body: Any, titled: bool = False) -> pn.Column:
+        """Section ``key`` (SECTIONS); ``titled``: its first pane shows the title itself."""
+        title = [] if titled else [_html(head(key))]
+        col = pn.Column(*title, *body, sizing_mode="stretch_width",
                         css_classes=["hedge-section"], visible=self.present)
         self.sections.append(col)
         return col
@@ -116,36 +143,24 @@ class Dashboard:
         assert main is not None  # a ListLike on every template
         head = pn.Column(self.banner, self.status, self.drought, self.guide, sizing_mode="stretch_width")
         sections = [
-            self.section("Risk KPIs", "drawdown, volatility, costs and execution at a glance",
-                         self.risk_cards),
-            self.section("Overview", "futures NAV, total AUM, drawdown and execution", self.overview_cards),
-            self.section("AUM breakdown (USD)", "futures NAV plus off-exchange holdings · hover a slice",
-                         pn.Row(pn.Column(self.donut, sizing_mode="stretch_width", min_width=300,
-                                          css_classes=["aum-donut-col"]),
-                                pn.Column(self.aum_table, sizing_mode="stretch_width", min_width=300),
-                                sizing_mode="stretch_width")),
-            self.section("Performance", "risk-adjusted return, edge per round trip, costs - each over the "
-                         "window in its title", self.performance_cards, self.windows),
-            self.section("Open positions", "marks, take-profit / stop-loss, and each symbol's own intraday "
-                         "drawdown and volatility (the portfolio's drawdown state is on the Risk KPIs card)",
-                         self.positions_note, self.positions.pane),
-            self.section("NAV and drawdown", "the whole history: daily, then hourly, then every recent reading",
-                         self.chart_box),
-            self.section("Risk checks", "recent orders blocked or reduced by a risk limit: the limit and what "
-                         "was observed",
-                         pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes.pane),
-            self.section("Execution quality", "maker-first order routing per traded symbol", self.router.pane,
-                         self.router_note),
-            self.section("Symbols", "volatility regime and each symbol's own intraday drawdown, for the "
-                         "symbols traded or held", self.symbols.pane, self.symbols_note),
-            self.section("Tuning proposals", "routing and allocation changes the engine proposes from its own "
-                         "fills and round trips, the evidence, and whether they were applied",
-                         self.tuning.pane, self.tuning_note),
+            self.section("risk", self.risk_cards, titled=True),
+            self.section("overview", self.overview_cards, titled=True),
+            self.section("aum", pn.Row(pn.Column(self.donut, sizing_mode="stretch_width", min_width=300,
+                                                 css_classes=["aum-donut-col"]),
+                                       pn.Column(self.aum_table, sizing_mode="stretch_width", min_width=300),
+                                       sizing_mode="stretch_width")),
+            self.section("performance", self.performance_cards, self.windows, titled=True),
+            self.section("positions", self.positions.pane, titled=True),
+            self.section("nav", self.chart_box),
+            self.section("vetoes", pn.Row(self.gates, max_width=640, sizing_mode="stretch_width"), self.vetoes.pane),
+            self.section("router", self.router.pane, titled=True),
+            self.section("symbols", self.symbols.pane, titled=True),
+            self.section("tuning", self.tuning.pane, titled=True),
         ]
-        self.shadow_section = self.section("Live vs shadow", "a second decider on the same bars with one "
-                                           "config change, filled on simulated matching", self.shadow_cards)
+        self.shadow_section = self.section("shadow", self.shadow_cards, titled=True)
         self.shadow_section.visible = self.present and self.has_shadow  # show() ran before it existed
-        sections.insert(2, self.shadow_section)
+        # in the overview's card: without a shadow run it is hidden and leaves no empty card
+        sections[1] = pn.Column(sections[1], self.shadow_section, sizing_mode="stretch_width", margin=0)
         if self.present:
             main.extend([head, *sections])  # one card per section
         else:
@@ -184,9 +199,9 @@ class Dashboard:
         self.status.object = c.status_html(*model.status_items(s, live_stale_s=LIVE_STALE_S))
         self.drought.object = c.banner_html(model.drought_banner(s))
         self.drought.visible = bool(self.drought.object)
-        self.risk_cards.object = c.cards_html(model.risk_cards(s))
-        self.overview_cards.object = c.cards_html(model.overview_cards(s))
-        self.performance_cards.object = c.cards_html(model.performance_cards(s))
+        self.risk_cards.object = head("risk") + c.cards_html(model.risk_cards(s))
+        self.overview_cards.object = head("overview") + c.cards_html(model.overview_cards(s))
+        self.performance_cards.object = head("performance") + c.cards_html(model.performance_cards(s))
         self.windows.object = c.windows_html(model.window_columns(s), model.window_rows(s))
         self.windows.visible = bool(self.windows.object)
         slices = model.aum_slices(s)
@@ -195,39 +210,30 @@ class Dashboard:
         self.donut_centre.data = {**self.donut_centre.data, "text": ["AUM", fmt.usd(total, 0)]}
         self.aum_table.object = c.aum_table_html(slices, total, state.sub(s.aum, "total", "pnl"))
         positions = model.position_rows(s)
-        self.positions.show(positions)
-        self.positions_note.object = "" if positions else (
+        self.positions.show(positions, "" if positions else (
             '<div class="empty">No open positions: the fund is flat. Positions appear here with their '
-            "marks, PnL, take-profit and stop-loss as soon as one is opened.</div>")
-        self.positions_note.visible = not positions
-        symbol_rows = model.symbol_rows(s)
-        self.symbols.show(symbol_rows)
+            "marks, PnL, take-profit and stop-loss as soon as one is opened.</div>"))
         idle = model.idle_symbols(s)
-        self.symbols_note.object = (f'<div class="empty">Not traded this session ({len(idle)}): '
-                                    f'{c.esc(", ".join(idle))}</div>') if idle else ""
-        self.symbols_note.visible = bool(idle)
+        idle_note = (f'<div class="empty">Not traded this session ({len(idle)}): '
+                     f'{c.esc(", ".join(idle))}</div>') if idle else ""
+        self.symbols.show(model.symbol_rows(s), idle_note)
         if charts:
             self.show_charts(s)
         self.vetoes.show(model.veto_rows(s))
         self.gates.object = c.bars_html([(model.gate_words(g), n) for g, n in model.veto_counts(s)],
                                         model.decision_counts(s))
         router_rows = model.router_rows(s)
-        self.router.show(router_rows)
-        self.router_note.object = self.symbols_note.object if router_rows else (
-            '<div class="empty">No orders routed yet: execution quality appears with the first fill.</div>')
-        self.router_note.visible = bool(self.router_note.object)
+        self.router.show(router_rows, idle_note if router_rows else (
+            '<div class="empty">No orders routed yet: execution quality appears with the first fill.</div>'))
         shadow = model.shadow_cards(s)
-        self.shadow_cards.object = c.cards_html(shadow)
+        self.shadow_cards.object = head("shadow") + c.cards_html(shadow)
         self.has_shadow = bool(shadow)
         if self.shadow_section is not None:
             self.shadow_section.visible = self.present and bool(shadow)
         tuning = model.tuning_rows(s)
-        self.tuning.show(tuning)
-        self.tuning_note.object = "" if tuning else (
+        self.tuning.show(tuning, "" if tuning else (
             '<div class="empty">No tuning proposals yet: they appear once a symbol has enough fills '
-            "and round trips to judge.</div>")
-        self.tuning_note.visible = not tuning
-
+            "and round trips to judge.</div>"))
 
     def load_charts(self) -> None:
         """Draw the charts once the page is in the browser (the first render does not wait for

@@ -43,8 +43,8 @@ def test_cards_and_tables_carry_the_state_values(fixture_home: Path) -> None:
     # SOLUSDT never filled and holds nothing: folded under the tables, not a row of n/a
     assert [r["Symbol"] for r in dash.router.rows] == ["BTCUSDT", "ETHUSDT"]
     assert [r["Symbol"] for r in dash.symbols.rows] == ["BTCUSDT", "ETHUSDT"]
-    assert "SOLUSDT" not in dash.symbols.pane.object
-    assert "Not traded this session (1): SOLUSDT" in dash.symbols_note.object
+    assert '<td>SOLUSDT</td>' not in dash.symbols.pane.object
+    assert "Not traded this session (1): SOLUSDT" in dash.symbols.pane.object
     assert dash.vetoes.rows[0]["Gate"] == "per-symbol limit" and "per-symbol limit" in dash.vetoes.pane.object
     assert dash.nav_chart in dash.chart_box.objects and dash.nav_chart.object is not None
 
@@ -80,7 +80,7 @@ def test_empty_home_builds_a_page_of_na(tmp_path: Path) -> None:
     assert not any(sec.visible for sec in dash.sections)  # guidance, not a page of n/a
     assert dash.donut_source.data["label"] == []
     assert dash.nav_chart not in dash.chart_box.objects and "No NAV history yet" in dash.chart_note.object
-    assert dash.positions.rows == [] and not dash.positions.pane.visible
+    assert dash.positions.rows == [] and "No open positions" in dash.positions.pane.object
 
 
 def test_state_files_deleted_while_running_turn_into_na(fixture_home: Path) -> None:
