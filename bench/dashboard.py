@@ -33,15 +33,16 @@ CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "bench investor password"
 MIN_CARDS = 4
-# The first full render: at least MIN_CARDS KPI cards, every one showing a value (Panel
-# panes live in shadow roots: walk them), and the AUM donut's data source in the Bokeh
-# document. Checked on every animation frame (so the figure is not rounded up to a
+# The first full render: at least MIN_CARDS KPI cards, every one showing a value and
+# styled (its stylesheet applied: the card's 3 px top border; Panel panes live in shadow
+# roots: walk them), and the AUM donut's data source in the Bokeh document. Checked on every animation frame (so the figure is not rounded up to a
 # polling interval); it returns the browser's clock (ms since navigation start).
 RENDERED_JS = """() => {
   const values = [];
   const walk = (root) => { for (const el of root.querySelectorAll('*')) {
       if (el.shadowRoot) walk(el.shadowRoot);
-      if (el.matches('[data-kpi] .value')) values.push(el.textContent.trim()); } };
+      if (el.matches('[data-kpi] .value'))
+        values.push(getComputedStyle(el.closest('.kpi')).borderTopWidth === '3px' ? el.textContent.trim() : ''); } };
   walk(document);
   if (values.length < MIN_CARDS || values.some((v) => !v)) return false;
   for (const doc of (window.Bokeh ? Bokeh.documents : []))

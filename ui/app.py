@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import panel as pn
-from panel.theme.fast import Fast
 
 from ui import components as c
 from ui import fmt, model, state
@@ -30,13 +29,13 @@ TUNING_COLUMNS = ["Symbol", "Routing proposal", "Evidence", "Routing", "Weight",
 ROUTER_COLUMNS = ["Symbol", "Quality", "Score", "Maker fill", "Fallback", "Slip p50 (bps)",
                   "Slip q95 (bps)", "Fills", "Orders", "Post-only rejects", "Last fill"]
 
-# The Fast design links Open Sans from fonts.googleapis.com; the deployment is offline, so
-# drop that link (the stylesheet falls back to system fonts). Set once, at import.
-Fast._resources = {**Fast._resources, "font": {}}
+#: Each section is a card on a grey page (styles of the section's Column).
+CARD = {"background": "#ffffff", "border-radius": "8px", "box-shadow": "0 1px 3px rgba(15, 27, 45, .10)",
+        "padding": "6px 4px"}
 
 
 def _html(text: str = "", **kw: Any) -> pn.pane.HTML:
-    return pn.pane.HTML(text, stylesheets=[c.css_url()], sizing_mode="stretch_width", margin=(4, 8), **kw)
+    return pn.pane.HTML(text, stylesheets=[c.css_url()], sizing_mode="stretch_width", **{"margin": (4, 8), **kw})
 
 
 #: Section titles and subtitles. A section whose body starts with one HTML pane carries its
@@ -127,21 +126,17 @@ class Dashboard:
     def section(self, key: str, *body: Any, titled: bool = False) -> pn.Column:
         """Section ``key`` (SECTIONS); ``titled``: its first pane shows the title itself."""
         title = [] if titled else [_html(head(key))]
-        col = pn.Column(*title, *body, sizing_mode="stretch_width",
-                        css_classes=["hedge-section"], visible=self.present)
+        col = pn.Column(*title, *body, sizing_mode="stretch_width", css_classes=["hedge-section"],
+                        styles=CARD, margin=(6, 0), visible=self.present)
         self.sections.append(col)
         return col
 
-    def template(self) -> pn.template.FastListTemplate:
-        """The whole page in a FastListTemplate (its assets are served by the Panel server)."""
-        tmpl = pn.template.FastListTemplate(
-            title=TITLE, font_url="", font="Inter, 'Segoe UI', system-ui, sans-serif",
-            header_background="#0f1b2d", accent_base_color="#1d4ed8", theme_toggle=False,
-            main_max_width="1480px", collapsed_sidebar=True, sidebar_width=0, busy_indicator=None,
-        )
-        main = tmpl.main
-        assert main is not None  # a ListLike on every template
-        head = pn.Column(self.banner, self.status, self.drought, self.guide, sizing_mode="stretch_width")
+    def template(self) -> pn.Column:
+        """The whole page: a title bar, then the status card and one card per section (plain
+        Panel layouts: a Panel template cost half the server's build of each visitor's page,
+        and its FAST bundle 0.9 MB of script in the browser; docs/performance.md)."""
+        head = pn.Column(self.banner, self.status, self.drought, self.guide, sizing_mode="stretch_width",
+                         styles=CARD, margin=(6, 0))
         sections = [
             self.section("risk", self.risk_cards, titled=True),
             self.section("overview", self.overview_cards, titled=True),
@@ -159,15 +154,14 @@ class Dashboard:
         ]
         self.shadow_section = self.section("shadow", self.shadow_cards, titled=True)
         self.shadow_section.visible = self.present and self.has_shadow  # show() ran before it existed
-        # in the overview's card: without a shadow run it is hidden and leaves no empty card
-        sections[1] = pn.Column(sections[1], self.shadow_section, sizing_mode="stretch_width", margin=0)
-        if self.present:
-            main.extend([head, *sections])  # one card per section
-        else:
-            # an empty home: one hidden body instead of a card per section (no column of empty boxes)
-            self.body = pn.Column(*sections, sizing_mode="stretch_width", visible=False)
-            main.extend([head, self.body])
-        return tmpl
+        sections.insert(2, self.shadow_section)
+        # an empty home: the sections in one hidden body (the guide says what to do)
+        self.body = pn.Column(*sections, sizing_mode="stretch_width", visible=self.present, margin=0)
+        top = _html(c.title_bar_html(TITLE), margin=0)
+        page = pn.Column(head, self.body, sizing_mode="stretch_width", max_width=1480, align="center",
+                         margin=(4, 16))
+        return pn.Column(top, page, sizing_mode="stretch_width", margin=0,
+                         styles={"background": "#f1f4f8", "min-height": "100vh"})
 
     # -- refresh --------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> bool:
@@ -255,7 +249,7 @@ class Dashboard:
             self.chart_box.objects = [self.nav_chart, self.dd_chart]
 
 
-def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.template.FastListTemplate:
+def create_app(home: str | Path | None = None, refresh_ms: int = REFRESH_MS) -> pn.Column:
     """Build one session's page; inside a server, once a browser has it (Panel's onload),
     draw the charts and start the refresh callback (a session no browser opened - e.g. the
     one ``hedge serve`` builds at start - never polls the files)."""

@@ -54,6 +54,11 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def title_bar_html(title: str) -> str:
+    """The dark bar at the top of the page with the dashboard's title."""
+    return f'<div class="title-bar">{esc(title)}</div>'
+
+
 def section_title(title: str, sub: str = "") -> str:
     """A section heading with an optional muted subtitle."""
     sub_html = f'<span class="sub">{esc(sub)}</span>' if sub else ""

@@ -151,7 +151,7 @@ def serve(home: Path, port: int = 5006, address: str = "127.0.0.1",
     from ui import components as c
     from ui.app import TITLE, create_app
 
-    pn.extension(design="fast", notifications=False)
+    pn.extension(notifications=False)
     _no_mathjax()
     patterns: list[Any] = [(r"/healthz", HealthHandler, {"home": home}), (r"/livez", LiveHandler)]
     if login is not None:

@@ -175,9 +175,8 @@ def test_page_follows_a_state_change_live_and_saves_a_screenshot(page, session_h
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
-    # The template scrolls inside #main: grow the window to the content for a whole-page picture.
-    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('#main *')]"
-                           ".map(e => e.getBoundingClientRect().bottom)) + 24")
+    # Grow the window to the content for a whole-page picture.
+    height = page.evaluate("() => document.documentElement.scrollHeight + 24")
     page.set_viewport_size({"width": 1440, "height": max(900, min(int(height) + 8, 8000))})
     page.wait_for_timeout(2000)  # let the charts re-layout and paint (settling, not an assertion)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"))

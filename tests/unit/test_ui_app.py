@@ -24,7 +24,7 @@ def models_named(root, name: str) -> list:  # type: ignore[no-untyped-def]
 
 def test_page_model_has_donut_with_one_slice_per_bucket(fixture_home: Path) -> None:
     dash = app.Dashboard(fixture_home)
-    root = dash.template().main[0].get_root(Document())  # any pane gives a document root
+    root = dash.template().get_root(Document())
     assert root is not None
     donut_root = dash.donut.get_root(Document())
     (source,) = models_named(donut_root, components.DONUT_SOURCE)
