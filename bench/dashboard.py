@@ -164,6 +164,15 @@ def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
     ]
 
 
+# The page is complete: the NAV charts, drawn after the first render, replaced their
+# "Drawing..." note. Waited for (not timed) before the next visit, so that no visit
+# measures the server still drawing the previous visitor's charts.
+CHARTS_DONE_JS = """() => { let drawing = false;
+  const walk = (root) => { for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+      if (el.matches('.empty') && el.textContent.includes('Drawing the NAV history')) drawing = true; } };
+  walk(document); return !drawing; }"""
+
 # Navigation timing of the page: first byte, load event, bytes over the wire (documents and resources).
 TIMING_JS = """() => { const nav = performance.getEntriesByType('navigation')[0];
   const res = performance.getEntriesByType('resource');
@@ -194,6 +203,8 @@ def _visits(browser: object, url: str, *, full: bool, twice: bool = False) -> li
                 at = page.wait_for_function(RENDERED_JS, timeout=timeout, polling="raf").json_value()
             wall = (time.perf_counter() - t) * 1000.0
             timing = page.evaluate(TIMING_JS)
+            if full:
+                page.wait_for_function(CHARTS_DONE_JS, timeout=timeout, polling=100)
             out.append({"render": float(at) if full else float(timing["load"]), "wall": wall,
                         "ttfb": float(timing["ttfb"]), "load": float(timing["load"]),
                         "kb": float(timing["bytes"]) / 1024})
