@@ -145,11 +145,7 @@ def _cycles(g: dict[str, set[str]]) -> list[list[str]]:
 
 #: Cycles known and left to their owner, each with the reason; the test fails on any other
 #: cycle, and on an entry here that no longer exists (so the list only shrinks).
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"engine.venues.sim", "engine.venues.sim_resume"}):
-        "the resume fold (main, accounts work) builds sim.FeedState and checks isinstance(SimVenue) at "
-        "runtime; moving FeedState out changes the class path the resume checkpoint stores",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def test_no_import_cycles() -> None:
