@@ -85,16 +85,20 @@ def decision_steps(home: Path, steps: int, nsym: int) -> set[int]:
 def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
     """Run the live loop over ``steps`` ticks, pacing the ``paced`` ones; latencies in ms."""
     from config.loader import load_config
-    from engine.bootstrap import SimOptions, make_venue, resolve_symbols
-    from engine.loop import Engine
+    from engine.bootstrap import (
+        SimOptions,
+        build_engine,
+        make_venue,
+        resolve_symbols,
+        start_session,
+    )
     from eventlog.events import Event, RiskDecided
     from eventlog.store import EventStore
-    from eventlog.writer import LogWriter
 
     loaded = load_config(None)
     data = MARKET_DIR if have_market() else None
     symbols = resolve_symbols(loaded, None, data)
-    venue = PacedVenue(make_venue("sim", loaded, symbols, SimOptions(data, None, None), {}), paced)
+    venue = PacedVenue(make_venue("sim", loaded, symbols, SimOptions(data, None, None)), paced)
     decided: dict[int, tuple[int, int]] = {}  # RiskDecided session_seq -> (tick ns, decided ns)
     committed: dict[int, int] = {}  # RiskDecided session_seq -> committed ns
 
@@ -116,16 +120,12 @@ def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
 
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as d:
         store = EventStore.open(d)
-        clock = venue.clock()
         gc = loaded.config.runtime.group_commit
-        writer = LogWriter(store, str(uuid.uuid4()), clock_ns=clock.now_ns, max_batch=gc.max_batch,
-                           max_latency_ms=gc.max_latency_ms, on_commit=on_commit)
-        venue.writer = writer
-        engine = Engine(venue, writer, on_event=on_event)  # type: ignore[arg-type]
-        engine.start(engine_version=loaded.config.runtime.engine_version, mode="sim", venue="sim",
-                     symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
-                     normalisations=list(loaded.normalisations), data_source="bench",
-                     params={}, ts_event_ns=clock.now_ns())
+        engine = build_engine(loaded, venue, store, str(uuid.uuid4()), on_event=on_event,  # type: ignore[arg-type]
+                              on_commit=on_commit)
+        writer = engine.writer
+        venue.writer = writer  # the pacing waits on this writer's durable position
+        start_session(engine, loaded, symbols, params={}, data_source="bench")
         def idle() -> None:  # a live venue would block on its socket here
             venue.ready.wait(0.001)
 

@@ -1,10 +1,11 @@
 """The six V6 feature flags: in ``runtime.v6_flags``, overridable by environment variables.
 
 ``FLAG_ENV`` maps each flag to its variable (the upper-case flag name, as in the
-seeds: ``INTEL_V6_ENABLED=1``). ``with_env_flags(loaded, env)`` is called by the
-composition root (``hedge run``) only: it returns the config with the overrides
-applied (so they are part of the config and hash recorded in ``SessionStarted``
-and, on a reload, ``ConfigChanged``) and a note per override.
+seeds: ``INTEL_V6_ENABLED=1``). The CLI reads them once (``config.settings``);
+``with_flags(loaded, overrides)`` is called by the composition root (``hedge run``)
+only: it returns the config with the overrides applied (so they are part of the
+config and hash recorded in ``SessionStarted`` and, on a reload, ``ConfigChanged``)
+and a note per override.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, bool]:
 
 
 def with_env_flags(loaded: LoadedConfig, env: Mapping[str, str]) -> LoadedConfig:
-    """The config with the environment's flag overrides applied (and noted)."""
-    over = env_overrides(env)
+    """The config with the flag overrides of ``env`` (a mapping given, e.g. by a test) applied."""
+    return with_flags(loaded, env_overrides(env))
+
+
+def with_flags(loaded: LoadedConfig, over: Mapping[str, bool]) -> LoadedConfig:
+    """The config with these flag overrides applied (and noted)."""
     if not over:
         return loaded
     d: dict[str, Any] = config_to_dict(loaded.config)

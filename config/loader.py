@@ -46,8 +46,9 @@ class LoadedConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def resolve_config_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--config DIR`` beats ``HEDGE_CONFIG_DIR`` beats the repo's ``config/``."""
-    return Path(explicit or os.environ.get("HEDGE_CONFIG_DIR") or REPO_CONFIG_DIR)
+    """``explicit`` (the CLI's ``--config DIR``, else ``HEDGE_CONFIG_DIR``: ``config.settings``),
+    else the repo's ``config/``."""
+    return Path(explicit or REPO_CONFIG_DIR)
 
 
 def normalize_percentage(value: float) -> float:

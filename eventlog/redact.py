@@ -17,28 +17,22 @@ It also blanks request signatures (``signature=<hex>``). Matching works on
 to record: the body is parsed, never stored verbatim, and the message is scrubbed.
 
 Callers: the Binance adapter (``engine.venues``), ``hedge run`` (the reason in
-``SessionEnded``), alerts. ``secrets_from_env()`` lists the process's secrets.
+``SessionEnded``), alerts. The process's secrets are listed once, by the CLI
+(``config.settings.Settings.secrets()``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-from collections.abc import Iterable, Mapping
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 MIN_PIECE = 8  # shortest run of a secret's characters that is removed on its own
 MASK = "***"
 MAX_MESSAGE = 300  # an upstream message is cut to this many characters
 _SIGNATURE = re.compile(r"(signature=)[0-9a-fA-F]+")
-
-# Environment variables whose values are secrets (the PostgreSQL password is taken
-# from the password part of HEDGE_STORE_URL / DATABASE_URL).
-SECRET_ENV = ("BINANCE_API_KEY", "BINANCE_API_SECRET", "TELEGRAM_BOT_TOKEN", "PGPASSWORD",
-              "HEDGE_INVESTOR_PASSWORD")
-URL_ENV = ("HEDGE_STORE_URL", "DATABASE_URL")
 
 
 def _b64_pieces(raw: bytes) -> Iterable[str]:
@@ -134,27 +128,6 @@ class Redactor:
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._secrets)} secrets)"
-
-
-def secrets_from_env(env: Mapping[str, str] | None = None) -> list[str]:
-    """The secret values set in the environment (API keys, bot token, database password)."""
-    env = os.environ if env is None else env
-    out = [env[k] for k in SECRET_ENV if env.get(k)]
-    for k in URL_ENV:
-        url = env.get(k)
-        if url:
-            try:
-                pw = urlsplit(url).password
-            except ValueError:
-                pw = None
-            if pw:
-                out.extend({pw, unquote(pw)})
-    return out
-
-
-def env_redactor(env: Mapping[str, str] | None = None) -> Redactor:
-    """A ``Redactor`` for every secret of this process's environment."""
-    return Redactor(*secrets_from_env(env))
 
 
 def upstream_error(body: object, redact: Redactor, *, status: int | None = None) -> str:

@@ -49,7 +49,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     gapless = True
 
     def __init__(self, db_path: str, *, synchronous: str | None = None, readonly: bool = False):
-        sync = (synchronous or os.environ.get("HEDGE_SQLITE_SYNC") or "NORMAL").upper()
+        sync = (synchronous or "NORMAL").upper()  # HEDGE_SQLITE_SYNC, passed by the CLI
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"HEDGE_SQLITE_SYNC must be OFF|NORMAL|FULL|EXTRA, not {sync!r}")
         # Read-only (an auditor's copy, a read-only mount): open by URI, never write.

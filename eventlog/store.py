@@ -40,8 +40,8 @@ class Recorder(Protocol):
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """``--home`` beats ``HEDGE_HOME`` beats ``./logs``."""
-    return Path(home or os.environ.get("HEDGE_HOME") or "logs")
+    """``home`` (the CLI's ``--home``, else ``HEDGE_HOME``: ``config.settings``), else ``./logs``."""
+    return Path(home or "logs")
 
 
 def _read_only(d: Path) -> bool:
@@ -57,7 +57,6 @@ def _read_only(d: Path) -> bool:
 def describe_store(home: str | os.PathLike[str] | None = None, url: str | None = None) -> str:
     from eventlog.pg_backend import redact_url
 
-    url = url or os.environ.get("HEDGE_STORE_URL")
     return redact_url(url) if url else str(resolve_home(home) / "eventlog.sqlite")
 
 
@@ -94,14 +93,15 @@ class EventStore:
     @classmethod
     def open(
         cls, home: str | os.PathLike[str] | None = None, url: str | None = None, *,
-        create: bool = True, readonly: bool = False,
+        create: bool = True, readonly: bool = False, sync: str | None = None,
     ) -> EventStore:
-        """SQLite file ``$HEDGE_HOME/eventlog.sqlite`` unless a PostgreSQL URL is given.
+        """SQLite file ``<home>/eventlog.sqlite`` unless a PostgreSQL URL is given.
 
         ``readonly`` (``hedge verify``): never write - no schema, no checkpoint, the WAL
         left as found; an empty file or one without the events table is refused.
+        ``sync``: SQLite's ``synchronous`` (``HEDGE_SQLITE_SYNC``; default NORMAL). The CLI
+        passes ``home``, ``url`` and ``sync`` from its settings (``config.settings``).
         """
-        url = url or os.environ.get("HEDGE_STORE_URL")
         if url:
             from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
 
@@ -126,7 +126,7 @@ class EventStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             check_sqlite_file(str(path))
             refuse_damaged_wal(str(path))  # a writer would let SQLite drop what it cannot replay
-            rec = ChainedSQLiteRecorder(str(path))
+            rec = ChainedSQLiteRecorder(str(path), synchronous=sync)
             rec.create_table()
         except Exception as exc:
             if _read_only(path.parent):

@@ -4,7 +4,8 @@ Every verb takes ``--home DIR`` (overrides ``HEDGE_HOME``, default ``./logs``) a
 ``--config DIR`` (overrides ``HEDGE_CONFIG_DIR``, default the repo's ``config/``).
 Exit codes: 0 ok, 1 the check failed (verify/replay found a difference), 2 bad
 input (bad config, bad arguments, unreadable files). No tracebacks unless
-``HEDGE_DEBUG=1``.
+``HEDGE_DEBUG=1``. The environment is read here, once (``hedge.settings.read``), into
+the frozen ``args.settings`` every verb passes down.
 """
 
 from __future__ import annotations
@@ -104,19 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 2
-    if getattr(args, "home", None):
-        os.environ["HEDGE_HOME"] = args.home
-    else:
-        args.home = None
     if getattr(args, "config", None) and args.verb not in CONFIG_VERBS:
         print(f"hedge {args.verb}: error: --config: this verb reads the config recorded in the log, not a "
               f"directory (--config is for {', '.join(CONFIG_VERBS)})", file=sys.stderr)
         return 2
-    if getattr(args, "config", None):
-        os.environ["HEDGE_CONFIG_DIR"] = args.config
-    else:
-        args.config = None
-    if os.environ.get("HEDGE_DEBUG") == "1":
+    from hedge.settings import read
+
+    settings = read(os.environ, home=getattr(args, "home", None), config=getattr(args, "config", None))
+    args.settings = settings
+    args.home = str(settings.home) if settings.home is not None else None
+    args.config = str(settings.config_dir) if settings.config_dir is not None and args.verb in CONFIG_VERBS else None
+    if settings.debug:
         return int(args._run(args) or 0)
     from config.loader import ConfigError
     from eventlog.chaincheck import ChainBroken

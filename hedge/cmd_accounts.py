@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 TYPES = ("SessionStarted", "AccountOpened", "SessionEnded", "NavSnapshot", "PositionSnapshot",
@@ -88,10 +87,11 @@ def _pct(x: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlog.store import EventStore, resolve_home
+    from hedge.settings import home as home_of
+    from hedge.settings import open_store
 
-    home = Path(resolve_home(getattr(args, "home", None)))
-    with EventStore.open(home, create=False) as store:
+    home = home_of(args)
+    with open_store(args, create=False) as store:
         rows = summarise(store)
     if args.format == "json":
         print(json.dumps(rows, indent=2))

@@ -20,6 +20,9 @@ import signal
 from datetime import UTC, datetime
 
 from hedge.cli import UsageError
+from hedge.settings import home as home_of
+from hedge.settings import of as settings_of
+from hedge.settings import open_store
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -75,12 +78,11 @@ def _preview(store: object, session: str | None) -> int:
 
 
 async def _send(args: argparse.Namespace) -> int:
-    from eventlog.store import EventStore
     from projections.alerts.delivery import DeliveryFatal, TelegramSender, TelegramTarget, redact
     from projections.alerts.follower import AlertRunner, AlreadyRunning, single_instance
 
     try:
-        target = TelegramTarget.from_env()
+        target = TelegramTarget.from_settings(settings_of(args).telegram)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     stop = asyncio.Event()
@@ -88,7 +90,7 @@ async def _send(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        with single_instance(), EventStore.open() as store:
+        with single_instance(home_of(args)), open_store(args) as store:
             sessions = [store.find_session(args.session).session_id] if args.session else None
             runner = AlertRunner(store, TelegramSender(target), sessions=sessions, poll_s=args.poll,
                                  skip_backlog=args.skip_backlog)
@@ -106,9 +108,7 @@ async def _send(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.preview:
-        from eventlog.store import EventStore
-
-        with EventStore.open(create=False) as store:
+        with open_store(args, create=False) as store:
             return _preview(store, args.session)
     if args.skip_backlog and args.once:
         raise UsageError("--skip-backlog only makes sense with --follow")

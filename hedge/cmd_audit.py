@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -22,11 +21,11 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlog.store import resolve_home
     from hedge.cli import UsageError
+    from hedge.settings import home as home_of
     from projections.audit_sql import AuditError, connect, describe, query, render, shell
 
-    home = Path(resolve_home(getattr(args, "home", None)))
+    home = home_of(args)
     if not (home / "audit").is_dir():
         raise UsageError(f"no audit tables in {home / 'audit'}: run 'hedge rebuild' (or hedge run/project) first")
     if args.shell and args.sql:

@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 
 from hedge.accounts_cli import account_state_home
+from hedge.settings import home as home_of
+from hedge.settings import of as settings_of
 from ui import server, state
 
 
@@ -31,9 +33,9 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hedge.cmd_investors import default_file
 
-    home = account_state_home(state.hedge_home(), getattr(args, "account", None))
+    home = account_state_home(home_of(args), getattr(args, "account", None), settings_of(args))
     serve_blocking(home, args.port, args.address, args.allow_websocket_origin, args.use_xheaders,
-                   htpasswd=(args.htpasswd or default_file()).resolve())
+                   htpasswd=(args.htpasswd or default_file(home_of(args))).resolve())
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hedge.accounts_cli import account_state_home
 from hedge.cli import UsageError
+from hedge.settings import home as home_of
 from ui import fmt, model, state
 
 DEFAULT_BARS = 2000
@@ -54,7 +55,7 @@ def ensure_state(home_args: list[str], shown: Path | None = None, account: str |
 def run(args: argparse.Namespace) -> int:
     if args.bars <= 0:
         raise UsageError("--bars must be positive")
-    home = state.hedge_home()
+    home = home_of(args)
     shown = account_state_home(home, args.account)  # the demo's own account: the fund's is never touched
     home_args = ["--home", str(home)]
     if args.config:

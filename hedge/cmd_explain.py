@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from eventlog.store import EventStore
+from hedge.settings import open_store
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from replay.render import explain_text
 
     enabled = args.format == "text"
-    with EventStore.open(create=False) as store:
+    with open_store(args, create=False) as store:
         doc = explain(store, args.decision, check=args.check, sets=args.sets,
                       progress=lambda total: counter("folding the session", total, enabled=enabled))
     if args.format == "json":

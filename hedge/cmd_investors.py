@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 from hedge.cli import UsageError
-from ui import htpasswd, state
+from hedge.settings import home as home_of
+from ui import htpasswd
 
 
-def default_file() -> Path:
-    """``$HEDGE_HOME/investors.htpasswd``."""
-    return state.hedge_home() / "investors.htpasswd"
+def default_file(home: Path) -> Path:
+    """``<home>/investors.htpasswd`` (``--home``, else ``$HEDGE_HOME``)."""
+    return home / "investors.htpasswd"
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -42,7 +43,7 @@ def read_password(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    path: Path = args.htpasswd or default_file()
+    path: Path = args.htpasswd or default_file(home_of(args))
     if args.action == "list":
         if args.name:
             raise UsageError("'list' takes no name")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 import msgspec
 
-from eventlog.store import resolve_home
 from hedge.progress import counter
+from hedge.settings import home as home_of
+from hedge.settings import of as settings_of
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -33,13 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from eventlog.migrate import migrate
     from hedge.cli import UsageError
 
-    url = args.to or os.environ.get("HEDGE_MIGRATE_TO")
+    settings = settings_of(args)
+    url = args.to or settings.migrate_to
     if not url:
         raise UsageError("--to postgresql://user:pass@host:port/db is required")
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
-    url = _with_env_password(url)
-    source = Path(args.source) if args.source else resolve_home() / "eventlog.sqlite"
+    url = _with_env_password(url, settings.pg_password.reveal())
+    source = Path(args.source) if args.source else home_of(args) / "eventlog.sqlite"
     with counter("migrating", None, enabled=args.format == "text") as tick:
         res = migrate(source, url, batch=args.batch, progress=tick)
     if args.format == "json":
@@ -50,11 +51,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_env_password(url: str) -> str:
-    """Let the password come from PGPASSWORD so it need not be on the command line."""
+def _with_env_password(url: str, pw: str) -> str:
+    """Let the password come from PGPASSWORD (``pw``) so it need not be on the command line."""
     from urllib.parse import quote, urlparse
 
-    pw = os.environ.get("PGPASSWORD")
     u = urlparse(url)
     if pw and u.password is None and u.hostname:
         user = u.username or "postgres"

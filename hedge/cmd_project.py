@@ -8,7 +8,6 @@ PostgreSQL log to run it on another host than the engine.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -28,17 +27,18 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlog.store import resolve_home
     from hedge.argcheck import int_in, seconds
     from hedge.cli import UsageError
+    from hedge.settings import home as home_of
+    from hedge.settings import of as settings_of
     from projections.runner import ProjectionError, run_projections
 
     seconds("--interval", args.interval)
     int_in("--batch", args.batch, 1, 10_000_000)
-    home = Path(resolve_home(getattr(args, "home", None)))
+    home = home_of(args)
     from hedge.accounts_cli import account_name
 
-    account = account_name(args.account)
+    account = account_name(args.account, settings=settings_of(args))
     stop = threading.Event()
     after = None
     refused: dict[str, list[str]] = {}
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         old = signal.signal(signal.SIGTERM, _term)
         old_int = signal.signal(signal.SIGINT, _term)
     try:
-        n = run_projections(home, os.environ.get("HEDGE_STORE_URL") or None, follow=args.follow,
+        n = run_projections(home, settings_of(args).store_url, follow=args.follow,
                             interval_s=args.interval, should_stop=stop.is_set, batch=args.batch,
                             account=account, after_sync=after)
     except ProjectionError as exc:

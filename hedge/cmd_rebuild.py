@@ -8,11 +8,9 @@ SIGKILL or a log that does not verify leave the previous projections as they wer
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 
@@ -35,18 +33,21 @@ def _sigterm_as_interrupt() -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlog.store import describe_store, resolve_home
+    from eventlog.store import describe_store
     from hedge.cli import UsageError
     from hedge.progress import counter
+    from hedge.settings import home as home_of
+    from hedge.settings import of as settings_of
     from projections.runner import ProjectionError, rebuild
 
     if args.batch < 1:
         raise UsageError("--batch: must be >= 1")
-    home = Path(resolve_home(getattr(args, "home", None)))
+    home = home_of(args)
+    store_url = settings_of(args).store_url
     old = _sigterm_as_interrupt()
     try:
         with counter("rebuild", None, enabled=not args.quiet) as tick:
-            stats = rebuild(home, os.environ.get("HEDGE_STORE_URL") or None, progress=tick, batch=args.batch,
+            stats = rebuild(home, store_url, progress=tick, batch=args.batch,
                             account=args.account)
     except ProjectionError as exc:
         raise UsageError(str(exc)) from None
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, old)
     if not args.quiet:
         rate = stats["events_per_s"]
-        print(f"rebuilt projections from {describe_store(home)}: {stats['events']:,} events "
+        print(f"rebuilt projections from {describe_store(home, store_url)}: {stats['events']:,} events "
               f"in {stats['seconds']:.2f} s" + (f" ({rate:,.0f} events/s)" if rate else "")
               + f" -> {home / 'state'}, {home / 'audit'}, {home / 'execution' / 'risk_vetoes.jsonl'}"
               + (f" (accounts: {', '.join(stats['accounts'])})" if len(stats.get("accounts", [])) > 1 else ""))

@@ -33,6 +33,7 @@ from eventlog.chaincheck import ChainBroken
 from eventlog.store import EventStore
 from hedge.cli import UsageError
 from hedge.progress import counter
+from hedge.settings import open_store
 
 if TYPE_CHECKING:
     from replay.source import Session
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("'all' is for --verify only (a what-if replays one session)")
         return _verify_all(args)
     rc = 0
-    with EventStore.open(create=False) as store:
+    with open_store(args, create=False) as store:
         session, broken = _load(store, args.session, past_break=args.verify and not (args.sets or args.out or args.sweep))
         doc: dict[str, object] = {}
         if args.verify:
@@ -122,7 +123,7 @@ def _verify_all(args: argparse.Namespace) -> int:
     from replay.verify import ReplayFailed, verify_session
 
     docs: list[dict[str, object]] = []
-    with EventStore.open(create=False) as store:
+    with open_store(args, create=False) as store:
         broken: ChainBroken | None = None
         try:
             infos = store.sessions()

@@ -54,13 +54,14 @@ def _time(text: str | None, flag: str) -> datetime | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlog.store import EventStore, resolve_home
     from hedge.cli import UsageError
+    from hedge.settings import home as home_of
+    from hedge.settings import open_store
     from projections.report import ReportError, build
 
-    home = Path(resolve_home(getattr(args, "home", None)))
+    home = home_of(args)
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
-    with EventStore.open(home, create=False) as store:
+    with open_store(args, create=False) as store:
         session = store.find_session(args.session)
         home = _audit_home(store, home, session.session_id, getattr(args, "account", None))
         head = store.head()

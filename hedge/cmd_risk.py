@@ -29,24 +29,24 @@ def _when(ns: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from config.loader import load_config
     from eventlog.accounts import check_name
-    from eventlog.store import EventStore
     from hedge.risk_reset import operator_name, policy_of, record_reset
+    from hedge.settings import of as settings_of
+    from hedge.settings import open_store
 
     reason = " ".join(args.reason.split())
     if not reason:
         raise UsageError("--reason: say why (it is recorded and shown on every later decision)")
     if len(reason) > 500:
         raise UsageError(f"--reason: at most 500 characters, got {len(reason)}")
-    name = args.account or os.environ.get("HEDGE_ACCOUNT") or load_config(getattr(args, "config", None)).config.runtime.account
+    settings = settings_of(args)
+    name = args.account or settings.account or load_config(settings.config_dir).config.runtime.account
     try:
         account = check_name(name)
     except ValueError as exc:
         raise UsageError(f"--account: {exc}") from None
-    with EventStore.open(create=False) as store:
+    with open_store(args, create=False) as store:
         seen = policy_of(store, account)
         if seen is None:
             raise UsageError(f"--account: no session of account {account!r} in {store.location} "

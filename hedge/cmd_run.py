@@ -4,7 +4,8 @@ Records ``SessionStarted`` (the normalised config and its hash) first and
 ``SessionEnded`` (with the summary) last; prints the session id at the start and
 a short summary at the end. Env flags keep the seeds' meaning: ``DRY_RUN=1``
 never sends real orders, ``BINANCE_TESTNET=1`` uses testnet endpoints,
-``EXECUTOR_ONCE=1`` is ``--once``. SIGHUP reloads the config directory: the change
+``EXECUTOR_ONCE=1`` is ``--once`` (all read once by the CLI: ``args.settings``). The
+session is wired by ``engine.bootstrap`` (venue, writer, engine, ``start``). SIGHUP reloads the config directory: the change
 is recorded as ``ConfigChanged`` (every changed key, old and new value, the new
 hash) and decisions after it use the new config; a bad edit is refused and the
 session goes on with the config it had.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 import time
@@ -26,6 +26,7 @@ from typing import Any
 from hedge.cli import UsageError
 from hedge.progress import counter
 from hedge.run_status import StatusLine, is_endless, start_lines
+from hedge.settings import of as settings_of
 
 STATUS_EVERY_S = 10.0
 
@@ -121,31 +122,31 @@ def _stop_side(name: str, thread: Any) -> None:
         print(f"hedge run: {name} stopped with an error: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _start_projections(home: Path, account: str) -> Any:
+def _start_projections(home: Path, account: str, store_url: str | None) -> Any:
     def start() -> Any:
         from projections.runner import ProjectionFollower
 
-        follower = ProjectionFollower(home, os.environ.get("HEDGE_STORE_URL") or None, account=account)
+        follower = ProjectionFollower(home, store_url, account=account)
         follower.start()
         return follower
 
     return _start_side("projections", start)
 
 
-def _start_alerts(home: Path, session_id: str) -> Any:
+def _start_alerts(home: Path, session_id: str, settings: Any) -> Any:
     """Telegram alerts for this session in their own thread, when TELEGRAM_BOT_TOKEN is set.
 
     A slow or failing Telegram never delays the loop: the follower reads the log on its own
     connection and records AlertSent/AlertFailed in its own alerter session.
     """
 
-    if not os.environ.get("TELEGRAM_BOT_TOKEN"):
+    if not settings.telegram.token:
         return None  # not configured: do not even import aiogram (seconds of start-up)
 
     def start() -> Any:
         from projections.alerts.follower import start_if_configured
 
-        return start_if_configured(home, os.environ.get("HEDGE_STORE_URL") or None, session_id=session_id)
+        return start_if_configured(home, settings.store_url, session_id=session_id, telegram=settings.telegram)
 
     return _start_side("alerts", start)
 
@@ -170,15 +171,23 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from config.flags import env_overrides, flags_of, with_env_flags
+    from config.flags import flags_of, with_flags
     from config.loader import load_config
-    from engine.bootstrap import SimOptions, VenueUnavailable, env_flag, make_venue, resolve_symbols
-    from engine.loop import Engine
-    from eventlog.store import EventStore, resolve_home
-    from eventlog.writer import LogWriter, WriterFailed
+    from engine.bootstrap import (
+        SimOptions,
+        VenueUnavailable,
+        build_engine,
+        make_venue,
+        resolve_symbols,
+        start_session,
+    )
+    from eventlog.store import EventStore
+    from eventlog.writer import WriterFailed
+    from hedge.settings import home as home_of
 
-    env = dict(os.environ)
-    loaded = with_env_flags(load_config(getattr(args, "config", None)), env)
+    settings = settings_of(args)
+    flag_overrides = settings.v6_overrides()
+    loaded = with_flags(load_config(getattr(args, "config", None)), flag_overrides)
     cfg = loaded.config
     speed = parse_speed(args.speed)
     until_ns = parse_until(args.until)
@@ -193,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     max_jump = getattr(args, "max_jump", None)
     if max_jump is not None and not (math.isfinite(max_jump) and 1 < max_jump <= 1e12):
         raise UsageError(f"--max-jump: must be a ratio in (1, 1e12], got {max_jump!r}")
-    once = bool(args.once or env_flag(env, "EXECUTOR_ONCE"))
+    once = bool(args.once or settings.executor_once)
     data_dir = Path(args.data) if args.data else None
     if data_dir is not None and not data_dir.is_dir():
         raise UsageError(f"--data: {data_dir} is not a directory")
@@ -203,14 +212,18 @@ def run(args: argparse.Namespace) -> int:
     symbols = resolve_symbols(loaded, requested, data_dir)
     session_id = _session_id(args.session_id)
     try:
-        venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed, max_jump), env)
+        venue = make_venue(args.venue, loaded, symbols, SimOptions(data_dir, args.seed, speed, max_jump), settings)
     except VenueUnavailable as exc:
         raise UsageError(str(exc)) from None
     from hedge.accounts_cli import account_name
 
-    account = account_name(getattr(args, "account", None), default=cfg.runtime.account)
-    home = resolve_home(getattr(args, "home", None))
-    store = EventStore.open(home)
+    account = account_name(getattr(args, "account", None), default=cfg.runtime.account, settings=settings)
+    home = home_of(args)
+
+    def open_store() -> EventStore:
+        return EventStore.open(home, settings.store_url, sync=settings.sqlite_sync)
+
+    store = open_store()
     if store.next_session_seq(session_id) != 1:
         store.close()
         raise UsageError(f"--session-id: session {session_id} already exists in {store.location}")
@@ -224,23 +237,20 @@ def run(args: argparse.Namespace) -> int:
         from engine.venues.binance.restart import resume_point
 
         venue.resume_from(resume_point(store, venue.mode, set(resume.sessions)) if resume.sessions else None)
-    gc = cfg.runtime.group_commit
-    clock = venue.clock()
-    # the simulator commits whole bar steps, so even a kill -9 leaves the log at a step
-    # boundary and the next session resumes exactly there (docs/accounts.md)
-    writer = LogWriter(store, session_id, clock_ns=clock.now_ns, max_batch=gc.max_batch,
-                       max_latency_ms=gc.max_latency_ms, step_atomic=venue.name == "sim")
     try:
         shadow = _make_shadow(home, cfg, args.shadow_sets, loaded.as_dict())
     except UsageError:
         lock.release()
         store.close()
         raise
-    engine = Engine(venue, writer, state=resume.state,
-                    on_event=shadow.on_event if shadow is not None else None)
+    # the simulator commits whole bar steps, so even a kill -9 leaves the log at a step
+    # boundary and the next session resumes exactly there (docs/accounts.md)
+    engine = build_engine(loaded, venue, store, session_id, state=resume.state, step_atomic=venue.name == "sim",
+                          on_event=shadow.on_event if shadow is not None else None)
+    writer = engine.writer
     from hedge.risk_reset import ResetPickup, pickup_start  # operator resets (docs/risk.md)
 
-    pickup = ResetPickup(lambda: EventStore.open(home), account, pickup_start(store, resume.sessions),
+    pickup = ResetPickup(open_store, account, pickup_start(store, resume.sessions),
                          on_error=lambda m: print(f"hedge run: {m}", file=sys.stderr, flush=True))
     stop: dict[str, bool] = {"reload": False}
     from hedge.run_signals import Out, Stopper
@@ -282,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
             return
         stop["reload"] = False
         try:
-            fresh = with_env_flags(load_config(getattr(args, "config", None)), env)
+            fresh = with_flags(load_config(getattr(args, "config", None)), flag_overrides)
         except Exception as exc:  # a bad edit never stops trading: keep the running config
             print(f"hedge run: config reload refused, still running on {engine.state.config_hash[:12]}: {exc}",
                   file=sys.stderr, flush=True)
@@ -302,8 +312,8 @@ def run(args: argparse.Namespace) -> int:
     params = {"bars": args.bars, "until": args.until, "speed": args.speed, "once": once,
               "seed": args.seed if args.seed is not None else cfg.runtime.sim.seed,
               "data": str(data_dir) if data_dir else None,
-              "dry_run": env_flag(env, "DRY_RUN"), "testnet": env_flag(env, "BINANCE_TESTNET"),
-              "v6_flags": flags_of(cfg), "v6_flags_env": sorted(env_overrides(env)),
+              "dry_run": settings.binance.dry_run, "testnet": settings.binance.testnet,
+              "v6_flags": flags_of(cfg), "v6_flags_env": sorted(flag_overrides),
               "shadow": {"sets": list(args.shadow_sets)} if shadow is not None else None}
     data_source = str(getattr(venue, "data_source", args.venue))
     follower = None
@@ -311,18 +321,15 @@ def run(args: argparse.Namespace) -> int:
     wall0 = time.perf_counter()
     reason = "error"
     try:
-        engine.start(engine_version=cfg.runtime.engine_version, mode=venue.mode, venue=venue.name,
-                     symbols=symbols, config=loaded.as_dict(), config_hash=loaded.config_hash,
-                     normalisations=list(loaded.normalisations), data_source=data_source,
-                     params=params, ts_event_ns=clock.now_ns(), account=account, account_opened=opened,
-                     resumed_at=(resume.last_seq, resume.last_hash))
+        start_session(engine, loaded, symbols, params=params, data_source=data_source, account=account,
+                      account_opened=opened, resumed_at=(resume.last_seq, resume.last_hash))
         out.say(f"session {session_id}  account {account} ({'new' if opened else _resumed_text(resume)})  "
                 f"venue {venue.name} ({venue.mode})  symbols {','.join(symbols)}  "
                 f"data {data_source}  config {loaded.config_hash[:12]}")
         if not args.no_projections:
             writer.flush()
-            follower = _start_projections(home, account)
-        alerter = _start_alerts(home, session_id)
+            follower = _start_projections(home, account, settings.store_url)
+        alerter = _start_alerts(home, session_id, settings)
         expected = _expected_steps(venue)
         total = args.bars or (expected if until_ns is None else None)  # --until: the data's end is not ours
         bar = not args.quiet and total is not None and speed is None and sys.stderr.isatty()
@@ -380,11 +387,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except BaseException as exc:
         try:
-            from eventlog.redact import env_redactor
+            from eventlog.redact import Redactor
 
             # an exception may carry an upstream's echo of a key: never into the log
             _end("interrupted" if isinstance(exc, KeyboardInterrupt)
-                 else env_redactor()(f"error: {type(exc).__name__}: {exc}"[:500]))
+                 else Redactor(*settings.secrets())(f"error: {type(exc).__name__}: {exc}"[:500]))
             writer.close()
         except Exception:
             pass

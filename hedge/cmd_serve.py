@@ -29,7 +29,9 @@ from pathlib import Path
 from hedge.accounts_cli import account_state_home
 from hedge.cli import UsageError
 from hedge.cmd_investors import default_file
-from ui import htpasswd, proxy, server, state
+from hedge.settings import home as home_of
+from hedge.settings import of as settings_of
+from ui import htpasswd, proxy, server
 from ui.auth import LoginCheck
 
 
@@ -94,7 +96,7 @@ def is_loopback(address: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    path: Path = (args.htpasswd or default_file()).resolve()
+    path: Path = (args.htpasswd or default_file(home_of(args))).resolve()
     if (args.tls_cert is None) != (args.tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together")
     if not (args.tls_cert or is_loopback(args.public_address) or args.insecure_http):
@@ -112,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not htpasswd.names(path):
         raise UsageError(f"no investor logins in {path}: add one with 'hedge investors add NAME'")
-    home = account_state_home(state.hedge_home(), getattr(args, "account", None))
-    record = state.hedge_home() / ".serve" / "nginx.json"
+    home = account_state_home(home_of(args), getattr(args, "account", None), settings_of(args))
+    record = home_of(args) / ".serve" / "nginx.json"
     if record.exists():
         said = proxy.stop_leftover(record)
         if said:

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from eventlog.store import EventStore, SessionInfo
+from eventlog.store import SessionInfo
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -102,10 +102,11 @@ def _pct(x: Any, sign: bool = True) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlog.store import resolve_home
+    from hedge.settings import home as home_of
+    from hedge.settings import open_store
 
-    home = Path(resolve_home(getattr(args, "home", None)))
-    with EventStore.open(home, create=False) as store:
+    home = home_of(args)
+    with open_store(args, create=False) as store:
         sessions = store.sessions()
     table = rows(home, sessions)
     if args.format == "json":

@@ -9,7 +9,6 @@ mirror current after every catch-up.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -31,13 +30,14 @@ def report(res: object) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from eventlog.accounts import account_home
-    from eventlog.store import resolve_home
     from hedge.cli import UsageError
+    from hedge.settings import home as home_of
+    from hedge.settings import of as settings_of
     from projections.mirror import mirror
 
-    root = Path(resolve_home(getattr(args, "home", None)))
+    root = home_of(args)
     try:
-        home = Path(account_home(root, args.account or os.environ.get("HEDGE_ACCOUNT") or "main"))
+        home = Path(account_home(root, args.account or settings_of(args).account or "main"))
     except ValueError as exc:
         raise UsageError(f"--account: {exc}") from None
     if not (home / "state").is_dir():

@@ -13,9 +13,12 @@ import msgspec
 
 from eventlog.chaincheck import NotAnEventLog
 from eventlog.sqlite_backend import NotSQLite
-from eventlog.store import EventStore, describe_store
+from eventlog.store import describe_store
 from eventlog.verify import VerifyResult, parse_head, verify
 from hedge.progress import counter
+from hedge.settings import home as home_of
+from hedge.settings import of as settings_of
+from hedge.settings import open_store
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -29,7 +32,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     parse_head(args.head)  # a malformed --head is a usage error before the log is opened
     try:
-        with EventStore.open(create=False, readonly=True) as store:
+        with open_store(args, create=False, readonly=True) as store:
             total = store.count()
             with counter("verifying", total, enabled=args.format == "text") as tick:
                 res = verify(store, published_head=args.head, progress=tick)
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(msgspec.to_builtins(res)))
     elif res.ok:
         print(f"ok: {res.events} events (seq {res.first_seq}..{res.last_seq}), {res.sessions} sessions, "
-              f"chain intact, head {res.last_seq}:{res.head_hash}  [{describe_store()}]")
+              f"chain intact, head {res.last_seq}:{res.head_hash}  [{describe_store(home_of(args), settings_of(args).store_url)}]")
     elif res.bad_seq is None:
         print(f"FAILED: {res.problem}")
     else:

@@ -31,7 +31,9 @@ from eventlog import events as E
 from projections.files import atomic_write
 
 if TYPE_CHECKING:
-    from projections.fold import Projector
+    from config.schema import HedgeConfig
+    from projections.nav import NavView
+    from projections.router import RouterView
 
 BUCKET = 100_000
 TS = pa.timestamp("ns")  # UTC (naive: DuckDB needs pytz for tz-aware values)
@@ -128,11 +130,13 @@ class AuditWriter:
 
     # -- rows ----------------------------------------------------------------------
 
-    def hooks(self, p: Projector) -> dict[type[E.Event], Callable[[Any], None]]:
-        """Per-event row builders that need the fold state right after the event (call them then)."""
+    def hooks(self, router: RouterView, nav_view: NavView,
+              cfg: Callable[[], HedgeConfig]) -> dict[type[E.Event], Callable[[Any], None]]:
+        """Per-event row builders that need the fold state right after the event (call them then):
+        the router's context of a fill, the NAV view's peak and drawdown, the config in force (``cfg()``)."""
         fills, nav = self.stateful["fills"], self.stateful["nav"]
-        return {E.OrderFilled: lambda ev: fills.append(_fill(ev, p)),
-                E.NavSnapshot: lambda ev: nav.append(_nav(ev, p))}
+        return {E.OrderFilled: lambda ev: fills.append(_fill(ev, router)),
+                E.NavSnapshot: lambda ev: nav.append(_nav(ev, nav_view, cfg()))}
 
     def segments(self, batch: list[E.Event]) -> list[list[E.Event]]:
         """The batch split at audit bucket boundaries (almost always the batch itself)."""
@@ -319,8 +323,8 @@ def _order(event: str) -> Callable[[Any], dict[str, Any]]:
     return row
 
 
-def _fill(ev: E.OrderFilled, p: Projector) -> dict[str, Any]:
-    plan_id, fallback = p.router.fill_context(ev.order_id, ev.is_maker)
+def _fill(ev: E.OrderFilled, router: RouterView) -> dict[str, Any]:
+    plan_id, fallback = router.fill_context(ev.order_id, ev.is_maker)
     return {**_head(ev), "order_id": ev.order_id, "trade_id": ev.trade_id, "plan_id": plan_id,
             "symbol": ev.symbol, "side": ev.side, "qty": ev.qty, "price": ev.price,
             "notional_usd": ev.qty * ev.price, "is_maker": ev.is_maker, "fee": ev.fee_usd,
@@ -341,11 +345,11 @@ def _fallback(ev: E.RouterFallback) -> dict[str, Any]:
             "waited_ms": ev.waited_ms}
 
 
-def _nav(ev: E.NavSnapshot, p: Projector) -> dict[str, Any]:
+def _nav(ev: E.NavSnapshot, nav: NavView, cfg: HedgeConfig) -> dict[str, Any]:
     return {**_head(ev), "nav_usd": ev.nav_usd, "wallet_balance": ev.wallet_balance,
             "unrealized_pnl": ev.unrealized_pnl, "available_balance": ev.available_balance,
-            "sources_ok": ev.sources_ok, "peak_nav_usd": p.nav.peak, "drawdown_frac": p.nav.dd_frac,
-            "dd_state": p.nav.dd_state(p.cfg)}
+            "sources_ok": ev.sources_ok, "peak_nav_usd": nav.peak, "drawdown_frac": nav.dd_frac,
+            "dd_state": nav.dd_state(cfg)}
 
 
 _LIQ_FIELDS = ("symbol", "side", "qty", "entry_price", "mark_price", "liquidation_price", "bankruptcy_price",

@@ -24,14 +24,11 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.rules.units import NS
 from eventlog import events as E
 from projections.files import StateFileError, dumps_line
-
-if TYPE_CHECKING:
-    from projections.fold import Projector
 
 MAX_BYTES = 64 * 1024 * 1024
 LOGS = ("events.jsonl", "orders_executed.jsonl", "order_metrics.jsonl")
@@ -196,8 +193,8 @@ class ExecLogsView:
                     {"positions": len(ev.positions), "open_orders": len(ev.open_orders),
                      "canceled_orders": len(ev.canceled_orders)})
 
-    def on_fill(self, ev: E.OrderFilled, p: Projector) -> None:
-        plan_id, fell_back = p.router.fill_context(ev.order_id, ev.is_maker)
+    def on_fill(self, ev: E.OrderFilled, plan_id: str | None, fell_back: bool) -> None:
+        """One fill; ``plan_id``/``fell_back``: the router's context of its order (``RouterView.fill_context``)."""
         self._event(ev, "fill", ev.symbol, ev.qty, ev.price, ev.is_maker, ev.slippage_bps, {
             "order_id": ev.order_id, "trade_id": ev.trade_id, "side": ev.side, "fee_usd": ev.fee_usd,
             "realized_pnl": ev.realized_pnl, "plan_id": plan_id, "fallback": fell_back})

@@ -25,7 +25,7 @@ from projections.nav import NavView
 from projections.positions import PositionsView
 from projections.risk import RiskView
 from projections.router import RouterView
-from projections.seed_docs import render_seed_documents
+from projections.seed_docs import SeedViews, render_seed_documents
 from projections.shadow import DecisionFold
 from projections.suggestions import TUNING_TYPES, TuningFold
 from projections.telemetry import ErrorsView, LatencyView, MarketDataView
@@ -190,7 +190,10 @@ class Projector:
             "kpis_v7.json": {**render_kpis(views, router, aum), "windows": self.windows.render(self.now_ns)},
         }
         router.update(self.latency.render())
-        docs.update(render_seed_documents(self, docs))
+        docs.update(render_seed_documents(SeedViews(
+            cfg=cfg, now_ns=self.now_ns, symbols=self.symbols, config_hash=self.config_hash, flag_env=self.flag_env,
+            flags_ns=self.flags_ns, nav=self.nav, risk=self.risk, intel=self.intel, market=self.market,
+            errors=self.errors, tuning=self.tuning), docs))
         for name, doc in docs.items():
             doc.update(self.header(name.removesuffix(".json")))
         docs["execution_health.json"]["schema"] = "execution_health_v1"  # the seed's schema tag
@@ -337,7 +340,8 @@ def _canceled(p: Projector, ev: E.OrderCanceled | E.OrderExpired) -> None:
 
 
 def _filled(p: Projector, ev: E.OrderFilled) -> None:
-    p.exec_logs.on_fill(ev, p)  # before the router folds it: its fallback context is per order
+    # before the router folds it: its fallback context is per order
+    p.exec_logs.on_fill(ev, *p.router.fill_context(ev.order_id, ev.is_maker))
     p.router.on_fill(ev)
     p.positions.on_fill(ev, p.leverage, p.base_nav)
     p.windows.on_fill(ev.ts_event_ns, ev.fee_usd, ev.realized_pnl, p.risk.on_fill(ev))

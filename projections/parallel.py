@@ -56,7 +56,7 @@ def build_range(home: str, store_url: str | None, first: int, last: int, bucket_
                 p.apply_all(evs)
         stop = min((last + 1) * bucket_size, last_seq)
         audit = AuditWriter(Path(audit_dir) if audit_dir else Path(home) / "audit", start - 1, bucket_size)
-        hook = audit.hooks(p).get
+        hook = audit.hooks(p.router, p.nav, lambda: p.cfg).get
         warm = set(WARM_TYPES)
         n = 0
         for evs in store.read_batches(start, stop=stop, batch=batch):

@@ -191,7 +191,7 @@ class Projection:
         proj = self.proj
         apply = proj.apply
         audit = self.audit
-        hooks = audit.hooks(proj)
+        hooks = audit.hooks(proj.router, proj.nav, lambda: proj.cfg)
         hook = hooks.get
         rows = self.audit_rows
         accepts = proj.accepts
@@ -236,7 +236,8 @@ class Projection:
             log.sync()
         self.proj.veto_seq = self.vetoes.stored_seq()
         docs = self.proj.documents()
-        docs.update(self.shadow.documents(self.proj))
+        p = self.proj
+        docs.update(self.shadow.documents(p.decisions, p.cfg, p.session_id, p.header))
         for name, doc in docs.items():
             write_json(self.paths.state / name, doc)
         for name, rows in self.proj.list_documents(docs).items():

@@ -11,6 +11,7 @@ made on the same bar (same symbol and decision time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,8 @@ from engine.rules.units import NS
 from eventlog.events import Event, FundingApplied, OrderFilled, RiskDecided, SessionStarted
 
 if TYPE_CHECKING:
+    from config.schema import HedgeConfig
     from eventlog.store import EventStore
-    from projections.fold import Projector
 
 MIN_SAMPLE = 20
 SHADOW_DIR = "shadow"
@@ -98,16 +99,19 @@ class ShadowReader:
                     raise
                 # the shadow thread created the file but not its table yet: next catch-up
 
-    def documents(self, p: Projector) -> dict[str, dict[str, Any]]:
-        self.catch_up(p.session_id)
-        sf, lf = self.fold, p.decisions
+    def documents(self, live: DecisionFold, cfg: HedgeConfig, session_id: str | None,
+                  header: Callable[[str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The two shadow files: this shadow fold beside the live one (``live``) of ``session_id``;
+        ``header(name)`` is the projector's state-file header."""
+        self.catch_up(session_id)
+        sf, lf = self.fold, live
         overlay = list(self.started.params.get("set", [])) if self.started is not None else []
-        enabled = p.cfg.runtime.v6_flags.pipeline_v6_shadow_enabled
+        enabled = cfg.runtime.v6_flags.pipeline_v6_shadow_enabled
         gen = sf.last_ns / NS if sf.last_ns else None
         total = sum(sf.counts.values())
         head: dict[str, Any] = {"total": total, "allowed": sf.counts["allow"] + sf.counts["clamp"], "vetoed": sf.counts["veto"],
                 "clamped": sf.counts["clamp"], "generated_ts": gen, "enabled": enabled, "overlay": overlay,
-                "live_session_id": p.session_id, "shadow_session_id": self.started.session_id if self.started else None}
+                "live_session_id": session_id, "shadow_session_id": self.started.session_id if self.started else None}
         keys = sorted(set(sf.outcomes) & set(lf.outcomes))
         agree = sum(1 for k in keys if (sf.outcomes[k] == "veto") == (lf.outcomes[k] == "veto"))
         warm: str | None = None
@@ -134,5 +138,5 @@ class ShadowReader:
         docs: dict[str, dict[str, Any]] = {"pipeline_v6_shadow_head.json": head,
                                            "pipeline_v6_compare_summary.json": compare}
         for name, doc in docs.items():
-            doc.update(p.header(name.removesuffix(".json")))
+            doc.update(header(name.removesuffix(".json")))
         return docs

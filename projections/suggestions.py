@@ -10,7 +10,7 @@ them from. ``TuningFold`` keeps what was applied: every ``ConfigChanged`` whose
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -23,6 +23,7 @@ from engine.rules.autotune import (
     propose_weight,
     router_proposals,
 )
+from engine.rules.intel.book import IntelBook
 from engine.rules.units import NS
 from eventlog.events import (
     ConfigChanged,
@@ -33,9 +34,6 @@ from eventlog.events import (
     RouterFallback,
     SessionStarted,
 )
-
-if TYPE_CHECKING:
-    from projections.fold import Projector
 
 SOURCES = ("autotune", "feedback_allocator")
 TUNING_TYPES = frozenset({OrderSubmitted, OrderRejected, RouterFallback, OrderFilled, SessionStarted, ConfigChanged})
@@ -82,13 +80,12 @@ class TuningFold:
                 "last_changes": self.last_changes[source]}
 
 
-def render_router_suggestions(p: Projector) -> dict[str, Any]:
-    cfg = p.cfg
+def render_router_suggestions(cfg: HedgeConfig, tuning: TuningFold, symbols: list[str]) -> dict[str, Any]:
     flags = cfg.runtime.v6_flags
     rows = []
-    for sym, (cur, new, ev, why) in router_proposals(p.tuning.evidence, cfg, p.symbols).items():
+    for sym, (cur, new, ev, why) in router_proposals(tuning.evidence, cfg, symbols).items():
         changes = {k: getattr(new, k) for k in POLICY_KEYS if getattr(new, k) != getattr(cur, k)}
-        in_force_by_autotune = sym in p.tuning.touched["autotune"] and sym in cfg.runtime.router.symbols
+        in_force_by_autotune = sym in tuning.touched["autotune"] and sym in cfg.runtime.router.symbols
         rows.append({
             "symbol": sym, "current": cur.as_dict(), "proposed": new.as_dict(), "changes": changes,
             "evidence": ev, "reasons": why,
@@ -103,17 +100,17 @@ def render_router_suggestions(p: Projector) -> dict[str, Any]:
         "router_autotune_v6_enabled": enabled, "router_autotune_v6_apply_enabled": apply,
         "mode": "apply" if enabled and apply else "propose",
         "cadence_h": cfg.runtime.autotune_every_h, "min_fills": MIN_FILLS,
-        "applied": p.tuning.applied("autotune"),
+        "applied": tuning.applied("autotune"),
     }
 
 
-def render_allocation_suggestions(p: Projector) -> dict[str, Any]:
-    cfg = p.cfg
+def render_allocation_suggestions(cfg: HedgeConfig, book: IntelBook, tuning: TuningFold,
+                                  symbols: list[str]) -> dict[str, Any]:
     on = cfg.runtime.v6_flags.feedback_allocator_v6_enabled
     weights = cfg.strategy.symbol_weights
     rows = []
-    for sym in p.symbols:
-        w, why, ev = propose_weight(p.intel.book, sym, cfg)
+    for sym in symbols:
+        w, why, ev = propose_weight(book, sym, cfg)
         cur = weights.get(sym, 1.0)
         rows.append({"symbol": sym, "suggested_weight": w, "current_weight": cur, "rationale": why,
                      "evidence": ev, "applied": on and cur == w})
@@ -126,5 +123,5 @@ def render_allocation_suggestions(p: Projector) -> dict[str, Any]:
             "feedback_allocator_v6_enabled": on, "cadence_h": cfg.runtime.autotune_every_h,
         },
         "symbols": rows,
-        "applied": p.tuning.applied("feedback_allocator"),
+        "applied": tuning.applied("feedback_allocator"),
     }

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from config.schema import HedgeConfig
 from engine.rules.indicators import percentile
 from engine.rules.units import HOUR_NS, NS
 from eventlog.events import (
@@ -27,9 +28,6 @@ from eventlog.events import (
     RoutePlanned,
     VenueError,
 )
-
-if TYPE_CHECKING:
-    from projections.fold import Projector
 
 WINDOW = 500
 ERRORS_KEPT = 20
@@ -65,16 +63,16 @@ class MarketDataView:
         if ev.mark_price > 0:
             self.mark[ev.symbol] = (ev.mark_price, ev.ts_event_ns)
 
-    def render_funding(self, p: Projector) -> dict[str, Any]:
-        sim = p.cfg.runtime.sim
+    def render_funding(self, cfg: HedgeConfig, symbols: list[str], now_ns: int) -> dict[str, Any]:
+        sim = cfg.runtime.sim
         h = sim.funding_interval_h
         period_ns = int(h * HOUR_NS)
         per_year = 365 * 24 / h
         rows = []
-        for sym in sorted(set(p.symbols) | set(self.rate)):
+        for sym in sorted(set(symbols) | set(self.rate)):
             r = self.rate.get(sym)
             rate, ts, src = r if r is not None else (None, None, "none")
-            nxt = ((p.now_ns // period_ns) + 1) * period_ns if p.now_ns and period_ns > 0 else None
+            nxt = ((now_ns // period_ns) + 1) * period_ns if now_ns and period_ns > 0 else None
             rows.append({
                 "symbol": sym, "funding_rate": rate, "next_funding_rate": rate,
                 "annualized": rate * per_year if rate is not None else None,
@@ -84,9 +82,9 @@ class MarketDataView:
         return {"symbols": rows, "interval_h": h,
                 "note": "next_funding_rate is the last known rate (the venue publishes the predicted rate with the mark)"}
 
-    def render_basis(self, p: Projector) -> dict[str, Any]:
+    def render_basis(self, symbols: list[str]) -> dict[str, Any]:
         rows = []
-        for sym in sorted(set(p.symbols) | set(self.mark) | set(self.last)):
+        for sym in sorted(set(symbols) | set(self.mark) | set(self.last)):
             m = self.mark.get(sym)
             la = self.last.get(sym)
             basis = (m[0] - la[0]) if m and la else None
@@ -172,15 +170,14 @@ class ErrorsView:
 # ----------------------------------------------------------------------------- renderings
 
 
-def render_nav(nav_state: dict[str, Any], p: Projector) -> dict[str, Any]:
+def render_nav(nav_state: dict[str, Any], zar: float | None, now_ns: int) -> dict[str, Any]:
     """``nav.json`` in the seed's shape (values from ``nav_state.json``), ZAR when configured."""
-    zar = p.cfg.runtime.usd_zar_rate
     nav = nav_state.get("nav_total")
     total = nav_state["aum"]["total"]
     return {
         "nav_total": nav, "nav_age_s": nav_state.get("nav_age_s"), "sources_ok": nav_state.get("sources_ok"),
         "aum": dict(nav_state["aum"]), "nav_health_snapshot": dict(nav_state["nav_health_snapshot"]),
-        "updated_at": p.now_ns / NS if p.now_ns else None, "usd_zar_rate": zar,
+        "updated_at": now_ns / NS if now_ns else None, "usd_zar_rate": zar,
         "nav_total_zar": nav * zar if zar is not None and nav is not None else None,
         "aum_total_zar": total * zar if zar is not None and total is not None else None,
     }
@@ -193,28 +190,29 @@ def render_positions_list(positions_state: dict[str, Any]) -> list[dict[str, Any
             for r in positions_state["positions"]]
 
 
-def render_execution_health(p: Projector, router: dict[str, Any], risk: dict[str, Any]) -> dict[str, Any]:
+def render_execution_health(router: dict[str, Any], risk: dict[str, Any], vetoes_by_gate: dict[str, int],
+                            errors: ErrorsView, venue_errors: dict[str, int]) -> dict[str, Any]:
     return {
         "router": {k: router.get(k) for k in ("maker_fill_rate", "fallback_ratio", "slippage_p50", "slip_q95",
                                               "router_health_score", "quality", "latency_ms", "twap")},
         "risk": {"risk_mode": risk["risk_mode"], "dd_state": risk["dd_state"]["state"], "dd_frac": risk["dd_frac"],
                  "daily_loss_frac": risk["daily_loss_frac"], "decisions": risk["decisions"],
-                 "vetoes_by_gate": dict(sorted(p.risk.by_gate.items()))},
-        "errors": list(p.errors.recent),
-        "errors_total": sum(p.risk.venue_errors.values()),
+                 "vetoes_by_gate": dict(sorted(vetoes_by_gate.items()))},
+        "errors": list(errors.recent),
+        "errors_total": sum(venue_errors.values()),
     }
 
 
-def render_probe(p: Projector) -> dict[str, Any]:
+def render_probe(cfg: HedgeConfig, config_hash: str | None, flag_env: list[str], flags_ns: int) -> dict[str, Any]:
     from config.flags import flags_of
 
-    return {"engine_version": p.cfg.runtime.engine_version, "flags": flags_of(p.cfg),
-            "env_overrides": list(p.flag_env), "config_hash": p.config_hash,
-            "ts": p.flags_ns / NS if p.flags_ns else None}
+    return {"engine_version": cfg.runtime.engine_version, "flags": flags_of(cfg),
+            "env_overrides": list(flag_env), "config_hash": config_hash,
+            "ts": flags_ns / NS if flags_ns else None}
 
 
-def render_synced(p: Projector, positions: list[dict[str, Any]], nav: dict[str, Any]) -> dict[str, Any]:
+def render_synced(cfg: HedgeConfig, positions: list[dict[str, Any]], nav: dict[str, Any]) -> dict[str, Any]:
     from config.flags import flags_of
 
-    return {"items": positions, "nav": nav.get("nav_total"), "engine_version": p.cfg.runtime.engine_version,
-            "v6_flags": flags_of(p.cfg), "updated_at": nav.get("updated_at")}
+    return {"items": positions, "nav": nav.get("nav_total"), "engine_version": cfg.runtime.engine_version,
+            "v6_flags": flags_of(cfg), "updated_at": nav.get("updated_at")}

@@ -246,18 +246,14 @@ def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market
     None lets the simulated venue take them from the config, as a generated market does.
     ``opened``: the recorded session's ``AccountOpened`` fields (``Recorded.opened``).
     """
-    from engine.loop import Engine
-    from engine.venues.sim import SimVenue
+    from engine.bootstrap import SimOptions, make_sim_venue, open_session
     from eventlog.accounts import DEFAULT_ACCOUNT
-    from eventlog.writer import LogWriter
 
     cfg = loaded.config
     symbols = list(session.started.symbols)
     sid = _session_id(scratch, session.session_id, loaded.config_hash)
-    venue = SimVenue(cfg, symbols, market, data_source=f"replay:{session.session_id}", filters=filters)
-    gc = cfg.runtime.group_commit
-    writer = LogWriter(scratch, sid, clock_ns=venue.clock().now_ns, max_batch=gc.max_batch,
-                       max_latency_ms=gc.max_latency_ms, background=False)
+    venue = make_sim_venue(loaded, symbols, SimOptions(market=market, data_source=f"replay:{session.session_id}",
+                                                       filters=filters))
     steps = {"n": 0}
     fold = MetricsFold()  # folds exactly the events the writer records (SessionEnded aside)
 
@@ -268,16 +264,12 @@ def simulate(scratch: EventStore, session: Session, loaded: LoadedConfig, market
             if steps["n"] % 1000 == 0:
                 progress(steps["n"])
 
-    engine = Engine(venue, writer, on_event=on_event)
     t0 = time.perf_counter()
-    engine.start(engine_version=cfg.runtime.engine_version, mode="sim", venue="sim", symbols=symbols,
-                 config=loaded.as_dict(), config_hash=loaded.config_hash,
-                 normalisations=list(loaded.normalisations), data_source=f"replay:{session.session_id}",
-                 params=params, ts_event_ns=venue.clock().now_ns(), account=DEFAULT_ACCOUNT,
-                 account_opened=account_opened(scratch, cfg, opened))
+    engine = open_session(loaded, venue, scratch, sid, symbols, params=params, account=DEFAULT_ACCOUNT,
+                          account_opened=account_opened(scratch, cfg, opened), on_event=on_event, background=False)
     reason = engine.run()
     engine.end(reason)
-    writer.close()
+    engine.writer.close()
     elapsed = time.perf_counter() - t0
     return SimRun(sid, fold.result(), elapsed, engine.bar_steps)
 

@@ -44,8 +44,8 @@ VETO_TAIL_BYTES = 512 * 1024
 
 
 def hedge_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: ``home`` if given, else ``$HEDGE_HOME``, else ``./logs``."""
-    return Path(home or os.environ.get("HEDGE_HOME") or "logs")
+    """The data directory: ``home`` if given (the CLI passes ``--home``, else ``$HEDGE_HOME``), else ``./logs``."""
+    return Path(home or "logs")
 
 
 def state_dir(home: Path) -> Path:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -41,7 +41,6 @@ from engine.venues.mark_data import MarkModel
 from engine.venues.sim_matching import SimMatching
 from engine.venues.sim_stops import path_points
 from eventlog.events import (
-    Event,
     ExchangeFiltersLoaded,
     FundingDataGap,
     KlineClosed,
@@ -256,17 +255,7 @@ class SimVenue:
             return [self.matching.nav_update(ts, sources_ok=False)]
         return [self.matching.nav_update(ts)] if feed == "normal" and snap else []
 
-    # -- resume (engine/venues/sim_resume.py) ------------------------------------------
-
-    def resume(self, events: Iterable[Event]) -> int:
-        """Restore the paper account from an account's earlier events; returns bar steps skipped."""
-        from engine.venues.sim_resume import SimResume
-
-        fold = SimResume()
-        for ev in events:
-            fold.apply(ev)
-        fold.restore(self)
-        return fold.n_steps
+    # -- resume (engine/venues/sim_resume.py folds the log; it installs its books here) ----
 
     def restore_counters(self, n_steps: int, last_close_ns: int, feed: FeedState) -> None:
         """The bar counters and account-feed state after ``n_steps`` past bar steps."""

@@ -17,9 +17,8 @@ module goes through :func:`redact`.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -35,6 +34,8 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+
+from config.settings import TelegramSettings
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 # Telegram tokens are "<bot id>:<35 url-safe chars>"; also catch them inside URLs.
@@ -56,24 +57,27 @@ class Delivery:
 
 @dataclass(frozen=True)
 class TelegramTarget:
-    """Where to send: token, chat and Bot API base (from the environment by default)."""
+    """Where to send: token, chat and Bot API base (``TELEGRAM_*``, read once by the CLI)."""
 
     token: str
     chat_id: str
     api_base: str = DEFAULT_API_BASE
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> TelegramTarget:
-        """``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_CHAT_ID``, ``TELEGRAM_API_BASE`` (optional)."""
-        e = os.environ if env is None else env
-        token = (e.get("TELEGRAM_BOT_TOKEN") or "").strip()
-        chat = (e.get("TELEGRAM_CHAT_ID") or "").strip()
+    def from_env(cls, env: Mapping[str, str]) -> TelegramTarget:
+        """``from_settings`` over the ``TELEGRAM_*`` entries of a mapping given to it."""
+        return cls.from_settings(TelegramSettings.from_env(env))
+
+    @classmethod
+    def from_settings(cls, s: TelegramSettings) -> TelegramTarget:
+        """``TELEGRAM_BOT_TOKEN``, ``TELEGRAM_CHAT_ID``, ``TELEGRAM_API_BASE`` (optional), checked."""
+        token, chat = s.token.reveal(), s.chat_id
         if not token or not chat:
             missing = [k for k, v in (("TELEGRAM_BOT_TOKEN", token), ("TELEGRAM_CHAT_ID", chat)) if not v]
             raise ValueError(f"{' and '.join(missing)} not set (needed to send; --preview needs neither)")
         if not _TOKEN_SHAPE.match(token):
             raise ValueError("TELEGRAM_BOT_TOKEN does not look like a bot token (digits:rest)")
-        base = (e.get("TELEGRAM_API_BASE") or DEFAULT_API_BASE).rstrip("/")
+        base = (s.api_base or DEFAULT_API_BASE).rstrip("/")
         return cls(token=token, chat_id=chat, api_base=base)
 
     def __repr__(self) -> str:  # never print the token

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.settings import TelegramSettings
 from eventlog.events import AlertFailed, AlertSent, SessionStarted
 from eventlog.store import EventStore, resolve_home
 from eventlog.writer import LogWriter
@@ -240,7 +241,7 @@ class AlertFollower:
         return self._thread is not None and self._thread.is_alive()
 
     def _main(self) -> None:
-        token = self.target.token if self.target else os.environ.get("TELEGRAM_BOT_TOKEN")
+        token = self.target.token if self.target else None
         try:
             asyncio.run(self._amain())
         except BaseException as exc:  # the engine must never see this
@@ -253,7 +254,9 @@ class AlertFollower:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()
-        target = self.target or TelegramTarget.from_env()
+        target = self.target
+        if target is None:
+            raise ValueError("no Telegram target (TELEGRAM_BOT_TOKEN / TELEGRAM_CHAT_ID)")
         with single_instance(self.home), EventStore.open(self.home, self.store_url) as store:
             runner = AlertRunner(store, TelegramSender(target), sessions=self.sessions, poll_s=self.poll_s,
                                  skip_backlog=self.skip_backlog, log=self._log)
@@ -263,18 +266,17 @@ class AlertFollower:
 
 def start_if_configured(
     home: str | os.PathLike[str] | None = None, store_url: str | None = None, *,
-    session_id: str | None = None, env: dict[str, str] | None = None,
+    session_id: str | None = None, telegram: TelegramSettings | None = None,
 ) -> AlertFollower | None:
     """For ``hedge run``: start a follower thread for this session when Telegram is configured.
 
     Returns ``None`` (and starts nothing) unless ``TELEGRAM_BOT_TOKEN`` is set; a bad
     setting (no chat id, malformed token) is one stderr line, never an exception.
     """
-    e = os.environ if env is None else env
-    if not e.get("TELEGRAM_BOT_TOKEN"):
+    if telegram is None or not telegram.token:
         return None
     try:
-        target = TelegramTarget.from_env(dict(e))
+        target = TelegramTarget.from_settings(telegram)
     except ValueError as exc:
         print(f"hedge alerts: not started: {exc}", file=sys.stderr, flush=True)
         return None

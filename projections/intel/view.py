@@ -9,17 +9,14 @@ fills, funding) and renders it here. Windows (documented in the file): ``all``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from config.schema import HedgeConfig
 from engine.rules.indicators import atr_regime
 from engine.rules.intel.book import IntelBook, SymbolIntel
 from engine.rules.intel.scores import conviction, hybrid_score, signal_strength
 from engine.rules.units import NS
 from eventlog.events import IntentEmitted
-
-if TYPE_CHECKING:
-    from projections.fold import Projector
-
 
 
 class IntelView:
@@ -34,13 +31,13 @@ class IntelView:
         if not ev.reduce_only:
             self.last_entry[ev.symbol] = ev
 
-    def _symbols(self, p: Projector) -> list[str]:
-        return sorted(set(p.symbols) | set(self.book.syms))
+    def _symbols(self, symbols: list[str]) -> list[str]:
+        return sorted(set(symbols) | set(self.book.syms))
 
-    def render_expectancy(self, p: Projector) -> dict[str, Any]:
-        w = p.cfg.runtime.signal_gate.expectancy_window
+    def render_expectancy(self, cfg: HedgeConfig, symbols: list[str]) -> dict[str, Any]:
+        w = cfg.runtime.signal_gate.expectancy_window
         syms = {}
-        for sym in self._symbols(p):
+        for sym in self._symbols(symbols):
             s = self.book.syms.get(sym)
             o = s.open if s is not None else None
             syms[sym] = {
@@ -61,11 +58,10 @@ class IntelView:
                           "expectancy_usd = mean net; expectancy_frac = mean net / entry notional",
         }
 
-    def render_scores(self, p: Projector) -> dict[str, Any]:
-        cfg = p.cfg
+    def render_scores(self, cfg: HedgeConfig, symbols: list[str]) -> dict[str, Any]:
         ar = cfg.strategy.atr_regime
         rows: list[dict[str, Any]] = []
-        for sym in self._symbols(p):
+        for sym in self._symbols(symbols):
             sc = self.book.score(sym, cfg)
             s = self.book.syms.get(sym) or SymbolIntel(sym, cfg)
             maker, slip, nfills = self.book.router_quality(sym)
@@ -88,11 +84,10 @@ class IntelView:
             "expectancy": i_cfg.w_expectancy, "trend": i_cfg.w_trend, "volatility": i_cfg.w_volatility,
             "router": i_cfg.w_router, "liquidity": i_cfg.w_liquidity}}
 
-    def render_hybrid(self, p: Projector) -> dict[str, Any]:
-        cfg = p.cfg
+    def render_hybrid(self, cfg: HedgeConfig, symbols: list[str]) -> dict[str, Any]:
         ic = cfg.strategy.intel
         rows = []
-        for sym in self._symbols(p):
+        for sym in self._symbols(symbols):
             score = self.book.score(sym, cfg).score
             last = self.last_entry.get(sym)
             sig: float | None = None

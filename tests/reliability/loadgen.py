@@ -9,6 +9,7 @@ durable and its own resident memory, and at the end a summary line.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -37,7 +38,7 @@ def main(rate: float, seconds: float) -> None:
     def clock() -> int:
         return sim_ns[0]
 
-    store = EventStore.open()
+    store = EventStore.open(os.environ.get("HEDGE_HOME"), os.environ.get("HEDGE_STORE_URL"))  # from the load test
     sid = str(uuid.uuid4())
     w = LogWriter(store, sid, clock_ns=clock, max_batch=4096, max_latency_ms=5)
     w.emit(SessionStarted, stream="session", ts_event_ns=clock(), engine_version="loadgen", mode="sim",

@@ -16,7 +16,8 @@ from urllib.parse import quote, quote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog.redact import MIN_PIECE, Redactor, secrets_from_env, upstream_error
+from config.settings import Settings
+from eventlog.redact import MIN_PIECE, Redactor, upstream_error
 
 ALNUM = string.ascii_letters + string.digits
 secrets = st.text(ALNUM + "-_+/=:", min_size=16, max_size=80).filter(lambda s: s.strip() == s)
@@ -76,4 +77,4 @@ def test_a_binance_error_body_becomes_a_code_and_a_scrubbed_message() -> None:
 
 def test_secrets_from_env_includes_the_database_password() -> None:
     env = {"BINANCE_API_KEY": "k" * 20, "HEDGE_STORE_URL": "postgresql://u:p%40ss-w0rd-long@h/db"}
-    assert set(secrets_from_env(env)) >= {"k" * 20, "p@ss-w0rd-long"}
+    assert set(Settings.from_env(env).secrets()) >= {"k" * 20, "p@ss-w0rd-long"}

@@ -7,6 +7,7 @@ import string
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from config.settings import TelegramSettings
 from projections.alerts.delivery import TelegramTarget, redact
 from projections.alerts.follower import start_if_configured
 from projections.alerts.text import TITLES, Snapshot, render
@@ -78,6 +79,6 @@ def test_target_repr_hides_the_token_and_env_is_validated() -> None:
 
 
 def test_start_if_configured_starts_nothing_without_a_token(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert start_if_configured(env={}) is None
-    assert start_if_configured(env={"TELEGRAM_BOT_TOKEN": "12345:abcdefghijklmnop"}) is None
+    assert start_if_configured(telegram=TelegramSettings.from_env({})) is None
+    assert start_if_configured(telegram=TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": "12345:abcdefghijklmnop"})) is None
     assert "TELEGRAM_CHAT_ID not set" in capsys.readouterr().err

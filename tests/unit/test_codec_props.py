@@ -109,7 +109,7 @@ def test_upcasting_leaves_the_stored_bytes_alone(tick_v3: None, home: Any) -> No
     from eventlog.verify import verify
 
     payload = _v1_tick_payload()
-    with EventStore.open() as store:
+    with EventStore.open(home) as store:
         store.append_encoded([("ab" * 16, 3, "MarketTick", payload)])
         [[row]] = list(store.rows())
         assert row[4][32:] == payload

@@ -165,7 +165,7 @@ def test_empty_log_renders_every_file_with_nulls_and_valid_schema(tmp_path: Path
     p = Projector()
     docs: dict[str, Any] = p.documents()
     docs.update(p.list_documents(docs))
-    docs.update(ShadowReader(tmp_path).documents(p))
+    docs.update(ShadowReader(tmp_path).documents(p.decisions, p.cfg, p.session_id, p.header))
     manifest = load_manifest()["files"]
     assert set(docs) == {n for n, s in manifest.items() if s["format"] == "json"}
     for name, doc in docs.items():

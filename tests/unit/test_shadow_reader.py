@@ -19,4 +19,4 @@ def test_a_shadow_log_without_its_table_yet_reads_as_empty(tmp_path: Path) -> No
     assert r.seq == 0 and r.started is None
     p = Projector()
     p.session_id = sid
-    assert r.documents(p)["pipeline_v6_shadow_head.json"]["total"] == 0
+    assert r.documents(p.decisions, p.cfg, p.session_id, p.header)["pipeline_v6_shadow_head.json"]["total"] == 0

@@ -1,4 +1,8 @@
-"""Binance settings from the environment: endpoints, keys, mode; and the secret redactor.
+"""Binance settings: endpoints, keys, mode; and the secret redactor.
+
+The CLI reads the variables once (``config.settings.BinanceSettings``); ``from_settings``
+turns them into the venue's ``BinanceEnv`` (``load_env`` parses a mapping given to it, for
+tests). Nothing here reads the process environment.
 
 * ``BINANCE_API_KEY`` / ``BINANCE_API_SECRET`` - keys (needed unless ``DRY_RUN=1``).
 * ``BINANCE_TESTNET=1`` - testnet endpoints.
@@ -18,25 +22,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from config.settings import BinanceSettings
 from eventlog.redact import Redactor
 
-__all__ = ["BinanceEnv", "BinanceEnvError", "Redactor", "Secrets", "load_env"]
+__all__ = ["BinanceEnv", "BinanceEnvError", "Redactor", "Secrets", "from_settings", "load_env"]
 
 MAINNET_REST = "https://fapi.binance.com"
 MAINNET_STREAM = "wss://fstream.binance.com"
 TESTNET_REST = "https://testnet.binancefuture.com"
 TESTNET_STREAM = "wss://fstream.binancefuture.com"
 ROUTES = ("public", "market", "private")
-_TRUE = {"1", "true", "yes", "on"}
 
 
 class BinanceEnvError(ValueError):
     """The environment asks for something impossible (e.g. live trading without keys)."""
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    v = env.get(name)
-    return default if v is None or v == "" else v.strip().lower() in _TRUE
 
 
 class Secrets:
@@ -82,19 +81,25 @@ class BinanceEnv:
         return f"{base}/{route}" if self.routed else base
 
 
-def load_env(env: Mapping[str, str], dry_run_default: bool = False,
-             testnet_default: bool = False) -> BinanceEnv:
-    """Read the ``BINANCE_*`` and ``DRY_RUN`` variables (``env`` is usually ``os.environ``).
+def from_settings(s: BinanceSettings, dry_run_default: bool = False,
+                  testnet_default: bool = False) -> BinanceEnv:
+    """The venue's endpoints, mode and keys from the ``BINANCE_*`` and ``DRY_RUN`` settings.
 
     Unset variables fall back to the config (``runtime.dry_run``, ``runtime.testnet``);
     without keys the venue is always dry.
     """
-    testnet = _flag(env, "BINANCE_TESTNET", testnet_default)
-    rest = env.get("BINANCE_BASE_URL") or (TESTNET_REST if testnet else MAINNET_REST)
-    stream = env.get("BINANCE_STREAM_URL") or (TESTNET_STREAM if testnet else MAINNET_STREAM)
-    secrets = Secrets(env.get("BINANCE_API_KEY", "").strip(), env.get("BINANCE_API_SECRET", "").strip())
-    dry = _flag(env, "DRY_RUN", dry_run_default or not secrets)
+    testnet = testnet_default if s.testnet is None else s.testnet
+    rest = s.base_url or (TESTNET_REST if testnet else MAINNET_REST)
+    stream = s.stream_url or (TESTNET_STREAM if testnet else MAINNET_STREAM)
+    secrets = Secrets(s.api_key.reveal(), s.api_secret.reveal())
+    dry = (dry_run_default or not secrets) if s.dry_run is None else s.dry_run
     if not dry and not secrets:
         raise BinanceEnvError("DRY_RUN=0 needs BINANCE_API_KEY and BINANCE_API_SECRET")
     return BinanceEnv(rest_url=rest.rstrip("/"), stream_url=stream.rstrip("/"), testnet=testnet,
-                      dry_run=dry, routed=_flag(env, "BINANCE_WS_ROUTED", True), secrets=secrets)
+                      dry_run=dry, routed=s.ws_routed, secrets=secrets)
+
+
+def load_env(env: Mapping[str, str], dry_run_default: bool = False,
+             testnet_default: bool = False) -> BinanceEnv:
+    """``from_settings`` over the ``BINANCE_*`` / ``DRY_RUN`` entries of a mapping given to it."""
+    return from_settings(BinanceSettings.from_env(env), dry_run_default, testnet_default)

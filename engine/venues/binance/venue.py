@@ -20,17 +20,16 @@ recorded (``VenueReconciled`` + snapshots) before the first order.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from config.settings import BinanceSettings
 from engine.clock import LiveClock
 from engine.ports import Clock, OrderRequest, SymbolFilters, VenueUpdate
 from engine.venues.binance.client import CLOSED, BinanceRest, RestError
 from engine.venues.binance.convert import MS, KlineGate, TickMerger, kline_update
-from engine.venues.binance.env import BinanceEnv, Redactor, load_env
+from engine.venues.binance.env import BinanceEnv, Redactor, from_settings
 from engine.venues.binance.errors import Faults, VenueStartError, describe
 from engine.venues.binance.exchange_filters import FILTER_REFRESH_S, GRID_CODES, load_filters
 from engine.venues.binance.klines import KlineHistory
@@ -557,28 +556,21 @@ def _num(x: float) -> str:
     return text or "0"
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    v = env.get(name, "")
-    try:
-        return int(v) if v.strip() else default
-    except ValueError:
-        return default
-
-
-def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, str] | None = None,
+def make_binance_venue(loaded_cfg: Any, symbols: list[str], settings: BinanceSettings | None = None,
                        clock: Clock | None = None) -> BinanceVenue:
     """The Binance venue for ``hedge run --venue binance`` (called by ``engine.bootstrap``).
 
-    ``env`` defaults to ``os.environ``. Unset ``DRY_RUN``/``BINANCE_TESTNET`` fall back to
+    ``settings``: the ``BINANCE_*`` variables as the CLI read them (``config.settings``; none
+    set when None). Unset ``DRY_RUN``/``BINANCE_TESTNET`` fall back to
     ``runtime.dry_run``/``runtime.testnet``. Tuning: ``BINANCE_WARMUP_BARS`` (closed klines
     fetched per symbol at start, default ``strategy.min_bars``), ``BINANCE_TICK_INTERVAL_MS``
     (MarketTick conflation window per symbol, default 1000; ``all`` or 0: every quote), ``BINANCE_CLOCK=venue`` (follow the
     venue's event time; for accelerated loopback venues), ``BINANCE_STALL_BOUND_MS`` (a
     loop iteration busier than this is recorded as a ``stall``, default 1000).
     """
-    env = os.environ if env is None else env
+    s = settings if settings is not None else BinanceSettings()
     cfg = loaded_cfg.config
-    benv = load_env(env, dry_run_default=cfg.runtime.dry_run, testnet_default=cfg.runtime.testnet)
+    benv = from_settings(s, dry_run_default=cfg.runtime.dry_run, testnet_default=cfg.runtime.testnet)
     dry = None
     if benv.dry_run:
         from engine.venues.binance.dry import make_dry_matcher
@@ -586,9 +578,8 @@ def make_binance_venue(loaded_cfg: Any, symbols: list[str], env: Mapping[str, st
         dry = make_dry_matcher(loaded_cfg, symbols)
     return BinanceVenue(
         benv, interval=cfg.universe.interval, clock=clock,
-        venue_clock=env.get("BINANCE_CLOCK", "").lower() == "venue",
-        tick_min_interval_ms=(0 if env.get("BINANCE_TICK_INTERVAL_MS", "").strip().lower() == "all"
-                              else _int_env(env, "BINANCE_TICK_INTERVAL_MS", 1000)),
-        warmup_bars=_int_env(env, "BINANCE_WARMUP_BARS", cfg.strategy.min_bars),
-        dry_matcher=dry, stall_bound_ms=_int_env(env, "BINANCE_STALL_BOUND_MS", DEFAULT_BOUND_MS),
+        venue_clock=s.venue_clock,
+        tick_min_interval_ms=1000 if s.tick_interval_ms is None else s.tick_interval_ms,
+        warmup_bars=cfg.strategy.min_bars if s.warmup_bars is None else s.warmup_bars,
+        dry_matcher=dry, stall_bound_ms=DEFAULT_BOUND_MS if s.stall_bound_ms is None else s.stall_bound_ms,
     )
