@@ -1,7 +1,10 @@
 """msgspec codec for events: compact msgpack bytes, typed decoding, upcasting.
 
-Encoded bytes never contain ``seq`` (the store assigns it); defaults are omitted so
-adding a defaulted field keeps old payloads decodable and byte-stable.
+Two payload formats decode (``docs/storage.md``): format 1, a msgpack map with field
+names (every log written before the compact format), and format 2, the compact
+positional payload of ``eventlog.compact`` (first byte ``0xC1``), which ``encode``
+writes. Encoded bytes never contain ``seq`` (the store assigns it); a new field with a
+default keeps old payloads decodable.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from eventlog import compact
 from eventlog.events import EVENT_TYPES, AnyEvent, Event
 from eventlog.upcast import CURRENT_VERSIONS, upcast
 
@@ -24,14 +28,28 @@ class DecodeError(ValueError):
 
 
 def encode(event: Event) -> bytes:
-    """Encode an event (its ``seq`` is dropped: the store assigns it)."""
+    """Encode an event, compact (format 2) when its type has a code; its ``seq`` is never stored."""
+    if compact.encodable(event):
+        return compact.encode(event)
+    return encode_map(event)
+
+
+def encode_map(event: Event) -> bytes:
+    """The self-describing msgpack map of format 1 (``seq`` dropped)."""
     if event.seq:
         event = msgspec.structs.replace(event, seq=0)
     return _encoder.encode(event)
 
 
-def decode(payload: bytes, seq: int = 0) -> Event:
-    """Decode one stored payload into its event, upcasting old versions."""
+def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
+    """Decode one stored payload (either format) into its event, upcasting old versions."""
+    if len(payload) and payload[0] == compact.MARK:
+        try:
+            return compact.decode(payload, seq)
+        except DecodeError:
+            raise
+        except Exception as exc:  # msgspec errors, a bad UUID, a failing upcaster: all bad input
+            raise DecodeError(f"compact payload: {type(exc).__name__}: {exc}") from exc
     try:
         event: Event = _decoder.decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
