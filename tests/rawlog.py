@@ -48,18 +48,23 @@ class RawLog:
             return state[:32] + bytes((MARK,)) + bytes.fromhex(sessions[number]) + state[32:]
         return state
 
-    def _stored(self, seq: int, state: Any) -> Any:
-        """What the compact layout stores for ``state`` (link + payload) at ``seq``."""
+    def _stored(self, seq: int, state: Any, sessions: dict[int, str] | None = None) -> Any:
+        """What the compact layout stores for ``state`` (link + payload) at ``seq``: the payload
+        without its preamble when that names the row's session (``sessions``: seq -> its hex)."""
         from eventlog.compact import split_preamble
 
         if not isinstance(state, bytes) or not self.compact():
             return state
+        if sessions is None:
+            sessions = self._row_sessions()
         raw, rest = split_preamble(state[32:])
-        got = self._exec("SELECT s.session_id FROM stored_events e JOIN log_sessions s "
-                         "ON s.number = e.originator_id WHERE e.rowid = ?", (seq,))
-        if raw is not None and got and raw.hex() == got[0][0]:
+        if raw is not None and sessions.get(seq) == raw.hex():
             return state[:32] + rest
         return state
+
+    def _row_sessions(self) -> dict[int, str]:
+        return {int(a): str(b) for a, b in self._exec(
+            "SELECT e.rowid, s.session_id FROM stored_events e JOIN log_sessions s ON s.number = e.originator_id")}
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         sql = sql.replace("{id}", self.id_col).replace("?", self.ph)
@@ -87,7 +92,8 @@ class RawLog:
     def set_states(self, items: list[tuple[int, bytes]]) -> None:
         """Overwrite many rows' bytes in one connection: (seq, state) pairs."""
         sql = f"UPDATE {TABLE} SET state = {self.ph} WHERE {self.id_col} = {self.ph}"
-        params = [(self._stored(seq, st), seq) for seq, st in items]
+        sessions = self._row_sessions() if self.compact() else {}
+        params = [(self._stored(seq, st, sessions), seq) for seq, st in items]
         if self.sqlite_path:
             con = sqlite3.connect(self.sqlite_path)
             with con:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from eventlog import compact
 from eventlog.codec import decode, encode, encode_map
-from eventlog.events import EVENT_TYPES, HEADER_FIELDS, KlineClosed, MarketTick, NavSnapshot
+from eventlog.events import EVENT_TYPES, HEADER_FIELDS, KlineClosed, NavSnapshot
 from eventlog.sqlite_backend import ChainedSQLiteRecorder
 from eventlog.store import EventStore
 from eventlog.typecodes import TYPE_CODES
