@@ -63,7 +63,7 @@ class _Layout:
         for f, d in zip(fields, self.defaults, strict=True):
             spec.append((f.name, f.type) if d is msgspec.NODEFAULT else (f.name, f.type, d))
         self.mirror = msgspec.defstruct(f"{cls.__name__}Compact", spec, array_like=True, tag=code,
-                                        frozen=True, kw_only=True, forbid_unknown_fields=True)
+                                        frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False)
         self.build = _builder(cls, self.names, self.market)
 
 
@@ -97,7 +97,8 @@ LAYOUTS: dict[type[Event], _Layout] = {
 _BY_MIRROR = {lay.mirror: lay for lay in LAYOUTS.values()}
 _decoder = msgspec.msgpack.Decoder(Union[tuple(_BY_MIRROR)])  # type: ignore[misc]
 _encoder = msgspec.msgpack.Encoder()
-_sids: dict[tuple[bytes, int], str] = {}
+_sids_str: dict[bytes, str] = {}  # session UUID bytes -> str(UUID)
+_sids_hex: dict[bytes, str] = {}  # session UUID bytes -> UUID.hex
 _uuid_bytes: dict[str, tuple[bytes, int]] = {}
 
 
@@ -147,13 +148,13 @@ def encode(event: Event) -> bytes:
 
 
 def session_id_of(raw16: bytes, sign: int) -> str:
-    key = (raw16, sign)
-    sid = _sids.get(key)
+    cache = _sids_str if sign > 0 else _sids_hex
+    sid = cache.get(raw16)
     if sid is None:
+        if len(cache) > 4096:
+            cache.clear()
         u = UUID(bytes=raw16)
-        sid = _sids[key] = str(u) if sign > 0 else u.hex
-        if len(_sids) > 4096:
-            _sids.clear()
+        sid = cache[raw16] = str(u) if sign > 0 else u.hex
     return sid
 
 
@@ -161,14 +162,16 @@ def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
     """The event of a compact payload (msgspec errors propagate; ``codec.decode`` wraps them)."""
     if len(payload) <= PREAMBLE:
         raise ValueError("compact payload shorter than its session id")
-    m = _decoder.decode(memoryview(payload)[PREAMBLE:])
-    lay = _BY_MIRROR[type(m)]
+    mv = memoryview(payload)
+    m = _decoder.decode(mv[PREAMBLE:])
     v = m.v
-    if v == 0:
+    if v > 0:
+        ev: Event = _BY_MIRROR[type(m)].build(m, session_id_of(bytes(mv[1:PREAMBLE]), 1), seq, v)
+    elif v < 0:
+        ev = _BY_MIRROR[type(m)].build(m, session_id_of(bytes(mv[1:PREAMBLE]), -1), seq, -v)
+    else:
         raise ValueError("compact payload: version slot is 0")
-    sid = session_id_of(bytes(payload[1:PREAMBLE]), v)
-    ev: Event = lay.build(m, sid, seq, v if v > 0 else -v)
-    if ev.v != CURRENT_VERSIONS.get(type(ev).__name__, 1):
+    if ev.v != (CURRENT_VERSIONS.get(type(ev).__name__, 1) if CURRENT_VERSIONS else 1):
         name = type(ev).__name__
         raw = msgspec.structs.asdict(ev)
         raw.pop("seq")

@@ -17,7 +17,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from eventlog.chain import GENESIS, row_hash, split
+from eventlog.chain import GENESIS, PREFIX, row_hash, split
 from eventlog.chaincheck import ChainBroken, checked
 from eventlog.codec import decode, encode
 from eventlog.events import Event, SessionEnded, SessionStarted
@@ -216,7 +216,7 @@ class EventStore:
         session: str | None = None, types: Sequence[str] = (),
     ) -> Iterator[list[Event]]:
         for rows in self.rows(start, stop=stop, batch=batch, session=session, types=types):
-            yield [decode(split(r[4])[1], r[0]) for r in rows]
+            yield [decode(memoryview(r[4])[PREFIX:], r[0]) for r in rows]
 
     def read(
         self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
