@@ -187,7 +187,7 @@ def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
 
 # -- the compact SQLite layout: the preamble lives in the row key, not in the row ---------------
 
-_ARRAY_START = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+ARRAY_START = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])  # first bytes of a msgpack array
 
 
 def split_preamble(payload: bytes) -> tuple[bytes | None, bytes]:
@@ -199,4 +199,4 @@ def split_preamble(payload: bytes) -> tuple[bytes | None, bytes]:
 
 def stored_without_preamble(body: bytes) -> bool:
     """Whether stored bytes are a compact payload whose preamble was left out (a msgpack array)."""
-    return len(body) > 0 and body[0] in _ARRAY_START
+    return len(body) > 0 and body[0] in ARRAY_START

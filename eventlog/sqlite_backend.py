@@ -231,8 +231,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         params.append(limit)
         cur = raw.cursor()
         cur.row_factory = None
-        to_row = keys.to_row
-        return [to_row(raw, r) for r in cur.execute(sql, params).fetchall()]
+        return keys.to_rows(raw, cur.execute(sql, params).fetchall())
 
     def _last(self, raw: sqlite3.Connection, keys: CompactKeys | None) -> Row | None:
         cur = raw.cursor()

@@ -31,7 +31,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from eventlog.compact import MARK, split_preamble, stored_without_preamble
+from eventlog.compact import ARRAY_START, MARK, split_preamble, stored_without_preamble
 from eventlog.typecodes import TYPE_CODES, TYPE_NAMES
 
 FORMAT = 2
@@ -57,6 +57,7 @@ class CompactKeys:
     def __init__(self) -> None:
         self.by_number: dict[int, tuple[str, bytes]] = {}  # number -> (hex, 16 bytes)
         self.by_hex: dict[str, int] = {}
+        self.preambles: dict[int, bytes] = {}  # number -> 0xC1 + its 16 UUID bytes
 
     def load(self, conn: sqlite3.Connection) -> None:
         for number, hexid in conn.execute("SELECT number, session_id FROM log_sessions"):
@@ -69,6 +70,7 @@ class CompactKeys:
             return  # a damaged log_sessions row: its rows stay unresolved and verify names them
         self.by_number[number] = (UUID(bytes=raw).hex, raw)
         self.by_hex[UUID(bytes=raw).hex] = number
+        self.preambles[number] = bytes((MARK,)) + raw
 
     def number(self, conn: sqlite3.Connection, hexid: str) -> int | None:
         n = self.by_hex.get(hexid)
@@ -144,6 +146,22 @@ class CompactKeys:
         return number, int(lo), int(hi), int(top or 0)
 
     # -- reading ---------------------------------------------------------------------------------
+
+    def to_rows(self, conn: sqlite3.Connection, rows: list[Row]) -> list[Row]:
+        """``to_row`` of a page of rows (the common case - a known session, a stored compact
+        payload - inlined: this runs once per row of every read)."""
+        by_number, names, pre = self.by_number, TYPE_NAMES, self.preambles
+        out: list[Row] = []
+        append = out.append
+        for r in rows:
+            seq, number, version, code, state = r
+            p = pre.get(number)
+            if p is None or type(state) is not bytes or len(state) <= 32 or state[32] not in ARRAY_START:
+                append(self.to_row(conn, r))
+                continue
+            append((seq, by_number[number][0], version, names.get(code, code) if type(code) is int else code,
+                    state[:32] + p + state[32:]))
+        return out
 
     def to_row(self, conn: sqlite3.Connection, r: Row) -> Row:
         """A stored row in the format-1 shape, the payload preamble put back (damage left as found)."""
