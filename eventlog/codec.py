@@ -66,7 +66,7 @@ def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
     return event
 
 
-def _old_version(payload: bytes) -> tuple[str, int] | None:
+def _old_version(payload: bytes | memoryview) -> tuple[str, int] | None:
     """(type, v) of a payload written before its type's current version (its old shape
     need not decode into the new schema), else None."""
     try:
@@ -77,7 +77,7 @@ def _old_version(payload: bytes) -> tuple[str, int] | None:
     return (name, version) if version < CURRENT_VERSIONS.get(name, 1) else None
 
 
-def _upcast(payload: bytes, name: str, version: int, seq: int) -> Event:
+def _upcast(payload: bytes | memoryview, name: str, version: int, seq: int) -> Event:
     try:
         raw = _raw_decoder.decode(payload)
         event: Event = msgspec.convert(upcast(raw), AnyEvent)

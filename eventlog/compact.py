@@ -50,10 +50,11 @@ _I63 = 2.0**63
 class _Layout:
     """How one event type is written and read back."""
 
-    __slots__ = ("build", "code", "defaults", "floats", "market", "mirror", "names")
+    __slots__ = ("build", "cls", "code", "defaults", "floats", "market", "mirror", "names")
 
     def __init__(self, cls: type[Event], code: int):
         fields = [f for f in msgspec.structs.fields(cls) if f.name not in HEADER_FIELDS]
+        self.cls = cls
         self.code = code
         self.names = tuple(f.name for f in fields)
         self.defaults = tuple(_default(f) for f in fields)
@@ -95,6 +96,8 @@ LAYOUTS: dict[type[Event], _Layout] = {
     if name in TYPE_CODES and cls.__struct_fields__[:_NH] == HEADER_FIELDS
 }
 _BY_MIRROR = {lay.mirror: lay for lay in LAYOUTS.values()}
+_BY_CODE = {lay.code: lay for lay in LAYOUTS.values()}
+_raw_decoder = msgspec.msgpack.Decoder()
 _decoder = msgspec.msgpack.Decoder(Union[tuple(_BY_MIRROR)])  # type: ignore[misc]
 _encoder = msgspec.msgpack.Encoder()
 _sids_str: dict[bytes, str] = {}  # session UUID bytes -> str(UUID)
@@ -163,7 +166,13 @@ def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
     if len(payload) <= PREAMBLE:
         raise ValueError("compact payload shorter than its session id")
     mv = memoryview(payload)
-    m = _decoder.decode(mv[PREAMBLE:])
+    try:
+        m = _decoder.decode(mv[PREAMBLE:])
+    except msgspec.ValidationError:
+        old = _old_shape(mv, seq)  # an older version whose shape no longer fits today's class
+        if old is None:
+            raise
+        return old
     v = m.v
     if v > 0:
         ev: Event = _BY_MIRROR[type(m)].build(m, session_id_of(bytes(mv[1:PREAMBLE]), 1), seq, v)
@@ -183,6 +192,28 @@ def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
         if seq:
             ev = msgspec.structs.replace(ev, seq=seq)
     return ev
+
+
+def _old_shape(mv: memoryview, seq: int) -> Event | None:
+    """An old version's payload as a dict keyed by today's field names, upcast; None when the
+    payload is not an older version (then its validation error stands)."""
+    vals = _raw_decoder.decode(mv[PREAMBLE:])
+    if not isinstance(vals, list) or len(vals) < 6 or not isinstance(vals[5], int) or not vals[5]:
+        return None
+    lay = _BY_CODE.get(vals[0])
+    v = abs(vals[5])
+    if lay is None or v >= CURRENT_VERSIONS.get(lay.cls.__name__, 1):
+        return None
+    sid = session_id_of(bytes(mv[1:PREAMBLE]), vals[5])
+    raw: dict[str, Any] = dict(zip(lay.names, vals[6:], strict=False))
+    raw.update(type=lay.cls.__name__, session_id=sid, session_seq=vals[1], ts_event_ns=vals[3],
+               ts_init_ns=vals[3] + vals[4], v=v,
+               stream=vals[2] if vals[2] is not None else "market." + str(raw.get("symbol")))
+    try:
+        ev: Event = msgspec.convert(upcast(raw), EVENT_TYPES[lay.cls.__name__])
+    except Exception as exc:
+        raise ValueError(f"upcast of {lay.cls.__name__} v{v} failed: {exc}") from exc
+    return msgspec.structs.replace(ev, seq=seq) if seq else ev
 
 
 # -- the compact SQLite layout: the preamble lives in the row key, not in the row ---------------

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventlog import compact
-from eventlog.codec import decode, encode, encode_map
-from eventlog.events import EVENT_TYPES, HEADER_FIELDS, KlineClosed, NavSnapshot
+from eventlog.codec import DecodeError, decode, encode, encode_map
+from eventlog.events import EVENT_TYPES, HEADER_FIELDS, KlineClosed, MarketTick, NavSnapshot
 from eventlog.sqlite_backend import ChainedSQLiteRecorder
 from eventlog.store import EventStore
 from eventlog.typecodes import TYPE_CODES
@@ -166,3 +166,25 @@ def test_a_log_copied_to_format_1_rows_has_the_same_chain(home: Path, tmp_path: 
     with EventStore(rec, "v1") as copy:
         copy.append_encoded([(sid, r[2], r[3], r[4][32:]) for r in rows])
         assert copy.head() == head and verify(copy).ok
+
+
+def test_old_compact_versions_are_upcast_even_when_their_shape_no_longer_fits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old ``v`` stored compact is read as a dict keyed by today's field names and upcast;
+    the stored bytes are never rewritten."""
+    from eventlog import upcast as upcast_mod
+
+    sid = uuid.uuid4()
+    same_shape = encode(tick(str(sid), 4))  # a v1 tick of today's shape
+    # a v1 tick whose bid was text (a shape today's class refuses)
+    old_shape = bytes((compact.MARK,)) + sid.bytes + msgspec.msgpack.encode(
+        [TYPE_CODES["MarketTick"], 5, None, T0, 0, 1, "BTCUSDT", "100.25", 100.5])
+    with pytest.raises(DecodeError):
+        decode(old_shape)  # while v1 is current, a text bid is bad input
+    monkeypatch.setitem(upcast_mod.CURRENT_VERSIONS, "MarketTick", 2)
+    monkeypatch.setitem(upcast_mod.UPCASTERS, ("MarketTick", 1),
+                        lambda raw: {**raw, "bid": float(raw["bid"]), "mark": 1.5})
+    a, b = decode(same_shape, 9), decode(old_shape, 10)
+    assert isinstance(a, MarketTick) and isinstance(b, MarketTick)
+    assert (a.v, a.seq, a.mark, a.stream) == (2, 9, 1.5, "market.BTCUSDT")
+    assert (b.v, b.seq, b.bid, b.ask, b.session_id, b.session_seq) == (2, 10, 100.25, 100.5, str(sid), 5)
