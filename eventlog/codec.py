@@ -13,7 +13,10 @@ from typing import Any
 
 import msgspec
 
-from eventlog import compact
+from eventlog.compact import MARK as _COMPACT
+from eventlog.compact import decode as _decode_compact
+from eventlog.compact import encodable as _encodable
+from eventlog.compact import encode as _encode_compact
 from eventlog.events import EVENT_TYPES, AnyEvent, Event
 from eventlog.upcast import CURRENT_VERSIONS, upcast
 
@@ -29,8 +32,8 @@ class DecodeError(ValueError):
 
 def encode(event: Event) -> bytes:
     """Encode an event, compact (format 2) when its type has a code; its ``seq`` is never stored."""
-    if compact.encodable(event):
-        return compact.encode(event)
+    if _encodable(event):
+        return _encode_compact(event)
     return encode_map(event)
 
 
@@ -43,9 +46,9 @@ def encode_map(event: Event) -> bytes:
 
 def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
     """Decode one stored payload (either format) into its event, upcasting old versions."""
-    if len(payload) and payload[0] == compact.MARK:
+    if len(payload) and payload[0] == _COMPACT:
         try:
-            return compact.decode(payload, seq)
+            return _decode_compact(payload, seq)
         except DecodeError:
             raise
         except Exception as exc:  # msgspec errors, a bad UUID, a failing upcaster: all bad input
