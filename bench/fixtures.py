@@ -42,7 +42,7 @@ BIG_EVENTS = 5_000_000
 SMALL_EVENTS = 1_000_000
 _SESSION_SOURCES = ("eventlog", "engine", "config")
 _FORMAT_SOURCES = ("bench/fixtures.py", "eventlog/events.py", "eventlog/codec.py", "eventlog/chain.py", "eventlog/upcast.py",
-                   "eventlog/sqlite_backend.py")
+                   "eventlog/sqlite_backend.py", "eventlog/compact.py", "eventlog/typecodes.py", "eventlog/sqlite_keys.py")
 
 
 def have_market() -> bool:
@@ -129,22 +129,25 @@ def session_home(scale: float) -> Path:
 
 def session_id(home: Path) -> str:
     """The (first) session id recorded in ``home``'s log."""
-    con = sqlite3.connect(f"file:{home / 'eventlog.sqlite'}?mode=ro", uri=True)
-    try:
-        (oid,) = con.execute("SELECT originator_id FROM stored_events ORDER BY rowid LIMIT 1").fetchone()
-    finally:
-        con.close()
-    return str(uuid.UUID(oid))
+    from eventlog.store import EventStore
+
+    with EventStore.open(home, create=False, readonly=True) as store:
+        (row,) = store.recorder.select_rows(1, 1)
+    return str(uuid.UUID(row[1]))
+
+
+def log_rows(home: Path, batch: int = 20_000) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
+    """Every row of ``home``'s log as the chain covers it (seq, session hex, session_seq, type,
+    link + payload), in batches: the same for both SQLite layouts (``eventlog.sqlite_keys``)."""
+    from eventlog.store import EventStore
+
+    with EventStore.open(home, create=False, readonly=True) as store:
+        yield from store.rows(batch=batch, check=False)
 
 
 def _session_rows(home: Path) -> tuple[str, list[tuple[int, str, bytes]]]:
     sid = session_id(home)
-    con = sqlite3.connect(f"file:{home / 'eventlog.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = [(v, t, bytes(s[32:])) for v, t, s in con.execute(
-            "SELECT originator_version, topic, state FROM stored_events ORDER BY rowid")]
-    finally:
-        con.close()
+    rows = [(r[2], r[3], bytes(r[4][32:])) for b in log_rows(home) for r in b]
     return sid, rows
 
 
@@ -152,17 +155,21 @@ def _append_copies(home: Path, sid: str, rows: list[tuple[int, str, bytes]], cop
     """Append ``copies`` replicas of a session, each under a fresh session id."""
     from eventlog.store import EventStore
 
-    old, old_tag = sid.encode(), sid.encode()[:8]
+    old, old_tag, old_raw = sid.encode(), sid.encode()[:8], uuid.UUID(sid).bytes
     store = EventStore.open(home)
     try:
         for _ in range(copies):
             new_sid = str(uuid.uuid4())
-            new, new_tag = new_sid.encode(), new_sid.encode()[:8]
+            new, new_tag, new_raw = new_sid.encode(), new_sid.encode()[:8], uuid.UUID(new_sid).bytes
             batch: list[tuple[str, int, str, bytes]] = []
             for v, t, p in rows:
-                # the session id, then the session tag that starts every derived id
-                # (engine/ids.py): each copy has its own intent/order/plan ids
-                batch.append((new_sid, v, t, p.replace(old, new).replace(old_tag, new_tag)))
+                # the session id (spelled out in a format-1 map, 16 bytes in a compact payload's
+                # preamble), then the session tag that starts every derived id (engine/ids.py):
+                # each copy has its own intent/order/plan ids
+                p = p.replace(old, new).replace(old_tag, new_tag)
+                if p[:1] == b"\xc1" and p[1:17] == old_raw:
+                    p = p[:1] + new_raw + p[17:]
+                batch.append((new_sid, v, t, p))
                 if len(batch) == 5000:
                     store.append_encoded(batch)
                     batch = []

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import MARKET_DIR, Figure
-from bench.fixtures import FULL_STEPS, have_market, session_home
+from bench.fixtures import FULL_STEPS, have_market, log_rows, session_home
 
 
 class PacedVenue:
@@ -68,17 +68,13 @@ def decision_steps(home: Path, steps: int, nsym: int) -> set[int]:
     """Bar steps (1-based) of the cached session after which a RiskDecided was logged: the
     engine is deterministic, so the same ticks lead to decisions in the measured run.
     A step closes one kline per symbol (``nsym``), after the step's ticks."""
-    con = sqlite3.connect(f"file:{home / 'eventlog.sqlite'}?mode=ro", uri=True)
-    try:
-        klines, out = 0, set()
-        for (topic,) in con.execute("SELECT topic FROM stored_events WHERE topic IN ('KlineClosed','RiskDecided') "
-                                    "ORDER BY rowid"):
-            if topic == "KlineClosed":
+    klines, out = 0, set()
+    for rows in log_rows(home):  # either SQLite layout (the compact one stores type codes)
+        for r in rows:
+            if r[3] == "KlineClosed":
                 klines += 1
-            elif klines:
+            elif r[3] == "RiskDecided" and klines:
                 out.add((klines + nsym - 1) // nsym)  # the step of the kline that triggered it
-    finally:
-        con.close()
     return {s for s in out if s <= steps}
 
 

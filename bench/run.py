@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import MARKET_DIR, REPO, Figure
-from bench.fixtures import have_market, run_session_argv, session_home, steps_for
+from bench.fixtures import have_market, log_rows, run_session_argv, session_home, steps_for
 
 _RATE = re.compile(r"([\d,]+) bars/s, ([\d,]+) events/s over ([\d.]+) s")
 _SUMMARY = re.compile(r"events (\d+)\s+bar steps (\d+)\s+bars (\d+)")
@@ -53,10 +53,7 @@ def io_floor(scale: float) -> float:
     from eventlog.codec import decode, encode
 
     home = session_home(scale)
-    con = sqlite3.connect(f"file:{home / 'eventlog.sqlite'}?mode=ro", uri=True)
-    rows = con.execute("SELECT originator_id, originator_version, topic, state FROM stored_events "
-                       "ORDER BY rowid").fetchall()
-    con.close()
+    rows = [r[1:] for b in log_rows(home) for r in b]  # (session, version, type, state), either layout
     events = [decode(r[3][32:]) for r in rows]
     steps = steps_for(scale) if scale < 1.0 or not have_market() else None
     t = time.perf_counter()

@@ -125,6 +125,7 @@ class Settings:
     store: Secret = field(default_factory=Secret)  # HEDGE_STORE_URL: a PostgreSQL log (may carry a password)
     account: str | None = None  # HEDGE_ACCOUNT
     sqlite_sync: str | None = None  # HEDGE_SQLITE_SYNC
+    log_layout: str | None = None  # HEDGE_LOG_LAYOUT: compact (default) | v1, for a new SQLite log
     debug: bool = False  # HEDGE_DEBUG=1: tracebacks instead of one-line errors
     executor_once: bool | None = None  # EXECUTOR_ONCE (as --once)
     v6_flag_env: Mapping[str, str] = field(default_factory=dict)  # INTEL_V6_ENABLED=1 ... as set (config.flags)
@@ -150,7 +151,8 @@ class Settings:
         home, cfg = env.get("HEDGE_HOME"), env.get("HEDGE_CONFIG_DIR")
         return cls(home=Path(home) if home else None, config_dir=Path(cfg) if cfg else None,
                    store=Secret(env.get("HEDGE_STORE_URL") or ""), account=env.get("HEDGE_ACCOUNT") or None,
-                   sqlite_sync=env.get("HEDGE_SQLITE_SYNC") or None, debug=env.get("HEDGE_DEBUG") == "1",
+                   sqlite_sync=env.get("HEDGE_SQLITE_SYNC") or None,
+                   log_layout=env.get("HEDGE_LOG_LAYOUT") or None, debug=env.get("HEDGE_DEBUG") == "1",
                    executor_once=flag(env, "EXECUTOR_ONCE"),
                    v6_flag_env={v: env[v] for v in FLAG_ENV.values() if v in env},
                    binance=BinanceSettings.from_env(env), telegram=TelegramSettings.from_env(env),

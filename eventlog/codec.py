@@ -1,7 +1,10 @@
 """msgspec codec for events: compact msgpack bytes, typed decoding, upcasting.
 
-Encoded bytes never contain ``seq`` (the store assigns it); defaults are omitted so
-adding a defaulted field keeps old payloads decodable and byte-stable.
+Two payload formats decode (``docs/storage.md``): format 1, a msgpack map with field
+names (every log written before the compact format), and format 2, the compact
+positional payload of ``eventlog.compact`` (first byte ``0xC1``), which ``encode``
+writes. Encoded bytes never contain ``seq`` (the store assigns it); a new field with a
+default keeps old payloads decodable.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ from typing import Any
 
 import msgspec
 
+from eventlog.compact import MARK as _COMPACT
+from eventlog.compact import decode as _decode_compact
+from eventlog.compact import encodable as _encodable
+from eventlog.compact import encode as _encode_compact
 from eventlog.events import EVENT_TYPES, AnyEvent, Event
 from eventlog.upcast import CURRENT_VERSIONS, upcast
 
@@ -24,14 +31,28 @@ class DecodeError(ValueError):
 
 
 def encode(event: Event) -> bytes:
-    """Encode an event (its ``seq`` is dropped: the store assigns it)."""
+    """Encode an event, compact (format 2) when its type has a code; its ``seq`` is never stored."""
+    if _encodable(event):
+        return _encode_compact(event)
+    return encode_map(event)
+
+
+def encode_map(event: Event) -> bytes:
+    """The self-describing msgpack map of format 1 (``seq`` dropped)."""
     if event.seq:
         event = msgspec.structs.replace(event, seq=0)
     return _encoder.encode(event)
 
 
-def decode(payload: bytes, seq: int = 0) -> Event:
-    """Decode one stored payload into its event, upcasting old versions."""
+def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
+    """Decode one stored payload (either format) into its event, upcasting old versions."""
+    if len(payload) and payload[0] == _COMPACT:
+        try:
+            return _decode_compact(payload, seq)
+        except DecodeError:
+            raise
+        except Exception as exc:  # msgspec errors, a bad UUID, a failing upcaster: all bad input
+            raise DecodeError(f"compact payload: {type(exc).__name__}: {exc}") from exc
     try:
         event: Event = _decoder.decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
@@ -48,7 +69,7 @@ def decode(payload: bytes, seq: int = 0) -> Event:
     return event
 
 
-def _old_version(payload: bytes) -> tuple[str, int] | None:
+def _old_version(payload: bytes | memoryview) -> tuple[str, int] | None:
     """(type, v) of a payload written before its type's current version (its old shape
     need not decode into the new schema), else None."""
     try:
@@ -59,7 +80,7 @@ def _old_version(payload: bytes) -> tuple[str, int] | None:
     return (name, version) if version < CURRENT_VERSIONS.get(name, 1) else None
 
 
-def _upcast(payload: bytes, name: str, version: int, seq: int) -> Event:
+def _upcast(payload: bytes | memoryview, name: str, version: int, seq: int) -> Event:
     try:
         raw = _raw_decoder.decode(payload)
         event: Event = msgspec.convert(upcast(raw), AnyEvent)

@@ -25,6 +25,8 @@ from eventsourcing.sqlite import (
 
 from eventlog.chain import GENESIS, chain_states, row_hash
 from eventlog.chaincheck import NotAnEventLog
+from eventlog.sqlite_keys import SCHEMA, CompactKeys, is_compact
+from eventlog.typecodes import TYPE_CODES
 
 Row = tuple[int, str, int, str, bytes]
 
@@ -48,7 +50,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     # has seqs 1, 2, 3, ... with no gap (PostgreSQL's sequence may skip ids).
     gapless = True
 
-    def __init__(self, db_path: str, *, synchronous: str | None = None, readonly: bool = False):
+    def __init__(self, db_path: str, *, synchronous: str | None = None, readonly: bool = False,
+                 layout: str | None = None):
         sync = (synchronous or "NORMAL").upper()  # HEDGE_SQLITE_SYNC, passed by the CLI
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"HEDGE_SQLITE_SYNC must be OFF|NORMAL|FULL|EXTRA, not {sync!r}")
@@ -71,6 +74,47 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         # (session, next id) -> lower bound of the version there, left by the previous page
         self._next_version: dict[tuple[str, int], int] = {}
         self._last_sql = f"SELECT rowid, state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
+        # the layout a new log gets: compact (format 2, eventlog.sqlite_keys) unless asked for
+        # format 1 (HEDGE_LOG_LAYOUT=v1: the benches compare the two); an existing log keeps its own
+        self.new_layout = (layout or "compact").lower()  # HEDGE_LOG_LAYOUT, passed by the CLI
+        if self.new_layout not in ("compact", "v1"):
+            raise ValueError(f"HEDGE_LOG_LAYOUT must be compact|v1, not {self.new_layout!r}")
+        self._keys: CompactKeys | None = None
+        self._layout_known = False
+
+    # -- layout ------------------------------------------------------------------
+
+    def keys(self, conn: sqlite3.Connection) -> CompactKeys | None:
+        """The compact layout's session numbers, or None for a format-1 log (found out once)."""
+        if not self._layout_known:
+            if is_compact(conn):
+                self._keys = CompactKeys()
+                self._keys.load(conn)
+                self._layout_known = True
+            elif conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                              (self.events_table_name,)).fetchone():
+                self._layout_known = True  # format 1
+        return self._keys
+
+    def create_table(self) -> None:
+        """Create a new log (compact layout unless ``v1`` was asked for); an existing one is left as it is."""
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                exists = raw.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                     (self.events_table_name,)).fetchone()
+                if not exists and self.new_layout == "compact":
+                    for stmt in SCHEMA:
+                        raw.execute(stmt)
+                elif not exists:
+                    for stmt in self.create_table_statements:
+                        raw.execute(stmt)
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
 
     # -- writing -----------------------------------------------------------------
 
@@ -94,13 +138,16 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 raw.execute("BEGIN IMMEDIATE")
                 cur = raw.cursor()
                 cur.row_factory = None
-                row = cur.execute(self._last_sql).fetchone()
-                max_id, prev = (row[0], row_hash(row[1])) if row else (0, GENESIS)
+                keys = self.keys(raw)
+                row = self._last(raw, keys)
+                max_id, prev = (row[0], row_hash(row[4])) if row else (0, GENESIS)
                 states, _ = chain_states(prev, [r[3] for r in rows])
-                cur.executemany(
-                    self.insert_events_statement,
-                    [(r[0], r[1], r[2], st) for r, st in zip(rows, states, strict=True)],
-                )
+                stored: list[tuple[Any, int, Any, bytes]]
+                if keys is not None:
+                    stored = list(keys.stored(raw, rows, states, max_id + 1))
+                else:
+                    stored = [(r[0], r[1], r[2], st) for r, st in zip(rows, states, strict=True)]
+                cur.executemany(self.insert_events_statement, stored)
                 raw.execute("COMMIT")
             except BaseException:
                 if raw.in_transaction:
@@ -120,30 +167,35 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> list[Row]:
         """Raw rows (id, originator_id, version, topic, state) with id >= start.
 
-        With ``originator_id`` (one session) the rows are walked in the primary key's
-        (originator_id, originator_version) order, which is their id order within a
+        Format 1: with ``originator_id`` (one session) the rows are walked in the primary
+        key's (originator_id, originator_version) order, which is their id order within a
         session, from the version where the previous page of the same session ended:
         each page is an index range scan of ``limit`` rows instead of a scan of the
-        whole session plus a sort (which made a session read quadratic).
+        whole session plus a sort (which made a session read quadratic). The compact
+        layout (``eventlog.sqlite_keys``) returns the same row shape from a rowid range.
         """
-        params: list[Any] = [start]
-        if originator_id is not None:
-            hint = self._next_version.get((originator_id, start), 0)
-            sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
-                   "WHERE originator_id=? AND originator_version>=? AND rowid>=?")
-            params = [originator_id, hint, start]
-        else:
-            sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
-        if stop is not None:
-            sql += " AND rowid<=?"
-            params.append(stop)
-        if topics:
-            sql += f" AND topic IN ({','.join('?' * len(topics))})"
-            params.extend(topics)
-        sql += " ORDER BY originator_version LIMIT ?" if originator_id is not None else " ORDER BY rowid LIMIT ?"
-        params.append(limit)
         with self.datastore.get_connection(commit=False) as conn:
-            cur = conn._sqlite_conn.cursor()
+            raw = conn._sqlite_conn
+            keys = self.keys(raw)
+            if keys is not None:
+                return self._select_compact(raw, keys, start, limit, stop, topics, originator_id)
+            params: list[Any] = [start]
+            if originator_id is not None:
+                hint = self._next_version.get((originator_id, start), 0)
+                sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                       "WHERE originator_id=? AND originator_version>=? AND rowid>=?")
+                params = [originator_id, hint, start]
+            else:
+                sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
+            if stop is not None:
+                sql += " AND rowid<=?"
+                params.append(stop)
+            if topics:
+                sql += f" AND topic IN ({','.join('?' * len(topics))})"
+                params.extend(topics)
+            sql += " ORDER BY originator_version LIMIT ?" if originator_id is not None else " ORDER BY rowid LIMIT ?"
+            params.append(limit)
+            cur = raw.cursor()
             cur.row_factory = None
             rows: list[Row] = cur.execute(sql, params).fetchall()
         if originator_id is not None and rows:
@@ -153,16 +205,52 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self._next_version[(originator_id, rows[-1][0] + 1)] = rows[-1][2] + 1
         return rows
 
+    def _select_compact(
+        self, raw: sqlite3.Connection, keys: CompactKeys, start: int, limit: int, stop: int | None,
+        topics: Sequence[str], originator_id: str | None,
+    ) -> list[Row]:
+        """``select_rows`` on the compact layout: a rowid range scan (a session's span from log_sessions)."""
+        params: list[Any] = [start]
+        sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
+        if originator_id is not None:
+            span = keys.span(raw, originator_id)
+            if span is None:
+                return []
+            params = [max(start, span[1])]
+            stop = span[2] if stop is None else min(stop, span[2])
+            sql += " AND originator_id=?"
+            params.append(span[0])
+        if stop is not None:
+            sql += " AND rowid<=?"
+            params.append(stop)
+        if topics:
+            codes = [TYPE_CODES.get(t, t) for t in topics]
+            sql += f" AND topic IN ({','.join('?' * len(codes))})"
+            params.extend(codes)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        cur = raw.cursor()
+        cur.row_factory = None
+        return keys.to_rows(raw, cur.execute(sql, params).fetchall())
+
+    def _last(self, raw: sqlite3.Connection, keys: CompactKeys | None) -> Row | None:
+        cur = raw.cursor()
+        cur.row_factory = None
+        row = cur.execute(
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            "ORDER BY rowid DESC LIMIT 1").fetchone()
+        return keys.to_row(raw, row) if keys is not None and row is not None else row
+
     def last_row(self) -> Row | None:
         with self.datastore.get_connection(commit=False) as conn:
-            cur = conn._sqlite_conn.cursor()
-            cur.row_factory = None
-            return cur.execute(
-                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} ORDER BY rowid DESC LIMIT 1"
-            ).fetchone()
+            raw = conn._sqlite_conn
+            return self._last(raw, self.keys(raw))
 
     def max_version(self, originator_id: str) -> int:
         with self.datastore.get_connection(commit=False) as conn:
+            keys = self.keys(conn._sqlite_conn)
+            if keys is not None:
+                return keys.last_version(conn._sqlite_conn, originator_id)
             row = conn._sqlite_conn.execute(
                 f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id=?",
                 (originator_id,),

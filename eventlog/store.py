@@ -17,7 +17,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from eventlog.chain import GENESIS, row_hash, split
+from eventlog.chain import GENESIS, PREFIX, row_hash, split
 from eventlog.chaincheck import ChainBroken, checked
 from eventlog.codec import decode, encode
 from eventlog.events import Event, SessionEnded, SessionStarted
@@ -94,13 +94,15 @@ class EventStore:
     def open(
         cls, home: str | os.PathLike[str] | None = None, url: str | None = None, *,
         create: bool = True, readonly: bool = False, sync: str | None = None,
+        layout: str | None = None,
     ) -> EventStore:
         """SQLite file ``<home>/eventlog.sqlite`` unless a PostgreSQL URL is given.
 
         ``readonly`` (``hedge verify``): never write - no schema, no checkpoint, the WAL
         left as found; an empty file or one without the events table is refused.
         ``sync``: SQLite's ``synchronous`` (``HEDGE_SQLITE_SYNC``; default NORMAL). The CLI
-        passes ``home``, ``url`` and ``sync`` from its settings (``config.settings``).
+        passes ``home``, ``url``, ``sync`` and ``layout`` from its settings (``config.settings``).
+        ``layout``: the row layout of a *new* SQLite log (``HEDGE_LOG_LAYOUT``: compact | v1).
         """
         if url:
             from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
@@ -126,7 +128,7 @@ class EventStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             check_sqlite_file(str(path))
             refuse_damaged_wal(str(path))  # a writer would let SQLite drop what it cannot replay
-            rec = ChainedSQLiteRecorder(str(path), synchronous=sync)
+            rec = ChainedSQLiteRecorder(str(path), synchronous=sync, layout=layout)
             rec.create_table()
         except Exception as exc:
             if _read_only(path.parent):
@@ -216,7 +218,7 @@ class EventStore:
         session: str | None = None, types: Sequence[str] = (),
     ) -> Iterator[list[Event]]:
         for rows in self.rows(start, stop=stop, batch=batch, session=session, types=types):
-            yield [decode(split(r[4])[1], r[0]) for r in rows]
+            yield [decode(memoryview(r[4])[PREFIX:], r[0]) for r in rows]
 
     def read(
         self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,

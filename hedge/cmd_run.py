@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     home = home_of(args)
 
     def open_store() -> EventStore:
-        return EventStore.open(home, settings.store_url, sync=settings.sqlite_sync)
+        return EventStore.open(home, settings.store_url, sync=settings.sqlite_sync, layout=settings.log_layout)
 
     store = open_store()
     if store.next_session_seq(session_id) != 1:

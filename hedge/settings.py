@@ -45,4 +45,5 @@ def open_store(args: argparse.Namespace, home_dir: Path | None = None, **kw: Any
     from eventlog.store import EventStore
 
     s = of(args)
-    return EventStore.open(home_dir if home_dir is not None else home(args), s.store_url, sync=s.sqlite_sync, **kw)
+    return EventStore.open(home_dir if home_dir is not None else home(args), s.store_url, sync=s.sqlite_sync,
+                           layout=s.log_layout, **kw)

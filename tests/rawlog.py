@@ -4,6 +4,12 @@ Tamper tests use this to change, delete, reorder or truncate stored rows with
 plain ``sqlite3``/``psycopg`` - no code path of the project can do that. Works on
 the SQLite file and on a PostgreSQL database alike; ``seq`` is the row id
 (``rowid`` / ``notification_id``).
+
+On an SQLite log in the compact layout (``eventlog.sqlite_keys``) ``state``/``rows``
+give what the chain covers - the row with its 17-byte payload preamble (session UUID)
+put back, the session and type named - and ``set_state`` takes such bytes and stores
+them as the layout does (an attacker who knows the format). ``flip_byte`` flips a byte
+of the bytes as stored.
 """
 
 from __future__ import annotations
@@ -27,6 +33,38 @@ class RawLog:
         self.url = url
         self.id_col = "rowid" if self.sqlite_path else "notification_id"
         self.ph = "?" if self.sqlite_path else "%s"
+
+    def compact(self) -> bool:
+        return bool(self.sqlite_path) and bool(self._exec(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'log_format'"))
+
+    def _sessions(self) -> dict[int, str]:
+        return {int(n): str(h) for n, h in self._exec("SELECT number, session_id FROM log_sessions")}
+
+    def _canonical(self, number: Any, state: Any, sessions: dict[int, str]) -> Any:
+        from eventlog.compact import MARK, stored_without_preamble
+
+        if isinstance(state, bytes) and number in sessions and stored_without_preamble(state[32:]):
+            return state[:32] + bytes((MARK,)) + bytes.fromhex(sessions[number]) + state[32:]
+        return state
+
+    def _stored(self, seq: int, state: Any, sessions: dict[int, str] | None = None) -> Any:
+        """What the compact layout stores for ``state`` (link + payload) at ``seq``: the payload
+        without its preamble when that names the row's session (``sessions``: seq -> its hex)."""
+        from eventlog.compact import split_preamble
+
+        if not isinstance(state, bytes) or not self.compact():
+            return state
+        if sessions is None:
+            sessions = self._row_sessions()
+        raw, rest = split_preamble(state[32:])
+        if raw is not None and sessions.get(seq) == raw.hex():
+            return state[:32] + rest
+        return state
+
+    def _row_sessions(self) -> dict[int, str]:
+        return {int(a): str(b) for a, b in self._exec(
+            "SELECT e.rowid, s.session_id FROM stored_events e JOIN log_sessions s ON s.number = e.originator_id")}
 
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         sql = sql.replace("{id}", self.id_col).replace("?", self.ph)
@@ -54,7 +92,8 @@ class RawLog:
     def set_states(self, items: list[tuple[int, bytes]]) -> None:
         """Overwrite many rows' bytes in one connection: (seq, state) pairs."""
         sql = f"UPDATE {TABLE} SET state = {self.ph} WHERE {self.id_col} = {self.ph}"
-        params = [(st, seq) for seq, st in items]
+        sessions = self._row_sessions() if self.compact() else {}
+        params = [(self._stored(seq, st, sessions), seq) for seq, st in items]
         if self.sqlite_path:
             con = sqlite3.connect(self.sqlite_path)
             with con:
@@ -73,22 +112,29 @@ class RawLog:
         return [int(r[0]) for r in self._exec(f"SELECT {{id}} FROM {TABLE} ORDER BY {{id}}")]
 
     def state(self, seq: int) -> bytes:
-        return bytes(self._exec(f"SELECT state FROM {TABLE} WHERE {{id}} = ?", (seq,))[0][0])
+        number, st = self._exec(f"SELECT originator_id, state FROM {TABLE} WHERE {{id}} = ?", (seq,))[0]
+        return bytes(self._canonical(number, st, self._sessions()) if self.compact() else st)
 
     def rows(self) -> list[tuple[int, str, int, str, bytes]]:
-        """(seq, originator_id text, version, topic, state) in seq order."""
+        """(seq, originator_id text, version, topic, state) in seq order (as the chain covers them)."""
+        from eventlog.typecodes import TYPE_NAMES
+
         sel = "originator_id" if self.sqlite_path else "originator_id::text"
-        return [(int(a), str(b).replace("-", ""), int(c), str(d), bytes(e)) for a, b, c, d, e in self._exec(
-            f"SELECT {{id}}, {sel}, originator_version, topic, state FROM {TABLE} ORDER BY {{id}}")]
+        got = self._exec(f"SELECT {{id}}, {sel}, originator_version, topic, state FROM {TABLE} ORDER BY {{id}}")
+        if self.compact():
+            sessions = self._sessions()
+            got = [(a, sessions.get(b, b), c, TYPE_NAMES.get(d, d), self._canonical(b, e, sessions))
+                   for a, b, c, d, e in got]
+        return [(int(a), str(b).replace("-", ""), int(c), str(d), bytes(e)) for a, b, c, d, e in got]
 
     def set_state(self, seq: int, state: bytes) -> None:
-        self._exec(f"UPDATE {TABLE} SET state = ? WHERE {{id}} = ?", (state, seq))
+        self._exec(f"UPDATE {TABLE} SET state = ? WHERE {{id}} = ?", (self._stored(seq, state), seq))
 
     def flip_byte(self, seq: int, offset: int) -> None:
-        """XOR one byte of a stored row (offset into prev-hash + payload)."""
-        s = bytearray(self.state(seq))
+        """XOR one byte of a row as stored (offset into prev-hash + stored payload)."""
+        s = bytearray(self._exec(f"SELECT state FROM {TABLE} WHERE {{id}} = ?", (seq,))[0][0])
         s[offset % len(s)] ^= 0xFF
-        self.set_state(seq, bytes(s))
+        self._exec(f"UPDATE {TABLE} SET state = ? WHERE {{id}} = ?", (bytes(s), seq))
 
     def delete(self, seq: int) -> None:
         self._exec(f"DELETE FROM {TABLE} WHERE {{id}} = ?", (seq,))

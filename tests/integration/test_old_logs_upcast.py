@@ -21,7 +21,7 @@ import msgspec
 import pytest
 
 from eventlog.chain import split
-from eventlog.codec import encode
+from eventlog.codec import encode_map
 from eventlog.events import Event, VenueReconciled
 from eventlog.store import EventStore
 from hedge.cli import main
@@ -50,7 +50,7 @@ class OldVenueReconciled(Event, tag="VenueReconciled", frozen=True, kw_only=True
 def old_shape(ev: Event) -> bytes:
     """The bytes the code before this change wrote for ``ev``."""
     if type(ev) is not VenueReconciled:
-        return encode(ev)  # unchanged wire shape (tests/unit/test_payloads.py proves it per type)
+        return encode_map(ev)  # a format-1 map, unchanged wire shape (tests/unit/test_payloads.py)
     orders = []
     for o in ev.open_orders:
         row = msgspec.to_builtins(o)

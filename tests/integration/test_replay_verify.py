@@ -24,6 +24,7 @@ from eventlog.chain import split
 from eventlog.codec import decode, encode
 from eventlog.store import EventStore
 from hedge.cli import main
+from tests.rawlog import RawLog
 
 REPO = Path(__file__).resolve().parents[2]
 BARS = 2500
@@ -63,11 +64,8 @@ def copy_log(src_home: Path, dst_home: Path) -> Path:
 
 
 def rows(db: Path) -> list[tuple[int, str, bytes]]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT rowid, topic, state FROM stored_events ORDER BY rowid").fetchall()
-    finally:
-        con.close()
+    """(seq, type, link + payload) of every row, as the chain covers them (either SQLite layout)."""
+    return [(r[0], r[3], r[4]) for r in RawLog(sqlite_path=db).rows()]
 
 
 def rewrite(db: Path, seq: int, payload: bytes, *, rechain: bool) -> None:
@@ -77,16 +75,13 @@ def rewrite(db: Path, seq: int, payload: bytes, *, rechain: bool) -> None:
     prev_state = all_rows[idx - 1][2] if idx else None
     prefix = hashlib.sha256(prev_state).digest() if prev_state is not None else bytes(32)
     new_state = (prefix if rechain else split(all_rows[idx][2])[0]) + payload
-    updates = [(new_state, seq)]
+    updates = [(seq, new_state)]
     if rechain:
         state = new_state
         for r in all_rows[idx + 1:]:
             state = hashlib.sha256(state).digest() + split(r[2])[1]
-            updates.append((state, r[0]))
-    con = sqlite3.connect(db)
-    with con:
-        con.executemany("UPDATE stored_events SET state = ? WHERE rowid = ?", updates)
-    con.close()
+            updates.append((r[0], state))
+    RawLog(sqlite_path=db).set_states(updates)
 
 
 def first_event(db: Path, topic: str, pred: Any = lambda e: True) -> Any:
