@@ -10,7 +10,7 @@ import sys
 
 from bench.common import RESULTS_DIR, Figure, table, write_json
 
-BENCHES = ["append", "bytes", "rebuild", "run", "replay", "latency", "audit", "dashboard", "memory33"]
+BENCHES = ["append", "bytes", "rebuild", "run", "replay", "latency", "ticks", "hotpath", "audit", "dashboard", "memory33"]
 PEERS = "peers"  # opt-in: installs NautilusTrader into the bench cache on first use
 
 

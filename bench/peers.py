@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -83,11 +84,15 @@ def nautilus_run(py: str, bars: int, *, orders: bool = True, persist: bool = Fal
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as d:
         if persist:
             argv += ["--persist", str(Path(d) / "catalog")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(argv, capture_output=True, text=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise RuntimeError(f"nautilus run failed: {out.stderr[-2000:]}")
     got = json.loads(out.stdout.strip().splitlines()[-1])
     got["bars_per_s"] = got["bars"] / got["wall_s"]
+    # whole process (imports and data loading included, as for hedge's cpu_s)
+    got["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return got
 
 
@@ -120,9 +125,12 @@ def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
     hp, hr, ns, nf, np_ = (_best(x) for x in (h_proj, h_raw, n_strat, n_floor, n_persist))
     ver = subprocess.run([py, "-c", "import nautilus_trader as n; print(n.__version__)"],
                          capture_output=True, text=True, check=False).stdout.strip()
+    load = os.getloadavg()[0]
+    cpu = (f"by CPU time (whole processes, less sensitive to the load): hedge {hp['bars'] / hp['cpu_s']:,.0f} "
+           f"bars per CPU-s, --no-projections {hr['bars'] / hr['cpu_s']:,.0f}, Nautilus "
+           f"{ns['bars'] / ns['cpu_s']:,.0f}")
     note = (f"NautilusTrader {ver}: {int(ns['bars']):,} bars, {ns['orders']} orders, "
-            f"{ns['fills']} fills, peak RSS {ns['rss_mb']:.0f} MB; hedge peak RSS n/a here "
-            "(see the run bench)")
+            f"{ns['fills']} fills, peak RSS {ns['rss_mb']:.0f} MB; {cpu}; load {load:.1f}")
     return [
         Figure("peers", "hedge run --speed max (projections on, every event persisted) "
                "vs Nautilus comparable strategy (nothing persisted)",

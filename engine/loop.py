@@ -55,12 +55,54 @@ _HEADER = {"session_id": "00000000-0000-0000-0000-000000000000", "session_seq": 
 _LOC = re.compile(r"`\$\.?([^`]*)`")
 
 
+_PAYLOADS: dict[type, type[msgspec.Struct]] = {}
+
+
+def _payload_type(cls: type[Event]) -> type[msgspec.Struct]:
+    """``cls`` without the header the writer stamps: the fields a venue update may carry."""
+    t = _PAYLOADS.get(cls)
+    if t is None:
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+        for f in msgspec.structs.fields(cls):
+            if f.name in _HEADER:
+                continue
+            if f.required:
+                fields.append((f.name, f.type))
+            elif f.default_factory is not msgspec.NODEFAULT:
+                fields.append((f.name, f.type, msgspec.field(default_factory=f.default_factory)))
+            else:
+                fields.append((f.name, f.type, f.default))
+        t = _PAYLOADS[cls] = msgspec.defstruct(f"{cls.__name__}Payload", fields, kw_only=True,
+                                               forbid_unknown_fields=True)
+    return t
+
+
+def _valid_fast(u: VenueUpdate) -> bool:
+    """True if the fields surely make a valid event (one ``convert`` of the payload alone,
+    unknown fields refused, every float finite); False means: ask ``check_update``'s full
+    path, which names the field. Accepts exactly what the full path accepts."""
+    fields = u.fields
+    for v in fields.values():
+        if isinstance(v, float) and v - v != 0.0:
+            return False
+    try:
+        msgspec.convert(fields, _payload_type(u.cls), strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 def check_update(u: VenueUpdate) -> str | None:
     """None if the update's fields make a valid event, else ``"field: reason"``.
 
     Venue payloads are converted at the edge; this is the last line of defence so
     that nothing undecodable ever reaches the log.
     """
+    return None if _valid_fast(u) else explain_update(u)
+
+
+def explain_update(u: VenueUpdate) -> str | None:
+    """``check_update``'s full path: the first bad field and why (None: valid after all)."""
     unknown = sorted(set(u.fields) - set(u.cls.__struct_fields__))
     if unknown:
         return f"{unknown[0]}: unknown field"

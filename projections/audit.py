@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from projections.router import RouterView
 
 BUCKET = 100_000
+FLUSH_ROWS = 25_000  # buffered events written as a tail file (memory flat in the bucket size)
 TS = pa.timestamp("ns")  # UTC (naive: DuckDB needs pytz for tz-aware values)
 TS_MS = pa.timestamp("ms")
 S, F, INT, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
@@ -91,6 +92,13 @@ def parse_part(name: str) -> tuple[int, int, int] | None:
     return (int(m[1]), int(m[2]), int(m[3])) if m else None
 
 
+def read_part(path: Path, schema: pa.Schema) -> pa.Table:
+    """One audit file as a table of ``schema``. Single-threaded: ``pq.read_table``'s
+    parallel column reads held ~100 MB more RSS per bucket (docs/performance.md)."""
+    # cast: Parquet names a list's child "element", the schema (and the bytes) "item"
+    return pq.ParquetFile(path).read(use_threads=False).cast(schema)
+
+
 def write_table(path: Path, table: pa.Table) -> None:
     """One Parquet file (zstd; dictionaries and statistics only where they pay off), atomically."""
     sink = pa.BufferOutputStream()
@@ -116,9 +124,12 @@ def _from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
 class AuditWriter:
     """Buffers rows of the open bucket; writes tails on flush, compacts finished buckets."""
 
-    def __init__(self, root: Path, committed_seq: int = 0, bucket_size: int = BUCKET):
+    def __init__(self, root: Path, committed_seq: int = 0, bucket_size: int = BUCKET,
+                 flush_rows: int | None = None):
         self.root = root
         self.size = bucket_size
+        self.flush_rows = flush_rows or FLUSH_ROWS
+        self.pending_rows = 0
         self.range_start = committed_seq + 1
         self.bucket: int | None = None
         self.pending: dict[str, list[pa.RecordBatch]] = {t: [] for t in TABLES}
@@ -193,6 +204,9 @@ class AuditWriter:
         for table in sorted(rows):
             rs = sorted(rows[table], key=lambda r: r["seq"]) if table == "orders" else rows[table]
             self.pending[table].append(_from_rows(rs, SCHEMAS[table]))
+        self.pending_rows += len(evs)
+        if self.pending_rows >= self.flush_rows:
+            self.flush(evs[-1].seq)
 
     # -- files ---------------------------------------------------------------------
 
@@ -209,6 +223,7 @@ class AuditWriter:
             self._writes.append(self._pool.submit(write_table, path, table))
             batches.clear()
         self.range_start = last_seq + 1
+        self.pending_rows = 0
         if len(self._writes) > 16:  # bound the memory held by queued writes
             self.wait()
 
@@ -243,8 +258,10 @@ class AuditWriter:
                 name = part_name(b, b * self.size + 1, min((b + 1) * self.size, last_seq))
                 if len(files) == 1 and files[0].name == name:
                     continue
-                table = pa.concat_tables([pq.read_table(f, schema=SCHEMAS[t]) for f in files])
+                table = pa.concat_tables([read_part(f, SCHEMAS[t]) for f in files])
                 write_table(d / name, table)
+                del table
+                pa.default_memory_pool().release_unused()  # a bucket's columns, back to the OS
                 for f in files:
                     if f.name != name:
                         f.unlink()
@@ -264,7 +281,7 @@ class AuditWriter:
                 if first > committed_seq:
                     f.unlink()
                 elif last > committed_seq:
-                    tbl = pq.read_table(f, schema=SCHEMAS[t])
+                    tbl = read_part(f, SCHEMAS[t])
                     tbl = tbl.filter(pc.less_equal(tbl["seq"], committed_seq))
                     f.unlink()
                     write_table(d / part_name(b, first, committed_seq), tbl)

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,15 +47,16 @@ def write_log(home: Path, events: list[Any]) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(op_st, min_size=1, max_size=40),
        steps=st.lists(st.tuples(st.integers(1, 60), st.sampled_from(["commit", "crash", "none"])), max_size=8),
-       batch=st.integers(1, 50), bucket=st.integers(7, 80))
+       batch=st.integers(1, 50), bucket=st.integers(7, 80), flush=st.integers(1, 100))
 def test_incremental_batches_crashes_and_resume_equal_a_one_shot_rebuild(
-        ops: list[Any], steps: list[tuple[int, str]], batch: int, bucket: int) -> None:
+        ops: list[Any], steps: list[tuple[int, str]], batch: int, bucket: int, flush: int) -> None:
     events = synth_events(ops)
+    # ``flush``: the live side writes a tail file every that many buffered events (the memory bound)
     with tempfile.TemporaryDirectory() as tmp:
         live, ref = Path(tmp) / "live", Path(tmp) / "ref"
         write_log(live, events)
         write_log(ref, events)
-        with EventStore.open(live) as store:
+        with EventStore.open(live) as store, mock.patch("projections.audit.FLUSH_ROWS", flush):
             proj = Projection(live, store, batch=batch, bucket_size=bucket, log=lambda m: None)
             for n, action in steps:
                 proj.catch_up(max_events=n)

@@ -221,3 +221,36 @@ def test_fuzz_any_json_as_rest_payload_never_crashes(obj: Any) -> None:
             fn(obj)
         except WireError as exc:
             assert exc.field
+
+
+def _general_market(raw: str) -> Any:
+    """decode_market without its fast path: JSON to Python, then convert (names the field)."""
+    from engine.venues.binance.wire import MarketFrame, SubscribeAck, _event_frame, convert
+
+    obj = _event_frame(raw)
+    return obj if isinstance(obj, SubscribeAck) else convert(obj, MarketFrame)
+
+
+def _outcome(fn: Any, raw: str) -> Any:
+    try:
+        return fn(raw)
+    except WireError as exc:
+        return ("WireError", exc.field)
+
+
+_NUM = st.one_of(st.sampled_from(["1.5", "0", "nan", "inf", "-1e400", "abc", ""]), st.floats().map(repr),
+                 st.integers(-2**65, 2**65), st.none(), st.floats())
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["bookTicker", "markPriceUpdate", "kline", "other", None]), wrap=st.booleans(),
+       values=st.dictionaries(st.sampled_from(["E", "s", "b", "B", "a", "A", "p", "r", "T", "k"]), _NUM))
+def test_market_fast_path_decodes_as_the_general_path(kind: str | None, wrap: bool, values: dict[str, Any]) -> None:
+    """decode_market's straight-into-Struct path gives the same frame or the same WireError field."""
+    base: dict[str, Any] = {"E": 1568014460893, "s": "BNBUSDT", "b": "25.3", "B": "31.2", "a": "25.4", "A": "40.6",
+                            "p": "11794.15", "r": "0.0003", "T": 1562306400000}
+    obj: dict[str, Any] = {**base, **values}
+    if kind is not None:
+        obj["e"] = kind
+    raw = json.dumps({"stream": "x", "data": obj} if wrap else obj)
+    assert _outcome(decode_market, raw) == _outcome(_general_market, raw)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from config.loader import load_config
 from engine.bootstrap import build_sim_engine
+from engine.loop import _HEADER, _valid_fast, check_update, explain_update
 from engine.ports import VenueUpdate
 from engine.state import fold
 from engine.venues.scripted import ScriptedMarket
-from eventlog.events import MarketTick, VenueError
+from eventlog.events import KlineClosed, MarketTick, NavSnapshot, OrderFilled, VenueError
 from eventlog.payloads import ConfigChange
 from eventlog.store import EventStore
 
@@ -82,3 +87,34 @@ def test_config_change_is_recorded_and_later_decisions_use_it_and_rederive(home:
     assert rederive(events, external=("IntentEmitted",)).ok
     eng.writer.close()
     store.close()
+
+
+_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**70, 2**70), st.text(max_size=3),
+                    st.none(), st.booleans(), st.lists(st.floats(), max_size=2),
+                    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+@settings(max_examples=400, deadline=None)
+@given(cls=st.sampled_from([MarketTick, KlineClosed, OrderFilled, VenueError, NavSnapshot]), data=st.data())
+def test_fast_edge_check_accepts_exactly_what_the_full_check_accepts(cls: type, data: st.DataObject) -> None:
+    """check_update's fast path (the payload converted alone) is the full check, only cheaper."""
+    names = [*cls.__struct_fields__, "type", "colour"]
+    fields = data.draw(st.dictionaries(st.sampled_from(names), _VALUES, max_size=len(names)))
+    valid = data.draw(st.booleans())
+    if valid:  # start from a valid payload, so both outcomes are well covered
+        fields = {**_valid_fields(cls), **{k: v for k, v in fields.items() if data.draw(st.booleans())}}
+    u = VenueUpdate(cls, "x", 1, fields)
+    if _valid_fast(u):
+        assert explain_update(u) is None
+    elif not set(fields) & set(_HEADER):  # header keys (overridden by the writer) take the full path
+        assert explain_update(u) is not None
+    assert check_update(u) == explain_update(u)
+
+
+def _valid_fields(cls: type) -> dict[str, object]:
+    good = {"symbol": "BTCUSDT", "bid": 1.0, "ask": 2.0, "interval": "5m", "open_time_ms": 1, "close_time_ms": 2,
+            "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0, "order_id": "o", "side": "BUY",
+            "qty": 1.0, "price": 1.0, "source": "s", "kind": "parse", "field": "f", "message": "m",
+            "nav_usd": 1.0}
+    return {f.name: good[f.name] for f in msgspec.structs.fields(cls) if f.required and f.name in good
+            and f.name not in ("session_id", "session_seq", "stream", "ts_event_ns", "ts_init_ns")}

@@ -84,6 +84,7 @@ class WsBookTicker(_Wire, frozen=True, kw_only=True, tag_field="e", tag="bookTic
 
 
 MarketFrame = Union[WsKline, WsMarkPrice, WsBookTicker]
+_market_decoder = msgspec.json.Decoder(MarketFrame, strict=False)  # decode_market's fast path
 
 
 # --------------------------------------------------------------------------- websocket: user data
@@ -284,19 +285,40 @@ def _field_of(exc: msgspec.ValidationError) -> str:
     return path or "$"
 
 
+_PLANS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _check_struct(obj: msgspec.Struct, path: str) -> None:
+    """``_check_finite`` of a Struct: the common values (finite floats, strings, None, ints
+    within every limit) are passed inline; anything else goes through ``_check_finite``,
+    which names the field. A tick frame is checked in ~1 µs instead of ~5."""
+    t = type(obj)
+    plan = _PLANS.get(t)
+    if plan is None:
+        plan = _PLANS[t] = tuple(zip(t.__struct_fields__, t.__struct_encode_fields__, strict=True))
+    for attr, wire in plan:
+        v = getattr(obj, attr)
+        tv = type(v)
+        if tv is float:
+            if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
+                continue
+        elif tv is str or v is None or (tv is int and -MAX_MS <= v <= MAX_MS):
+            continue
+        _check_finite(v, f"{path}.{wire}" if path else wire, attr)
+
+
 def _check_finite(obj: Any, path: str = "", name: str = "") -> None:
     """Refuse NaN/inf anywhere in a decoded Struct (``strict=False`` lets "nan" through),
     and times that cannot become nanosecond timestamps (ms * 1e6 must fit in int64)."""
-    if isinstance(obj, float):
+    if isinstance(obj, msgspec.Struct):
+        _check_struct(obj, path)
+    elif isinstance(obj, float):
         if not math.isfinite(obj):
             raise WireError(path or "$", f"not a finite number: {obj}")
     elif isinstance(obj, int) and not isinstance(obj, bool):
         limit = MAX_MS if name.endswith("_ms") else MAX_INT
         if not -limit <= obj <= limit:
             raise WireError(path or "$", f"integer out of range: {obj}")
-    elif isinstance(obj, msgspec.Struct):
-        for attr, wire in zip(obj.__struct_fields__, obj.__struct_encode_fields__, strict=True):
-            _check_finite(getattr(obj, attr), f"{path}.{wire}" if path else wire, attr)
     elif isinstance(obj, list):
         for i, item in enumerate(obj):
             _check_finite(item, f"{path}[{i}]")
@@ -343,7 +365,18 @@ def _event_frame(raw: str | bytes) -> dict[str, Any] | SubscribeAck:
 
 
 def decode_market(raw: str | bytes) -> MarketFrame | SubscribeAck:
-    """A frame from the ``/market`` or ``/public`` stream."""
+    """A frame from the ``/market`` or ``/public`` stream.
+
+    Fast path: the JSON straight into its Struct (one C call, no dict); anything it does
+    not take (a combined-stream wrapper, a subscription answer, a bad payload) goes the
+    general way, which names the field."""
+    try:
+        frame = _market_decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        pass
+    else:
+        _check_finite(frame)
+        return frame  # type: ignore[no-any-return]
     obj = _event_frame(raw)
     if isinstance(obj, SubscribeAck):
         return obj
