@@ -194,6 +194,8 @@ class SimCfg(Strict, frozen=True, kw_only=True):
     isolated_symbols: list[str] = []  # isolated even when margin_type is cross
     symbol_leverage: dict[str, float] = {}  # per-symbol leverage (default: leverage)
     liquidation_fee_frac: float = 0.0125  # liquidation clearance fee on the closed notional
+    # added for issue 14 (latency): an order reaches the simulated book this long after it is sent
+    latency_ms: float = 50.0
 
 
 class Runtime(Strict, frozen=True, kw_only=True):

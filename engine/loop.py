@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -170,7 +170,7 @@ class Engine:
         if self.durable_acts:
             self.writer.flush()
 
-    def apply(self, updates: list[VenueUpdate]) -> None:
+    def apply(self, updates: Iterable[VenueUpdate]) -> None:
         """Record venue updates (validated at the edge when ``validate`` is on)."""
         for u in updates:
             if self.validate:
@@ -216,6 +216,9 @@ class Engine:
         venue poll (the place for operator actions such as a config reload).
         """
         clock = self.venue.clock()
+        # a venue that lives a step in time (the simulator) hands it over one update at a
+        # time, so what the engine sends meanwhile reaches its book inside the step
+        poll = getattr(self.venue, "next_step", None) or self.venue.next_updates
         next_report = 1000
         while True:
             if between is not None:
@@ -227,7 +230,7 @@ class Engine:
                 return "stopped"
             if until_ns is not None and clock.now_ns() >= until_ns:
                 return "until"  # a resumed account may already stand at --until: no step past it
-            batch = self.venue.next_updates()
+            batch = poll()
             if batch is None:
                 return "data_end"
             if not batch:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 from config.schema import HedgeConfig
@@ -38,13 +37,12 @@ from engine.venues.funding_data import FundingSchedule
 from engine.venues.funding_data import from_market_dir as funding_from_dir
 from engine.venues.margin import load_brackets
 from engine.venues.mark_data import MarkModel
+from engine.venues.sim_intrabar import BarAgenda, BarPath, BarStep, MarketTickUpdate
 from engine.venues.sim_matching import SimMatching
-from engine.venues.sim_stops import path_points
 from eventlog.events import (
     ExchangeFiltersLoaded,
     FundingDataGap,
     KlineClosed,
-    MarketTick,
     OrderFilled,
     PositionLiquidated,
 )
@@ -113,6 +111,8 @@ class SimVenue:
         self._bar = 0
         self._last_open_ms: int | None = None
         self.feed = FeedState()
+        self.latency_ns = round(sim.latency_ms * MS)  # an order reaches the book this long after it is sent
+        self._cur: BarStep | None = None  # the bar step being lived (its agenda takes orders sent meanwhile)
         self.resumed = False  # books restored from the account's log (no opening reading at connect)
 
     # -- port ----------------------------------------------------------------------
@@ -143,7 +143,13 @@ class SimVenue:
         return out
 
     def submit(self, req: OrderRequest) -> list[VenueUpdate]:
-        return self.matching.submit(req, self._clock.now_ns())
+        """Validate and send an order: it reaches the book ``latency_ms`` later (``sim_intrabar``)."""
+        out = self.matching.submit(req, self._clock.now_ns())
+        cur = self._cur
+        if not out and cur is not None:
+            w = self.matching.arriving[req.symbol][-1]
+            cur.agenda.schedule_arrival(w, self.latency_ns)
+        return out
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         return self.matching.cancel(symbol, order_id, self._clock.now_ns())
@@ -176,32 +182,72 @@ class SimVenue:
         return True
 
     def next_updates(self) -> list[VenueUpdate] | None:
-        """One bar step; None when the data ended; [] when a paced wait was woken early."""
+        """One bar step, whole; None when the data ended; [] when a paced wait was woken early.
+
+        What the engine sends while it records this list reaches the book in a later bar
+        (``next_step`` is the engine's way: its answers reach the book inside the bar)."""
+        step = self.next_step()
+        return step if step is None or isinstance(step, list) else list(step)
+
+    def next_step(self) -> Iterator[VenueUpdate] | list[VenueUpdate] | None:
+        """One bar step as the venue lives it: its updates in time order, yielded one at a time
+        (``sim_intrabar``), so an order sent while one is recorded reaches the book at its
+        arrival time inside the same bar. None when the data ended; [] when a paced wait was
+        woken early."""
         step = self._held if self._held is not None else next(self._it, None)
         self._held = None
         if step is None:
             return None
         open_ms, bars = step
-        self._last_open_ms = open_ms
-        open_ns = open_ms * MS
-        close_ns = open_ns + self.interval_ns
+        close_ns = open_ms * MS + self.interval_ns
         if not self._pace(close_ns):
             self._held = step
             return []
-        self._clock.advance_to(close_ns)
+        self._last_open_ms = open_ms
+        return self._bar_step(open_ms, bars)
+
+    def _at(self, ts: int) -> None:
+        if ts > self._clock.now_ns():
+            self._clock.advance_to(ts)
+
+    def _bar_step(self, open_ms: int, bars: list[tuple[str, float, float, float, float, float]]
+                  ) -> Iterator[VenueUpdate]:
+        open_ns = open_ms * MS
+        close_ns = open_ns + self.interval_ns
         m = self.matching
-        out: list[VenueUpdate] = []
-        halted = False
         marks = self.marks
-        for sym, o, h, lo, c, v in bars:
+        paths: dict[str, BarPath] = {}
+        for sym, o, h, lo, c, _v in bars:
             marks.on_bar_open(sym, open_ms, o)
-            out.extend(m.on_bar(sym, open_ns, close_ns, o, h, lo, c, v, mark=marks.mark(sym, open_ms, c),
-                                mark_of=partial(marks.mark, sym, open_ms)))
+            paths[sym] = BarPath(open_ns, close_ns, o, h, lo, c)
+        bar = BarStep(open_ms, {sym: (o, v) for sym, o, _h, _lo, _c, v in bars}, m.participation)
+        agenda = bar.agenda = BarAgenda(open_ns, close_ns, paths)
+        for sym, *_ in bars:  # orders in flight, in the order they were sent
+            for w in m.arriving[sym]:
+                agenda.schedule_arrival(w, self.latency_ns)
+            for oid, w in m.resting[sym].items():
+                agenda.schedule_through(sym, oid, w.req.price or 0.0, w.req.side, open_ns)
+        for k, t in enumerate(paths[bars[0][0]].times if bars else ()):
+            agenda.push_point(k, t)
+        self._cur = bar
+        touched: set[str] = set()
+        try:
+            for u in agenda.run(bar.handler(self)):
+                if u.cls in (OrderFilled, PositionLiquidated):
+                    touched.add(u.fields["symbol"])
+                self._at(u.ts_event_ns)
+                yield u
+        finally:
+            self._cur = None
+        self._at(close_ns)
+        halted = False
+        for sym, _o, _h, _lo, c, v in bars:
+            m.set_mark(sym, c)
+            m.mark[sym] = marks.mark(sym, open_ms, c)
             if v <= 0:
                 halted = True
-        out.extend(self._liquidations(open_ns, close_ns, bars))
+        out: list[VenueUpdate] = []
         self._bar += 1
-        touched = {u.fields["symbol"] for u in out if u.cls in (OrderFilled, PositionLiquidated)} if out else set()
         snap = self._bar % self._nav_every == 0
         close_ms = close_ns // MS
         due = self.funding.due(self._funded_ms, close_ms)
@@ -225,29 +271,17 @@ class SimVenue:
                 "symbol": sym, "interval": interval, "open_time_ms": open_ms,
                 "close_time_ms": open_ms + step_ms - 1, "open": o, "high": h, "low": lo, "close": c,
                 "volume": v}))
-        return out
+        yield from out
 
-    def _liquidations(self, open_ns: int, close_ns: int, bars: list[tuple[str, float, float, float, float, float]]
-                      ) -> list[VenueUpdate]:
-        """Margin checks at the four points of the bars' path (open, the two extremes, close).
-
-        The path of a bar is open -> low -> high -> close when it closes up, open -> high ->
-        low -> close when it closes down; every symbol is at the same point at once (for cross
-        margin that is a joint worst case only when the symbols move together). Points are
-        stamped inside the bar at 0, 1/3, 2/3 of it and the close.
-        """
+    def _liquidations(self, open_ms: int, k: int, ts: int) -> list[VenueUpdate]:
+        """The margin check at path point ``k`` of the bar step (every symbol at that point at once:
+        for cross margin a joint worst case only when the symbols move together)."""
         m = self.matching
-        if not any(m.pos[s][0] for s in self.symbols):
+        cur = self._cur
+        if cur is None or not any(m.pos[s][0] for s in self.symbols):
             return []
-        open_ms = open_ns // MS
-        paths = {sym: path_points(o, h, lo, c) for sym, o, h, lo, c, _v in bars}
-        out: list[VenueUpdate] = []
-        step = (close_ns - open_ns) // 3
-        for k in range(4):
-            marks = {sym: self.marks.mark(sym, open_ms, pts[k]) for sym, pts in paths.items()}
-            ts = close_ns - 1 if k == 3 else open_ns + k * step
-            out.extend(m.margin.check(ts, marks, gap=k == 0))
-        return out
+        marks = {sym: self.marks.mark(sym, open_ms, p.prices[k]) for sym, p in cur.agenda.paths.items()}
+        return m.margin.check(ts, marks, gap=k == 0)
 
     def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
         feed = self.feed.step(halted)
@@ -307,9 +341,3 @@ class FeedState:
 def market_dir_of(market: Any) -> Any:
     """The market directory a market reads funding, marks and brackets from (None: none)."""
     return getattr(market, "venue_data_dir", getattr(market, "data_dir", None))
-
-
-def MarketTickUpdate(sym: str, ts: int, bid: float, ask: float, mark: float, rate: float | None) -> VenueUpdate:
-    """The close-of-bar top of book for one symbol."""
-    return VenueUpdate(MarketTick, f"market.{sym}", ts, {
-        "symbol": sym, "bid": bid, "ask": ask, "mark": mark, "funding_rate": rate})

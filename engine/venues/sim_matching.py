@@ -63,6 +63,7 @@ ACCOUNT = "account"
 class _Working:
     req: OrderRequest
     filled: float = 0.0
+    sent_ns: int = 0  # when the engine sent it (it reaches the book runtime.sim.latency_ms later)
 
     @property
     def remaining(self) -> float:
@@ -145,7 +146,7 @@ class SimMatching:
                                      mark=self.mark.get(req.symbol), reduce_only=True)
             if bad is not None:
                 return self._reject(req, ts, bad[0], bad[1])
-            self.arriving[req.symbol].append(_Working(req))
+            self.arriving[req.symbol].append(_Working(req, sent_ns=ts))
             return []
         if req.order_type not in ("LIMIT", "MARKET"):
             return self._reject(req, ts, -1116, f"Invalid orderType {req.order_type}.")
@@ -165,7 +166,7 @@ class SimMatching:
             need = self.margin.initial_margin(req.symbol, grow, req.price or self.mark.get(req.symbol, 0.0))
             if need > self.margin.available() + 1e-9:
                 return self._reject(req, ts, -2019, "Margin is insufficient.")
-        self.arriving[req.symbol].append(_Working(req))
+        self.arriving[req.symbol].append(_Working(req, sent_ns=ts))
         return []
 
     def cancel(self, symbol: str, order_id: str, ts: int) -> list[VenueUpdate]:
@@ -237,6 +238,77 @@ class SimMatching:
             return round_price(ask * (1 + impact), tick, "SELL")
         return round_price(bid * (1 - impact), tick, "BUY")
 
+    def arrive(self, w: _Working, ts: int, bid: float, ask: float, ref: float, budget: float,
+               halted: bool) -> tuple[list[VenueUpdate], float]:
+        """One order reaching the book at ``ts``, whose touch is (``bid``, ``ask``) around the
+        price ``ref``: accepted, rejected -5022, filled as taker, or left resting (``resting``)
+        or waiting for its trigger (``stops``). Returns the updates and the budget left."""
+        out: list[VenueUpdate] = []
+        req = w.req
+        symbol = req.symbol
+        oid = req.order_id
+        if req.order_type in STOP_TYPES:  # waits for its trigger (sim_stops)
+            out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                               "venue_order_id": oid}))
+            self.stops[symbol][oid] = w
+            return out, budget
+        if req.order_type == "MARKET":
+            out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                               "venue_order_id": oid}))
+            px = self._taker_price(symbol, req.side, min(w.remaining, budget) * ref, bid, ask)
+            qty = self._fill_qty(w, budget, px)
+            if qty > 0:
+                got = self._fill(w, qty, px, False, ts)
+                out.extend(got)
+                if got:
+                    budget -= got[0].fields["qty"]
+            if w.remaining > 1e-12:
+                out.append(VenueUpdate(OrderExpired, ORDERS, ts, {
+                    "order_id": oid, "symbol": symbol, "filled_qty": w.filled,
+                    "reason": "halted: no liquidity" if halted else "IOC remainder"}))
+            return out, budget
+        px = req.price or 0.0
+        crosses = px >= ask if req.side == "BUY" else px <= bid
+        if crosses and req.time_in_force == "GTX":
+            out.append(VenueUpdate(OrderRejected, ORDERS, ts, {
+                "order_id": oid, "symbol": symbol, "code": -5022,
+                "reason": "Due to the order could not be executed as maker, the Post Only order will be rejected."}))
+            return out, budget
+        out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
+                                                           "venue_order_id": oid}))
+        if crosses:  # plain GTC limit that crosses: takes at the touch
+            touch = ask if req.side == "BUY" else bid
+            qty = self._fill_qty(w, budget, touch)
+            got = self._fill(w, qty, touch, False, ts)
+            out.extend(got)
+            if got:
+                budget -= got[0].fields["qty"]
+        if w.remaining > 1e-12:
+            self.resting[symbol][oid] = w
+        return out, budget
+
+    def fill_resting(self, w: _Working, budget: float, ts: int) -> tuple[list[VenueUpdate], float, bool]:
+        """A resting limit the market trades through at ``ts``: fills as maker at its price, at
+        most ``budget``. Returns the updates, the budget left and whether the order is done
+        (the caller removes it from ``resting``); a reduce-only order with nothing left to
+        reduce expires."""
+        if budget <= 0:
+            return [], budget, False
+        px = w.req.price or 0.0
+        qty = self._fill_qty(w, budget, px)
+        if qty <= 0:
+            return [], budget, False
+        got = self._fill(w, qty, px, True, ts)
+        if got:
+            budget -= got[0].fields["qty"]
+        if w.remaining > 1e-12 and got:
+            return got, budget, False
+        if not got:
+            return [VenueUpdate(OrderExpired, ORDERS, ts, {
+                "order_id": w.req.order_id, "symbol": w.req.symbol, "filled_qty": w.filled,
+                "reason": "reduce_only: position already closed"})], budget, True
+        return got, budget, True
+
     def on_bar(self, symbol: str, open_ns: int, close_ns: int, o: float, h: float, lo: float,
                c: float, v: float, *, mark: float | None = None,
                mark_of: Callable[[float], float] | None = None) -> list[VenueUpdate]:
@@ -253,47 +325,8 @@ class SimMatching:
             bid, ask = self.quote(symbol, o)
             self.arriving[symbol] = []
             for w in arriving:
-                req = w.req
-                oid = req.order_id
-                ts = open_ns
-                if req.order_type in STOP_TYPES:  # waits for its trigger (sim_stops)
-                    out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
-                                                                       "venue_order_id": oid}))
-                    self.stops[symbol][oid] = w
-                    continue
-                if req.order_type == "MARKET":
-                    out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
-                                                                       "venue_order_id": oid}))
-                    px = self._taker_price(symbol, req.side, min(w.remaining, budget) * o, bid, ask)
-                    qty = self._fill_qty(w, budget, px)
-                    if qty > 0:
-                        got = self._fill(w, qty, px, False, ts)
-                        out.extend(got)
-                        if got:
-                            budget -= got[0].fields["qty"]
-                    if w.remaining > 1e-12:
-                        out.append(VenueUpdate(OrderExpired, ORDERS, ts, {
-                            "order_id": oid, "symbol": symbol, "filled_qty": w.filled,
-                            "reason": "halted: no liquidity" if halted else "IOC remainder"}))
-                    continue
-                px = req.price or 0.0
-                crosses = px >= ask if req.side == "BUY" else px <= bid
-                if crosses and req.time_in_force == "GTX":
-                    out.append(VenueUpdate(OrderRejected, ORDERS, ts, {
-                        "order_id": oid, "symbol": symbol, "code": -5022,
-                        "reason": "Due to the order could not be executed as maker, the Post Only order will be rejected."}))
-                    continue
-                out.append(VenueUpdate(OrderAccepted, ORDERS, ts, {"order_id": oid, "symbol": symbol,
-                                                                   "venue_order_id": oid}))
-                if crosses:  # plain GTC limit that crosses: takes at the touch
-                    touch = ask if req.side == "BUY" else bid
-                    qty = self._fill_qty(w, budget, touch)
-                    got = self._fill(w, qty, touch, False, ts)
-                    out.extend(got)
-                    if got:
-                        budget -= got[0].fields["qty"]
-                if w.remaining > 1e-12:
-                    self.resting[symbol][oid] = w
+                got, budget = self.arrive(w, open_ns, bid, ask, o, budget, halted)
+                out.extend(got)
         resting = self.resting[symbol]
         if resting and not halted:
             done = []
@@ -302,19 +335,10 @@ class SimMatching:
                 through = lo < px if w.req.side == "BUY" else h > px
                 if not through or budget <= 0:
                     continue
-                qty = self._fill_qty(w, budget, px)
-                if qty <= 0:
-                    continue
-                got = self._fill(w, qty, px, True, close_ns - 1)
+                got, budget, finished = self.fill_resting(w, budget, close_ns - 1)
                 out.extend(got)
-                if got:
-                    budget -= got[0].fields["qty"]
-                if w.remaining <= 1e-12 or not got:
+                if finished:
                     done.append(oid)
-                    if not got:  # reduce-only with nothing left to reduce
-                        out.append(VenueUpdate(OrderExpired, ORDERS, close_ns - 1, {
-                            "order_id": oid, "symbol": symbol, "filled_qty": w.filled,
-                            "reason": "reduce_only: position already closed"}))
             for oid in done:
                 del resting[oid]
         if self.stops[symbol] and not halted:

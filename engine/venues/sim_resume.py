@@ -10,7 +10,7 @@ the simulator keeps is derivable from the events it emitted:
   the matching engine did, so the result is bit-identical);
 * positions: ``apply_fill`` over fills and liquidations (the venue's own rule);
 * working orders: ``OrderSubmitted`` not yet answered are *arriving* (they reach
-  the book at the next bar); accepted and not done are *resting*, in acceptance
+  the book ``runtime.sim.latency_ms`` after the submission's time, ``sim_intrabar``); accepted and not done are *resting*, in acceptance
   order, with what has filled;
 * marks and the book: the last close of each symbol (the book), the last
   ``MarketTick`` mark (the mark), the last price at each hour's open (``MarkModel``);
@@ -54,6 +54,7 @@ from eventlog.events import (
 class _Order:
     req: OrderRequest
     filled: float = 0.0
+    sent_ns: int = 0  # OrderSubmitted's time: the order reaches the book runtime.sim.latency_ms later
 
 
 class SimResume:
@@ -152,7 +153,8 @@ class SimResume:
             self.arriving[s.order_id] = _Order(OrderRequest(
                 order_id=s.order_id, symbol=s.symbol, side=s.side, order_type=s.order_type,
                 time_in_force=s.time_in_force, qty=s.qty, price=s.price, reduce_only=s.reduce_only,
-                stop_price=s.stop_price, close_position=s.close_position, working_type=s.working_type))
+                stop_price=s.stop_price, close_position=s.close_position, working_type=s.working_type),
+                sent_ns=s.ts_event_ns)
         elif t is OrderAccepted:
             oid = ev.order_id  # type: ignore[attr-defined]
             o2 = self.arriving.pop(oid, None)
@@ -177,7 +179,7 @@ class SimResume:
         r.pos = {s: [q, e] for s, (q, e) in m.pos.items() if q or e}
         for sym in m.symbols:
             for w in m.arriving[sym]:
-                r.arriving[w.req.order_id] = _Order(w.req, w.filled)
+                r.arriving[w.req.order_id] = _Order(w.req, w.filled, w.sent_ns)
             for oid, w in (*m.resting[sym].items(), *m.stops[sym].items()):
                 r.resting[oid] = _Order(w.req, w.filled)
         r.last_close = dict(m.last)
@@ -220,7 +222,7 @@ class SimResume:
                 m.margin.iso_funding[sym] = amt
         for o in self.arriving.values():
             if o.req.symbol in m.arriving:
-                m.arriving[o.req.symbol].append(_Working(o.req, o.filled))
+                m.arriving[o.req.symbol].append(_Working(o.req, o.filled, o.sent_ns))
         for oid, o in self.resting.items():
             if o.req.symbol in m.resting:
                 book = m.stops if o.req.order_type in STOP_TYPES else m.resting

@@ -68,25 +68,34 @@ def check_submit(m: SimMatching, req: OrderRequest) -> tuple[int, str] | None:
 
 def trigger(m: SimMatching, symbol: str, open_ns: int, close_ns: int, bar: tuple[float, float, float, float],
             mark_of: Callable[[float], float]) -> list[VenueUpdate]:
-    """Trigger and fill the symbol's waiting stop orders along the bar's path."""
-    stops = m.stops[symbol]
-    if not stops:
+    """Trigger and fill the symbol's waiting stop orders along the bar's path (in time order)."""
+    if not m.stops[symbol]:
         return []
-    pts = path_points(*bar)
     step = (close_ns - open_ns) // 3
+    out: list[VenueUpdate] = []
+    for k, p in enumerate(path_points(*bar)):
+        out.extend(trigger_point(m, symbol, k, p, open_ns + k * step if k < 3 else close_ns - 1, bar[0], mark_of))
+    return out
+
+
+def trigger_point(m: SimMatching, symbol: str, k: int, p: float, ts: int, open_px: float,
+                  mark_of: Callable[[float], float], accepted_at: dict[str, int] | None = None) -> list[VenueUpdate]:
+    """The symbol's stops that path point ``k`` (price ``p`` at ``ts``) crosses: each fills at its
+    stop, or at the open when the bar gapped through it (``k == 0``). ``accepted_at``: stops
+    that reached the book inside this bar, and when (a point before that cannot trigger them)."""
+    stops = m.stops[symbol]
     out: list[VenueUpdate] = []
     done: list[str] = []
     for oid, w in list(stops.items()):
+        if accepted_at and accepted_at.get(oid, ts) > ts:
+            continue
         req = w.req
-        for k, p in enumerate(pts):
-            px = mark_of(p) if req.working_type == "MARK_PRICE" else p
-            if not crossed(req, px):
-                continue
-            ref = bar[0] if k == 0 else (req.stop_price or p)  # a gap at the open fills at the open
-            ts = open_ns + k * step if k < 3 else close_ns - 1
-            out.extend(_fill_stop(m, w, ref, ts))
-            done.append(oid)
-            break
+        px = mark_of(p) if req.working_type == "MARK_PRICE" else p
+        if not crossed(req, px):
+            continue
+        ref = open_px if k == 0 else (req.stop_price or p)  # a gap at the open fills at the open
+        out.extend(_fill_stop(m, w, ref, ts))
+        done.append(oid)
     for oid in done:
         stops.pop(oid, None)
     return out
