@@ -124,6 +124,7 @@ RANGES: dict[str, Range] = {
     "SimCfg.position_every_bars": COUNT,
     "SimCfg.symbol_leverage": Range(0, 125, lo_open=True, why="Binance's maximum is 125"),
     "SimCfg.liquidation_fee_frac": Range(0, 0.1, why="a fraction of the closed notional"),
+    "SimCfg.latency_ms": Range(0, 3_600_000, why="milliseconds from sending an order to the simulated book"),
     # strategy_config.json
     "AtrRegimeCfg.period": COUNT,
     "AtrRegimeCfg.baseline_bars": COUNT,

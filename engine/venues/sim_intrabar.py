@@ -83,9 +83,11 @@ class BarPath:
             a = max(t_from, ts[k])
             pa = self.price_at(a)
             pb = ps[k + 1]
-            if beyond(pb):
-                cross = a + (px - pa) / (pb - pa) * (tb - a)  # the path meets px here, goes through just after
-                return min(tb, int(cross) + 1)
+            if beyond(pb):  # the path meets px at a + off and is through it just after
+                t = min(tb, a + int((px - pa) / (pb - pa) * (tb - a)) + 1)
+                while t < tb and not beyond(self.price_at(t)):  # float rounding at the crossing
+                    t += 1
+                return t
         return None
 
 
