@@ -54,11 +54,18 @@ class PacedVenue:
         return bool(w.durable_session_seq >= w.next_session_seq - 1)
 
     def next_updates(self) -> Any:
+        return self._paced(self.inner.next_updates)
+
+    def next_step(self) -> Any:
+        """The loop's way to poll the simulator (``Engine.run``): paced like ``next_updates``."""
+        return self._paced(self.inner.next_step)
+
+    def _paced(self, poll: Any) -> Any:
         if self.steps + 1 in self.decision_steps and not self.durable():
             self.ready.clear()
             if not self.durable():
                 return []  # idle: the loop calls idle() and asks again
-        batch = self.inner.next_updates()
+        batch = poll()
         self.steps += 1
         self.t_tick = time.perf_counter_ns()
         return batch

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from engine.venues.sim import SimVenue
     from engine.venues.sim_matching import _Working
 
-MS = 1_000_000
 
 ARRIVE, THROUGH, POINT = 0, 1, 2
 
@@ -174,7 +173,7 @@ class BarStep:
         out: list[VenueUpdate] = []
         if self.ticked.get(sym) != t:
             self.ticked[sym] = t
-            out.append(MarketTickUpdate(sym, t, bid, ask, mark, venue.funding.rate_at(sym, t // MS)))
+            out.append(MarketTickUpdate(sym, t, bid, ask, mark, None))  # a book ticker: no funding rate
         if req.order_type in STOP_TYPES:
             if crossed(req, mark if req.working_type == "MARK_PRICE" else price):
                 out.append(VenueUpdate(OrderRejected, "orders", t, {
