@@ -167,13 +167,9 @@ class BarStep:
         else:
             return []  # canceled while in flight
         price = self.agenda.paths[sym].price_at(t)
-        bid, ask = m.book[sym] = m.quote(sym, price)
-        m.last[sym] = price
-        mark = m.mark[sym] = venue.marks.mark(sym, self.open_ms, price)
-        out: list[VenueUpdate] = []
-        if self.ticked.get(sym) != t:
-            self.ticked[sym] = t
-            out.append(MarketTickUpdate(sym, t, bid, ask, mark, None))  # a book ticker: no funding rate
+        out = self._publish(venue, sym, t, price)
+        bid, ask = m.book[sym]
+        mark = m.mark[sym]
         if req.order_type in STOP_TYPES:
             if crossed(req, mark if req.working_type == "MARK_PRICE" else price):
                 out.append(VenueUpdate(OrderRejected, "orders", t, {
@@ -187,6 +183,18 @@ class BarStep:
             self.agenda.schedule_through(sym, req.order_id, req.price or 0.0, req.side, t + 1)
         return out
 
+    def _publish(self, venue: SimVenue, sym: str, t: int, price: float) -> list[VenueUpdate]:
+        """The book (and mark) of ``sym`` at ``t``, published once per moment as a ``MarketTick``
+        (a book ticker: no funding rate; the close's tick carries it)."""
+        m = venue.matching
+        bid, ask = m.book[sym] = m.quote(sym, price)
+        m.last[sym] = price
+        mark = m.mark[sym] = venue.marks.mark(sym, self.open_ms, price)
+        if self.ticked.get(sym) == t:
+            return []
+        self.ticked[sym] = t
+        return [MarketTickUpdate(sym, t, bid, ask, mark, None)]
+
     def _through(self, venue: SimVenue, t: int, sym: str, oid: str) -> list[VenueUpdate]:
         m = venue.matching
         w = m.resting[sym].get(oid)
@@ -198,9 +206,14 @@ class BarStep:
         return got
 
     def _point(self, venue: SimVenue, t: int, k: int) -> list[VenueUpdate]:
-        """Path point ``k``: the stops it crosses, then the margin check."""
+        """Path point ``k``: the book of every symbol with a resting limit order (inside the bar:
+        the engine's clock for its maker timeouts), the stops it crosses, then the margin check."""
         m = venue.matching
         out: list[VenueUpdate] = []
+        if 0 < k < 3:
+            for sym, path in self.agenda.paths.items():
+                if m.resting[sym] and not self.halted[sym]:
+                    out.extend(self._publish(venue, sym, t, path.prices[k]))
         for sym, path in self.agenda.paths.items():
             if m.stops[sym] and not self.halted[sym]:
                 out.extend(trigger_point(m, sym, k, path.prices[k], t, path.prices[0],
