@@ -1,14 +1,22 @@
 """The simulated venue: bars (generated or CSV) + ``SimMatching`` behind the Venue port.
 
-Each ``next_updates()`` is one bar step (all symbols at one open time) and
-returns, in this order: order arrivals and fills during the bar
-(``SimMatching.on_bar``), the funding settlements whose time falls in the bar
-(``funding_data``: the market directory's real settlement times, rates and marks; a
-generated series; or the config's default every ``funding_interval_h``), a
-``PositionSnapshot`` per symbol that traded or settled funding (and every
-``position_every_bars`` for open positions, as a mark refresh), a ``MarketTick`` at the close
-per symbol, a ``NavSnapshot``, then a ``KlineClosed`` per symbol. Account
-readings come before the klines so the screener and risk see fresh NAV.
+Each bar step (all symbols at one open time) is lived in time (``sim_intrabar``): orders
+reach the book ``runtime.sim.latency_ms`` after they were sent, at the price of the bar's
+documented intrabar path at that moment, with the book at that moment published first
+(a ``MarketTick``); resting limits fill when the path trades through them; protective
+orders trigger and margin is checked at the path's points. ``next_step()`` yields these
+updates one at a time in time order - ``Engine.run`` polls it, so an order the engine
+sends in answer (a reprice after -5022, a taker remainder after a maker timeout)
+reaches the book inside the same bar. ``next_updates()`` returns the same step as a
+list (what is sent while it is recorded reaches the book in a later bar).
+
+Then, at the close: the funding settlements whose time falls in the bar (``funding_data``:
+the market directory's real settlement times, rates and marks; a generated series; or
+the config's default every ``funding_interval_h``), a ``PositionSnapshot`` per symbol that
+traded or settled funding (and every ``position_every_bars`` for open positions, as a mark
+refresh), a ``MarketTick`` at the close per symbol, a ``NavSnapshot``, then a
+``KlineClosed`` per symbol. Account readings come before the klines so the screener and
+risk see fresh NAV.
 
 Positions are valued at the mark price (``mark_data``: the market directory's 1h mark
 klines with the hour's basis applied to the last price; else the last price).
@@ -18,8 +26,9 @@ reading during the halt and for ``NAV_RECONNECT_BARS`` after it, then
 ``NAV_DEGRADED_BARS`` readings with ``sources_ok = false`` - so the NAV gates
 fire the way they would after a real outage.
 
-The clock is simulated: it jumps to each bar's close (``--speed max``) or is
-paced against the wall clock at ``speed`` x real time.
+The clock is simulated: it follows the venue's events inside a bar and ends each step at
+the bar's close (``--speed max``), or a step is released at its close paced against the
+wall clock at ``speed`` x real time.
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ Model (bar resolution):
 
 * **Book**: best bid/ask = price -/+ the symbol's liquidity-bucket half spread,
   on the tick grid.
-* **Latency**: an order submitted during bar *k* reaches the book at the open
-  of bar *k+1*.
+* **Latency**: the simulated venue (``sim_intrabar``) brings an order to the book
+  ``runtime.sim.latency_ms`` after it was sent, at that moment's price on the bar's path
+  (``arrive``, ``fill_resting``); ``on_bar``, the bar-resolution driver the Binance dry
+  run uses, brings an order submitted during bar *k* to the book at the open of bar *k+1*.
 * **Post-only (GTX)**: rejected (-5022) if it would cross the book at arrival,
   otherwise it rests; a resting limit fills (maker) at its price when the bar
   trades *through* it (low < buy price, high > sell price), at most

@@ -75,7 +75,8 @@ def test_every_settlement_is_the_data_row(market_dir: Path, tmp_path: Path) -> N
     marks = read_marks(market_dir / "mark" / "BTCUSDT.csv")
     basis_bps: list[float] = []
     while (step := venue.next_updates()) is not None:
-        tick = next((u.fields for u in step if u.cls is MarketTick and u.fields["symbol"] == "BTCUSDT"), None)
+        # the close's tick (an order's arrival publishes the book inside the bar too)
+        tick = next((u.fields for u in reversed(step) if u.cls is MarketTick and u.fields["symbol"] == "BTCUSDT"), None)
         kl = next((u.fields for u in step if u.cls is KlineClosed and u.fields["symbol"] == "BTCUSDT"), None)
         if tick is not None and kl is not None:  # the mark: inside the hour's published mark range
             row = marks[kl["open_time_ms"] // 3_600_000 * 3_600_000]
