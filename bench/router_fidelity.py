@@ -10,7 +10,9 @@ and prints, per log:
   maker plan);
 * ``fills``, ``maker_notional_frac`` (share of the filled notional that was maker) and the
   slippage against the decision price (bps, positive = worse), notional-weighted, overall,
-  maker and taker.
+  maker and taker, and by how the order came about (``by_route``: ``first_maker`` - a maker
+  plan's first post-only order, ``reprice`` - a post-only reprice, ``fallback`` - a maker
+  plan's taker remainder, ``taker`` - a taker plan's order): notional share and slippage.
 
 The figures in ``docs/engine.md`` (the venue model's latency) come from this tool over
 ``hedge run`` logs written with different ``runtime.sim.latency_ms``.
@@ -38,13 +40,21 @@ def measure(home: Path) -> dict[str, Any]:
     notional = {True: 0.0, False: 0.0}
     slip = {True: 0.0, False: 0.0}
     fills = 0
+    style: dict[str, str] = {}
+    route: dict[str, str] = {}
+    by_route: dict[str, list[float]] = {}
     try:
         for ev in store.read(1, types=TYPES):
             t = type(ev).__name__
             if t == "RoutePlanned":
                 plans += 1
                 maker_plans += ev.style != "taker"  # type: ignore[attr-defined]
+                style[ev.plan_id] = ev.style  # type: ignore[attr-defined]
             elif t == "OrderSubmitted":
+                maker_plan = style.get(ev.plan_id, "taker") != "taker"  # type: ignore[attr-defined]
+                route[ev.order_id] = ("taker" if not maker_plan else  # type: ignore[attr-defined]
+                                      "fallback" if ev.order_type == "MARKET" else  # type: ignore[attr-defined]
+                                      "reprice" if ev.attempt else "first_maker")  # type: ignore[attr-defined]
                 if ev.attempt == 1 and ev.time_in_force == "GTX":  # type: ignore[attr-defined]
                     first.add(ev.order_id)  # type: ignore[attr-defined]
             elif t == "OrderRejected" and ev.code == -5022:  # type: ignore[attr-defined]
@@ -58,6 +68,9 @@ def measure(home: Path) -> dict[str, Any]:
                 notional[maker] += n
                 slip[maker] += n * ev.slippage_bps  # type: ignore[attr-defined]
                 fills += 1
+                r = by_route.setdefault(route.get(ev.order_id, "other"), [0.0, 0.0])  # type: ignore[attr-defined]
+                r[0] += n
+                r[1] += n * ev.slippage_bps  # type: ignore[attr-defined]
     finally:
         store.close()
     total = notional[True] + notional[False]
@@ -74,6 +87,8 @@ def measure(home: Path) -> dict[str, Any]:
         "slippage_bps": wavg(total, slip[True] + slip[False]),
         "slippage_bps_maker": wavg(notional[True], slip[True]),
         "slippage_bps_taker": wavg(notional[False], slip[False]),
+        "by_route": {k: {"notional_frac": round(n / total, 4), "slippage_bps": wavg(n, sl)}
+                     for k, (n, sl) in sorted(by_route.items())} if total else {},
     }
 
 

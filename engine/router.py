@@ -24,7 +24,7 @@ from engine.drafts import Decisions, head
 from engine.exchange_filters import effective
 from engine.ids import order_id, plan_id
 from engine.orders import EPS, POST_ONLY_REJECT, PlanState
-from engine.rules.autotune import policy_of
+from engine.rules.autotune import maker_deadline_ns, policy_of
 from engine.rules.units import NS
 from engine.state import EngineState
 from eventlog.events import (
@@ -159,7 +159,6 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
     if s is None or not s.open_plans:
         return []
     rc = state.config.runtime.router
-    wait_ns = policy_of(rc, ev.symbol).maker_wait_s * NS
     now = ev.ts_event_ns
     out: Out = []
     k = 0
@@ -170,7 +169,7 @@ def on_tick(state: EngineState, ev: MarketTick) -> Out:
         if p.active_order is not None:
             o = state.router.orders[p.active_order]
             if (o.tif == "GTX" and o.open and p.fallback_order is None
-                    and now - o.submitted_ns >= wait_ns):
+                    and now >= maker_deadline_ns(rc, p.symbol, o.submitted_ns)):
                 out.append(RouterFallback(
                     **head("router"), plan_id=p.plan_id, order_id=o.order_id, symbol=p.symbol, reason="maker_timeout",
                     remaining_qty=max(0.0, round(o.qty - o.filled_qty, 10)), reprices=o.attempt,

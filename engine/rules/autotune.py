@@ -32,6 +32,7 @@ its weight (``strategy.symbol_weights``).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,12 @@ def policy_of(rc: RouterCfg, symbol: str) -> RouterPolicy:
         o.twap_slices if o.twap_slices is not None else base.twap_slices,
         o.reprice_offset_ticks if o.reprice_offset_ticks is not None else base.reprice_offset_ticks,
     )
+
+
+def maker_deadline_ns(rc: RouterCfg, symbol: str, submitted_ns: int) -> int:
+    """When a post-only order sent at ``submitted_ns`` has waited ``maker_wait_s``: from then
+    on the router falls back to taker (the simulated venue publishes its book then, too)."""
+    return submitted_ns + math.ceil(policy_of(rc, symbol).maker_wait_s * 1_000_000_000)
 
 
 class PolicyEvidence:

@@ -42,12 +42,13 @@ from config.schema import HedgeConfig
 from engine.clock import SimClock
 from engine.exchange_filters import for_simulator, to_event_fields
 from engine.ports import OrderRequest, SymbolFilters, VenueUpdate
+from engine.rules.autotune import maker_deadline_ns
 from engine.venues.funding_data import FundingSchedule
 from engine.venues.funding_data import from_market_dir as funding_from_dir
 from engine.venues.margin import load_brackets
 from engine.venues.mark_data import MarkModel
 from engine.venues.sim_intrabar import BarAgenda, BarPath, BarStep, MarketTickUpdate
-from engine.venues.sim_matching import SimMatching
+from engine.venues.sim_matching import SimMatching, _Working
 from eventlog.events import (
     ExchangeFiltersLoaded,
     FundingDataGap,
@@ -158,7 +159,12 @@ class SimVenue:
         if not out and cur is not None:
             w = self.matching.arriving[req.symbol][-1]
             cur.agenda.schedule_arrival(w, self.latency_ns)
+            self._schedule_wait(cur.agenda, w)
         return out
+
+    def _schedule_wait(self, agenda: BarAgenda, w: _Working) -> None:
+        if w.req.time_in_force == "GTX":
+            agenda.schedule_wait(w, maker_deadline_ns(self.cfg.runtime.router, w.req.symbol, w.sent_ns))
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         return self.matching.cancel(symbol, order_id, self._clock.now_ns())
@@ -234,8 +240,10 @@ class SimVenue:
         for sym, *_ in bars:  # orders in flight, in the order they were sent
             for w in m.arriving[sym]:
                 agenda.schedule_arrival(w, self.latency_ns)
+                self._schedule_wait(agenda, w)
             for oid, w in m.resting[sym].items():
                 agenda.schedule_through(sym, oid, w.req.price or 0.0, w.req.side, open_ns)
+                self._schedule_wait(agenda, w)
         for k, t in enumerate(paths[bars[0][0]].times if bars else ()):
             agenda.push_point(k, t)
         self._cur = bar

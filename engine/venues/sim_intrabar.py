@@ -16,9 +16,14 @@ happens there - a reprice after -5022, a protective order after a fill - is pric
 touch of that moment, and reaches the book one latency later, inside the same bar when
 there is time left.
 
+**The engine's timer.** The engine notices a post-only order's maker timeout on a book
+update (``router.on_tick``); the venue publishes the book at the moment an order it holds
+reaches ``maker_deadline_ns`` (the router's maker wait in the session's config), so the
+timeout, the cancel and the taker remainder happen then, inside the bar.
+
 **The agenda.** ``BarAgenda`` orders one bar step's venue events by time (ties in the
-order they were scheduled): arrivals, through-fills of resting orders, and the four path
-points (protective-order triggers, then the margin check). The venue yields the updates
+order they were scheduled): arrivals, through-fills of resting orders, maker-wait ends and
+the four path points (protective-order triggers, then the margin check). The venue yields the updates
 one by one, so an order the engine sends while it records one of them is scheduled into
 the same agenda (``schedule_arrival``).
 """
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
     from engine.venues.sim_matching import _Working
 
 
-ARRIVE, THROUGH, POINT = 0, 1, 2
+ARRIVE, THROUGH, POINT, WAIT = 0, 1, 2, 3
 
 
 class BarPath:
@@ -115,6 +120,12 @@ class BarAgenda:
         self.push(t, ARRIVE, w)
         return True
 
+    def schedule_wait(self, w: Any, deadline_ns: int) -> None:
+        """Publish the book when a post-only order's maker wait ends inside this bar (the
+        engine's timer: it notices the timeout on the book update at that moment)."""
+        if self.open_ns <= deadline_ns < self.close_ns and w.req.symbol in self.paths:
+            self.push(deadline_ns, WAIT, w)
+
     def schedule_through(self, symbol: str, order_id: str, px: float, side: str, t_from: int) -> None:
         """Schedule a resting order's fill at the first moment the path trades through it."""
         path = self.paths.get(symbol)
@@ -151,6 +162,8 @@ class BarStep:
                 return self._arrive(venue, t, arg)
             if kind == THROUGH:
                 return self._through(venue, t, *arg)
+            if kind == WAIT:
+                return self._waited(venue, t, arg)
             return self._point(venue, t, arg)
         return handle
 
@@ -195,6 +208,14 @@ class BarStep:
         self.ticked[sym] = t
         return [MarketTickUpdate(sym, t, bid, ask, mark, None)]
 
+    def _waited(self, venue: SimVenue, t: int, w: _Working) -> list[VenueUpdate]:
+        """A post-only order still working when the router's maker wait ends: the book then."""
+        m = venue.matching
+        sym = w.req.symbol
+        if m.resting[sym].get(w.req.order_id) is not w and not any(x is w for x in m.arriving[sym]):
+            return []
+        return self._publish(venue, sym, t, self.agenda.paths[sym].price_at(t))
+
     def _through(self, venue: SimVenue, t: int, sym: str, oid: str) -> list[VenueUpdate]:
         m = venue.matching
         w = m.resting[sym].get(oid)
@@ -206,14 +227,9 @@ class BarStep:
         return got
 
     def _point(self, venue: SimVenue, t: int, k: int) -> list[VenueUpdate]:
-        """Path point ``k``: the book of every symbol with a resting limit order (inside the bar:
-        the engine's clock for its maker timeouts), the stops it crosses, then the margin check."""
+        """Path point ``k``: the stops it crosses, then the margin check."""
         m = venue.matching
         out: list[VenueUpdate] = []
-        if 0 < k < 3:
-            for sym, path in self.agenda.paths.items():
-                if m.resting[sym] and not self.halted[sym]:
-                    out.extend(self._publish(venue, sym, t, path.prices[k]))
         for sym, path in self.agenda.paths.items():
             if m.stops[sym] and not self.halted[sym]:
                 out.extend(trigger_point(m, sym, k, path.prices[k], t, path.prices[0],

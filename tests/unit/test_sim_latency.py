@@ -151,3 +151,38 @@ def test_a_reprice_after_5022_is_priced_off_the_touch_at_the_rejects_moment(tmp_
     assert fill.price == reprice.price and fill.is_maker and open_ns < fill.ts_event_ns < open_ns + BAR_NS
     eng.writer.close()  # type: ignore[attr-defined]
     store.close()
+
+
+def test_a_maker_timeout_falls_back_at_its_moment_and_the_taker_arrives_a_latency_later(tmp_path: Path) -> None:
+    d, _ = apply_overrides(load_config().as_dict(), ["runtime.router.maker_wait_s=150"])
+    store = EventStore.open(tmp_path)
+    market = ScriptedMarket([SYM], start_ms=T0_MS)
+    sid = str(uuid.uuid4())
+    eng = build_sim_engine(from_dict(d), [SYM], market, store, sid)
+    for _ in range(2):
+        market.flat({SYM: 60_000.0}, volume=1_000.0)
+        eng.apply(eng.venue.next_step())
+    now = eng.venue.clock().now_ns()
+    eng.record(IntentEmitted, "strategy", now, {
+        "intent_id": "lat-2", "symbol": SYM, "side": "BUY", "qty": 0.01, "notional_usd": 600.0,
+        "price": 60_000.0, "reduce_only": False})
+    bar = (60_000.0, 60_900.0, 60_000.0, 60_800.0)  # runs away up: the resting buy never fills
+    open_ns = market.push({SYM: (*bar, 1_000.0)}) * MS
+    eng.apply(eng.venue.next_step())
+    eng.writer.flush()
+    evs: list[Event] = list(store.read(session=sid))
+    first = next(e for e in evs if type(e) is OrderSubmitted)
+    fb = next(e for e in evs if type(e).__name__ == "RouterFallback")
+    deadline = first.ts_event_ns + 150 * 1_000_000_000
+    assert fb.reason == "maker_timeout" and fb.ts_event_ns == deadline  # type: ignore[attr-defined]
+    cancel = next(e for e in evs if type(e).__name__ == "OrderCanceled")
+    taker = next(e for e in evs if type(e) is OrderSubmitted and e.order_type == "MARKET")
+    assert cancel.ts_event_ns == taker.ts_event_ns == deadline
+    fill = next(e for e in evs if type(e) is OrderFilled and e.order_id == taker.order_id)
+    arrive = deadline + 50 * MS
+    assert fill.ts_event_ns == arrive
+    price = by_hand(open_ns, bar, arrive)
+    bid, ask = eng.venue.matching.quote(SYM, price)
+    assert fill.price == eng.venue.matching._taker_price(SYM, "BUY", 0.01 * price, bid, ask)
+    eng.writer.close()
+    store.close()
