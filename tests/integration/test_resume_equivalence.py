@@ -155,7 +155,8 @@ def test_a_session_resumed_at_until_takes_no_step_past_it(tmp_path: Path) -> Non
 @pytest.mark.parametrize("checkpoint", [True, False])
 @pytest.mark.parametrize("latency_ms", [50.0, 400_000.0])
 def test_orders_in_flight_at_the_split_reach_the_book_as_in_one_run(tmp_path: Path, latency_ms: float,
-                                                                    checkpoint: bool) -> None:
+                                                                    checkpoint: bool,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 14, latency: a session that stops while orders are on their way to the book (sent
     at the last bar's close, arriving ``latency_ms`` later - the default, and longer than a
     bar) is resumed and they arrive when, and where, they would have in one run - from the
@@ -164,10 +165,13 @@ def test_orders_in_flight_at_the_split_reach_the_book_as_in_one_run(tmp_path: Pa
 
     cfg = copy_config(tmp_path)
     edit_json(cfg / "runtime.json", lambda d: d["sim"].__setitem__("latency_ms", latency_ms))
+    monkeypatch.setenv("HEDGE_CONFIG_DIR", str(cfg))  # (hedge's --config would set it for the rest of the process)
     one, many = tmp_path / "one", tmp_path / "many"
     bars = 400
-    _run(one, "--config", str(cfg), "--bars", str(bars))
+    _run(one, "--bars", str(bars))
     evs = account_events(one)
+    started = next(e for e in evs if type(e).__name__ == "SessionStarted")
+    assert started.config["runtime"]["sim"]["latency_ms"] == latency_ms  # type: ignore[attr-defined]
     closes = sorted({e.ts_event_ns for e in evs if type(e).__name__ == "KlineClosed"})
     answered: dict[str, int] = {}
     for e in evs:
@@ -177,9 +181,9 @@ def test_orders_in_flight_at_the_split_reach_the_book_as_in_one_run(tmp_path: Pa
                if type(e).__name__ == "OrderSubmitted" and e.order_id in answered]  # type: ignore[attr-defined]
     split = next((i + 1 for i, c in enumerate(closes[:-1]) if any(s <= c < a for s, a in flights)), None)
     assert split is not None, "no order was in flight at a bar step's end"
-    _run(many, "--config", str(cfg), "--bars", str(split))
+    _run(many, "--bars", str(split))
     if not checkpoint:
         for ck in many.rglob("checkpoint.bin"):
             ck.unlink()
-    _run(many, "--config", str(cfg), "--bars", str(bars - split))
+    _run(many, "--bars", str(bars - split))
     _same(one, many)
