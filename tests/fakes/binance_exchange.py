@@ -396,10 +396,11 @@ class Exchange:
             out.append(p)
         return out
 
-    def trades_json(self, symbol: str, start: int, from_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+    def trades_json(self, symbol: str, start: int, from_id: int = 0, limit: int = 500,
+                    end: int | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for t in self.trades:
-            if t["symbol"] != symbol or t["time"] < start or t["id"] < from_id:
+            if t["symbol"] != symbol or t["time"] < start or t["id"] < from_id or (end is not None and t["time"] > end):
                 continue
             if len(out) >= limit:
                 break

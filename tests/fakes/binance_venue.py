@@ -35,6 +35,8 @@ from aiohttp import WSMsgType, web
 from tests.fakes.binance_exchange import ApiError, Exchange
 
 ROUTES = ("market", "public", "private", "")
+WEEK_MS = 7 * 86_400_000
+TIME_FAULT = web.RequestKey("time_fault", bool)  # this request is refused -1021
 SIGNED = {"/fapi/v3/account", "/fapi/v3/balance", "/fapi/v3/positionRisk", "/fapi/v1/openOrders",
           "/fapi/v1/order", "/fapi/v1/userTrades", "/fapi/v1/income"}
 
@@ -269,6 +271,9 @@ class FakeBinance:
             return web.json_response({"code": -1003, "msg": msg}, status=status,
                                      headers={"Retry-After": f"{retry:g}"})
         fault = self._faults.pop(0) if self._faults and request.path.startswith(self._faults[0][2]) else None
+        if self._time_faults > 0 and request.path in SIGNED and (fault is None or fault[1]):
+            self._time_faults -= 1  # taken on arrival: a request answered late (slow endpoint) is not the next one
+            request[TIME_FAULT] = True
         if fault is not None and not fault[1]:
             rec.status = fault[0]
             echo = "" if self.echo_key is None else " " + self.echo_key(request.headers.get("X-MBX-APIKEY", ""))
@@ -297,8 +302,7 @@ class FakeBinance:
             if not sep or not hmac.compare_digest(sig, good):
                 raise ApiError(400, -1022, "Signature for this request is not valid.")
             params.pop("signature", None)
-            if self._time_faults > 0:
-                self._time_faults -= 1
+            if request.get(TIME_FAULT):
                 raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         return params
 
@@ -339,8 +343,7 @@ class FakeBinance:
             return [r for r in ex.income if r["time"] >= start
                     and p.get("incomeType", r["incomeType"]) == r["incomeType"]]
         if path == "/fapi/v1/userTrades":
-            return ex.trades_json(p.get("symbol", ""), int(p.get("startTime", "0")),
-                                  int(p.get("fromId", "0")), int(p.get("limit", "500")))
+            return self._user_trades(p)
         if m == "POST":
             order, events = ex.place(p)
         elif m == "DELETE":
@@ -354,6 +357,22 @@ class FakeBinance:
         # the user stream hears about it after this answer is built, in order
         asyncio.get_running_loop().create_task(self._push_users(events))
         return ex.order_json(order)
+
+    def _user_trades(self, p: dict[str, str]) -> list[dict[str, Any]]:
+        """As Binance: ``fromId`` takes no time; a window spans at most 7 days (a ``startTime``
+        alone means the 7 days after it, none: the last 7 days); at most 1000 rows (500 unless asked)."""
+        start, end, from_id = p.get("startTime"), p.get("endTime"), p.get("fromId")
+        if from_id is not None and (start is not None or end is not None):
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+        limit = min(int(p.get("limit", "500")), 1000)
+        if from_id is not None:
+            return self.ex.trades_json(p.get("symbol", ""), 0, int(from_id), limit)
+        if start is not None and end is not None and int(end) - int(start) > WEEK_MS:
+            raise ApiError(400, -1127, "More than 7 days between startTime and endTime.")
+        lo = int(start) if start is not None else (int(end) - WEEK_MS if end is not None
+                                                   else self.ex.clock_ms - WEEK_MS)
+        hi = int(end) if end is not None else lo + WEEK_MS
+        return self.ex.trades_json(p.get("symbol", ""), lo, 0, limit, end=hi)
 
     async def _push_users(self, events: list[dict[str, Any]]) -> None:
         for e in events:

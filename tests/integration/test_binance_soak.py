@@ -22,6 +22,7 @@ the longest loop stall stays under the configured bound. The figures are printed
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -39,7 +40,7 @@ from tests.integration.test_binance_session import KEY, SECRET, SYMBOLS, run_hed
 
 pytestmark = pytest.mark.slow
 
-SEED = 15
+SEED = int(os.environ.get("SOAK_SEED", "15"))  # faults and market: run other seeds with SOAK_SEED=N
 BAR_S = 0.03  # wall seconds per five-minute bar: a day (288 bars) in under 10 s of market
 WARMUP = 150
 HALF_DAY = 144
@@ -195,6 +196,10 @@ def test_a_day_with_every_fault_ends_equal_to_the_exchange(tmp_path: Path) -> No
         funding = sum(float(r["income"]) for r in fake.run(lambda e: list(e.income)))
         upnl = float(fake.run(lambda e: e.upnl()))
         sent = list(fake.requests)
+        (tmp_path / "exchange.json").write_text(json.dumps({  # for whoever has to find out why a run failed
+            "trades": list(trades.values()), "income": fake.run(lambda e: list(e.income)),
+            "requests": [[r.at, r.method, r.path, r.query, r.status] for r in sent],
+            "sessions": [{"stdout": o.stdout, "stderr": o.stderr} for o in runs]}, default=str))
 
     evs = events_of(home)
     sessions = [e for e in evs if isinstance(e, E.SessionStarted)]
@@ -214,7 +219,7 @@ def test_a_day_with_every_fault_ends_equal_to_the_exchange(tmp_path: Path) -> No
                for e in evs if not isinstance(e, E.KlineClosed | E.MarketTick | E.NavSnapshot)]
             + [o.stderr for o in runs]))
         import shutil
-        shutil.copy(tmp_path / "missing.txt", "/tmp/soak_missing.txt")
+        shutil.copy(tmp_path / "missing.txt", f"/tmp/soak_missing_{SEED}.txt")
     assert set(ids) == set(trades), (
         [(i, trades[i]["time"], cids.get(trades[i]["orderId"]), trades[i]["qty"]) for i in missing],
         [(type(e).__name__, e.ts_event_ns // 1_000_000, getattr(e, "reason", ""), getattr(e, "source", ""),

@@ -366,10 +366,13 @@ def test_cancel_of_an_order_that_filled_unseen_records_the_fill_instead(
     pump(v, lambda g: True)
     fake.run(lambda ex: ex.fill(ex.orders["c-1"], ex.orders["c-1"].price, maker=True))  # no stream event
     out = v.cancel("ETHUSDT", "c-1")
-    assert names(out) == ["VenueError", "OrderFilled", "PositionSnapshot"]
-    assert "-2011" in out[0].fields["message"] and out[1].fields["is_maker"] is True
-    assert out[1].fields["qty"] == 0.1 and out[1].fields["position_qty_after"] == 0.1  # the exchange's
-    assert out[2].fields["qty"] == 0.1
+    assert names(out) == ["VenueError"] and "-2011" in out[0].fields["message"]
+    # its trade is read back by the next poll, at once and off the loop thread
+    out = pump(v, lambda g: bool(of(g, "OrderFilled")) and bool(of(g, "PositionSnapshot")), timeout=10)
+    fill = of(out, "OrderFilled")[0].fields
+    assert fill["is_maker"] is True and fill["order_id"] == "c-1"
+    assert fill["qty"] == 0.1 and fill["position_qty_after"] == 0.1  # the exchange's
+    assert [u.fields["qty"] for u in of(out, "PositionSnapshot") if u.fields["symbol"] == "ETHUSDT"][-1] == 0.1
 
 
 def test_funding_settlement_is_recorded_per_symbol_once(venue: tuple[BinanceVenue, list[VenueUpdate]],

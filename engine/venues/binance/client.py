@@ -147,14 +147,21 @@ class BinanceRest:
         self.clock_syncs.append((offset, int((t1 - t0) * 1000), reason))
         return offset
 
+    def wait_on_this_thread(self, max_wait_s: float) -> None:
+        """Calls made on the calling thread (a worker off the loop) wait out a rate limit up
+        to ``max_wait_s`` and retry a 5xx read, even once the loop runs (``patient`` False)."""
+        self._local.max_wait_s = max_wait_s
+
     def _call(self, endpoint: str, method: str, *args: Any, wait: bool = True, **kw: Any) -> Any:
-        wait = wait and self.patient
+        worker_wait: float | None = getattr(self._local, "max_wait_s", None)
+        max_wait = self.max_wait_s if self.patient or worker_wait is None else worker_wait
+        wait = wait and (self.patient or worker_wait is not None)
         attempts = 0
         resyncs = 0
         while True:
             left = self.blocked_for()
             if left > 0:
-                if not wait or left > self.max_wait_s:
+                if not wait or left > max_wait:
                     raise RestError(endpoint, 429, -1003, f"rate limited: no request for {left:.1f}s more", left)
                 self._sleep(left)
             attempts += 1
@@ -220,9 +227,15 @@ class BinanceRest:
     def open_orders(self) -> Any:
         return self._call("openOrders", "get_orders")
 
-    def user_trades(self, symbol: str, start_ms: int, from_id: int | None = None) -> Any:
-        if from_id is not None:  # Binance: fromId pages by trade id (startTime not allowed with it)
+    def user_trades(self, symbol: str, start_ms: int, from_id: int | None = None,
+                    end_ms: int | None = None) -> Any:
+        """Binance: ``fromId`` pages by trade id and takes no time; a ``startTime`` (to
+        ``endTime``, else the 7 days after it) window spans at most 7 days."""
+        if from_id is not None:
             return self._call("userTrades", "get_account_trades", symbol, fromId=from_id, limit=1000)
+        if end_ms is not None:
+            return self._call("userTrades", "get_account_trades", symbol, startTime=start_ms, endTime=end_ms,
+                              limit=1000)
         return self._call("userTrades", "get_account_trades", symbol, startTime=start_ms, limit=1000)
 
     def funding_income(self, start_ms: int) -> Any:
@@ -232,6 +245,7 @@ class BinanceRest:
     # ---- orders (signed; fail fast while rate limited)
 
     def new_order(self, **params: Any) -> Any:
+        params = dict(params)
         symbol, side, type_ = params.pop("symbol"), params.pop("side"), params.pop("type")
         return self._call("order", "new_order", symbol, side, type_, wait=False, **params)
 

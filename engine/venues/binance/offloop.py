@@ -25,8 +25,10 @@ Apply = Callable[[Any], list[VenueUpdate]]
 
 
 class OffLoop:
-    def __init__(self, sink: queue.Queue[tuple[str, int, Any, str]], name: str):
+    def __init__(self, sink: queue.Queue[tuple[str, int, Any, str]], name: str,
+                 init: Callable[[], None] | None = None):
         self._sink = sink
+        self._init = init  # run first on the worker thread (e.g. let its REST calls wait out a 429)
         self._jobs: queue.Queue[tuple[Callable[[], Any], Apply] | None] = queue.Queue()
         self._name = name
         self._thread: threading.Thread | None = None
@@ -44,6 +46,8 @@ class OffLoop:
         self.inflight -= 1
 
     def _serve(self) -> None:
+        if self._init is not None:
+            self._init()
         while True:
             job = self._jobs.get()
             if job is None:

@@ -2,14 +2,16 @@
 
 ``Reconciler`` owns the reads that make the adapter's books equal the exchange's:
 
-* ``reconcile`` - account + positions + open orders (``VenueReconciled``), on connect and
-  after a user-stream gap; on start our symbols' stale orders are canceled;
+* ``reconcile`` - account + positions + open orders (``VenueReconciled``) on connect; on
+  start our symbols' stale orders are canceled (``apply_open_orders`` after a user-stream
+  gap, read off the loop thread: ``readback``);
 * ``read_back`` - the account, then trades from ``/fapi/v1/userTrades`` since a time: fills
   missed while the user stream was down, or made while the engine was not running
   (restart); every trade up to the reading is then known, so it settles them. Each
   trade id is recorded once; a trade of an order this process never placed is
-  attributed to its client order id by querying the order;
-* ``settle_order`` / ``resolve_unknown`` - what became of one order;
+  attributed to its client order id by querying the order. The ``fetch_*`` halves
+  run on any thread, the ``apply_*`` halves on the loop thread;
+* ``order_left`` / ``unknown_outcome`` - what became of one order;
 * ``funding`` - ``FundingApplied`` per ``tranId`` from ``/fapi/v1/income``.
 
 Reads never settle fills themselves: the caller reads everything first and then
@@ -50,7 +52,8 @@ from eventlog.events import FundingApplied, VenueReconciled
 from eventlog.payloads import OpenOrder
 
 FUNDING_LOOKBACK_MS = 3_600_000  # an hour before the ACCOUNT_UPDATE; tranIds dedupe
-TRADE_PAGE = 1000  # userTrades rows per request
+TRADE_PAGE = 1000  # userTrades rows per request (Binance's maximum)
+TRADE_WINDOW_MS = 7 * 86_400_000  # Binance: a userTrades startTime..endTime window spans at most 7 days
 TRADE_MARGIN_MS = 60_000  # userTrades are read from this much before the gap; trade ids dedupe
 
 
@@ -66,6 +69,14 @@ class Reconciler:
         self.open_ids: list[str] = []  # client ids the last successful open-orders read listed
         self.last_read_ok = False
         self.last_trades_ok = True  # the last trades read-back read every symbol
+        self.funding_unread_since: int | None = None  # a funding read that failed: read again from here
+        self.trades_unread_since: int | None = None  # trades from here are not all read back yet
+
+    def trade_symbols(self) -> list[str]:
+        """Whose trades a read-back reads: the session's symbols, and any other symbol the
+        account has traded or holds (a trade by hand, or an earlier session's symbols)."""
+        held = {s for s, legs in self.account.legs.items() if any(leg.amount for leg in legs.values())}
+        return sorted(set(self.symbols()) | set(self.account.ledger.fills) | held)
 
     # ------------------------------------------------------------------ account
 
@@ -114,11 +125,24 @@ class Reconciler:
                   source: str = "rest.userTrades") -> list[VenueUpdate]:
         """Positions, balances, fills since ``fills_since_ms`` and open orders; on start
         cancel our symbols' stale orders."""
-        ts = self.faults.now_ns()
         out = self.read_back(fills_since_ms, source)
-        open_orders, errs = self.faults.attempt("rest.openOrders", lambda: decode_list(
-            self.rest.open_orders(), RestOrder, "openOrders"))
-        out += errs
+        try:
+            open_orders: Any = decode_list(self.rest.open_orders(), RestOrder, "openOrders")
+        except (RestError, WireError) as exc:
+            open_orders = exc
+        return self.apply_open_orders(out, open_orders, initial, cancel_open)
+
+    def apply_open_orders(self, out: list[VenueUpdate], open_orders: Any, initial: bool,
+                          cancel_open: bool = False) -> list[VenueUpdate]:
+        """The open orders read (rows, or the error) after the reads in ``out``: tracked, ours
+        canceled on start, ``VenueReconciled`` recorded when every read succeeded."""
+        ts = self.faults.now_ns()
+        if isinstance(open_orders, RestError):
+            out = [*out, self.faults.rest(open_orders)]
+            open_orders = None
+        elif isinstance(open_orders, WireError):
+            out = [*out, self.faults.err("rest.openOrders", "parse", open_orders.field, open_orders.message)]
+            open_orders = None
         bad = [u for u in out if u.cls.__name__ == "VenueError"]
         if bad or open_orders is None:
             if initial:  # never trade on an account we could not read
@@ -148,13 +172,16 @@ class Reconciler:
 
     # ------------------------------------------------------------------ fills
 
-    def fetch_trades(self, since_ms: int) -> dict[str, Any]:
-        """The network half (any thread): symbol -> its trades since ``since_ms`` (or the RestError)."""
+    def fetch_trades(self, since_ms: int, now_ms: int | None = None,
+                     symbols: list[str] | None = None) -> dict[str, Any]:
+        """The network half (any thread): symbol -> its trades since ``since_ms`` (or the
+        RestError). ``now_ms``: the server's time (windows of 7 days up to it); ``symbols``:
+        whose (default ``trade_symbols()``; pass it when calling off the loop thread)."""
         start = max(0, since_ms - TRADE_MARGIN_MS)
         out: dict[str, Any] = {}
-        for sym in self.symbols():
+        for sym in self.trade_symbols() if symbols is None else symbols:
             try:
-                out[sym] = self._trades(sym, start)
+                out[sym] = self._trades(sym, start, now_ms)
             except (RestError, WireError) as exc:
                 out[sym] = exc
         return out
@@ -166,13 +193,14 @@ class Reconciler:
         out = self.apply_account(fetched)
         if since_ms is not None:
             t0 = fetched[0] if self.last_read_ok else None
-            out += self.apply_trades(self.fetch_trades(since_ms), source, complete_to_ms=t0)
+            out += self.apply_trades(self.fetch_trades(since_ms, t0), source, complete_to_ms=t0)
         return out
 
     def apply_trades(self, fetched: dict[str, Any], source: str = "rest.userTrades",
-                     complete_to_ms: int | None = None) -> list[VenueUpdate]:
+                     complete_to_ms: int | None = None, lookups: dict[int, Any] | None = None) -> list[VenueUpdate]:
         """Trades read back (symbol -> rows or RestError). ``complete_to_ms``: the time of
-        the account reading taken before this read (every trade up to it is now known)."""
+        the account reading taken before this read (every trade up to it is now known).
+        ``lookups``: the orders of unknown trades, already queried off the loop thread."""
         out: list[VenueUpdate] = []
         self.last_trades_ok = True
         for sym in sorted(fetched):
@@ -189,27 +217,45 @@ class Reconciler:
                 if self.account.ledger.has_fill(tr.symbol, tr.id):
                     continue
                 if not self.orders.knows_order(tr.order_id):
-                    out += self._learn_order(tr)
+                    out += self._learn_order(tr, lookups)
                 out += self.orders.on_rest_trade(tr, source)
             if complete_to_ms is not None:
                 self.account.ledger.mark_complete(sym, int(complete_to_ms))
         return out
 
-    def _trades(self, symbol: str, start_ms: int) -> list[RestTrade]:
-        """Every trade of ``symbol`` from ``start_ms`` (paged by trade id)."""
-        rows = decode_list(self.rest.user_trades(symbol, start_ms), RestTrade, "userTrades")
-        out = list(rows)
-        while len(rows) >= TRADE_PAGE:
-            rows = decode_list(self.rest.user_trades(symbol, start_ms, from_id=rows[-1].id + 1), RestTrade,
-                               "userTrades")
+    def _trades(self, symbol: str, start_ms: int, now_ms: int | None = None) -> list[RestTrade]:
+        """Every trade of ``symbol`` from ``start_ms``: by time windows of at most 7 days
+        (Binance refuses wider ones; a startTime alone means the 7 days after it) up to
+        ``now_ms``; a full page goes on by trade id (``fromId``, which takes no time)."""
+        out: list[RestTrade] = []
+        lo = start_ms
+        while True:
+            last = now_ms is None or lo + TRADE_WINDOW_MS - 1 >= now_ms  # this window reaches now
+            rows = decode_list(self.rest.user_trades(symbol, lo, end_ms=None if last else lo + TRADE_WINDOW_MS - 1),
+                               RestTrade, "userTrades")
             out += rows
-        return out
+            if len(rows) >= TRADE_PAGE:  # the rest of this window and all later ones, by trade id
+                while len(rows) >= TRADE_PAGE:
+                    rows = decode_list(self.rest.user_trades(symbol, lo, from_id=rows[-1].id + 1), RestTrade,
+                                       "userTrades")
+                    out += rows
+                return out
+            if last:
+                return out
+            lo += TRADE_WINDOW_MS
 
-    def _learn_order(self, tr: RestTrade) -> list[VenueUpdate]:
+    def _learn_order(self, tr: RestTrade, lookups: dict[int, Any] | None = None) -> list[VenueUpdate]:
         """A trade of an order this process has not seen (placed before a restart, or by
-        hand): ask the exchange for its client order id."""
-        resp, errs = self.faults.attempt("rest.queryOrder", lambda: convert(
-            self.rest.query_order_by_id(tr.symbol, tr.order_id), RestOrder))
+        hand): ask the exchange for its client order id (``lookups``: already asked)."""
+        def answer() -> Any:
+            if lookups is None:
+                return self.rest.query_order_by_id(tr.symbol, tr.order_id)
+            got = lookups.get(tr.order_id, RestError("queryOrder", 0, None, f"order {tr.order_id} not looked up"))
+            if isinstance(got, Exception):
+                raise got
+            return got
+
+        resp, errs = self.faults.attempt("rest.queryOrder", lambda: convert(answer(), RestOrder))
         if resp is None:
             self.orders.track(f"venue-{tr.order_id}", tr.symbol, tr.side, tr.order_id, tr.price)
             return errs
@@ -224,14 +270,6 @@ class Reconciler:
             return errs
         return self.orders.on_rest_order(order, self.faults.now_ns(), reason)
 
-    def settle_order(self, symbol: str, order_id: str) -> list[VenueUpdate]:
-        """An order that left the book: record how (cancel/expiry) and any fills not seen yet."""
-        try:
-            answer: Any = self.rest.query_order(symbol, order_id)
-        except RestError as exc:
-            answer = exc
-        return self.order_left(symbol, order_id, answer)
-
     def order_left(self, symbol: str, order_id: str, answer: Any) -> list[VenueUpdate]:
         """What the order query said (or the RestError it raised): terminal status, and the
         fills it had that were not seen yet (read back from userTrades)."""
@@ -243,7 +281,9 @@ class Reconciler:
         out = self.orders.on_rest_order(order, self.faults.now_ns())
         tracked = self.orders.orders.get(order_id)
         if tracked is not None and order.executed_qty > tracked.filled_qty + 1e-12:
-            out += self.read_back(max(0, order.update_ms - 3_600_000 + TRADE_MARGIN_MS))
+            # it filled more than we heard: the next poll reads its trades back (off the loop thread)
+            since = max(0, order.update_ms - 3_600_000 + TRADE_MARGIN_MS)
+            self.trades_unread_since = min(since, self.trades_unread_since or since)
         return out
 
     def unknown_outcome(self, req: OrderRequest, exc: RestError, query: Any) -> list[VenueUpdate]:
@@ -259,21 +299,30 @@ class Reconciler:
     # ------------------------------------------------------------------ funding
 
     def fetch_funding(self, since_ms: int) -> Any:
-        """The network half (any thread): the FUNDING_FEE income since ``since_ms``, or the error."""
+        """The network half (any thread): ``(since_ms, rows)`` - the FUNDING_FEE income since
+        ``since_ms``, or the error in place of the rows."""
         try:
-            return decode_list(self.rest.funding_income(since_ms), RestIncome, "income")
+            return since_ms, decode_list(self.rest.funding_income(since_ms), RestIncome, "income")
         except (RestError, WireError) as exc:
-            return exc
+            return since_ms, exc
 
-    def apply_funding(self, rows: Any) -> list[VenueUpdate]:
+    def apply_funding(self, fetched: Any) -> list[VenueUpdate]:
         """The book half (loop thread): each settlement not yet recorded - by ``tranId``, and
-        by symbol + time for those an earlier process recorded (``funding_known``)."""
+        by symbol + time for those an earlier process recorded (``funding_known``). A read
+        that failed is remembered (``funding_unread_since``): the polls read it again."""
+        if isinstance(fetched, Exception):  # the worker itself failed: nothing known of the read
+            return [self.faults.err("rest.income", "http", "$", f"{type(fetched).__name__}: {fetched}")]
+        since, rows = fetched
+        if isinstance(rows, Exception):
+            self.funding_unread_since = min(since, self.funding_unread_since or since)
         if isinstance(rows, RestError):
             return [self.faults.rest(rows)]
         if isinstance(rows, WireError):
             return [self.faults.err("rest.income", "parse", rows.field, rows.message)]
         if isinstance(rows, Exception):
             return [self.faults.err("rest.income", "http", "$", f"{type(rows).__name__}: {rows}")]
+        if self.funding_unread_since is not None and since <= self.funding_unread_since:
+            self.funding_unread_since = None
         out: list[VenueUpdate] = []
         for r in sorted(rows or [], key=lambda r: (r.time_ms, r.tran_id)):
             if r.income_type != "FUNDING_FEE" or r.tran_id in self.funding_seen or r.asset not in STABLE_ASSETS:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from config.settings import BinanceSettings
@@ -38,8 +39,9 @@ from engine.venues.binance.offloop import ROUTE as OFFLOOP
 from engine.venues.binance.offloop import OffLoop
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
+from engine.venues.binance.readback import ReadBack, fetch
 from engine.venues.binance.reconcile import FUNDING_LOOKBACK_MS, Reconciler
-from engine.venues.binance.restart import ResumePoint
+from engine.venues.binance.restart import SUMMARY_KEY, ResumePoint
 from engine.venues.binance.streams import StreamSupervisor
 from engine.venues.binance.wire import (
     SubscribeAck,
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SETTLE_POLL_S = 1.0  # a fill waiting to settle gets an account read this often
+OFFLOOP_MAX_WAIT_S = 5.0  # a call off the loop thread waits out a 429/418 this long at most
+ORDER_TRIES = 4  # an order (or cancel) refused for a rate limit is sent at most this often (off the loop)
 
 
 class VenueClock:
@@ -114,14 +118,16 @@ class BinanceVenue:
                                         stale_after_s=stale_after_s, backoff_base_s=backoff_base_s,
                                         backoff_max_s=backoff_max_s)
         self.offloop_orders = offloop_orders
-        self.io = OffLoop(self.queue, "binance-orders")
+        self.io = OffLoop(self.queue, "binance-orders", init=lambda: self.rest.wait_on_this_thread(OFFLOOP_MAX_WAIT_S))
+        self._readbacks = 0  # read-backs asked of the worker, not applied yet
+        self._backfills = 0  # kline backfills asked of the worker, not applied yet
+        self._held_klines: list[WsKline] | None = None  # live klines waiting for a backfill before them
         self.meter = LoopMeter(stall_bound_ms)
         self.last_bar_ns = 0
         self.next_poll = 0.0
         self.next_filters = 0.0
         self.last_poll_ok = 0.0  # monotonic time of the last good account read
         self._pending_since: float | None = None  # since when a fill has been waiting to settle
-        self.unread_since_ms: int | None = None  # a private-stream gap whose trades are not read back yet
         self.closed = False
 
     def __repr__(self) -> str:
@@ -213,7 +219,7 @@ class BinanceVenue:
         read-back's account read failed), or a stream gap whose trades could not be read
         back, does not wait for the 30 s poll: the account (and the trades) are read
         again every ``SETTLE_POLL_S`` until it is done."""
-        if not self.orders.pending and self.unread_since_ms is None:
+        if not self.orders.pending and self.sync.trades_unread_since is None and self.sync.funding_unread_since is None:
             self._pending_since = None
             return
         now = time.monotonic()
@@ -224,8 +230,29 @@ class BinanceVenue:
             self._pending_since = now
 
     def session_stats(self) -> dict[str, Any]:
-        """Figures for the session's end (``SessionEnded.summary['venue_loop']``)."""
-        return {"venue_loop": self.meter.stats()}
+        """Figures for the session's end: ``SessionEnded.summary['venue_loop']``, and up to
+        when the log holds every trade and funding settlement (``restart.SUMMARY_KEY``:
+        where the next start reads back from)."""
+        if self.dry is not None:
+            return {"venue_loop": self.meter.stats()}
+        return {"venue_loop": self.meter.stats(), SUMMARY_KEY: {
+            "complete_to_ms": self.fills_complete_to_ms(), "funding_complete_to_ms": self.funding_complete_to_ms()}}
+
+    def fills_complete_to_ms(self) -> int:
+        """Every trade up to this exchange time is in the log (or waiting in an answer the
+        loop has yet to apply): not after a fill heard but not settled, a private-stream gap
+        (down, or its read-back not done), or a read-back still under way."""
+        down = self.streams.down_since_ms.get("private")
+        oldest = min((ts // MS for ts, _ in self.orders.pending.values()), default=None)
+        known = [t for t in (oldest, self.sync.trades_unread_since, down) if t is not None]
+        return min([*known, self.now_ns() // MS])
+
+    def funding_complete_to_ms(self) -> int:
+        """Every funding settlement up to this exchange time is in the log."""
+        down = self.streams.down_since_ms.get("private")
+        known = [t for t in (self.sync.funding_unread_since, None if down is None else down - FUNDING_LOOKBACK_MS)
+                 if t is not None]
+        return max(0, min([*known, self.now_ns() // MS]))
 
     def _next_updates(self) -> list[VenueUpdate]:
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
@@ -300,42 +327,75 @@ class BinanceVenue:
 
     # the network half of an act (worker thread: no book is touched here)
 
-    def _place(self, req: OrderRequest, params: dict[str, Any]) -> tuple[Any, RestError | None, Any]:
-        try:
-            return self.rest.new_order(**params), None, None
-        except RestError as exc:
-            if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
-                try:
-                    return None, exc, self.rest.query_order(req.symbol, req.order_id)
-                except RestError as exc2:
-                    return None, exc, exc2
-            return None, exc, None
+    def _place(self, req: OrderRequest, params: dict[str, Any]) -> tuple[Any, RestError | None, Any, float]:
+        held = 0.0
+        for tries in range(1, ORDER_TRIES + 1):
+            try:
+                return self.rest.new_order(**params), None, None, held
+            except RestError as exc:
+                pause = self._rate_limit_pause(exc, held, tries)
+                if pause is not None:
+                    time.sleep(pause)
+                    held += pause
+                    continue
+                if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
+                    try:
+                        return None, exc, self.rest.query_order(req.symbol, req.order_id), held
+                    except RestError as exc2:
+                        return None, exc, exc2, held
+                return None, exc, None, held
+        raise AssertionError("unreachable: the last try returns")
 
-    def _cancel_call(self, symbol: str, order_id: str) -> tuple[Any, RestError | None, Any]:
-        try:
-            return self.rest.cancel_order(symbol, order_id), None, None
-        except RestError as exc:
-            if exc.code == -2011:  # not open any more: what became of it?
-                try:
-                    return None, exc, self.rest.query_order(symbol, order_id)
-                except RestError as exc2:
-                    return None, exc, exc2
-            return None, exc, None
+    def _cancel_call(self, symbol: str, order_id: str) -> tuple[Any, RestError | None, Any, float]:
+        held = 0.0
+        for tries in range(1, ORDER_TRIES + 1):
+            try:
+                return self.rest.cancel_order(symbol, order_id), None, None, held
+            except RestError as exc:
+                pause = self._rate_limit_pause(exc, held, tries)
+                if pause is not None:
+                    time.sleep(pause)
+                    held += pause
+                    continue
+                if exc.code == -2011:  # not open any more: what became of it?
+                    try:
+                        return None, exc, self.rest.query_order(symbol, order_id), held
+                    except RestError as exc2:
+                        return None, exc, exc2, held
+                return None, exc, None, held
+        raise AssertionError("unreachable: the last try returns")
+
+    def _rate_limit_pause(self, exc: RestError, held: float, tries: int) -> float | None:
+        """How long an order (or cancel) refused for a rate limit waits before it is sent
+        again: until Retry-After, off the loop thread only, at most ``OFFLOOP_MAX_WAIT_S`` in
+        all and ``ORDER_TRIES`` sends (None: give up, it is rejected -1003 as before)."""
+        if not self.offloop_orders or not exc.rate_limited or tries >= ORDER_TRIES:
+            return None
+        pause = max(self.rest.blocked_for(), exc.retry_after or 0.0, 0.05)
+        return pause if held + pause <= OFFLOOP_MAX_WAIT_S else None
+
+    def _held_notice(self, what: str, held: float) -> list[VenueUpdate]:
+        """An order call that waited out a rate limit off the loop thread, recorded."""
+        if not held:
+            return []
+        return [self.faults.err(f"rest.{'cancelOrder' if what.startswith('cancel') else 'order'}", "rate_limit",
+                                "Retry-After", f"{what} waited {held:.2f}s for Retry-After off the loop thread, "
+                                "then was sent again")]
 
     # the book half (loop thread)
 
     def _placed(self, req: OrderRequest, result: Any) -> list[VenueUpdate]:
         if isinstance(result, Exception):  # a bug of ours in the worker: recorded, the order is unknown
             return [self.faults.err("rest.order", "http", "$", f"{type(result).__name__}: {result}")]
-        resp, exc, query = result
-        out: list[VenueUpdate]
+        resp, exc, query, held = result
+        out: list[VenueUpdate] = self._held_notice(f"order {req.order_id}", held)
         if exc is None:
-            out = self.sync.order_answer(resp, "rest.order")
+            out += self.sync.order_answer(resp, "rest.order")
         elif exc.status == 0 or exc.status >= 500:
-            out = self.sync.unknown_outcome(req, exc, query)
+            out += self.sync.unknown_outcome(req, exc, query)
         else:
             code = exc.code if exc.code is not None else exc.status
-            out = self.orders.rejected(req, code, exc.message, self.now_ns())
+            out += self.orders.rejected(req, code, exc.message, self.now_ns())
             if code != -5022:  # only a post-only reject is repriced: say so, the plan ends here
                 log.warning("Binance refused order %s (%s %s %s): %s %s", req.order_id, req.symbol, req.side,
                             req.order_type, code, exc.message)
@@ -346,13 +406,16 @@ class BinanceVenue:
     def _canceled(self, symbol: str, order_id: str, result: Any) -> list[VenueUpdate]:
         if isinstance(result, Exception):
             return [self.faults.err("rest.cancelOrder", "http", "$", f"{type(result).__name__}: {result}")]
-        resp, exc, query = result
+        resp, exc, query, held = result
+        out = self._held_notice(f"cancel of {order_id}", held)
         if exc is None:
-            return (self.sync.order_answer(resp, "rest.cancelOrder", reason="canceled by router")
+            return (out + self.sync.order_answer(resp, "rest.cancelOrder", reason="canceled by router")
                     + self.faults.notices(self.rest))
-        out = [self.faults.rest(exc, field="origClientOrderId")]
+        out.append(self.faults.rest(exc, field="origClientOrderId"))
         if query is not None:
-            out += self.sync.order_left(symbol, order_id, query) + self._settle_by_reading()
+            out += self.sync.order_left(symbol, order_id, query)
+            if self.orders.pending or self.sync.trades_unread_since is not None:
+                self.next_poll = 0.0  # its fills settle (or are read back) on the next poll, off the loop
         return out + self.faults.notices(self.rest)
 
     def close(self) -> None:
@@ -380,34 +443,56 @@ class BinanceVenue:
         return fresh and (self.streams.private_alive() or not self.streams.conns)
 
     def _poll_account(self) -> list[VenueUpdate]:
-        """Every ``account_poll_s``: the account read back off the loop thread (then the
-        trades since any fill still waiting for its position)."""
-        if self.dry is not None or time.monotonic() < self.next_poll:
+        """Every ``account_poll_s`` (every ``SETTLE_POLL_S`` while a fill waits to settle or a
+        read-back is owed): the account read back off the loop thread, then the trades since
+        the oldest unsettled fill or unread gap, and funding a failed read left owed."""
+        if self.dry is not None or time.monotonic() < self.next_poll or self._readbacks:
             return []
         self.next_poll = time.monotonic() + self.account_poll_s
         oldest = min((ts // MS for ts, _ in self.orders.pending.values()), default=None)
-        since = min((t for t in (oldest, self.unread_since_ms) if t is not None), default=None)
-
-        def fetch() -> tuple[Any, Any]:
-            account = self.sync.fetch_account()  # the reading first: trades read after it are complete to it
-            return (self.sync.fetch_trades(since) if since is not None else {}), account
-
-        self.io.run(fetch, self._polled)
+        since = min((t for t in (oldest, self.sync.trades_unread_since) if t is not None), default=None)
+        self._read_back(ReadBack("poll", trades_since=since, symbols=tuple(self.sync.trade_symbols()),
+                                 known_orders=frozenset(self.orders.by_venue_id),
+                                 funding_since=self.sync.funding_unread_since))
         return []
 
-    def _polled(self, result: Any) -> list[VenueUpdate]:
-        if isinstance(result, Exception):
-            return [self.faults.err("rest.account", "http", "$", f"{type(result).__name__}: {result}")]
-        trades, fetched = result
-        errors = self.sync.apply_account(fetched)
-        out = self.sync.apply_trades(trades, complete_to_ms=fetched[0] if self.sync.last_read_ok else None)
-        if trades and self.sync.last_read_ok and self.sync.last_trades_ok:
-            self.unread_since_ms = None
-        if errors:
+    def _read_back(self, rb: ReadBack) -> None:
+        self._readbacks += 1
+        self.io.run(lambda: fetch(self.sync, rb), partial(self._read_back_applied, rb))
+
+    def _read_back_applied(self, rb: ReadBack, got: Any) -> list[VenueUpdate]:
+        """The book half of a read-back (loop thread): the reading, the trades it settles,
+        open orders and the orders that left the book (after a gap), funding."""
+        self._readbacks -= 1
+        if isinstance(got, Exception):  # a bug of ours in the worker: recorded, read again by the polls
+            if rb.trades_since is not None:
+                self.sync.trades_unread_since = min(rb.trades_since, self.sync.trades_unread_since or rb.trades_since)
+            return [self.faults.err("rest.account", "http", "$", f"{type(got).__name__}: {got}")]
+        sync = self.sync
+        errors = sync.apply_account(got.account)
+        out: list[VenueUpdate] = []
+        if rb.trades_since is not None:
+            out += sync.apply_trades(got.trades, complete_to_ms=got.server_ms if sync.last_read_ok else None,
+                                     lookups=got.lookups)
+            unread = sync.trades_unread_since
+            if not (sync.last_read_ok and sync.last_trades_ok):  # the polls read it again until it is done
+                sync.trades_unread_since = min(rb.trades_since, unread if unread is not None else rb.trades_since)
+            elif unread is not None and rb.trades_since <= unread:
+                sync.trades_unread_since = None
+        if rb.open_orders:
+            out = sync.apply_open_orders(errors + out, got.open_orders, initial=False)
+            errors = []
+        if got.funding is not None:
+            out += sync.apply_funding(got.funding)
+        for cid, answer in sorted(got.left.items()):
+            out += sync.order_left(self.orders.orders[cid].symbol, cid, answer)
+        if sync.trades_unread_since is not None and (rb.trades_since is None or sync.trades_unread_since < rb.trades_since):
+            self.next_poll = 0.0  # an order filled more than we heard: read its trades now
+        if not sync.last_read_ok:
             return out + errors + [self.account.nav_update(self.now_ns(), self.sources_ok())]
         self.last_poll_ok = time.monotonic()
-        return out + self.orders.settle() + self.account.snapshot_updates(self.symbols, self.now_ns(),
-                                                                         self.sources_ok())
+        return out + errors + self.orders.settle() + self.account.snapshot_updates(
+            self.symbols, self.now_ns(), self.sources_ok())
 
     def _filters_read(self, result: Any) -> list[VenueUpdate]:
         """exchangeInfo re-read (hourly, or after a grid reject): a change is recorded
@@ -424,41 +509,55 @@ class BinanceVenue:
         except RestError as exc:
             return exc
 
-    def _settle_by_reading(self) -> list[VenueUpdate]:
-        """Fills recovered over REST wait for a reading after them: read the account (and
-        the trades since the oldest waiting fill, so the reading settles them)."""
-        if not self.orders.pending:
-            return []
-        oldest = min(ts for ts, _ in self.orders.pending.values()) // MS
-        errors = self.sync.read_back(oldest)
-        settled = self.orders.settle()
-        symbols = sorted({u.fields["symbol"] for u in settled})
-        return errors + settled + [self.account.position_update(s, self.now_ns()) for s in symbols]
-
     def _after_reconnect(self, route: str, since_ms: int | None) -> list[VenueUpdate]:
+        """A socket is back: read back what its gap hid, off the loop thread (klines after a
+        market gap; account, trades, open orders, orders that left, funding after a private one)."""
         if route == "market":
-            batch: list[VenueUpdate] = []
-            for sym in self.symbols:
-                start = self.gate.resume_from(sym)
-                if start is not None:
-                    batch += self.history.backfill(sym, start, None, last_is_current=True)
-            return self._bars(sorted(batch, key=lambda u: u.ts_event_ns))
+            starts: dict[str, tuple[int, int | None]] = {
+                sym: (start, None) for sym in self.symbols if (start := self.gate.resume_from(sym)) is not None}
+            if starts:
+                self._backfill(starts, last_is_current=True)
+            return []
         if route == "private":
-            known_open = set(self.orders.open_ids())
-            self.sync.open_ids = sorted(known_open)  # if the read fails, query nothing
-            out = self.sync.reconcile(initial=False, fills_since_ms=since_ms)  # the reading, then the fills
-            if since_ms is not None and not (self.sync.last_read_ok and self.sync.last_trades_ok):
-                # the gap is not read back yet: the polls read its trades until one succeeds
-                self.unread_since_ms = min(since_ms, self.unread_since_ms or since_ms)
-            if since_ms is not None:  # a funding settlement the gap hid
-                out += self.sync.apply_funding(self.sync.fetch_funding(max(0, since_ms - FUNDING_LOOKBACK_MS)))
-            if self.sync.last_read_ok:
-                self.last_poll_ok = time.monotonic()
-            for oid in sorted(known_open - set(self.sync.open_ids)):
-                out += self.sync.settle_order(self.orders.orders[oid].symbol, oid)
-            return out + self.orders.settle() + self.account.snapshot_updates(
-                self.symbols, self.now_ns(), self.sources_ok())
+            sync = self.sync
+            fsince = None if since_ms is None else max(0, since_ms - FUNDING_LOOKBACK_MS)
+            if since_ms is not None:  # owed until the read-back below is applied
+                sync.trades_unread_since = min(since_ms, sync.trades_unread_since or since_ms)
+            if fsince is not None:
+                sync.funding_unread_since = min(fsince, sync.funding_unread_since or fsince)
+            believed = tuple((self.orders.orders[oid].symbol, oid) for oid in self.orders.open_ids())
+            self._read_back(ReadBack("reconnect", trades_since=since_ms, symbols=tuple(sync.trade_symbols()),
+                                     known_orders=frozenset(self.orders.by_venue_id), open_orders=True,
+                                     believed_open=believed, funding_since=fsince))
         return []
+
+    def _backfill(self, spans: dict[str, tuple[int, int | None]], last_is_current: bool) -> None:
+        """Closed klines of ``spans`` (symbol -> start, end) read off the loop thread; live
+        klines wait (``_held_klines``) until they are applied, so bars stay in order."""
+        if self._held_klines is None:
+            self._held_klines = []
+        self._backfills += 1
+        history = self.history
+        self.io.run(lambda: {sym: history.fetch(sym, a, b) for sym, (a, b) in sorted(spans.items())},
+                    partial(self._backfilled, last_is_current))
+
+    def _backfilled(self, last_is_current: bool, got: Any) -> list[VenueUpdate]:
+        self._backfills -= 1
+        if isinstance(got, Exception):
+            batch = [self.faults.err("rest.klines", "http", "$", f"{type(got).__name__}: {got}")]
+        else:
+            batch = [u for sym, f in sorted(got.items())
+                     for u in self.history.apply(sym, f, last_is_current=last_is_current)]
+        errors = [u for u in batch if u.cls.__name__ != "KlineClosed"]
+        bars = sorted((u for u in batch if u.cls.__name__ == "KlineClosed"), key=lambda u: u.ts_event_ns)
+        if self._backfills == 0:  # the live klines that waited, in order (one may find a gap again)
+            held, self._held_klines = self._held_klines or [], None
+            for i, frame in enumerate(held):
+                bars += self._on_closed_kline(frame)
+                if self._held_klines is not None:
+                    self._held_klines += held[i + 1:]
+                    break
+        return errors + self._bars(bars)
 
     def _market_streams(self) -> list[str]:
         return [s for sym in self.symbols
@@ -489,16 +588,22 @@ class BinanceVenue:
         return []
 
     def _on_closed_kline(self, frame: WsKline) -> list[VenueUpdate]:
+        """A live closed kline; one after a gap waits for the gap's backfill (off the loop)."""
         k = frame.k
         if k.interval != self.interval or k.symbol not in self.symbols:
             return []
-        out: list[VenueUpdate] = []
+        if self._held_klines is not None:
+            self._held_klines.append(frame)
+            return []
         gap = self.gate.gap_before(k.symbol, k.open_time_ms)
         if gap is not None:
-            out += self.history.backfill(k.symbol, gap[0], gap[1])
+            self._backfill({k.symbol: gap}, last_is_current=False)
+            assert self._held_klines is not None
+            self._held_klines.append(frame)
+            return []
         if self.gate.accept(k.symbol, k.open_time_ms, k.close_time_ms):
-            out.append(kline_update(k.symbol, self.interval, k))
-        return out
+            return [kline_update(k.symbol, self.interval, k)]
+        return []
 
     def _ticks(self, updates: list[VenueUpdate]) -> list[VenueUpdate]:
         if self.dry is not None:
