@@ -436,17 +436,20 @@ def _open_account(store: Any, home: Path, account: str, venue: Any, cfg: Any) ->
 
         ck = resume_checkpoint.load(account_home(home, account), store, account) if info is not None else None
         sim_fold = None
-        if info is not None and venue.name == "sim":
+        paper = venue.name == "sim" or getattr(venue, "dry", None) is not None  # Binance dry run: paper too
+        if info is not None and paper:
             from engine.venues.sim_resume import SimResume
 
             sim_fold = ck[1].sim if ck is not None and ck[1].sim is not None else SimResume()
-        if ck is not None and venue.name == "sim" and ck[1].sim is None:
-            ck = None  # a checkpoint without the paper account cannot resume the simulator
+        if ck is not None and paper and ck[1].sim is None:
+            ck = None  # a checkpoint without the paper account cannot resume it
         resume = fold_account(store, info, account, sinks=[sim_fold.apply] if sim_fold is not None else [],
                               start_seq=ck[0] if ck else 0, state=ck[1].engine if ck else None,
                               events=ck[1].events if ck else 0)
-        if sim_fold is not None:
+        if sim_fold is not None and venue.name == "sim":
             sim_fold.restore(venue)
+        elif sim_fold is not None:
+            venue.resume_paper(sim_fold)
     except BaseException:
         lock.release()
         raise

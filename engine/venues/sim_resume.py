@@ -22,7 +22,8 @@ the simulator keeps is derivable from the events it emitted:
   ``FeedState``);
 * the market cursor: the first bar after the last recorded one.
 
-``SimResume.apply(event)`` folds; ``SimResume.restore(venue)`` installs the result;
+``SimResume.apply(event)`` folds; ``SimResume.restore(venue)`` installs the result
+(``restore_matching(m)``: the paper account alone, for the Binance dry run);
 ``SimResume.from_venue(venue)`` reads a running venue's books at a step boundary (for
 the engine's resume checkpoint at the end of a session).
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.accounting import apply_fill
 from engine.ports import OrderRequest
@@ -48,6 +50,9 @@ from eventlog.events import (
     OrderSubmitted,
     PositionLiquidated,
 )
+
+if TYPE_CHECKING:
+    from engine.venues.sim_matching import SimMatching
 
 
 @dataclass
@@ -196,12 +201,22 @@ class SimResume:
     def restore(self, venue: object) -> None:
         """Install the folded books into a fresh ``SimVenue`` (before ``connect``)."""
         from engine.venues.sim import SimVenue
+
+        assert isinstance(venue, SimVenue)
+        self.restore_matching(venue.matching)
+        venue.marks.hour_last.update(self.hour_last)
+        venue.restore_counters(self.n_steps, self.last_close_ns, copy.copy(self.feed))
+        if self.last_open_ms is not None:
+            venue.skip_market_to(self.last_open_ms, self.last_close_ns)
+        venue.resumed = True
+
+    def restore_matching(self, m: SimMatching) -> None:
+        """Install the paper account - wallet, positions, working orders, marks - into a
+        fresh matching engine (the simulator's, or the Binance dry run's)."""
         from engine.venues.sim_matching import _Working
         from engine.venues.sim_stops import STOP_TYPES
 
-        assert isinstance(venue, SimVenue)
         self._close_step()
-        m = venue.matching
         wallet = self.wallet if self.wallet is not None else m.wallet
         for d in self.legacy_deltas:
             wallet += d
@@ -216,7 +231,6 @@ class SimResume:
                 m.set_mark(sym, c)
                 if sym in self.marks:
                     m.mark[sym] = self.marks[sym]
-        venue.marks.hour_last.update(self.hour_last)
         for sym, amt in self.pos_funding.items():
             if sym in m.margin.iso_funding and m.pos.get(sym, [0.0])[0]:
                 m.margin.iso_funding[sym] = amt
@@ -227,7 +241,3 @@ class SimResume:
             if o.req.symbol in m.resting:
                 book = m.stops if o.req.order_type in STOP_TYPES else m.resting
                 book[o.req.symbol][oid] = _Working(o.req, o.filled)
-        venue.restore_counters(self.n_steps, self.last_close_ns, copy.copy(self.feed))
-        if self.last_open_ms is not None:
-            venue.skip_market_to(self.last_open_ms, self.last_close_ns)
-        venue.resumed = True

@@ -27,7 +27,8 @@ from engine.venues.binance.restart import from_fills
 from engine.venues.binance.venue import BinanceVenue
 from engine.venues.scripted import ScriptedMarket
 from engine.venues.sim import SimVenue
-from eventlog.events import OrderFilled
+from engine.venues.sim_resume import SimResume
+from eventlog.events import AccountOpened, Event, OrderFilled, OrderSubmitted
 from tests.fakes.binance_venue import FakeBinance
 from tests.integration.test_binance_venue import make_venue, subscribed, wait_for
 
@@ -49,6 +50,7 @@ class Harness:
     answered: list[VenueUpdate]  # what submit/cancel answered at once (drained with the rest)
 
     def submit(self, req: OrderRequest) -> None:
+        self.sent = [*getattr(self, "sent", []), req]
         self.answered += self.venue.submit(req)
 
     def cancel(self, symbol: str, order_id: str) -> None:
@@ -85,6 +87,11 @@ class Harness:
     def restart(self, logged: list[VenueUpdate], while_down: Callable[[], None]) -> list[VenueUpdate] | None:
         """Close the venue, let ``while_down`` trade on the exchange, start a new venue
         resumed from the fills ``logged``; None when the venue's exchange dies with it."""
+        return None
+
+    def paper_restart(self, logged: list[VenueUpdate]) -> list[VenueUpdate] | None:
+        """Close the venue and start a new one on the same paper account, folded from what
+        was ``logged`` (and the orders sent); None when the account is an exchange's."""
         return None
 
     def stop(self) -> None:
@@ -206,9 +213,23 @@ class FakeHarness(Harness):
     def last_close(self, symbol: str) -> float:
         return float(self.fake.run(lambda ex: ex.last(symbol).close))
 
+    def paper_restart(self, logged: list[VenueUpdate]) -> list[VenueUpdate] | None:
+        if not self.dry:
+            return None
+        self.venue.close()
+        books = SimResume()
+        for ev in account_log(load_config().config.runtime.sim.initial_balance_usd, getattr(self, "sent", []), logged):
+            books.apply(ev)
+        self.venue = self._venue()
+        self.venue.resume_paper(books)
+        out = self.venue.connect(SYMBOLS)
+        for route in ("market", "public"):
+            wait_for(subscribed(self.fake, route))
+        return out
+
     def restart(self, logged: list[VenueUpdate], while_down: Callable[[], None]) -> list[VenueUpdate] | None:
         if self.dry:
-            return None  # the dry run's paper account lives in the process
+            return None  # a paper account: no exchange trades while it is down (paper_restart)
         self.venue.close()
         while_down()
         self.venue = self._venue()
@@ -216,6 +237,20 @@ class FakeHarness(Harness):
         out = self.venue.connect(SYMBOLS)
         wait_for(subscribed(self.fake, "private"))
         return out
+
+
+def account_log(capital: float, sent: list[OrderRequest], logged: list[VenueUpdate]) -> list[Event]:
+    """What the log of a paper account holds: its opening, the orders the engine sent, and
+    what the venue reported (in order; the orders first, as the engine records them before
+    the venue answers)."""
+    head: dict[str, Any] = {"session_id": "s", "session_seq": 1, "ts_init_ns": 0}
+    out: list[Event] = [AccountOpened(**head, stream="session", ts_event_ns=0, account="paper", mode="paper",
+                                      venue="binance", starting_capital_usd=capital)]
+    out += [OrderSubmitted(**head, stream="orders", ts_event_ns=0, order_id=r.order_id, plan_id="p",
+                           symbol=r.symbol, side=r.side, order_type=r.order_type, time_in_force=r.time_in_force,
+                           qty=r.qty, price=r.price, decision_price=r.price or 0.0, reduce_only=r.reduce_only)
+            for r in sent]
+    return out + [u.cls(**head, stream=u.stream, ts_event_ns=u.ts_event_ns, **u.fields) for u in logged]
 
 
 def as_fill(u: VenueUpdate) -> OrderFilled:
@@ -401,7 +436,8 @@ class VenueContract:
 
         out = h.restart(logged, while_down)
         if out is None:
-            pytest.skip(f"{type(h).__name__}: the exchange lives in the process; a restart starts a new account")
+            pytest.skip(f"{type(h).__name__}: a paper account, no exchange trades while it is down "
+                        "(test_a_paper_restart_continues_the_paper_account)")
         fills = of(out, "OrderFilled")
         assert [u.fields["order_id"] for u in fills] == ["by-hand"]  # d-1 was logged already
         assert fills[0].fields["position_qty_after"] == pytest.approx(2 * qty)
@@ -409,6 +445,35 @@ class VenueContract:
         assert [p.qty for p in recon["positions"] if p.symbol == "ETHUSDT"] == [pytest.approx(h.position("ETHUSDT"))]
         assert [u.fields["qty"] for u in of(out, "PositionSnapshot") if u.fields["symbol"] == "ETHUSDT"][-1] == \
             pytest.approx(2 * qty)
+
+
+    def test_a_paper_restart_continues_the_paper_account(self, harness: Harness) -> None:
+        """A paper account (the dry run) resumes its wallet, positions and working orders from
+        its log; a restart does not start a fresh paper balance."""
+        h = harness
+        logged = h.start()
+        f = self.f(h, "ETHUSDT")
+        qty = round(20 * f.step_size, 10)
+        h.submit(OrderRequest("p-1", "ETHUSDT", "BUY", "MARKET", "", qty))
+        logged = h.settle(lambda g: bool(of(g, "OrderFilled", "p-1")), logged)
+        price = self.below(h, "ETHUSDT", 0.2)
+        h.submit(OrderRequest("p-2", "ETHUSDT", "BUY", "LIMIT", "GTX", qty, price))
+        logged = h.settle(lambda g: bool(of(g, "OrderAccepted", "p-2")), logged)
+        logged += h.drain()
+        wallet = [u.fields["wallet_balance"] for u in of(logged, "NavSnapshot")][-1]
+        position = h.position("ETHUSDT")
+        out = h.paper_restart(logged)
+        if out is None:
+            pytest.skip(f"{type(h).__name__}: not a paper account kept in the log (restart covers an exchange's; "
+                        "the simulator's resume: tests/integration/test_sim_resume_venue.py)")
+        assert position == pytest.approx(qty) and wallet < load_config().config.runtime.sim.initial_balance_usd
+        nav = of(out, "NavSnapshot")[0].fields
+        assert nav["wallet_balance"] == wallet  # the same float: the fold does what the matching did
+        assert h.position("ETHUSDT") == position
+        assert [u.fields["qty"] for u in of(out, "PositionSnapshot") if u.fields["symbol"] == "ETHUSDT"] == [position]
+        assert h.open_orders() == {"p-2"}  # the resting order rests on
+        got = h.step() + h.step()  # the bars go on; nothing fills twice, nothing is lost
+        assert not of(got, "OrderFilled") and h.open_orders() == {"p-2"} and h.position("ETHUSDT") == position
 
 
 class TestSimVenue(VenueContract):

@@ -7,18 +7,25 @@ open, post-only GTX that would cross is refused with -5022, resting limits fill 
 maker when a bar trades through them, MARKET/IOC take at the touch plus impact.
 Funding is settled at each funding-interval boundary with the latest rate Binance
 published on the mark-price stream. The wallet starts at
-``runtime.sim.initial_balance_usd``.
+``runtime.sim.initial_balance_usd``; a later session of the same paper account
+continues it (``resume``): wallet, positions and working orders are folded from the
+account's log (``engine.venues.sim_resume.SimResume``, the simulator's own fold), and
+bars up to the last one the account saw are not matched again - the bars of the
+downtime are, as an exchange goes on matching while the engine is down.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.schema import HedgeConfig
 from engine.ports import OrderRequest, VenueUpdate
 from engine.venues.binance.convert import MS
 from engine.venues.sim_matching import SimMatching
 from eventlog.events import KlineClosed, MarketTick
+
+if TYPE_CHECKING:
+    from engine.venues.sim_resume import SimResume
 
 
 class SimDry:
@@ -32,6 +39,14 @@ class SimDry:
         self.default_rate = sim.default_funding_rate
         self.rates: dict[str, float] = {}
         self._bucket: int | None = None
+        self.seen_open_ms: int | None = None  # a resumed account: bars up to this one were matched already
+
+    def resume(self, books: SimResume) -> None:
+        """Continue the paper account an earlier session left (before ``connect``)."""
+        books.restore_matching(self.m)
+        self.seen_open_ms = books.last_open_ms
+        if self.funding_ns and books.last_close_ns:
+            self._bucket = books.last_close_ns // self.funding_ns
 
     def on_market(self, u: VenueUpdate) -> list[VenueUpdate]:
         """Feed one market update; returns fills, position readings and funding it causes."""
@@ -43,6 +58,8 @@ class SimDry:
         if u.cls is not KlineClosed or f["symbol"] not in self.m.pos:
             return []
         sym = f["symbol"]
+        if self.seen_open_ms is not None and f["open_time_ms"] <= self.seen_open_ms:
+            return []  # matched by the session that saw it (a warm-up bar after a restart)
         open_ns, close_ns = f["open_time_ms"] * MS, (f["close_time_ms"] + 1) * MS
         out = self.m.on_bar(sym, open_ns, close_ns, f["open"], f["high"], f["low"], f["close"], f["volume"])
         if any(x.cls.__name__ == "OrderFilled" for x in out):

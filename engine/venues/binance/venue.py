@@ -158,6 +158,12 @@ class BinanceVenue:
         for symbol, trade_id, time_ms, signed in point.known:
             self.account.ledger.add_fill(symbol, trade_id, time_ms, signed)
 
+    def resume_paper(self, books: Any) -> None:
+        """Dry run, before ``connect``: continue the paper account of earlier sessions
+        (an ``engine.venues.sim_resume.SimResume`` folded from the account's log)."""
+        if self.dry is not None:
+            self.dry.resume(books)
+
     def connect(self, symbols: list[str]) -> list[VenueUpdate]:
         """Filters, the user stream, reconciliation (with fills missed while down), warm-up
         klines, then the market streams."""
