@@ -147,3 +147,32 @@ def test_a_dry_run_session_reads_public_data_only_and_replays(fake: FakeBinance,
     report = rederive(evs)
     assert report.ok, (report.mismatches[:3], report.unexpected[:3], report.missing[:3])
     assert {r.path for r in fake.requests} <= {"/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines"}
+
+
+def test_a_dry_run_restart_continues_the_paper_account(fake: FakeBinance, tmp_path: Path) -> None:
+    """DRY_RUN=1: the paper account's wallet and positions at the second start are the ones
+    the first session ended with - not a fresh paper balance (issue 15)."""
+    home = tmp_path / "home"
+    env = session_env(fake, home) | {"DRY_RUN": "1"}
+    args = ["run", "--venue", "binance", "--symbols", ",".join(SYMBOLS), "--no-projections", "--quiet"]
+    first = run_hedge([*args, "--bars", "300"], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    evs = events_of(home)
+    assert "(binance-dry)" in first.stdout or any(getattr(e, "mode", "") == "binance-dry" for e in evs)
+    assert [e for e in evs if type(e).__name__ == "OrderFilled"], "the paper account never traded"
+    wallet = [e for e in evs if type(e).__name__ == "NavSnapshot"][-1].wallet_balance
+    positions = {e.symbol: e.qty for e in evs if type(e).__name__ == "PositionSnapshot"}
+    second = run_hedge([*args, "--bars", "152"], env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    later = events_of(home)[len(evs):]
+    assert type(later[0]).__name__ == "SessionStarted" and "AccountOpened" not in [type(e).__name__ for e in later]
+    nav = next(e for e in later if type(e).__name__ == "NavSnapshot")
+    assert nav.wallet_balance == wallet  # the first reading of the second session: where the first ended
+    resumed = {}
+    for e in later:
+        if type(e).__name__ == "PositionSnapshot" and e.symbol not in resumed:
+            resumed[e.symbol] = e.qty
+    assert resumed == {s: positions.get(s, 0.0) for s in resumed} and set(resumed) >= set(SYMBOLS)
+    assert any(q for q in positions.values()) or wallet != 100_000.0
+    replay = run_hedge(["replay", "--verify", later[0].session_id], env)
+    assert replay.returncode == 0, replay.stdout[-1500:] + replay.stderr[-1500:]
