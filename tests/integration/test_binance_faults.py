@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -302,5 +303,35 @@ def test_an_order_behind_a_long_ban_is_rejected_1003_without_waiting() -> None:
             got = pump(v, lambda g: bool(of(g, "OrderRejected")), timeout=10)
             assert of(got, "OrderRejected")[0].fields["code"] == -1003
             assert len([r for r in fake.requests if r.path == "/fapi/v1/order"]) == 1  # never sent again
+        finally:
+            v.close()
+
+
+def test_trades_are_read_back_in_windows_of_seven_days_and_a_full_page_by_trade_id() -> None:
+    """Binance refuses a userTrades window over 7 days, and a startTime alone means the 7
+    days after it: an engine down for ten days, with no trade in the first week, must
+    still find the trades of the second; a window of more than 1,000 goes on by fromId."""
+    with FakeBinance(SYMBOLS, interval="1d", history=30) as fake:
+        v = make_venue(fake)
+        try:
+            since = fake.ex.now_ms
+            fake.step(9, silent=True)  # nine quiet days
+            first = hand_trade(fake, "BTCUSDT", "late-0")
+
+            def many(ex: Any) -> None:  # 1,200 more trades that day (the history Binance would serve)
+                base = dict(ex.trades[-1])
+                for _ in range(1200):
+                    ex.next_id += 1
+                    ex.trades.append(base | {"id": ex.next_id, "time": ex.tick()})
+            fake.run(many)
+            now = fake.run(lambda ex: ex.clock_ms)
+            mark = len(fake.requests)
+            got = v.sync.fetch_trades(since, now, ["BTCUSDT"])["BTCUSDT"]
+            want = fake.run(lambda ex: [t["id"] for t in ex.trades if t["symbol"] == "BTCUSDT"])
+            assert [t.id for t in got] == want and got[0].time_ms == first and len(want) == 1201
+            asked = [r for r in fake.requests[mark:] if r.path == "/fapi/v1/userTrades"]
+            assert all(r.status == 200 for r in asked)
+            assert "endTime" in asked[0].query and "fromId" in asked[-1].query  # a week, the next, then by id
+            assert len(asked) == 3
         finally:
             v.close()
