@@ -218,8 +218,6 @@ def test_a_day_with_every_fault_ends_equal_to_the_exchange(tmp_path: Path) -> No
                f"{getattr(e, 'message', '')[:80]} {getattr(e, 'trade_id', '')} {getattr(e, 'order_id', '')}"
                for e in evs if not isinstance(e, E.KlineClosed | E.MarketTick | E.NavSnapshot)]
             + [o.stderr for o in runs]))
-        import shutil
-        shutil.copy(tmp_path / "missing.txt", f"/tmp/soak_missing_{SEED}.txt")
     assert set(ids) == set(trades), (
         [(i, trades[i]["time"], cids.get(trades[i]["orderId"]), trades[i]["qty"]) for i in missing],
         [(type(e).__name__, e.ts_event_ns // 1_000_000, getattr(e, "reason", ""), getattr(e, "source", ""),
