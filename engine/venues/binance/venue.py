@@ -114,7 +114,7 @@ class BinanceVenue:
         self.history = KlineHistory(self.rest, self.faults, self.gate, interval, self.rest.server_time_ms)
         self.sync = Reconciler(self.rest, self.faults, self.account, self.orders, self.ticks, lambda: self.symbols)
         self.streams = StreamSupervisor(env, self.rest, self.faults, self.redact, self.queue,
-                                        now_ms=lambda: self.now_ns() // MS, keepalive_s=keepalive_s,
+                                        now_ms=self.exchange_now_ms, keepalive_s=keepalive_s,
                                         stale_after_s=stale_after_s, backoff_base_s=backoff_base_s,
                                         backoff_max_s=backoff_max_s)
         self.offloop_orders = offloop_orders
@@ -251,14 +251,19 @@ class BinanceVenue:
         down = self.streams.down_since_ms.get("private")
         oldest = min((ts // MS for ts, _ in self.orders.pending.values()), default=None)
         known = [t for t in (oldest, self.sync.trades_unread_since, down) if t is not None]
-        return min([*known, self.now_ns() // MS])
+        return min([*known, self.exchange_now_ms()])
 
     def funding_complete_to_ms(self) -> int:
         """Every funding settlement up to this exchange time is in the log."""
         down = self.streams.down_since_ms.get("private")
         known = [t for t in (self.sync.funding_unread_since, None if down is None else down - FUNDING_LOOKBACK_MS)
                  if t is not None]
-        return max(0, min([*known, self.now_ns() // MS]))
+        return max(0, min([*known, self.exchange_now_ms()]))
+
+    def exchange_now_ms(self) -> int:
+        """Now on the exchange's clock: ours plus the offset measured at start (and on -1021),
+        so a gap's start compares with the exchange's trade times."""
+        return self.now_ns() // MS + self.rest.offset_ms
 
     def _next_updates(self) -> list[VenueUpdate]:
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
