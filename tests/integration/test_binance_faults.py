@@ -281,7 +281,6 @@ def test_an_order_refused_429_waits_out_retry_after_off_the_loop_and_is_sent_aga
         try:
             fake.rate_limit(1, status=429, retry_after=0.5)
             assert v.submit(OrderRequest("l-1", "BTCUSDT", "BUY", "MARKET", "", 0.01)) == []
-            t0 = time.monotonic()
             got = pump(v, lambda g: bool(of(g, "OrderFilled")))
             assert "OrderRejected" not in names(got)
             assert of(got, "OrderAccepted")[0].fields["order_id"] == "l-1"
@@ -289,7 +288,6 @@ def test_an_order_refused_429_waits_out_retry_after_off_the_loop_and_is_sent_aga
             assert held and held[0]["kind"] == "rate_limit" and "l-1" in held[0]["message"]
             posts = [r for r in fake.requests if r.method == "POST" and r.path == "/fapi/v1/order"]
             assert [r.status for r in posts] == [429, 200] and posts[1].at - posts[0].at >= 0.5
-            assert time.monotonic() - t0 >= 0.5
         finally:
             v.close()
 

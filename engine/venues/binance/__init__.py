@@ -12,6 +12,11 @@
 | ``exchange_filters`` | symbol filters from exchangeInfo |
 | ``klines`` | warm-up and gap backfill of klines |
 | ``reconcile`` | account, open orders, missed fills, funding read back over REST |
+| ``readback`` | what a read-back reads, and its network half (off the loop thread) |
+| ``order_calls`` | the network half of placing and canceling orders |
+| ``offloop`` | the worker thread for every call made while the loop runs |
+| ``restart`` | where a restarted session reads back from |
+| ``loopmeter`` | how long the loop goes without listening to the venue |
 | ``streams`` | websocket supervisor: reconnects, listen key |
 | ``venue`` | ``BinanceVenue``, the ``engine.ports.Venue`` |
 | ``dry`` | ``DRY_RUN=1``: the simulator's matching on Binance's bars |

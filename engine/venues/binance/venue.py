@@ -37,6 +37,7 @@ from engine.venues.binance.klines import KlineHistory
 from engine.venues.binance.loopmeter import DEFAULT_BOUND_MS, LoopMeter
 from engine.venues.binance.offloop import ROUTE as OFFLOOP
 from engine.venues.binance.offloop import OffLoop
+from engine.venues.binance.order_calls import OFFLOOP_MAX_WAIT_S, cancel_order, place_order
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
 from engine.venues.binance.readback import ReadBack, fetch
@@ -61,8 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SETTLE_POLL_S = 1.0  # a fill waiting to settle gets an account read this often
-OFFLOOP_MAX_WAIT_S = 5.0  # a call off the loop thread waits out a 429/418 this long at most
-ORDER_TRIES = 4  # an order (or cancel) refused for a rate limit is sent at most this often (off the loop)
 
 
 class VenueClock:
@@ -318,12 +317,13 @@ class BinanceVenue:
             params["price"] = _num(req.price or 0.0)
         if req.reduce_only:
             params["reduceOnly"] = "true"
-        return self._act(lambda: self._place(req, params), lambda res: self._placed(req, res))
+        return self._act(lambda: place_order(self.rest, req, params, self.offloop_orders),
+                         lambda res: self._placed(req, res))
 
     def cancel(self, symbol: str, order_id: str) -> list[VenueUpdate]:
         if self.dry is not None:
             return self.dry.cancel(symbol, order_id, self.now_ns())
-        return self._act(lambda: self._cancel_call(symbol, order_id),
+        return self._act(lambda: cancel_order(self.rest, symbol, order_id, self.offloop_orders),
                          lambda res: self._canceled(symbol, order_id, res))
 
     def _act(self, work: Any, apply: Any) -> list[VenueUpdate]:
@@ -336,54 +336,7 @@ class BinanceVenue:
             result = exc
         return list(apply(result))
 
-    # the network half of an act (worker thread: no book is touched here)
-
-    def _place(self, req: OrderRequest, params: dict[str, Any]) -> tuple[Any, RestError | None, Any, float]:
-        held = 0.0
-        for tries in range(1, ORDER_TRIES + 1):
-            try:
-                return self.rest.new_order(**params), None, None, held
-            except RestError as exc:
-                pause = self._rate_limit_pause(exc, held, tries)
-                if pause is not None:
-                    time.sleep(pause)
-                    held += pause
-                    continue
-                if exc.status == 0 or exc.status >= 500:  # unknown outcome: ask the exchange
-                    try:
-                        return None, exc, self.rest.query_order(req.symbol, req.order_id), held
-                    except RestError as exc2:
-                        return None, exc, exc2, held
-                return None, exc, None, held
-        raise AssertionError("unreachable: the last try returns")
-
-    def _cancel_call(self, symbol: str, order_id: str) -> tuple[Any, RestError | None, Any, float]:
-        held = 0.0
-        for tries in range(1, ORDER_TRIES + 1):
-            try:
-                return self.rest.cancel_order(symbol, order_id), None, None, held
-            except RestError as exc:
-                pause = self._rate_limit_pause(exc, held, tries)
-                if pause is not None:
-                    time.sleep(pause)
-                    held += pause
-                    continue
-                if exc.code == -2011:  # not open any more: what became of it?
-                    try:
-                        return None, exc, self.rest.query_order(symbol, order_id), held
-                    except RestError as exc2:
-                        return None, exc, exc2, held
-                return None, exc, None, held
-        raise AssertionError("unreachable: the last try returns")
-
-    def _rate_limit_pause(self, exc: RestError, held: float, tries: int) -> float | None:
-        """How long an order (or cancel) refused for a rate limit waits before it is sent
-        again: until Retry-After, off the loop thread only, at most ``OFFLOOP_MAX_WAIT_S`` in
-        all and ``ORDER_TRIES`` sends (None: give up, it is rejected -1003 as before)."""
-        if not self.offloop_orders or not exc.rate_limited or tries >= ORDER_TRIES:
-            return None
-        pause = max(self.rest.blocked_for(), exc.retry_after or 0.0, 0.05)
-        return pause if held + pause <= OFFLOOP_MAX_WAIT_S else None
+    # the book half (loop thread)
 
     def _held_notice(self, what: str, held: float) -> list[VenueUpdate]:
         """An order call that waited out a rate limit off the loop thread, recorded."""
@@ -392,8 +345,6 @@ class BinanceVenue:
         return [self.faults.err(f"rest.{'cancelOrder' if what.startswith('cancel') else 'order'}", "rate_limit",
                                 "Retry-After", f"{what} waited {held:.2f}s for Retry-After off the loop thread, "
                                 "then was sent again")]
-
-    # the book half (loop thread)
 
     def _placed(self, req: OrderRequest, result: Any) -> list[VenueUpdate]:
         if isinstance(result, Exception):  # a bug of ours in the worker: recorded, the order is unknown
