@@ -10,6 +10,7 @@ on how fast this machine is.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,8 @@ from tests.integration.test_binance_venue import (
     subscribed,
     wait_for,
 )
+
+WAIT_S = 60.0
 
 
 def start(fake: FakeBinance, **kw: object) -> tuple[BinanceVenue, list[VenueUpdate]]:
@@ -189,10 +192,10 @@ def test_a_dead_private_stream_makes_the_account_unreliable() -> None:
             v.close()
 
 
-def hand_trade(fake: FakeBinance, symbol: str, cid: str) -> int:
+def hand_trade(fake: FakeBinance, symbol: str, cid: str, side: str = "BUY", qty: str = "") -> int:
     """A trade made by hand on the exchange (nobody hears it if the private stream is down); its time."""
-    qty = {"BTCUSDT": "0.005", "ETHUSDT": "0.1"}[symbol]
-    fake.run(lambda ex: ex.place({"symbol": symbol, "side": "BUY", "type": "MARKET", "quantity": qty,
+    qty = qty or {"BTCUSDT": "0.005", "ETHUSDT": "0.1"}[symbol]
+    fake.run(lambda ex: ex.place({"symbol": symbol, "side": side, "type": "MARKET", "quantity": qty,
                                   "newClientOrderId": cid}))
     return int(fake.run(lambda ex: ex.trades[-1]["time"]))
 
@@ -333,3 +336,38 @@ def test_trades_are_read_back_in_windows_of_seven_days_and_a_full_page_by_trade_
             assert len(asked) == 3
         finally:
             v.close()
+
+
+def test_a_fill_during_a_slow_account_read_that_flattens_a_symbol_settles_at_the_exchanges_position() -> None:
+    """The soak's other failure (issue 15): at a restart the account read is retried after
+    a 503, and meanwhile a trade flattens BTCUSDT. positionRisk then lists no BTCUSDT
+    (flat, so no updateTime): that reading must not settle the fill made while the
+    engine was down as if taken at the server time read before the account (it said
+    0.0 for it, the exchange 0.01). The trades read right after are applied first, so
+    the flattening trade is known and the reading is left ambiguous; the next poll settles."""
+    with FakeBinance(SYMBOLS, history=30) as fake:
+        v, _ = start(fake)
+        v.submit(OrderRequest("b-1", "BTCUSDT", "BUY", "MARKET", "", 0.005))
+        logged = [as_fill(u) for u in of(pump(v, filled(1)), "OrderFilled")]
+        v.close()
+        hand_trade(fake, "BTCUSDT", "down-1")  # while the engine is down: 0.01
+        v2 = make_venue(fake, offloop_orders=True)
+        v2.resume_from(from_fills(logged))
+        mark = len(fake.requests)
+        fake.fail(2, status=503, path="/fapi/v3/account")  # two tries fail: 1.5 s before the third
+        got: list[list[VenueUpdate]] = []
+        th = threading.Thread(target=lambda: got.append(v2.connect(SYMBOLS)), daemon=True)
+        th.start()
+        try:
+            wait_for(lambda: any(r.status == 503 for r in fake.requests[mark:]))
+            hand_trade(fake, "BTCUSDT", "flat-1", side="SELL", qty="0.01")
+            placed = time.monotonic()
+            th.join(timeout=WAIT_S)
+            risk = next(r for r in fake.requests[mark:] if r.path == "/fapi/v3/positionRisk")
+            assert risk.at > placed, "the trade was meant to land inside the account read"
+            out = got[0] + pump(v2, lambda g: len(of(got[0] + g, "OrderFilled")) >= 2)
+            after = {f.fields["order_id"]: f.fields["position_qty_after"] for f in of(out, "OrderFilled")}
+            assert after == {"down-1": 0.01, "flat-1": 0.0} and exchange_pos(fake, "BTCUSDT") == 0.0
+        finally:
+            th.join(timeout=WAIT_S)
+            v2.close()

@@ -101,7 +101,8 @@ class Reconciler:
         ``max(t0, updateTime)`` (its position's last change). A flat symbol is not
         listed (no ``updateTime``): if a known fill of it fell between ``t0`` and the
         server time after the read, its reading settles no fill (which side of the read
-        the fill fell on is unknown)."""
+        the fill fell on is unknown) - so trades read after the account are applied
+        before it (``apply_trades`` first), or such a fill would not be known yet."""
         t0_raw, acct_raw, risks_raw, t1_raw = fetched
         errs = [self.faults.rest(x) for x in fetched if isinstance(x, RestError)]
         acct, e1 = (None, []) if isinstance(acct_raw, RestError) else self.faults.attempt(
@@ -190,16 +191,17 @@ class Reconciler:
         """The account, then every trade since ``since_ms``: fills missed are recorded and
         the reading settles them (every trade up to it is known). The caller settles."""
         fetched = self.fetch_account()
-        out = self.apply_account(fetched)
-        if since_ms is not None:
-            t0 = fetched[0] if self.last_read_ok else None
-            out += self.apply_trades(self.fetch_trades(since_ms, t0), source, complete_to_ms=t0)
-        return out
+        if since_ms is None:
+            return self.apply_account(fetched)
+        t0 = fetched[0] if isinstance(fetched[0], int) else None
+        trades = self.apply_trades(self.fetch_trades(since_ms, t0), source, complete_to_ms=t0)
+        return self.apply_account(fetched) + trades  # the fills first: see apply_account
 
     def apply_trades(self, fetched: dict[str, Any], source: str = "rest.userTrades",
                      complete_to_ms: int | None = None, lookups: dict[int, Any] | None = None) -> list[VenueUpdate]:
-        """Trades read back (symbol -> rows or RestError). ``complete_to_ms``: the time of
-        the account reading taken before this read (every trade up to it is now known).
+        """Trades read back (symbol -> rows or RestError). ``complete_to_ms``: the server time
+        read before this read (every trade up to it is now known; apply these before the
+        account reading taken with it).
         ``lookups``: the orders of unknown trades, already queried off the loop thread."""
         out: list[VenueUpdate] = []
         self.last_trades_ok = True

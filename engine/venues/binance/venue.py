@@ -431,11 +431,11 @@ class BinanceVenue:
                 self.sync.trades_unread_since = min(rb.trades_since, self.sync.trades_unread_since or rb.trades_since)
             return [self.faults.err("rest.account", "http", "$", f"{type(got).__name__}: {got}")]
         sync = self.sync
-        errors = sync.apply_account(got.account)
         out: list[VenueUpdate] = []
+        if rb.trades_since is not None:  # the fills before the reading (a flat symbol's reading needs them)
+            out += sync.apply_trades(got.trades, complete_to_ms=got.server_ms, lookups=got.lookups)
+        errors = sync.apply_account(got.account)
         if rb.trades_since is not None:
-            out += sync.apply_trades(got.trades, complete_to_ms=got.server_ms if sync.last_read_ok else None,
-                                     lookups=got.lookups)
             unread = sync.trades_unread_since
             if not (sync.last_read_ok and sync.last_trades_ok):  # the polls read it again until it is done
                 sync.trades_unread_since = min(rb.trades_since, unread if unread is not None else rb.trades_since)
