@@ -65,7 +65,7 @@ class FakeBinance:
         self.connections: dict[str, int] = {r: 0 for r in ROUTES}
         self.subscriptions: list[tuple[str, list[str]]] = []
         self._refused: set[str] = set()
-        self._limits: list[tuple[int, float]] = []  # (status, retry_after) for the next calls
+        self._limits: list[tuple[int, float, str]] = []  # (status, retry_after, path prefix) for the next calls
         self._faults: list[tuple[int, bool, str]] = []  # (status, after the work?, path prefix)
         self._time_faults = 0  # next N signed requests refused -1021 (timestamp outside recvWindow)
         self.order_delay_s = 0.0  # a slow order endpoint: POST/DELETE /fapi/v1/order answer this late
@@ -160,9 +160,9 @@ class FakeBinance:
         """Refuse (HTTP 503) new websocket connections on ``route`` while ``on``."""
         (self._refused.add if on else self._refused.discard)(route)
 
-    def rate_limit(self, n: int = 1, status: int = 429, retry_after: float = 1.0) -> None:
-        """Answer the next ``n`` REST requests with ``status`` and ``Retry-After``."""
-        self._limits.extend([(status, retry_after)] * n)
+    def rate_limit(self, n: int = 1, status: int = 429, retry_after: float = 1.0, *, path: str = "/fapi") -> None:
+        """Answer the next ``n`` REST requests (under ``path``) with ``status`` and ``Retry-After``."""
+        self._limits.extend([(status, retry_after, path)] * n)
 
     def settle_funding(self, rate: float = 0.0001) -> None:
         """A funding settlement: wallet changes, the user stream hears ACCOUNT_UPDATE FUNDING_FEE."""
@@ -263,8 +263,8 @@ class FakeBinance:
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         rec = Req(time.monotonic(), request.method, request.path, request.query_string)
         self.requests.append(rec)
-        if self._limits:
-            status, retry = self._limits.pop(0)
+        if self._limits and request.path.startswith(self._limits[0][2]):
+            status, retry, _ = self._limits.pop(0)
             rec.status = status
             msg = ("Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute."
                    if status == 429 else "Way too many requests; IP(127.0.0.1) banned until 4102444800000.")

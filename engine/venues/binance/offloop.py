@@ -5,7 +5,9 @@
 next polls, so every book the adapter keeps is touched by the loop thread only, and the
 log keeps the decide -> record -> act order (the act's answers are recorded when they
 arrive, like any other venue update). One worker per ``OffLoop``: calls run in the
-order they were asked for (a cancel never overtakes its order). ``result`` is whatever
+order they were asked for (a cancel never overtakes its order). The Binance venue has
+two: orders and cancels on one, reads on the other (a read-back never waits behind
+an order to a slow endpoint). ``result`` is whatever
 ``work`` returned, or the exception it raised.
 """
 
@@ -26,8 +28,9 @@ Apply = Callable[[Any], list[VenueUpdate]]
 
 class OffLoop:
     def __init__(self, sink: queue.Queue[tuple[str, int, Any, str]], name: str,
-                 init: Callable[[], None] | None = None):
+                 init: Callable[[], None] | None = None, route: str = ROUTE):
         self._sink = sink
+        self.route = route  # the queue route its answers come back on
         self._init = init  # run first on the worker thread (e.g. let its REST calls wait out a 429)
         self._jobs: queue.Queue[tuple[Callable[[], Any], Apply] | None] = queue.Queue()
         self._name = name
@@ -59,7 +62,7 @@ class OffLoop:
             except Exception as exc:  # handed to the loop thread, which records it
                 result = exc
             self.longest_s = max(self.longest_s, time.monotonic() - t0)
-            self._sink.put((ROUTE, 0, (apply, result), ""))
+            self._sink.put((self.route, 0, (apply, result), ""))
 
     def close(self, timeout_s: float = 15.0) -> None:
         """Let queued calls finish (bounded by the client timeout), then stop."""

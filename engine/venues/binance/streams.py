@@ -1,7 +1,8 @@
 """The websocket routes' supervisor: reconnect with backoff, silent-socket watch, listen key.
 
 ``StreamSupervisor`` owns the three routes (``market``, ``public``, ``private``), when
-each went down, when to try again, and the user-data listen key (kept alive, renewed
+each went down (its last sign of life - connected, or the newest frame heard - not when
+the loss was noticed, which can be much later), when to try again, and the user-data listen key (kept alive, renewed
 when it expires). After a route comes back it calls ``on_reconnect(route, down_since_ms)``
 so the venue can read back what the gap hid (klines, account, fills).
 
@@ -35,6 +36,9 @@ class StreamSupervisor:
         self.conns: dict[str, StreamConn] = {}
         self.retry: dict[str, tuple[int, float]] = {}  # route -> (failed attempts, next try monotonic)
         self.down_since_ms: dict[str, int] = {}
+        # route -> exchange time of its last sign of life (connected, or the newest frame heard):
+        # a gap starts there, not when the loss is noticed (which can be much later)
+        self.alive_ms: dict[str, int] = {}
         self.listen_key = ""
         self.next_keepalive = 0.0
 
@@ -57,11 +61,21 @@ class StreamSupervisor:
             self.conns[route] = StreamConn(route, self.env.route_url(route), self.sink, streams, self.redact)
             try:
                 self.conns[route].connect()
+                self.alive_ms[route] = self.now_ms()
             except ConnectionError as exc:
                 out.append(self.faults.err(f"ws.{route}", "ws", route, str(exc)))
                 self.schedule_retry(route)
                 self.down_since_ms.setdefault(route, self.now_ms())
         return out
+
+    def heard(self, route: str, event_ms: int) -> None:
+        """A frame of ``route`` stamped ``event_ms`` (exchange time) arrived: it was alive then."""
+        if event_ms > self.alive_ms.get(route, -1):
+            self.alive_ms[route] = event_ms
+
+    def _gap_start(self, route: str) -> int:
+        now = self.now_ms()
+        return min(now, self.alive_ms.get(route, now))
 
     def schedule_retry(self, route: str) -> None:
         attempts, _ = self.retry.get(route, (0, 0.0))
@@ -70,7 +84,7 @@ class StreamSupervisor:
 
     def on_closed(self, route: str, info: str) -> list[VenueUpdate]:
         self.conns[route].stop()
-        self.down_since_ms.setdefault(route, self.now_ms())
+        self.down_since_ms.setdefault(route, self._gap_start(route))
         if route not in self.retry:
             self.schedule_retry(route)
         return [self.faults.err(f"ws.{route}", "ws", route, f"websocket lost: {info}")]
@@ -93,6 +107,7 @@ class StreamSupervisor:
                                            f"reconnect attempt {due[0]} failed: {exc}"))
                 continue
             del self.retry[route]
+            self.alive_ms[route] = self.now_ms()
             out.append(self.faults.err(f"ws.{route}", "reconnect", route, f"reconnected after {due[0]} attempt(s)"))
             out += on_reconnect(route, self.down_since_ms.pop(route, None))
         if self.listen_key and now >= self.next_keepalive:
@@ -111,7 +126,7 @@ class StreamSupervisor:
             self.next_keepalive = self.monotonic() + 30.0  # try again soon
             return out + errs
         if "private" in self.conns:
-            self.down_since_ms.setdefault("private", self.now_ms())
+            self.down_since_ms.setdefault("private", self._gap_start("private"))
             self.retry["private"] = (0, 0.0)  # reconnect on the next supervise
         return out
 

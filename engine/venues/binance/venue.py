@@ -117,7 +117,10 @@ class BinanceVenue:
                                         stale_after_s=stale_after_s, backoff_base_s=backoff_base_s,
                                         backoff_max_s=backoff_max_s)
         self.offloop_orders = offloop_orders
-        self.io = OffLoop(self.queue, "binance-orders", init=lambda: self.rest.wait_on_this_thread(OFFLOOP_MAX_WAIT_S))
+        patient = partial(self.rest.wait_on_this_thread, OFFLOOP_MAX_WAIT_S)  # off the loop, a 429 is waited out
+        self.io = OffLoop(self.queue, "binance-orders", init=patient)  # orders and cancels, in order
+        self.reads = OffLoop(self.queue, "binance-reads", init=patient, route=OFFLOOP + ".reads")  # REST reads
+        self._workers = {w.route: w for w in (self.io, self.reads)}
         self._readbacks = 0  # read-backs asked of the worker, not applied yet
         self._backfills = 0  # kline backfills asked of the worker, not applied yet
         self._held_klines: list[WsKline] | None = None  # live klines waiting for a backfill before them
@@ -268,7 +271,7 @@ class BinanceVenue:
         out = self.streams.supervise(self._after_reconnect) + self._poll_account()
         if self.dry is None and time.monotonic() >= self.next_filters:
             self.next_filters = time.monotonic() + FILTER_REFRESH_S
-            self.io.run(self.rest.exchange_info, self._filters_read)
+            self.reads.run(self.rest.exchange_info, self._filters_read)
         waiting = time.monotonic()
         try:
             item = self.queue.get(timeout=self.poll_timeout_s)
@@ -283,9 +286,10 @@ class BinanceVenue:
             except queue.Empty:
                 break
         for route, gen, raw, info in batch:
-            if route == OFFLOOP:  # the answer to a call made off the loop thread
+            worker = self._workers.get(route)
+            if worker is not None:  # the answer to a call made off the loop thread
                 apply, result = raw
-                self.io.applied()
+                worker.applied()
                 out += apply(result)
                 continue
             conn = self.streams.conns.get(route)
@@ -388,6 +392,7 @@ class BinanceVenue:
             log.warning("Binance: %d fill(s) not settled at close (trade ids %s); the next start reads "
                         "them back", len(self.orders.pending), sorted(t for _, t in self.orders.pending))
         self.io.close()
+        self.reads.close()
         self.streams.close()
         self.rest.close()
 
@@ -420,7 +425,7 @@ class BinanceVenue:
 
     def _read_back(self, rb: ReadBack) -> None:
         self._readbacks += 1
-        self.io.run(lambda: fetch(self.sync, rb), partial(self._read_back_applied, rb))
+        self.reads.run(lambda: fetch(self.sync, rb), partial(self._read_back_applied, rb))
 
     def _read_back_applied(self, rb: ReadBack, got: Any) -> list[VenueUpdate]:
         """The book half of a read-back (loop thread): the reading, the trades it settles,
@@ -500,7 +505,7 @@ class BinanceVenue:
             self._held_klines = []
         self._backfills += 1
         history = self.history
-        self.io.run(lambda: {sym: history.fetch(sym, a, b) for sym, (a, b) in sorted(spans.items())},
+        self.reads.run(lambda: {sym: history.fetch(sym, a, b) for sym, (a, b) in sorted(spans.items())},
                     partial(self._backfilled, last_is_current))
 
     def _backfilled(self, last_is_current: bool, got: Any) -> list[VenueUpdate]:
@@ -602,6 +607,7 @@ class BinanceVenue:
             return []
         if isinstance(frame, SubscribeAck):
             return [self.faults.err("ws.private", "ws", "error", str(frame.error))] if frame.error else []
+        self.streams.heard("private", int(getattr(frame, "event_ms", 0) or 0))
         if isinstance(frame, WsOrderUpdate):
             return self.orders.on_ws_order(frame.o, frame.event_ms, "ws.private") + self.orders.settle()
         if isinstance(frame, WsAccountUpdate):
@@ -609,7 +615,7 @@ class BinanceVenue:
             ts = frame.event_ms * MS
             if frame.a.reason == "FUNDING_FEE":  # what each symbol paid: read off the loop thread
                 since = max(0, frame.event_ms - FUNDING_LOOKBACK_MS)
-                self.io.run(lambda: self.sync.fetch_funding(since), self.sync.apply_funding)
+                self.reads.run(lambda: self.sync.fetch_funding(since), self.sync.apply_funding)
             return [*self.orders.settle(), self.account.nav_update(ts, self.sources_ok()),
                     *(self.account.position_update(s, ts) for s in changed)]
         if isinstance(frame, WsListenKeyExpired):
