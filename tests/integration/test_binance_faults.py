@@ -374,3 +374,25 @@ def test_a_fill_during_a_slow_account_read_that_flattens_a_symbol_settles_at_the
         finally:
             th.join(timeout=WAIT_S)
             v2.close()
+
+
+def test_a_funding_read_that_fails_is_read_again_by_the_polls() -> None:
+    """The soak's funding miss (issue 15): after a FUNDING_FEE push the income read failed
+    (a 429 then) and was never tried again. Now it is owed, and the polls read it."""
+    with FakeBinance(SYMBOLS, history=30) as fake:
+        v, _ = start(fake)
+        try:
+            v.submit(OrderRequest("f-1", "BTCUSDT", "BUY", "MARKET", "", 0.01))
+            pump(v, filled(1))
+            fake.fail(3, status=503, path="/fapi/v1/income")  # every try of the read the push asks for
+            fake.settle_funding(0.0001)
+            got = pump(v, lambda g: any(u.fields["source"] == "rest.income" for u in of(g, "VenueError")))
+            assert not of(got, "FundingApplied") and v.sync.funding_unread_since is not None
+            assert v.session_stats()["venue_fills"]["funding_complete_to_ms"] <= v.sync.funding_unread_since
+            got += pump(v, lambda g: bool(of(g, "FundingApplied")), timeout=WAIT_S)
+            paid = of(got, "FundingApplied")
+            assert [u.fields["symbol"] for u in paid] == ["BTCUSDT"] and v.sync.funding_unread_since is None
+            income = fake.run(lambda ex: list(ex.income))
+            assert paid[0].fields["amount_usd"] == pytest.approx(float(income[0]["income"]))
+        finally:
+            v.close()
