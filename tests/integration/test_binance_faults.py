@@ -396,3 +396,19 @@ def test_a_funding_read_that_fails_is_read_again_by_the_polls() -> None:
             assert paid[0].fields["amount_usd"] == pytest.approx(float(income[0]["income"]))
         finally:
             v.close()
+
+
+def test_a_start_whose_account_read_keeps_failing_for_a_while_is_tried_again() -> None:
+    """Five 503s in a row on the account read (more than the client's own retries): the
+    start's reconciliation is tried again after a pause, each failure recorded, and the
+    start goes on (the soak met this: 5xx faults kept coming while the engine started)."""
+    with FakeBinance(SYMBOLS, history=30) as fake:
+        fake.fail(5, status=503, path="/fapi/v3/account")
+        v, out = start(fake)
+        try:
+            again = [u.fields for u in of(out, "VenueError") if u.fields["source"] == "venue.start"]
+            assert len(again) == 1 and "attempt 1 of 4" in again[0]["message"]
+            assert "VenueReconciled" in names(out)
+            assert [r.status for r in fake.requests if r.path == "/fapi/v3/account"] == [503] * 5 + [200]
+        finally:
+            v.close()

@@ -23,7 +23,18 @@ T = TypeVar("T")
 
 
 class VenueStartError(ConnectionError):
-    """The venue cannot start safely (no exchange filters, account unreadable)."""
+    """The venue cannot start safely (no exchange filters, account unreadable).
+    ``transient``: every failure was one worth trying again (network, 5xx, rate limit)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def transient(updates: list[VenueUpdate]) -> bool:
+    """Every VenueError here is a network error, a 5xx or a rate limit (not a refusal)."""
+    return bool(updates) and all(u.fields["kind"] == "rate_limit" or u.fields["field"] == "HTTP 0"
+                                 or str(u.fields["field"]).startswith("HTTP 5") for u in updates)
 
 
 def describe(updates: list[VenueUpdate]) -> str:

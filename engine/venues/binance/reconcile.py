@@ -35,7 +35,7 @@ from engine.venues.binance.convert import (
     TickMerger,
     open_order,
 )
-from engine.venues.binance.errors import Faults, VenueStartError, describe
+from engine.venues.binance.errors import Faults, VenueStartError, describe, transient
 from engine.venues.binance.orders import OrderTracker
 from engine.venues.binance.positions import AccountBook
 from engine.venues.binance.wire import (
@@ -147,7 +147,7 @@ class Reconciler:
         bad = [u for u in out if u.cls.__name__ == "VenueError"]
         if bad or open_orders is None:
             if initial:  # never trade on an account we could not read
-                raise VenueStartError("reconciliation failed: " + describe(bad))
+                raise VenueStartError("reconciliation failed: " + describe(bad), transient=transient(bad))
             return out
         canceled: list[str] = []
         listed: list[OpenOrder] = []

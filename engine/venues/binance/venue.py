@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SETTLE_POLL_S = 1.0  # a fill waiting to settle gets an account read this often
+START_TRIES = 4  # the start's reconciliation is tried this often (pauses 1, 2, 4 s) before the start is refused
+START_PAUSE_S = 1.0
 
 
 class VenueClock:
@@ -206,9 +208,23 @@ class BinanceVenue:
 
     def _restart_fills(self) -> list[VenueUpdate]:
         """The account, the fills made since the last one the log holds (engine down), and
-        open orders; fills are released once the account reading has settled them."""
-        out = self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start,
-                                  fills_since_ms=self.resume_fills_since_ms, source="rest.userTrades.restart")
+        open orders; fills are released once the account reading has settled them. A read
+        that fails for a passing reason (network, 5xx, rate limit; each already retried by
+        the client) is tried again, ``START_TRIES`` in all with a growing pause, each
+        failure recorded, before the start is refused."""
+        out: list[VenueUpdate] = []
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                out += self.sync.reconcile(initial=True, cancel_open=self.cancel_open_on_start,
+                                           fills_since_ms=self.resume_fills_since_ms,
+                                           source="rest.userTrades.restart")
+                break
+            except VenueStartError as exc:
+                if attempt == START_TRIES or not exc.transient:
+                    raise
+                out.append(self.faults.err("venue.start", "http", "reconcile",
+                                           f"attempt {attempt} of {START_TRIES} failed, trying again: {exc}"))
+                time.sleep(START_PAUSE_S * 2 ** (attempt - 1))
         self.last_poll_ok = time.monotonic()
         if self.resume_funding_since_ms is not None:  # settlements while the engine was down
             out += self.sync.apply_funding(self.sync.fetch_funding(self.resume_funding_since_ms))
