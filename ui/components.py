@@ -7,12 +7,9 @@ state files change. No I/O here.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import math
 import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,31 +19,11 @@ from bokeh.plotting import figure
 
 from ui import fmt
 from ui.model import Card
+from ui.static_files import ASSETS_ROUTE, CSS_PATH, css, css_url  # noqa: F401  (the panes' stylesheet)
 
-CSS_PATH = Path(__file__).with_name("assets") / "dashboard.css"
 #: Slice colours: futures NAV, BTC, XAUT (gold), USDC, then spares.
 PALETTE = ("#1d4ed8", "#f7931a", "#c9a227", "#14b8a6", "#8b5cf6", "#ec4899", "#64748b")
 DONUT_SOURCE = "aum-donut-source"
-
-
-#: Where the Panel server serves ``ui/assets`` (``ui.server.serve``: ``static_dirs``).
-ASSETS_ROUTE = "hedge-assets"
-
-
-@cache
-def css() -> str:
-    """The dashboard stylesheet (applied to every HTML pane's shadow root)."""
-    return CSS_PATH.read_text(encoding="utf-8")
-
-
-@cache
-def css_url() -> str:
-    """The stylesheet as the panes link it: one URL, so the page's document carries one
-    stylesheet model and the browser fetches it once (inline, each of the ~30 panes carried
-    its own 5 KB copy); relative, so it works under any path prefix; versioned by content,
-    so it is cached for good and never stale."""
-    version = hashlib.sha256(css().encode("utf-8")).hexdigest()[:12]
-    return f"{ASSETS_ROUTE}/{CSS_PATH.name}?v={version}"
 
 
 def esc(text: Any) -> str:

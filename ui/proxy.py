@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ui.static_files import preload_header
+
 TEMPLATES = Path(__file__).with_name("nginx")
 _PR_SET_PDEATHSIG = 1
 # Requests per second per client address on the login-protected pages, and the burst a
@@ -134,7 +136,7 @@ def render_site(site: Site) -> str:
         "LISTEN": listen_line, "SERVER_NAME": names, "TLS": tls, "HSTS": hsts, "REDIRECT": redirect,
         **{k: str(v) for k, v in static_dirs().items()}, "TYPES": STATIC_TYPES,
         "UPSTREAM": site.upstream, "AUTH_UPSTREAM": site.auth_upstream,
-        "RATE": f"{LOGIN_RATE}r/s", "BURST": str(LOGIN_BURST),
+        "RATE": f"{LOGIN_RATE}r/s", "BURST": str(LOGIN_BURST), "PRELOAD": preload_header(),
     })
 
 

@@ -171,6 +171,23 @@ def test_page_works_offline_and_without_script_errors(page) -> None:  # type: ig
     assert page.errors == []
 
 
+LINKED_STYLESHEETS_JS = """() => { const out = [];
+  const walk = (root) => { for (const el of root.querySelectorAll('link[rel=stylesheet]'))
+      out.push(new URL(el.getAttribute('href'), document.baseURI).pathname + new URL(el.getAttribute('href'), document.baseURI).search);
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot); };
+  walk(document); return out; }"""
+
+
+def test_every_preloaded_stylesheet_is_one_the_page_links(page) -> None:  # type: ignore[no-untyped-def]
+    """nginx's ``Link: rel=preload`` header names the first render's stylesheets; a name
+    the page does not use (a Panel upgrade renamed a file) is a wasted download and a
+    first render that waits again - caught here."""
+    from ui.static_files import first_render_stylesheets
+
+    linked = set(page.evaluate(LINKED_STYLESHEETS_JS))
+    assert set(first_render_stylesheets()) <= linked, sorted(linked)
+
+
 def test_page_follows_a_state_change_live_and_saves_a_screenshot(page, session_home: Path) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
