@@ -3,14 +3,12 @@ the naive eventsourcing path (one ``Application.save`` per event)."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from bench.common import Figure, best_of
+from bench.common import Figure, best_of, raw_sqlite
 from eventlog.chain import GENESIS, chain_states
 from eventlog.codec import encode
 from eventlog.events import MarketTick
@@ -61,11 +59,7 @@ def raw_executemany(n: int, batch: int) -> float:
     states, _ = chain_states(GENESIS, [encode(e) for e in _events(n, sid)])
     rows = [(sid, i + 1, "MarketTick", s) for i, s in enumerate(states)]
     with tempfile.TemporaryDirectory() as d:
-        con = sqlite3.connect(os.path.join(d, "raw.sqlite"), isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
-                    "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
+        con = raw_sqlite(d)
         t = time.perf_counter()
         for i in range(0, n, batch):
             con.execute("BEGIN")

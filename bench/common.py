@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -83,3 +84,14 @@ def write_json(figs: list[Figure], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"machine": machine(), "figures": [asdict(f) | {"ratio": f.ratio} for f in figs]}
     path.write_text(json.dumps(data, indent=2))
+
+
+def raw_sqlite(directory: str | os.PathLike[str], *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """The baselines' plain log: ``raw.sqlite`` in ``directory``, sqlite3 in autocommit, WAL,
+    ``synchronous=NORMAL``, one table the shape of eventsourcing's ``stored_events``."""
+    con = sqlite3.connect(Path(directory) / "raw.sqlite", isolation_level=None, check_same_thread=check_same_thread)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+                "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
+    return con

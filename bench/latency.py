@@ -21,7 +21,6 @@ timed within one thread is in the notes.
 from __future__ import annotations
 
 import os
-import sqlite3
 import statistics
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import MARKET_DIR, Figure
+from bench.common import MARKET_DIR, Figure, raw_sqlite
 from bench.fixtures import FULL_STEPS, have_market, log_rows, session_home
 
 
@@ -152,11 +151,7 @@ def raw_commit(n: int, rows_per_commit: int, *, threaded: bool) -> list[float]:
     payload = os.urandom(330)
     out: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-commit-") as d:
-        con = sqlite3.connect(Path(d) / "raw.sqlite", isolation_level=None, check_same_thread=False)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
-                    "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
+        con = raw_sqlite(d, check_same_thread=False)
         sid = uuid.uuid4().hex
         version = [0]
 

@@ -10,16 +10,14 @@ bars/s. The ratio is the share of the session's wall time that this floor would 
 
 from __future__ import annotations
 
-import os
 import re
 import resource
-import sqlite3
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import MARKET_DIR, REPO, Figure
+from bench.common import MARKET_DIR, REPO, Figure, raw_sqlite
 from bench.fixtures import have_market, log_rows, run_session_argv, session_home, steps_for
 
 _RATE = re.compile(r"([\d,]+) bars/s, ([\d,]+) events/s over ([\d.]+) s")
@@ -67,11 +65,7 @@ def io_floor(scale: float) -> float:
     else:
         bars = 3 * (steps or 0)
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
-        db = sqlite3.connect(os.path.join(d, "raw.sqlite"), isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
-                   "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
+        db = raw_sqlite(d)
         head = GENESIS
         for i in range(0, len(events), 4096):
             chunk = events[i:i + 4096]

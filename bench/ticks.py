@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import tempfile
 import time
 import uuid
 from typing import Any
 
-from bench.common import MARKET_DIR, Figure
+from bench.common import MARKET_DIR, Figure, raw_sqlite
 
 N_SYMBOLS = 30
 BATCH = 2000  # BinanceVenue._next_updates drains at most this many frames per loop turn
@@ -171,11 +170,7 @@ def storage_floor(raw: list[tuple[str, str]]) -> float:
             events.append(u.cls(session_id=sid, session_seq=len(events) + 1, stream=u.stream,
                                 ts_event_ns=u.ts_event_ns, ts_init_ns=u.ts_event_ns, **u.fields))
     with tempfile.TemporaryDirectory(prefix="bench-ticks-floor-") as d:
-        db = sqlite3.connect(os.path.join(d, "raw.sqlite"), isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
-                   "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
+        db = raw_sqlite(d)
         t = time.perf_counter()
         head = GENESIS
         for i in range(0, len(events), 4096):
