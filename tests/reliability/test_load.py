@@ -62,7 +62,8 @@ def test_sustained_stream_with_bounded_memory_and_no_growing_lag(site: Site, bac
             reports.append(rep)
             if rep.get("done"):
                 break
-            samples.append({"t": rep["t"], "lag": max(0, _head(site) - _projected_seq(site.home)),
+            projected = _projected_seq(site.home)
+            samples.append({"t": rep["t"], "lag": max(0, _head(site) - projected), "projected": projected,
                             "gen_rss": rep["rss_kb"], "proj_rss": _rss_kb(follower.pid)})
         assert gen.wait(timeout=120) == 0, gen.stderr.read() if gen.stderr else ""
         done = reports[-1]
@@ -93,7 +94,12 @@ def test_sustained_stream_with_bounded_memory_and_no_growing_lag(site: Site, bac
     # Memory is bounded: the writer is flat; the projector's baseline does not keep
     # growing (it peaks briefly each time an audit bucket of 100k events is compacted).
     assert peak(late, "gen_rss") <= peak(early, "gen_rss") + 30_000
-    assert median(late, "proj_rss") <= median(early, "proj_rss") * 1.5 + 30_000
+    # The projector's memory is compared once it is working (it has written state files):
+    # a follower still importing its libraries on a loaded machine would make "early" small.
+    working = [x for x in samples if x["projected"] > 0]
+    assert len(working) >= 4, "the projector wrote no state files while the stream ran"
+    w_early, w_late = working[: len(working) // 2], working[len(working) // 2:]
+    assert median(w_late, "proj_rss") <= median(w_early, "proj_rss") * 1.5 + 30_000
     assert peak(samples, "proj_rss") < 1_000_000
     # Lag does not grow: the second half's worst lag is within the first half's worst
     # plus a few seconds of stream (the follower polls and commits in chunks).
