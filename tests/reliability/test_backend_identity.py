@@ -19,7 +19,7 @@ from tests.reliability.harness import Site, events_of
 
 pytestmark = pytest.mark.postgres
 SID = "1de0717a-0000-4000-8000-00000000beef"
-BARS = "600"
+BARS = "800"  # long enough for alerts (a drawdown escalation, a router floor, the summary)
 
 
 @pytest.fixture(scope="module")
@@ -112,5 +112,6 @@ def test_alerts_send_and_record_the_same_on_both_backends(pair: tuple[Site, Site
             texts.append(api.texts())
         sent.append([(e.alert_id, e.kind, e.text, e.chat_id) for e in events_of(site, "AlertSent")])
         assert site.verify()["ok"]
-    assert texts[0] and texts[0] == texts[1] and len(texts[0]) == len(sent[0])
+    assert texts[0], "the session raised no alert to send: lengthen BARS"
+    assert texts[0] == texts[1] and len(texts[0]) == len(sent[0])
     assert sent[0] == sent[1]  # the alerts' own session id and wall-clock times differ, nothing else
