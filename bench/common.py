@@ -95,3 +95,18 @@ def raw_sqlite(directory: str | os.PathLike[str], *, check_same_thread: bool = T
     con.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
                 "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))")
     return con
+
+
+def insert_chained(db: sqlite3.Connection, events: list[Any], keys: list[tuple[Any, int, str]]) -> None:
+    """The floors' write: encode, chain and ``executemany`` ``events`` (row keys ``keys``:
+    originator id, version, topic) in batches of 4,096, one transaction each."""
+    from eventlog.chain import GENESIS, chain_states
+    from eventlog.codec import encode
+
+    head = GENESIS
+    for i in range(0, len(events), 4096):
+        states, head = chain_states(head, [encode(e) for e in events[i:i + 4096]])
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO stored_events VALUES (?,?,?,?)",
+                       [(*k, st) for k, st in zip(keys[i:i + 4096], states, strict=True)])
+        db.execute("COMMIT")

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import MARKET_DIR, REPO, Figure, raw_sqlite
+from bench.common import MARKET_DIR, REPO, Figure, insert_chained, raw_sqlite
 from bench.fixtures import have_market, log_rows, run_session_argv, session_home, steps_for
 
 _RATE = re.compile(r"([\d,]+) bars/s, ([\d,]+) events/s over ([\d.]+) s")
@@ -47,8 +47,7 @@ def hedge_run(scale: float, *, projections: bool) -> dict[str, float]:
 
 def io_floor(scale: float) -> float:
     """bars/s if a session cost only its I/O: CSV read + encode + chain + raw executemany."""
-    from eventlog.chain import GENESIS, chain_states
-    from eventlog.codec import decode, encode
+    from eventlog.codec import decode
 
     home = session_home(scale)
     rows = [r[1:] for b in log_rows(home) for r in b]  # (session, version, type, state), either layout
@@ -66,14 +65,7 @@ def io_floor(scale: float) -> float:
         bars = 3 * (steps or 0)
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as d:
         db = raw_sqlite(d)
-        head = GENESIS
-        for i in range(0, len(events), 4096):
-            chunk = events[i:i + 4096]
-            states, head = chain_states(head, [encode(e) for e in chunk])
-            db.execute("BEGIN")
-            db.executemany("INSERT INTO stored_events VALUES (?,?,?,?)",
-                           [(r[0], r[1], r[2], st) for r, st in zip(rows[i:i + 4096], states, strict=True)])
-            db.execute("COMMIT")
+        insert_chained(db, events, [r[:3] for r in rows])
         db.close()
     return bars / (time.perf_counter() - t)
 

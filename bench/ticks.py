@@ -28,7 +28,7 @@ import time
 import uuid
 from typing import Any
 
-from bench.common import MARKET_DIR, Figure, raw_sqlite
+from bench.common import MARKET_DIR, Figure, insert_chained, raw_sqlite
 
 N_SYMBOLS = 30
 BATCH = 2000  # BinanceVenue._next_updates drains at most this many frames per loop turn
@@ -157,8 +157,6 @@ def storage_floor(raw: list[tuple[str, str]]) -> float:
     """ticks/s of encode + chain + raw ``executemany`` of the MarketTick events these frames log."""
     from engine.venues.binance.convert import TickMerger
     from engine.venues.binance.wire import WsBookTicker, WsMarkPrice, decode_market
-    from eventlog.chain import GENESIS, chain_states
-    from eventlog.codec import encode
 
     merger = TickMerger(0)
     sid = str(uuid.uuid4())
@@ -172,14 +170,7 @@ def storage_floor(raw: list[tuple[str, str]]) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-ticks-floor-") as d:
         db = raw_sqlite(d)
         t = time.perf_counter()
-        head = GENESIS
-        for i in range(0, len(events), 4096):
-            chunk = events[i:i + 4096]
-            states, head = chain_states(head, [encode(e) for e in chunk])
-            db.execute("BEGIN")
-            db.executemany("INSERT INTO stored_events VALUES (?,?,?,?)",
-                           [(sid, e.session_seq, "MarketTick", st) for e, st in zip(chunk, states, strict=True)])
-            db.execute("COMMIT")
+        insert_chained(db, events, [(sid, e.session_seq, "MarketTick") for e in events])
         dt = time.perf_counter() - t
         db.close()
     return len(events) / dt
