@@ -16,10 +16,12 @@ stopped holding, so ``ChainBroken`` says "at seq N" and points to ``hedge verify
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from hashlib import sha256 as _sha256
 from typing import Any
 
 from eventlog.chain import PREFIX, row_hash
+from eventlog.compact import ARRAY_START
 
 Row = tuple[int, str, int, str, bytes]
 
@@ -48,6 +50,29 @@ def check_row(seq: Any, state: Any, prev: bytes) -> bytes:
         raise ChainBroken(int(seq), "hash chain broken here (this row or the one before it was altered, "
                                     "or rows before it were deleted)")
     return row_hash(state)
+
+
+def check_stored(rows: list[Any], prev: bytes, preambles: dict[int, bytes],
+                 to_row: Callable[[Any], Row]) -> bytes:
+    """``check_row`` over a page of compact rows *as stored* (``select_stored``: the payload's
+    17-byte preamble left out, its session a number); returns the hash of the last row.
+
+    The hash is over the row as ``to_row`` gives it (link + preamble + payload), so this is
+    the same check, done without first building each row's format-1 tuple; a row that is
+    not a stored compact payload of a known session (a map payload, damage) goes through
+    ``to_row`` and ``check_row`` as before."""
+    for r in rows:
+        st = r[4]
+        p = preambles.get(r[1])
+        if p is not None and type(st) is bytes and len(st) > PREFIX and st[PREFIX] in ARRAY_START:
+            link = st[:PREFIX]
+            if link != prev:
+                check_row(r[0], st, prev)  # raises, naming the row
+            prev = _sha256(link + p + st[PREFIX:]).digest()
+        else:
+            f = to_row(r)
+            prev = check_row(f[0], f[4], prev)
+    return prev
 
 
 def checked(batches: Iterator[list[Row]], prev: bytes) -> Iterator[list[Row]]:
@@ -80,6 +105,6 @@ def check_tail(store: Any, anchor: tuple[int, str] | None = None) -> int:
             raise ChainBroken(seq, f"the log ends at seq {store.last_seq()} but seq {seq} was projected "
                                    "(rows deleted or the tail truncated)")
     n = 0
-    for rows in store.rows(start):
-        n += len(rows)
+    for page in store.pages(start):
+        n += len(page.rows)
     return n

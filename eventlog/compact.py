@@ -30,6 +30,7 @@ existing one. An older ``v`` is upcast from a dict keyed by today's field names.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Union, get_args
 from uuid import UUID
 
@@ -49,12 +50,13 @@ _MIRROR_HEADER = [("session_seq", int), ("stream", Union[str, None]), ("ts_event
 class _Layout:
     """How one event type is written and read back."""
 
-    __slots__ = ("build", "cls", "code", "defaults", "float_slots", "market", "mirror", "names", "symbol_at",
-                 "tdefaults")
+    __slots__ = ("build", "cls", "code", "defaults", "float_slots", "market", "mirror", "name", "names",
+                 "symbol_at", "tdefaults")
 
     def __init__(self, cls: type[Event], code: int):
         fields = [f for f in msgspec.structs.fields(cls) if f.name not in HEADER_FIELDS]
         self.cls = cls
+        self.name = cls.__name__
         self.code = code
         self.names = tuple(f.name for f in fields)
         self.defaults = tuple(_default(f) for f in fields)
@@ -209,6 +211,45 @@ def decode(payload: bytes | memoryview, seq: int = 0) -> Event:
         if seq:
             ev = msgspec.structs.replace(ev, seq=seq)
     return ev
+
+
+def decode_stored(rows: list[Any], sids: dict[int, tuple[str, str]], slow: Callable[[Any], Event]) -> list[Event]:
+    """The events of a page of rows of the compact SQLite layout *as stored*: (seq, session
+    number, version, type code, link + payload without its 17-byte preamble).
+
+    ``sids`` gives a session number's two spellings (``str(UUID)``, ``UUID.hex``: the sign
+    of the ``v`` slot picks one, as in ``decode``). The common row - a known session, a
+    compact payload at its type's current version - is decoded here, straight from the
+    stored bytes and without putting the preamble back; ``slow(row)`` decodes any other
+    row (an older version to upcast, a map payload, damage: it raises what ``codec.decode``
+    raises). Each event equals what ``decode`` gives for the row's full payload
+    (``tests/unit/test_read_path.py``)."""
+    out: list[Event] = []
+    append = out.append
+    dec = _decoder.decode
+    by_mirror = _BY_MIRROR
+    current = CURRENT_VERSIONS.get
+    for r in rows:
+        st = r[4]
+        s = sids.get(r[1])
+        if s is not None and type(st) is bytes and len(st) > 32 and st[32] in ARRAY_START:
+            try:
+                m = dec(memoryview(st)[32:])
+            except Exception:
+                append(slow(r))
+                continue
+            lay = by_mirror[type(m)]
+            v = m.v
+            want = current(lay.name, 1)
+            if v == want:
+                append(lay.build(m, s[0], r[0], v))
+            elif v == -want:
+                append(lay.build(m, s[1], r[0], want))
+            else:
+                append(slow(r))
+        else:
+            append(slow(r))
+    return out
 
 
 def _old_shape(mv: memoryview, seq: int) -> Event | None:

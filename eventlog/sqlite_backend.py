@@ -205,11 +205,41 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self._next_version[(originator_id, rows[-1][0] + 1)] = rows[-1][2] + 1
         return rows
 
+    def select_stored(
+        self, start: int, limit: int, stop: int | None = None, topics: Sequence[str] = (),
+        originator_id: str | None = None,
+    ) -> tuple[list[Row], CompactKeys] | None:
+        """``select_rows`` of the compact layout *as stored* - (seq, session number, version, type
+        code, link + payload without its preamble) - with the keys that put the preamble back
+        (``CompactKeys.to_row``); None for a format-1 log. The readers that check and decode
+        every row (``EventStore.pages``) do both straight from these rows, without first
+        building the format-1 row of each."""
+        with self.datastore.get_connection(commit=False) as conn:
+            raw = conn._sqlite_conn
+            keys = self.keys(raw)
+            if keys is None:
+                return None
+            return self._select_compact_stored(raw, keys, start, limit, stop, topics, originator_id), keys
+
+    def stored_row(self, r: Row) -> Row:
+        """One row of ``select_stored`` in the format-1 shape (``CompactKeys.to_row``)."""
+        keys = self._keys
+        if keys is None:
+            return r
+        with self.datastore.get_connection(commit=False) as conn:
+            return keys.to_row(conn._sqlite_conn, r)
+
     def _select_compact(
         self, raw: sqlite3.Connection, keys: CompactKeys, start: int, limit: int, stop: int | None,
         topics: Sequence[str], originator_id: str | None,
     ) -> list[Row]:
         """``select_rows`` on the compact layout: a rowid range scan (a session's span from log_sessions)."""
+        return keys.to_rows(raw, self._select_compact_stored(raw, keys, start, limit, stop, topics, originator_id))
+
+    def _select_compact_stored(
+        self, raw: sqlite3.Connection, keys: CompactKeys, start: int, limit: int, stop: int | None,
+        topics: Sequence[str], originator_id: str | None,
+    ) -> list[Row]:
         params: list[Any] = [start]
         sql = f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} WHERE rowid>=?"
         if originator_id is not None:
@@ -231,7 +261,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         params.append(limit)
         cur = raw.cursor()
         cur.row_factory = None
-        return keys.to_rows(raw, cur.execute(sql, params).fetchall())
+        rows: list[Row] = cur.execute(sql, params).fetchall()
+        return rows
 
     def _last(self, raw: sqlite3.Connection, keys: CompactKeys | None) -> Row | None:
         cur = raw.cursor()

@@ -58,6 +58,7 @@ class CompactKeys:
         self.by_number: dict[int, tuple[str, bytes]] = {}  # number -> (hex, 16 bytes)
         self.by_hex: dict[str, int] = {}
         self.preambles: dict[int, bytes] = {}  # number -> 0xC1 + its 16 UUID bytes
+        self.sids: dict[int, tuple[str, str]] = {}  # number -> (str(UUID), UUID.hex): the two spellings
 
     def load(self, conn: sqlite3.Connection) -> None:
         for number, hexid in conn.execute("SELECT number, session_id FROM log_sessions"):
@@ -71,6 +72,7 @@ class CompactKeys:
         self.by_number[number] = (UUID(bytes=raw).hex, raw)
         self.by_hex[UUID(bytes=raw).hex] = number
         self.preambles[number] = bytes((MARK,)) + raw
+        self.sids[number] = (str(UUID(bytes=raw)), UUID(bytes=raw).hex)
 
     def number(self, conn: sqlite3.Connection, hexid: str) -> int | None:
         n = self.by_hex.get(hexid)

@@ -9,21 +9,32 @@ There is no update or delete path anywhere in this package.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-from eventlog.chain import GENESIS, PREFIX, row_hash, split
-from eventlog.chaincheck import ChainBroken, checked
+from eventlog.chain import GENESIS, PREFIX, row_hash
+from eventlog.chaincheck import ChainBroken, check_stored, checked
 from eventlog.codec import decode, encode
+from eventlog.compact import decode_stored
 from eventlog.events import Event, SessionEnded, SessionStarted
+from eventlog.typecodes import TYPE_CODES
 
 Row = tuple[int, str, int, str, bytes]
 DEFAULT_BATCH = 5000
+
+
+class Page(NamedTuple):
+    """One batch of ``EventStore.pages``: the rows, and for rows of the compact SQLite layout as
+    stored, the layout's keys and the function that gives a row its format-1 shape."""
+
+    rows: list[Any]
+    keys: Any  # eventlog.sqlite_keys.CompactKeys, or None: ``rows`` are format-1 rows
+    to_row: Callable[[Any], Row] | None
 
 
 class Recorder(Protocol):
@@ -213,12 +224,53 @@ class EventStore:
             if len(got) < batch:
                 return
 
+    def pages(
+        self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
+        session: str | None = None, types: Sequence[str] = (),
+    ) -> Iterator[Page]:
+        """``rows`` as pages for ``decode_page``: the chain is checked as in ``rows`` (every row
+        of an unfiltered read, before its page is yielded).
+
+        On the compact SQLite layout a page holds the rows as stored (``select_stored``):
+        checking and decoding them needs no format-1 tuple per row (``check_stored``,
+        ``compact.decode_stored``); elsewhere a page is a ``rows`` batch."""
+        select: Callable[..., Any] | None = getattr(self.recorder, "select_stored", None)
+        oid = UUID(session).hex if session else None
+        first = select(max(1, start), batch, stop, tuple(types), oid) if select is not None else None
+        if select is None or first is None:
+            for rows in self.rows(start, stop=stop, batch=batch, session=session, types=types):
+                yield Page(rows, None, None)
+            return
+        rows, keys = first
+        to_row = self.recorder.stored_row  # type: ignore[attr-defined]
+        prev = self.link_before(max(1, start)) if self.check_chain and not session and not types else None
+        while rows:
+            if prev is not None:
+                prev = check_stored(rows, prev, keys.preambles, to_row)
+            yield Page(rows, keys, to_row)
+            if len(rows) < batch:
+                return
+            got = select(rows[-1][0] + 1, batch, stop, tuple(types), oid)
+            rows = got[0] if got is not None else []
+
+    def decode_page(self, page: Page) -> list[Event]:
+        """The events of a page of ``pages``, ``seq`` filled in."""
+        if page.keys is None:
+            return [decode(memoryview(r[4])[PREFIX:], r[0]) for r in page.rows]
+        to_row = page.to_row
+        assert to_row is not None
+
+        def slow(r: Row) -> Event:
+            return decode(memoryview(to_row(r)[4])[PREFIX:], r[0])
+
+        return decode_stored(page.rows, page.keys.sids, slow)
+
     def read_batches(
         self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
         session: str | None = None, types: Sequence[str] = (),
     ) -> Iterator[list[Event]]:
-        for rows in self.rows(start, stop=stop, batch=batch, session=session, types=types):
-            yield [decode(memoryview(r[4])[PREFIX:], r[0]) for r in rows]
+        for page in self.pages(start, stop=stop, batch=batch, session=session, types=types):
+            yield self.decode_page(page)
 
     def read(
         self, start: int = 1, *, stop: int | None = None, batch: int = DEFAULT_BATCH,
@@ -247,9 +299,11 @@ class EventStore:
     def sessions(self) -> list[SessionInfo]:
         """Every session in the log, oldest first, with its end if recorded."""
         found: dict[str, SessionInfo] = {}
-        # every row is read (not just these two types) so the chain is checked on the way
-        wanted = ("SessionStarted", "SessionEnded")
-        picked = (decode(split(r[4])[1], r[0]) for rows in self.rows() for r in rows if r[3] in wanted)
+        # every row is read (not just these two types) so the chain is checked on the way;
+        # only these two types are decoded (a row's type is its name, or its code when compact)
+        wanted = {"SessionStarted", "SessionEnded", TYPE_CODES["SessionStarted"], TYPE_CODES["SessionEnded"]}
+        picked = (ev for page in self.pages()
+                  for ev in self.decode_page(page._replace(rows=[r for r in page.rows if r[3] in wanted])))
         for ev in picked:
             if isinstance(ev, SessionStarted):
                 found[ev.session_id] = SessionInfo(

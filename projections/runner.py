@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog.accounts import DEFAULT_ACCOUNT, account_home, account_index
-from eventlog.chain import row_hash, split
-from eventlog.codec import decode
+from eventlog.chain import row_hash
 from eventlog.events import Event
 from eventlog.store import EventStore
 from projections.audit import BUCKET, AuditWriter
@@ -157,10 +156,10 @@ class Projection:
 
         def produce() -> None:
             try:
-                for rows in self.store.rows(self.seq + 1, stop=stop, batch=self.batch):
+                for page in self.store.pages(self.seq + 1, stop=stop, batch=self.batch):
                     while not halt.is_set():
                         try:
-                            q.put(rows, timeout=0.1)
+                            q.put(page, timeout=0.1)
                             break
                         except queue.Full:
                             continue
@@ -179,7 +178,7 @@ class Projection:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield [decode(split(r[4])[1], r[0]) for r in item]
+                yield self.store.decode_page(item)
         finally:
             halt.set()
             t.join()
