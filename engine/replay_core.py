@@ -25,9 +25,17 @@ from config.loader import LoadedConfig
 from engine.core import DECISION_TYPES, Emit, decide
 from engine.loop import enrich_fill
 from engine.state import EngineState, evolve
-from eventlog.events import HEADER_FIELDS, Event, OrderFilled, SessionStarted
+from eventlog.events import (
+    EVENT_TYPES,
+    HEADER_FIELDS,
+    ConfigChanged,
+    Event,
+    OrderFilled,
+    SessionStarted,
+)
 
 _SKIP = {"seq", "session_id", "session_seq", "ts_init_ns", "type"}
+_DECISION_CLASSES = frozenset(EVENT_TYPES[name] for name in DECISION_TYPES)
 
 
 @dataclass
@@ -88,33 +96,39 @@ def rederive(events: Iterable[Event], *, config: LoadedConfig | None = None,
     state = state if state is not None else EngineState()
     report = ReplayReport(state=state)
     stack: list[deque[Emit]] = []
-    for ev in events:
-        report.events += 1
-        name = type(ev).__name__
-        decision = name in DECISION_TYPES or (name == "ConfigChanged" and ev.source != "reload")  # type: ignore[attr-defined]
-        if decision and not (name in external and not (stack and stack[-1])):
-            while stack and not stack[-1]:
-                stack.pop()
-            if not stack:
-                report.unexpected.append(ev.session_seq)
-            else:
-                _compare(ev, stack[-1].popleft(), report)
-                report.decisions_checked += 1
-        elif type(ev) is OrderFilled:
+    n = 0
+    # (per event: a type test against a set, no name lookup; no queue built for the many
+    # events that decide nothing)
+    for n, ev in enumerate(events, 1):  # noqa: B007 (n is the count after the loop)
+        t = type(ev)
+        if t in _DECISION_CLASSES or (t is ConfigChanged and ev.source != "reload"):  # type: ignore[attr-defined]
+            name = t.__name__
+            if not (name in external and not (stack and stack[-1])):
+                while stack and not stack[-1]:
+                    stack.pop()
+                if not stack:
+                    report.unexpected.append(ev.session_seq)
+                else:
+                    _compare(ev, stack[-1].popleft(), report)
+                    report.decisions_checked += 1
+        elif t is OrderFilled:
             # the loop enriched the venue's fill from the state; check that too
-            want = enrich_fill(state, {"order_id": ev.order_id, "side": ev.side, "price": ev.price})
+            want = enrich_fill(state, {"order_id": ev.order_id, "side": ev.side, "price": ev.price})  # type: ignore[attr-defined]
             for k in ("decision_price", "slippage_bps"):
                 if k in want and want[k] != getattr(ev, k):
-                    report.mismatches.append(Mismatch(ev.seq, ev.session_seq, name, k, getattr(ev, k), want[k]))
+                    report.mismatches.append(Mismatch(ev.seq, ev.session_seq, t.__name__, k, getattr(ev, k), want[k]))
         evolve(state, ev)
-        if type(ev) is SessionStarted:
+        if t is SessionStarted:
             report.session_id = ev.session_id
             if config is not None:
                 state.cfg = config.config
                 state.config_hash = config.config_hash
-        emits = deque(a for a in decide(state, ev) if type(a) is Emit)
-        if emits:
-            stack.append(emits)
+        acts = decide(state, ev)
+        if acts:
+            emits = deque(a for a in acts if type(a) is Emit)
+            if emits:
+                stack.append(emits)
+    report.events = n
     for q in stack:
         for e in q:
             report.missing.append({"type": e.cls.__name__, **payload(e.event)})

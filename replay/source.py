@@ -73,15 +73,22 @@ def load_session(store: EventStore, ref: str) -> Session:
     return Session(info=info, started=started, ended=ended)
 
 
-def session_events(store: EventStore, session: Session, *, batch: int = 5000,
-                   progress: Callable[[int], None] | None = None) -> Iterator[Event]:
-    """The session's events in log order (``progress(n)`` after each batch)."""
+def session_batches(store: EventStore, session: Session, *, batch: int = 5000,
+                    progress: Callable[[int], None] | None = None) -> Iterator[list[Event]]:
+    """The session's events in log order, in batches (``progress(n)`` after each batch)."""
     done = 0
     for evs in store.read_batches(session.info.first_seq, batch=batch, session=session.session_id):
-        yield from evs
+        yield evs
         done += len(evs)
         if progress is not None:
             progress(done)
+
+
+def session_events(store: EventStore, session: Session, *, batch: int = 5000,
+                   progress: Callable[[int], None] | None = None) -> Iterator[Event]:
+    """The session's events in log order (``progress(n)`` after each batch)."""
+    for evs in session_batches(store, session, batch=batch, progress=progress):
+        yield from evs
 
 
 def resolve_refs(store: EventStore, session_id: str, wanted: dict[str, int], before_seq: int,

@@ -23,9 +23,9 @@ from typing import Any
 from engine.clock import ReplayClock
 from engine.core import DECISION_TYPES
 from engine.replay_core import ReplayReport, prior_state, rederive
-from eventlog.events import Event, KlineClosed
+from eventlog.events import ConfigChanged, Event, KlineClosed
 from eventlog.store import EventStore
-from replay.source import Session, session_events
+from replay.source import Session, session_batches
 
 # what a fill carries that the engine derived (decision price, slippage) is checked too
 CHECKED_TYPES: tuple[str, ...] = (*DECISION_TYPES, "OrderFilled")
@@ -117,29 +117,38 @@ def verify_session(store: EventStore, session: Session, *,
     res = VerifyResult(session_id=session.session_id, config_hash=session.started.config_hash)
     clock = ReplayClock(0)
     closes: set[int] = set()
-    last: list[Event] = []
+    last: list[Event | None] = [None]
 
     def feed() -> Iterator[Event]:
-        for ev in session_events(store, session, progress=progress):
+        # counted a batch at a time (by class, in C); the events still go one by one to the
+        # replay, ``last`` naming the one it was at if it stops
+        for evs in session_batches(store, session, progress=progress):
+            if not evs:
+                continue
             if not res.first_ns:
-                res.first_ns = ev.ts_event_ns
-            clock.observe(ev.ts_event_ns)
-            name = type(ev).__name__
-            if name in CHECKED_TYPES:
-                res.checked[name] += 1
-            elif name == "ConfigChanged" and ev.source != "reload":  # type: ignore[attr-defined]
-                res.checked[f"ConfigChanged({ev.source})"] += 1  # type: ignore[attr-defined]  # autotune decisions
-            elif type(ev) is KlineClosed:
-                res.bars += 1
-                closes.add(ev.close_time_ms)
-            last[:] = [ev]
-            yield ev
+                res.first_ns = next((ev.ts_event_ns for ev in evs if ev.ts_event_ns), 0)
+            clock.observe(max(ev.ts_event_ns for ev in evs))
+            for cls, n in Counter(map(type, evs)).items():
+                name = cls.__name__
+                if name in CHECKED_TYPES:
+                    res.checked[name] += n
+                elif cls is KlineClosed:
+                    res.bars += n
+                    closes.update(ev.close_time_ms for ev in evs if type(ev) is KlineClosed)  # type: ignore[attr-defined]
+                elif cls is ConfigChanged:
+                    for ev in evs:
+                        if type(ev) is ConfigChanged and ev.source != "reload":
+                            res.checked[f"ConfigChanged({ev.source})"] += 1  # autotune decisions
+            for ev in evs:
+                last[0] = ev
+                yield ev
 
     t0 = time.perf_counter()
     try:
         report: ReplayReport = rederive(feed(), state=prior_state(store, session.started))
     except Exception as exc:
-        where = f"seq {last[0].seq} ({type(last[0]).__name__})" if last else "the start"
+        at = last[0]
+        where = f"seq {at.seq} ({type(at).__name__})" if at is not None else "the start"
         raise ReplayFailed(f"replay stopped at {where}: {type(exc).__name__}: {exc}") from exc
     res.elapsed_s = time.perf_counter() - t0
     res.events = report.events
