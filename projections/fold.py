@@ -131,6 +131,15 @@ class Projector:
         acct = getattr(ev, "account", None)
         return acct is None or acct == self.account
 
+    def accepted(self, batch: list[E.Event]) -> list[E.Event]:
+        """The events of ``batch`` that ``accepts`` takes, in order. While no other account's
+        session has been seen and the batch holds no event that could name one (a session
+        start, an account-scoped event), that is the whole batch: one pass over the types
+        in C instead of ``accepts`` per event."""
+        if not self.foreign and _ACCOUNT_SENSITIVE.isdisjoint(set(map(type, batch))):
+            return batch
+        return [ev for ev in batch if self.accepts(ev)]
+
     def apply_all(self, events: Iterable[E.Event]) -> None:
         for ev in events:
             self.apply(ev)
@@ -401,6 +410,10 @@ def _risk_reset(p: Projector, ev: E.RiskReset) -> None:
     p.nav.dd_book.on_reset(ev.to_state, ev.ts_event_ns, ev.ref_nav_usd, DdParams.of(p.cfg, p.nav.rules_version),
                            seq=ev.source_seq, by=ev.operator, reason=ev.reason)
 
+
+# the event types ``Projector.accepts`` can refuse when no foreign session is known yet
+_ACCOUNT_SENSITIVE = frozenset(
+    [E.SessionStarted, *(c for c in E.EVENT_TYPES.values() if "account" in c.__struct_fields__)])
 
 HANDLERS: dict[type[E.Event], Callable[[Projector, Any], None]] = {
     E.SessionStarted: _session_started,

@@ -193,11 +193,11 @@ class Projection:
         hooks = audit.hooks(proj.router, proj.nav, lambda: proj.cfg)
         hook = hooks.get
         rows = self.audit_rows
-        accepts = proj.accepts
+        accepted = proj.accepted
         for batch in self._batches(prefetch, stop):
             last = batch[-1].seq
             n += len(batch)
-            batch = [ev for ev in batch if accepts(ev)]  # this account's events only
+            batch = accepted(batch)  # this account's events only
             if not batch:
                 self.seq = last
                 continue
