@@ -5,9 +5,11 @@ raising ``ChainBroken`` at the first row whose stored link is not the SHA-256 of
 row before it (or that is not a stored row at all: NULL, text, too short). It
 costs one SHA-256 per row, which every read pays anyway for its decode.
 
-``EventStore.rows`` (and so ``read``/``read_batches``, the projections, ``rebuild``,
-``sessions``, ``replay``'s whole-log reads) wraps its unfiltered reads in it; a read
-that starts past seq 1 first fetches the row before it to learn the expected link.
+``EventStore.rows`` wraps its unfiltered reads in it; ``EventStore.pages`` (and so
+``read``/``read_batches``, the projections, ``rebuild``, ``sessions``, ``replay``'s
+whole-log reads) does the same check with ``check_stored`` on the compact SQLite
+layout's rows as stored. A read that starts past seq 1 first fetches the row before it
+to learn the expected link.
 Reads filtered by session or type see only some rows and cannot check links.
 
 ``hedge verify`` names *which* row was altered; a reader only knows where the chain
