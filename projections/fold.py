@@ -277,10 +277,17 @@ def _tick(p: Projector, ev: E.MarketTick) -> None:
 
 
 def _kline(p: Projector, ev: E.KlineClosed) -> None:
-    p.risk.on_kline(ev, p.cfg)
-    p.set_price(ev.symbol, ev.close, ev.ts_event_ns)
-    p.intel.book.on_kline(ev.symbol, ev.high, ev.low, ev.close, p.cfg)
-    p.market.on_close(ev.symbol, ev.close, ev.ts_event_ns)
+    # set_price(mark_day=True), inlined: a symbol without a position or an intraday PnL row
+    # has nothing to mark, so the day's base NAV is only read when there is
+    sym, close, ts, cfg = ev.symbol, ev.close, ev.ts_event_ns, p.cfg
+    p.risk.on_kline(ev, cfg)
+    p.prices[sym] = close
+    p.price_ns[sym] = ts
+    positions = p.positions
+    if sym in positions.pos or sym in positions.day:
+        positions.on_price(sym, close, ts, p.base_nav)
+    p.intel.book.on_kline(sym, ev.high, ev.low, close, cfg)
+    p.market.on_close(sym, close, ts)
 
 
 def _nav(p: Projector, ev: E.NavSnapshot) -> None:
