@@ -38,15 +38,16 @@ def _page_path(store: EventStore, **kw: object) -> list[Event]:
 
 @st.composite
 def _logs(draw: st.DrawFn) -> list[Event]:
-    """1-3 sessions, session ids spelled as str(UUID), UUID.hex or otherwise (a format-1 map row)."""
-    out: list[Event] = []
-    for _ in range(draw(st.integers(1, 3))):
-        u = uuid.UUID(int=draw(st.integers(1, 2**128 - 1)))
+    """1-3 sessions, interleaved, session ids spelled as str(UUID), UUID.hex or otherwise (a
+    format-1 map row)."""
+    queues: list[list[Event]] = []
+    for number in draw(st.lists(st.integers(1, 2**128 - 1), min_size=1, max_size=3, unique=True)):
+        u = uuid.UUID(int=number)
         sid = draw(st.sampled_from([str(u), u.hex, str(u).upper()]))
-        n = draw(st.integers(1, 12))
-        first = len([e for e in out if e.session_id == sid]) + 1
-        out += [draw(event_strategy(sid, first + i)) for i in range(n)]
-    return out
+        queues.append([draw(event_strategy(sid, 1 + i)) for i in range(draw(st.integers(1, 12)))])
+    # the sessions interleaved (each in its own order): a session's rows are not contiguous
+    order = draw(st.permutations([i for i, q in enumerate(queues) for _ in q]))
+    return [queues[i].pop(0) for i in order]
 
 
 @given(_logs(), st.integers(1, 7), st.integers(0, 3))
