@@ -64,15 +64,19 @@ def _check_prefix(source: EventStore, target: EventStore, batch: int) -> tuple[i
 
 def migrate(
     source_path: Path, target_url: str, *, batch: int = 20_000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, layout: str | None = None,
 ) -> MigrateResult:
-    """Copy the SQLite log at ``source_path`` into the PostgreSQL database at ``target_url``."""
+    """Copy the SQLite log at ``source_path`` into the PostgreSQL database at ``target_url``.
+
+    ``layout``: of a new target (``HEDGE_LOG_LAYOUT``): compact (default, ``eventlog.pg_compact``)
+    or v1 (the eventsourcing table); a target that already holds a log keeps its own.
+    """
     with open_sqlite(source_path) as source:
         checked = verify(source, batch=batch)
         if not checked.ok:
             raise MigrateError(f"source log {source_path} does not verify (seq {checked.bad_seq}: "
                                f"{checked.problem}); fix or restore it before migrating")
-        rec = ChainedPostgresRecorder(target_url)
+        rec = ChainedPostgresRecorder(target_url, layout=layout)
         with EventStore(rec, redact_url(target_url)) as target:
             already, last = _check_prefix(source, target, batch)
             copied = 0

@@ -26,6 +26,7 @@ as on SQLite, and a row copied between the backends keeps its hash.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,7 +48,7 @@ class BadBlock(ValueError):
 
 def _steps(values: Sequence[int]) -> list[int] | None:
     """The n - 1 differences of ``values``, or None when each is one more than the last."""
-    out = [b - a for a, b in zip(values, values[1:], strict=False)]
+    out = [b - a for a, b in itertools.pairwise(values)]
     return None if all(d == 1 for d in out) else out
 
 

@@ -22,8 +22,9 @@ increasing - the duplicate key the eventsourcing table's primary key refused.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -84,7 +85,8 @@ class PgCompact:
             last_seq, prev = self._lock_and_head(curs)
             states, _ = chain_states(prev, [r[3] for r in rows])
             seqs = list(range(last_seq + 1, last_seq + 1 + len(rows)))
-            head = self._write(curs, seqs, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], states)
+            head = self._write(curs, seqs, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], states,
+                               last_seq)
         self._head = head
         return seqs
 
@@ -100,10 +102,10 @@ class PgCompact:
             if bytes(rows[0][4][:32]) != prev or rows[0][0] <= last_seq:
                 raise ValueError(f"rows starting at seq {rows[0][0]} do not continue the chain in {where}")
             seqs = [r[0] for r in rows]
-            if any(b <= a for a, b in zip(seqs, seqs[1:], strict=False)):
+            if any(b <= a for a, b in itertools.pairwise(seqs)):
                 raise ValueError(f"rows starting at seq {rows[0][0]}: seqs do not increase")
             head = self._write(curs, seqs, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-                               [bytes(r[4]) for r in rows])
+                               [bytes(r[4]) for r in rows], last_seq)
         self._head = head
 
     def _lock_and_head(self, curs: Any) -> tuple[int, bytes]:
@@ -120,8 +122,8 @@ class PgCompact:
         return last, row_hash(rows[-1][4])
 
     def _write(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int], topics: list[str],
-               states: list[bytes]) -> tuple[int, int, bytes]:
-        numbers = self._register(curs, seqs, hexes, versions)
+               states: list[bytes], log_last: int) -> tuple[int, int, bytes]:
+        numbers = self._register(curs, seqs, hexes, versions, log_last)
         params = []
         for a, b in split_batches(len(seqs)):
             try:
@@ -133,14 +135,16 @@ class PgCompact:
                              ).format(self.blocks), params)
         return params[-1][0], params[-1][1], row_hash(states[-1])
 
-    def _register(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int]) -> list[int]:
+    def _register(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int], log_last: int) -> list[int]:
         """Each event's session number (new sessions added); refuses a version that does not increase."""
         wanted = list(dict.fromkeys(hexes))
         curs.execute(SQL("SELECT number, session_id, first_seq, last_seq, last_version FROM {0} "
                          "WHERE session_id = ANY(%s)").format(self.sessions_t), ([UUID(h) for h in wanted],))
         seen: dict[str, list[int]] = {
             r["session_id"].hex: [r["number"], r["first_seq"], r["last_seq"], r["last_version"]] for r in curs.fetchall()}
-        fresh = set()
+        for h, known in seen.items():
+            if known[2] > log_last:  # its last rows are gone (deleted outside the store: a hand edit or an attack)
+                known[1:] = self._recount(curs, h, known[1], log_last)
         out = []
         for seq, h, v in zip(seqs, hexes, versions, strict=True):
             s = seen.get(h)
@@ -149,15 +153,23 @@ class PgCompact:
                                  "VALUES (%s, %s, %s, 0) RETURNING number").format(self.sessions_t), (UUID(h), seq, seq))
                 got = curs.fetchone()
                 s = seen[h] = [int(got["number"]), seq, seq, 0]
-                fresh.add(h)
             if not isinstance(v, int) or v <= s[3]:
                 raise IntegrityError(f"UNIQUE constraint failed: session {h} already has session_seq "
                                      f"{s[3]} >= {v} (a duplicate or out-of-order event)")
             s[2], s[3] = seq, v
             out.append(s[0])
-        curs.executemany(SQL("UPDATE {sessions} SET last_seq = %s, last_version = %s WHERE number = %s"
-                             ).format(sessions=self.sessions_t), [(s[2], s[3], s[0]) for s in seen.values()])
+        for s in seen.values():
+            s[1] = min(s[1], s[2])
+        curs.executemany(SQL("UPDATE {sessions} SET first_seq = %s, last_seq = %s, last_version = %s WHERE number = %s"
+                             ).format(sessions=self.sessions_t), [(s[1], s[2], s[3], s[0]) for s in seen.values()])
         return out
+
+    def _recount(self, curs: Any, hexid: str, first: int, log_last: int) -> list[int]:
+        """(first seq, last seq, last version) of a session from the rows still stored."""
+        mine = [r for r in self.select_in(curs, first, None, log_last) if r[1] == hexid]
+        if not mine:
+            return [log_last + 1, 0, 0]
+        return [mine[0][0], mine[-1][0], max(r[2] for r in mine)]
 
     # -- reading ---------------------------------------------------------------------
 
@@ -188,7 +200,6 @@ class PgCompact:
     def select(self, start: int, limit: int, stop: int | None, topics: Sequence[str],
                originator_id: str | None) -> list[Row]:
         """Rows with seq >= start (<= stop), of one session and of some types when asked, in seq order."""
-        out: list[Row] = []
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             if originator_id is not None:
                 curs.execute(SQL("SELECT first_seq, last_seq FROM {0} WHERE session_id = %s").format(self.sessions_t),
@@ -199,32 +210,41 @@ class PgCompact:
                 start = max(start, int(span["first_seq"]))
                 stop = int(span["last_seq"]) if stop is None else min(stop, int(span["last_seq"]))
             wanted = set(topics)
-            pos, k = start, 4
-            while len(out) < limit and (stop is None or pos <= stop):
-                sql = SQL("SELECT first_seq, body FROM {0} WHERE first_seq >= COALESCE("
-                          "(SELECT max(first_seq) FROM {0} WHERE first_seq <= %s), 0)").format(self.blocks)
-                params: list[Any] = [pos]
-                if stop is not None:
-                    sql += SQL(" AND first_seq <= %s")
-                    params.append(stop)
-                sql += SQL(" ORDER BY first_seq LIMIT %s")
-                params.append(k)
-                curs.execute(sql, params)
-                got = curs.fetchall()
-                for b in got:
-                    rows = self._unpack(curs, int(b["first_seq"]), bytes(b["body"]))
-                    for r in rows:
-                        if r[0] < pos or (stop is not None and r[0] > stop):
-                            continue
-                        if (originator_id is None or r[1] == originator_id) and (not wanted or r[3] in wanted):
-                            out.append(r)
-                    pos = max(pos, rows[-1][0] + 1)
-                    if len(out) >= limit:
-                        break
-                if len(got) < k:
+            if originator_id is None and not wanted:
+                return self.select_in(curs, start, limit, stop)
+            return self.select_in(curs, start, limit, stop, lambda r: (
+                (originator_id is None or r[1] == originator_id) and (not wanted or r[3] in wanted)))
+
+    def select_in(self, curs: Any, start: int, limit: int | None, stop: int | None,
+                  keep: Callable[[Row], bool] | None = None) -> list[Row]:
+        """Up to ``limit`` rows (all when None) kept by ``keep`` from the blocks overlapping start..stop."""
+        out: list[Row] = []
+        pos, k = start, 4
+        while (limit is None or len(out) < limit) and (stop is None or pos <= stop):
+            sql = SQL("SELECT first_seq, body FROM {0} WHERE first_seq >= COALESCE("
+                      "(SELECT max(first_seq) FROM {0} WHERE first_seq <= %s), 0)").format(self.blocks)
+            params: list[Any] = [pos]
+            if stop is not None:
+                sql += SQL(" AND first_seq <= %s")
+                params.append(stop)
+            sql += SQL(" ORDER BY first_seq LIMIT %s")
+            params.append(k)
+            curs.execute(sql, params)
+            got = curs.fetchall()
+            for b in got:
+                rows = self._unpack(curs, int(b["first_seq"]), bytes(b["body"]))
+                if rows[0][0] >= pos and (stop is None or rows[-1][0] <= stop) and keep is None:
+                    out += rows  # the whole block (the common case of an unfiltered read)
+                else:
+                    out += [r for r in rows if r[0] >= pos and (stop is None or r[0] <= stop)
+                            and (keep is None or keep(r))]
+                pos = max(pos, rows[-1][0] + 1)
+                if limit is not None and len(out) >= limit:
                     break
-                k = min(k * 4, 1024)
-        return out[:limit]
+            if len(got) < k:
+                break
+            k = min(k * 4, 1024)
+        return out if limit is None else out[:limit]
 
     def last_row(self) -> Row | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     url = _with_env_password(url, settings.pg_password.reveal())
     source = Path(args.source) if args.source else home_of(args) / "eventlog.sqlite"
     with counter("migrating", None, enabled=args.format == "text") as tick:
-        res = migrate(source, url, batch=args.batch, progress=tick)
+        res = migrate(source, url, batch=args.batch, progress=tick, layout=settings.log_layout)
     if args.format == "json":
         print(json.dumps(msgspec.to_builtins(res)))
     else:

@@ -79,7 +79,7 @@ def test_a_block_naming_an_unknown_session_or_cut_short_is_refused_with_its_seq(
     evs = session_events(sid, 3)
     states, _ = chain_states(GENESIS, [encode(e) for e in evs])
     body = pack([5, 6, 7, 8, 9], [1] * 5, [1, 2, 3, 4, 5], [type(e).__name__ for e in evs], states, [sid] * 5)
-    with pytest.raises(BadBlock, match="seq 5.*session number 1"):
+    with pytest.raises(BadBlock, match=r"seq 5.*session number 1"):
         unpack(5, body, {})
     with pytest.raises(BadBlock, match="block at seq 5 does not unpack"):
         unpack(5, body[:-3], {1: (sid, bytes.fromhex(sid))})
