@@ -154,6 +154,31 @@ def _pg_throughput(url: str, layout: str, rows: list[list[tuple[int, str, int, s
             "read_ev_cpu_s": n / (c3 - c2)}
 
 
+def _pg_by_batch(admin: Any, port: int, rows: list[list[tuple[int, str, int, str, bytes]]],
+                 n: int = 8192) -> dict[int, float]:
+    """Bytes per event of ``event_blocks`` (heap, TOAST, key index) when the session's first ``n``
+    events are committed in batches of 1, 16, 256, 4096 (a live loop commits a few events at a
+    time, a run over history thousands; each commit is one row)."""
+    import psycopg
+
+    from eventlog.store import EventStore
+
+    payloads = [(r[1], r[2], r[3], r[4][32:]) for batch in rows for r in batch][:n]
+    out: dict[int, float] = {}
+    for size in (1, 16, 256, 4096):
+        name = f"batch_{size}"
+        admin.execute(f"CREATE DATABASE {name}")
+        with EventStore.open(url=f"postgresql://postgres@127.0.0.1:{port}/{name}") as store:
+            for i in range(0, len(payloads), size):
+                store.recorder.insert_rows(payloads[i: i + size])
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=name, autocommit=True) as con:
+            con.execute("VACUUM ANALYZE event_blocks")
+            got = con.execute("SELECT pg_total_relation_size('event_blocks')").fetchone()
+            out[size] = (got[0] if got else 0) / len(payloads)
+        admin.execute(f"DROP DATABASE {name}")
+    return out
+
+
 def _postgres(home: Path, repeats: int) -> dict[str, Any] | None:
     """``home``'s log copied with ``hedge migrate`` into both PostgreSQL layouts of a throwaway
     cluster: bytes per event of each; then write/read throughput of each, interleaved (None
@@ -188,6 +213,7 @@ def _postgres(home: Path, repeats: int) -> dict[str, Any] | None:
                                  autocommit=True) as con:
                 out[layout] = _pg_size(con, layout)
         rows = list(log_rows(home))
+        out["compact"]["by_batch"] = _pg_by_batch(admin, port, rows)
         speed: dict[str, list[dict[str, float]]] = {"compact": [], "v1": []}
         for k in range(max(1, repeats)):
             for layout in ("v1", "compact"):  # old and new alternately
@@ -231,7 +257,9 @@ def run(scale: float = 1.0, repeats: int = 1) -> list[Figure]:
             notes=(f"{new['events_per_block']:.0f} events a row ({new['compression']}): body {new['body_raw_per_event']:.0f}"
                    f" B/event packed, {new['body_stored_per_event']:.0f} compressed; heap {new['heap_per_event']:.0f},"
                    f" TOAST {new['toast_per_event']:.0f}, indexes + sessions {new['indexes_and_small_tables_per_event']:.1f}"
-                   f"; the eventsourcing table: heap {old['heap_per_event']:.0f}, indexes {old['indexes_per_event']:.0f}"),
+                   f"; the eventsourcing table: heap {old['heap_per_event']:.0f}, indexes {old['indexes_per_event']:.0f}"
+                   "; by commit batch (first 8192 events, event_blocks only): "
+                   + ", ".join(f"{k}: {v:.0f}" for k, v in new["by_batch"].items())),
             extra=pg))
         for key, what in (("write_ev_s", "write (batches of 4096)"), ("read_ev_s", "read + chain check + decode")):
             figs.append(Figure(
