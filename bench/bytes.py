@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, Figure
-from bench.fixtures import hedge_argv, log_rows, session_home
+from bench.fixtures import hedge_argv, log_rows, run_session_argv, session_home
 
 
 def _dbstat(db: Path) -> dict[str, dict[str, int]]:
@@ -179,7 +179,22 @@ def _pg_by_batch(admin: Any, port: int, rows: list[list[tuple[int, str, int, str
     return out
 
 
-def _postgres(home: Path, repeats: int) -> dict[str, Any] | None:
+def _pg_run(admin: Any, port: int, scale: float, tmp: Path) -> dict[str, float]:
+    """Bytes per event of the same ``hedge run --speed max`` written straight into PostgreSQL
+    (``HEDGE_STORE_URL``): the blocks are the writer's own group-commit batches."""
+    import psycopg
+
+    admin.execute("CREATE DATABASE run_direct")
+    got = subprocess.run(run_session_argv(tmp / "run-home", scale, projections=False), cwd=REPO,
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, "HEDGE_STORE_URL": f"postgresql://postgres@127.0.0.1:{port}/run_direct"})
+    if got.returncode != 0:
+        raise RuntimeError(f"hedge run on PostgreSQL failed: {got.stderr[-800:]}")
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="run_direct", autocommit=True) as con:
+        return _pg_size(con, "compact")
+
+
+def _postgres(home: Path, repeats: int, scale: float) -> dict[str, Any] | None:
     """``home``'s log copied with ``hedge migrate`` into both PostgreSQL layouts of a throwaway
     cluster: bytes per event of each; then write/read throughput of each, interleaved (None
     without the server's binaries)."""
@@ -214,6 +229,7 @@ def _postgres(home: Path, repeats: int) -> dict[str, Any] | None:
                 out[layout] = _pg_size(con, layout)
         rows = list(log_rows(home))
         out["compact"]["by_batch"] = _pg_by_batch(admin, port, rows)
+        out["compact"]["run"] = _pg_run(admin, port, scale, d)
         speed: dict[str, list[dict[str, float]]] = {"compact": [], "v1": []}
         for k in range(max(1, repeats)):
             for layout in ("v1", "compact"):  # old and new alternately
@@ -248,7 +264,7 @@ def run(scale: float = 1.0, repeats: int = 1) -> list[Figure]:
     figs = [Figure("bytes", "SQLite bytes per event on disk (compact format)", now["file_per_event"], "B/event",
                    "the same events in format 1", before["file_per_event"], target="<= 150 B/event",
                    notes=notes, extra={"now": now, "format1": before})]
-    pg = _postgres(home, repeats)
+    pg = _postgres(home, repeats, scale)
     if pg is not None:
         new, old = pg["compact"], pg["v1"]
         figs.append(Figure(
@@ -259,7 +275,9 @@ def run(scale: float = 1.0, repeats: int = 1) -> list[Figure]:
                    f" TOAST {new['toast_per_event']:.0f}, indexes + sessions {new['indexes_and_small_tables_per_event']:.1f}"
                    f"; the eventsourcing table: heap {old['heap_per_event']:.0f}, indexes {old['indexes_per_event']:.0f}"
                    "; by commit batch (first 8192 events, event_blocks only): "
-                   + ", ".join(f"{k}: {v:.0f}" for k, v in new["by_batch"].items())),
+                   + ", ".join(f"{k}: {v:.0f}" for k, v in new["by_batch"].items())
+                   + f"; the run written straight into PostgreSQL: {new['run']['per_event']:.1f} B/event, "
+                   f"{new['run']['events_per_block']:.0f} events a row"),
             extra=pg))
         for key, what in (("write_ev_s", "write (batches of 4096)"), ("read_ev_s", "read + chain check + decode")):
             figs.append(Figure(

@@ -253,8 +253,8 @@ class RawLog:
         if self.blocks():
             groups = self._pg_groups()
             flat = {r[0]: r for g in groups for r in g}
-            ra, rb = list(flat[a]), list(flat[b])
-            flat[a][1:], flat[b][1:] = rb[1:], ra[1:]
+            xa, xb = list(flat[a]), list(flat[b])
+            flat[a][1:], flat[b][1:] = xb[1:], xa[1:]
             self._pg_rewrite(groups)
             return
         cols = "originator_id, originator_version, topic, state"
