@@ -165,3 +165,16 @@ def test_a_database_with_the_eventsourcing_table_keeps_it(pg_url: str) -> None:
         assert [e.session_seq for e in store.read()] == [1, 2, 3, 4, 5, 6, 7]
         assert verify(store).ok
     assert RawLog(url=pg_url).exists() and not RawLog(url=pg_url).blocks()
+
+
+@pytest.mark.postgres
+def test_a_damaged_block_is_named_by_verify_at_its_first_seq(pg_url: str) -> None:
+    sid = uuid.uuid4().hex
+    with EventStore.open(url=pg_url) as store:
+        store.append(session_events(sid, 10, end=False))
+        store.append([tick(sid, 12 + i) for i in range(20)])
+        store.append([tick(sid, 40)])
+        RawLog(url=pg_url)._exec("UPDATE event_blocks SET body = substring(body from 1 for 50) WHERE first_seq = 12")
+    with EventStore.open(url=pg_url, create=False) as fresh:
+        res = verify(fresh)
+        assert not res.ok and res.bad_seq == 12 and "block at seq 12 does not unpack" in (res.problem or "")
