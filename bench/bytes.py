@@ -106,7 +106,7 @@ def _pg_size(con: Any, layout: str) -> dict[str, float]:
             "SELECT count(*), pg_total_relation_size('stored_events'), pg_relation_size('stored_events') "
             "FROM stored_events").fetchone()
         return {"events": n, "per_event": total / n, "heap_per_event": heap / n,
-                "indexes_per_event": (total - heap) / n}
+                "indexes_per_event": (total - heap) / n, **_stattuple(con, "stored_events", n)}
     for t in ("event_blocks", "log_sessions", "log_format"):
         con.execute(f"VACUUM ANALYZE {t}")
     n, blocks, raw, stored = con.execute(
@@ -123,7 +123,21 @@ def _pg_size(con: Any, layout: str) -> dict[str, float]:
             "body_raw_per_event": int(raw) / n, "body_stored_per_event": int(stored) / n,
             "heap_per_event": heap / n, "toast_per_event": toast / n,
             "indexes_and_small_tables_per_event": (total - heap - toast) / n,
-            "compression": {"l": "lz4", "p": "pglz"}.get(codec, "default")}
+            "compression": {"l": "lz4", "p": "pglz"}.get(codec, "default"),
+            **_stattuple(con, "event_blocks", n)}
+
+
+def _stattuple(con: Any, table: str, n: int) -> dict[str, float]:
+    """``pgstattuple`` of the heap per event: tuple bytes (header + columns as stored inline),
+    free space, and the rest (line pointers, page headers); {} where the extension is missing."""
+    try:
+        con.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        size, tuples, free = con.execute(
+            f"SELECT table_len, tuple_len, free_space FROM pgstattuple('{table}')").fetchone()
+    except Exception:  # the contrib package is not installed: the sizes above still stand
+        return {}
+    return {"stattuple_tuple_per_event": tuples / n, "stattuple_free_per_event": free / n,
+            "stattuple_other_per_event": (size - tuples - free) / n}
 
 
 def _pg_throughput(url: str, layout: str, rows: list[list[tuple[int, str, int, str, bytes]]]) -> dict[str, float]:
