@@ -119,7 +119,7 @@ class PgCompact:
         if self._head is not None and self._head[:2] == (first, last):
             return last, self._head[2]
         rows = self._block(curs, first)
-        return last, row_hash(rows[-1][4])
+        return rows[-1][0], row_hash(rows[-1][4])  # the seq the chain covers, not the (unchained) column
 
     def _write(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int], topics: list[str],
                states: list[bytes], log_last: int) -> tuple[int, int, bytes]:
