@@ -49,6 +49,9 @@ class PgCompact:
         self._sessions: dict[int, tuple[str, bytes]] = {}  # number -> (hex, 16 bytes); committed only
         self._unpacked: OrderedDict[int, tuple[bytes, list[Row]]] = OrderedDict()  # first_seq -> (body, rows)
         self._head: tuple[int, int, bytes] | None = None  # (first_seq, last_seq, hash) of the last block
+        # the sessions this writer committed: hex -> [number, first, last, last version]; true
+        # while the log's last block is still the one this writer wrote (``_head``)
+        self._state: dict[str, list[int]] = {}
 
     # -- schema ----------------------------------------------------------------------
 
@@ -82,12 +85,12 @@ class PgCompact:
         if not rows:
             return []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            last_seq, prev = self._lock_and_head(curs)
+            last_seq, prev, mine = self._lock_and_head(curs)
             states, _ = chain_states(prev, [r[3] for r in rows])
             seqs = list(range(last_seq + 1, last_seq + 1 + len(rows)))
-            head = self._write(curs, seqs, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], states,
-                               last_seq)
-        self._head = head
+            head, sessions = self._write(curs, seqs, [r[0] for r in rows], [r[1] for r in rows],
+                                         [r[2] for r in rows], states, last_seq, mine)
+        self._committed(head, sessions, mine)
         return seqs
 
     def insert_stored(self, rows: Sequence[Row], where: str) -> None:
@@ -98,32 +101,41 @@ class PgCompact:
         if not rows:
             return
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            last_seq, prev = self._lock_and_head(curs)
+            last_seq, prev, mine = self._lock_and_head(curs)
             if bytes(rows[0][4][:32]) != prev or rows[0][0] <= last_seq:
                 raise ValueError(f"rows starting at seq {rows[0][0]} do not continue the chain in {where}")
             seqs = [r[0] for r in rows]
             if any(b <= a for a, b in itertools.pairwise(seqs)):
                 raise ValueError(f"rows starting at seq {rows[0][0]}: seqs do not increase")
-            head = self._write(curs, seqs, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-                               [bytes(r[4]) for r in rows], last_seq)
+            head, sessions = self._write(curs, seqs, [r[1] for r in rows], [r[2] for r in rows],
+                                         [r[3] for r in rows], [bytes(r[4]) for r in rows], last_seq, mine)
+        self._committed(head, sessions, mine)
+
+    def _committed(self, head: tuple[int, int, bytes], sessions: dict[str, list[int]], mine: bool) -> None:
+        """Remember what this writer just committed (only after the commit: a rolled-back
+        session number may be given to another session)."""
+        if not mine:
+            self._state = {}
+        self._state.update(sessions)
         self._head = head
 
-    def _lock_and_head(self, curs: Any) -> tuple[int, bytes]:
-        """Take the write lock; (last seq, hash of the last stored row) - (0, genesis) when empty."""
+    def _lock_and_head(self, curs: Any) -> tuple[int, bytes, bool]:
+        """Take the write lock; (last seq, hash of the last stored row, whether this writer wrote
+        it) - (0, genesis, False) when empty."""
         curs.execute(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(self.blocks))
         curs.execute(SQL("SELECT first_seq, last_seq FROM {0} ORDER BY first_seq DESC LIMIT 1").format(self.blocks))
         got = curs.fetchone()
         if got is None:
-            return 0, GENESIS
+            return 0, GENESIS, False
         first, last = int(got["first_seq"]), int(got["last_seq"])
         if self._head is not None and self._head[:2] == (first, last):
-            return last, self._head[2]
+            return last, self._head[2], True
         rows = self._block(curs, first)
-        return rows[-1][0], row_hash(rows[-1][4])  # the seq the chain covers, not the (unchained) column
+        return rows[-1][0], row_hash(rows[-1][4]), False  # the seq the chain covers, not the (unchained) column
 
     def _write(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int], topics: list[str],
-               states: list[bytes], log_last: int) -> tuple[int, int, bytes]:
-        numbers = self._register(curs, seqs, hexes, versions, log_last)
+               states: list[bytes], log_last: int, mine: bool) -> tuple[tuple[int, int, bytes], dict[str, list[int]]]:
+        numbers, sessions = self._register(curs, seqs, hexes, versions, log_last, mine)
         params = []
         for a, b in split_batches(len(seqs)):
             try:
@@ -133,15 +145,21 @@ class PgCompact:
             params.append((seqs[a], seqs[b - 1], b - a, body))
         curs.executemany(SQL("INSERT INTO {0} (first_seq, last_seq, events, body) VALUES (%s, %s, %s, %s)"
                              ).format(self.blocks), params)
-        return params[-1][0], params[-1][1], row_hash(states[-1])
+        return (params[-1][0], params[-1][1], row_hash(states[-1])), sessions
 
-    def _register(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int], log_last: int) -> list[int]:
-        """Each event's session number (new sessions added); refuses a version that does not increase."""
+    def _register(self, curs: Any, seqs: list[int], hexes: list[str], versions: list[int], log_last: int,
+                  mine: bool) -> tuple[list[int], dict[str, list[int]]]:
+        """Each event's session number (new sessions added) and the sessions' new [number, first,
+        last, last version]; refuses a version that does not increase. ``mine``: nobody wrote since
+        this writer's last commit, so what it remembers of its sessions is what the table holds."""
         wanted = list(dict.fromkeys(hexes))
-        curs.execute(SQL("SELECT number, session_id, first_seq, last_seq, last_version FROM {0} "
-                         "WHERE session_id = ANY(%s)").format(self.sessions_t), ([UUID(h) for h in wanted],))
-        seen: dict[str, list[int]] = {
-            r["session_id"].hex: [r["number"], r["first_seq"], r["last_seq"], r["last_version"]] for r in curs.fetchall()}
+        seen: dict[str, list[int]] = {h: list(self._state[h]) for h in wanted if mine and h in self._state}
+        if len(seen) < len(wanted):
+            curs.execute(SQL("SELECT number, session_id, first_seq, last_seq, last_version FROM {0} "
+                             "WHERE session_id = ANY(%s)").format(self.sessions_t),
+                         ([UUID(h) for h in wanted if h not in seen],))
+            seen.update({r["session_id"].hex: [r["number"], r["first_seq"], r["last_seq"], r["last_version"]]
+                         for r in curs.fetchall()})
         for h, known in seen.items():
             if known[2] > log_last:  # its last rows are gone (deleted outside the store: a hand edit or an attack)
                 known[1:] = self._recount(curs, h, known[1], log_last)
@@ -162,7 +180,7 @@ class PgCompact:
             s[1] = min(s[1], s[2])
         curs.executemany(SQL("UPDATE {sessions} SET first_seq = %s, last_seq = %s, last_version = %s WHERE number = %s"
                              ).format(sessions=self.sessions_t), [(s[1], s[2], s[3], s[0]) for s in seen.values()])
-        return out
+        return out, seen
 
     def _recount(self, curs: Any, hexid: str, first: int, log_last: int) -> list[int]:
         """(first seq, last seq, last version) of a session from the rows still stored."""
