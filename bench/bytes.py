@@ -11,8 +11,11 @@ Baseline (same run, same events): the log as it was written before the compact f
 - format 1: self-describing msgpack maps with field names, the session id as 32-char
 text and the type name per row, the (session, session_seq) primary-key index - built
 here with ``layout="v1"`` and the format-1 encoder. On PostgreSQL (when its binaries are
-on the machine) the same log is copied with ``hedge migrate`` into a throwaway cluster
-and measured with ``pg_total_relation_size``.
+on the machine) the same log is copied with ``hedge migrate`` into a throwaway cluster,
+once per layout (the compact ``eventlog.pg_compact`` and the eventsourcing table), and
+measured with ``pg_total_relation_size`` (tables, TOAST, indexes); then the session's
+events are written into and read back from each layout alternately (events/s, wall and
+this process's CPU).
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, Figure
-from bench.fixtures import hedge_argv, log_rows, session_home
+from bench.fixtures import hedge_argv, log_rows, run_session_argv, session_home
 
 
 def _dbstat(db: Path) -> dict[str, dict[str, int]]:
@@ -94,8 +98,120 @@ def _format1_copy(src: Path, dst: Path) -> Path:
     return dst / "eventlog.sqlite"
 
 
-def _postgres_bytes(home: Path) -> dict[str, float] | None:
-    """Bytes per event of ``home``'s log copied into a throwaway PostgreSQL cluster (None without one)."""
+def _pg_size(con: Any, layout: str) -> dict[str, float]:
+    """Bytes per event of one database's log (tables with their TOAST and indexes)."""
+    if layout == "v1":
+        con.execute("VACUUM ANALYZE stored_events")
+        n, total, heap = con.execute(
+            "SELECT count(*), pg_total_relation_size('stored_events'), pg_relation_size('stored_events') "
+            "FROM stored_events").fetchone()
+        return {"events": n, "per_event": total / n, "heap_per_event": heap / n,
+                "indexes_per_event": (total - heap) / n, **_stattuple(con, "stored_events", n)}
+    for t in ("event_blocks", "log_sessions", "log_format"):
+        con.execute(f"VACUUM ANALYZE {t}")
+    n, blocks, raw, stored = con.execute(
+        "SELECT sum(events), count(*), sum(octet_length(body)), sum(pg_column_size(body)) FROM event_blocks").fetchone()
+    total = con.execute("SELECT pg_total_relation_size('event_blocks') + pg_total_relation_size('log_sessions') "
+                        "+ pg_total_relation_size('log_format')").fetchone()[0]
+    heap, toast = con.execute(
+        "SELECT pg_relation_size(c.oid), COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0) "
+        "FROM pg_class c WHERE c.relname = 'event_blocks'").fetchone()
+    codec = con.execute("SELECT attcompression FROM pg_attribute WHERE attrelid = 'event_blocks'::regclass "
+                        "AND attname = 'body'").fetchone()[0]
+    n = int(n)
+    return {"events": n, "per_event": total / n, "blocks": int(blocks), "events_per_block": n / int(blocks),
+            "body_raw_per_event": int(raw) / n, "body_stored_per_event": int(stored) / n,
+            "heap_per_event": heap / n, "toast_per_event": toast / n,
+            "indexes_and_small_tables_per_event": (total - heap - toast) / n,
+            "compression": {"l": "lz4", "p": "pglz"}.get(codec, "default"),
+            **_stattuple(con, "event_blocks", n)}
+
+
+def _stattuple(con: Any, table: str, n: int) -> dict[str, float]:
+    """``pgstattuple`` of the heap per event: tuple bytes (header + columns as stored inline),
+    free space, and the rest (line pointers, page headers); {} where the extension is missing."""
+    try:
+        con.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        size, tuples, free = con.execute(
+            f"SELECT table_len, tuple_len, free_space FROM pgstattuple('{table}')").fetchone()
+    except Exception:  # the contrib package is not installed: the sizes above still stand
+        return {}
+    return {"stattuple_tuple_per_event": tuples / n, "stattuple_free_per_event": free / n,
+            "stattuple_other_per_event": (size - tuples - free) / n}
+
+
+def _pg_throughput(url: str, layout: str, rows: list[list[tuple[int, str, int, str, bytes]]]) -> dict[str, float]:
+    """Write the session's events (batches of 4096, as the writer's group commit) into a new
+    log of ``layout``, then read them back in order (chain checked, decoded): events/s, wall and
+    this process's CPU (the server's own CPU is not in it)."""
+    import resource
+
+    from eventlog.store import EventStore
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    payloads = [(r[1], r[2], r[3], r[4][32:]) for batch in rows for r in batch]
+    n = len(payloads)
+    with EventStore.open(url=url, layout=layout) as store:
+        w0, c0 = time.perf_counter(), cpu()
+        for i in range(0, n, 4096):
+            store.recorder.insert_rows(payloads[i: i + 4096])
+        w1, c1 = time.perf_counter(), cpu()
+    with EventStore.open(url=url, create=False) as store:
+        w2, c2 = time.perf_counter(), cpu()
+        got = sum(len(b) for b in store.read_batches())
+        w3, c3 = time.perf_counter(), cpu()
+    assert got == n, (got, n)
+    return {"write_ev_s": n / (w1 - w0), "write_ev_cpu_s": n / (c1 - c0), "read_ev_s": n / (w3 - w2),
+            "read_ev_cpu_s": n / (c3 - c2)}
+
+
+def _pg_by_batch(admin: Any, port: int, rows: list[list[tuple[int, str, int, str, bytes]]],
+                 n: int = 8192) -> dict[int, float]:
+    """Bytes per event of ``event_blocks`` (heap, TOAST, key index) when the session's first ``n``
+    events are committed in batches of 1, 16, 256, 4096 (a live loop commits a few events at a
+    time, a run over history thousands; each commit is one row)."""
+    import psycopg
+
+    from eventlog.store import EventStore
+
+    payloads = [(r[1], r[2], r[3], r[4][32:]) for batch in rows for r in batch][:n]
+    out: dict[int, float] = {}
+    for size in (1, 16, 256, 4096):
+        name = f"batch_{size}"
+        admin.execute(f"CREATE DATABASE {name}")
+        with EventStore.open(url=f"postgresql://postgres@127.0.0.1:{port}/{name}") as store:
+            for i in range(0, len(payloads), size):
+                store.recorder.insert_rows(payloads[i: i + size])
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=name, autocommit=True) as con:
+            con.execute("VACUUM ANALYZE event_blocks")
+            got = con.execute("SELECT pg_total_relation_size('event_blocks')").fetchone()
+            out[size] = (got[0] if got else 0) / len(payloads)
+        admin.execute(f"DROP DATABASE {name}")
+    return out
+
+
+def _pg_run(admin: Any, port: int, scale: float, tmp: Path) -> dict[str, float]:
+    """Bytes per event of the same ``hedge run --speed max`` written straight into PostgreSQL
+    (``HEDGE_STORE_URL``): the blocks are the writer's own group-commit batches."""
+    import psycopg
+
+    admin.execute("CREATE DATABASE run_direct")
+    got = subprocess.run(run_session_argv(tmp / "run-home", scale, projections=False), cwd=REPO,
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, "HEDGE_STORE_URL": f"postgresql://postgres@127.0.0.1:{port}/run_direct"})
+    if got.returncode != 0:
+        raise RuntimeError(f"hedge run on PostgreSQL failed: {got.stderr[-800:]}")
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="run_direct", autocommit=True) as con:
+        return _pg_size(con, "compact")
+
+
+def _postgres(home: Path, repeats: int, scale: float) -> dict[str, Any] | None:
+    """``home``'s log copied with ``hedge migrate`` into both PostgreSQL layouts of a throwaway
+    cluster: bytes per event of each; then write/read throughput of each, interleaved (None
+    without the server's binaries)."""
     if not (shutil.which("initdb") or Path("/usr/lib/postgresql").exists()) or os.geteuid() != 0:
         return None
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -110,27 +226,42 @@ def _postgres_bytes(home: Path) -> dict[str, float] | None:
         subprocess.run([*run, str(b / "initdb"), "-D", str(data), "-A", "trust"], check=True, capture_output=True)
         subprocess.run([*run, str(b / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {d}", "-w", "start",
                         "-l", str(d / "log")], check=True, capture_output=True)
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        out = subprocess.run([*hedge_argv(), "migrate", "--from", str(home / "eventlog.sqlite"), "--to", url], cwd=REPO,
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise RuntimeError(f"hedge migrate failed: {out.stdout[-800:]} {out.stderr[-800:]}")
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as con:
-            con.execute("VACUUM ANALYZE stored_events")
-            n, total, heap = con.execute(
-                "SELECT count(*), pg_total_relation_size('stored_events'), pg_relation_size('stored_events') "
-                "FROM stored_events").fetchone()
-        return {"events": n, "per_event": total / n, "heap_per_event": heap / n,
-                "indexes_per_event": (total - heap) / n}
+        admin = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
+        out: dict[str, Any] = {}
+        for layout in ("compact", "v1"):
+            admin.execute(f"CREATE DATABASE size_{layout}")
+            url = f"postgresql://postgres@127.0.0.1:{port}/size_{layout}"
+            got = subprocess.run([*hedge_argv(), "migrate", "--from", str(home / "eventlog.sqlite"), "--to", url],
+                                 cwd=REPO, capture_output=True, text=True, check=False,
+                                 env={**os.environ, "HEDGE_LOG_LAYOUT": layout})
+            if got.returncode != 0:
+                raise RuntimeError(f"hedge migrate failed: {got.stdout[-800:]} {got.stderr[-800:]}")
+            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=f"size_{layout}",
+                                 autocommit=True) as con:
+                out[layout] = _pg_size(con, layout)
+        rows = list(log_rows(home))
+        out["compact"]["by_batch"] = _pg_by_batch(admin, port, rows)
+        out["compact"]["run"] = _pg_run(admin, port, scale, d)
+        speed: dict[str, list[dict[str, float]]] = {"compact": [], "v1": []}
+        for k in range(max(1, repeats)):
+            for layout in ("v1", "compact"):  # old and new alternately
+                name = f"speed_{layout}_{k}"
+                admin.execute(f"CREATE DATABASE {name}")
+                speed[layout].append(_pg_throughput(f"postgresql://postgres@127.0.0.1:{port}/{name}", layout, rows))
+                admin.execute(f"DROP DATABASE {name}")
+        for layout, runs in speed.items():
+            out[layout]["speed"] = {key: max(r[key] for r in runs) for key in runs[0]}
+        admin.close()
+        return out
     finally:
         subprocess.run([*run, str(b / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
 
 
 def run(scale: float = 1.0, repeats: int = 1) -> list[Figure]:
-    del repeats  # a size, not a timing
+    # the sizes need no repeats; the PostgreSQL write/read speeds take the best of ``repeats``
     home = session_home(scale)
     db = home / "eventlog.sqlite"
     con = sqlite3.connect(db)
@@ -147,10 +278,25 @@ def run(scale: float = 1.0, repeats: int = 1) -> list[Figure]:
     figs = [Figure("bytes", "SQLite bytes per event on disk (compact format)", now["file_per_event"], "B/event",
                    "the same events in format 1", before["file_per_event"], target="<= 150 B/event",
                    notes=notes, extra={"now": now, "format1": before})]
-    pg = _postgres_bytes(home)
+    pg = _postgres(home, repeats, scale)
     if pg is not None:
-        figs.append(Figure("bytes", "PostgreSQL bytes per event (table + indexes)", pg["per_event"], "B/event",
-                           "SQLite, same log", now["file_per_event"], target="<= 150 B/event",
-                           notes=f"heap {pg['heap_per_event']:.0f} B/event, indexes {pg['indexes_per_event']:.0f}",
-                           extra=pg))
+        new, old = pg["compact"], pg["v1"]
+        figs.append(Figure(
+            "bytes", "PostgreSQL bytes per event (compact layout: tables + TOAST + indexes)", new["per_event"],
+            "B/event", "the eventsourcing table, same log", old["per_event"], target="<= 150 B/event",
+            notes=(f"{new['events_per_block']:.0f} events a row ({new['compression']}): body {new['body_raw_per_event']:.0f}"
+                   f" B/event packed, {new['body_stored_per_event']:.0f} compressed; heap {new['heap_per_event']:.0f},"
+                   f" TOAST {new['toast_per_event']:.0f}, indexes + sessions {new['indexes_and_small_tables_per_event']:.1f}"
+                   f"; the eventsourcing table: heap {old['heap_per_event']:.0f}, indexes {old['indexes_per_event']:.0f}"
+                   "; by commit batch (first 8192 events, event_blocks only): "
+                   + ", ".join(f"{k}: {v:.0f}" for k, v in new["by_batch"].items())
+                   + f"; the run written straight into PostgreSQL: {new['run']['per_event']:.1f} B/event, "
+                   f"{new['run']['events_per_block']:.0f} events a row"),
+            extra=pg))
+        for key, what in (("write_ev_s", "write (batches of 4096)"), ("read_ev_s", "read + chain check + decode")):
+            figs.append(Figure(
+                "bytes", f"PostgreSQL {what}, compact layout", new["speed"][key], "ev/s",
+                "the eventsourcing table, interleaved", old["speed"][key],
+                notes=(f"client CPU: {new['speed'][key.replace('_s', '_cpu_s')]:,.0f} vs "
+                       f"{old['speed'][key.replace('_s', '_cpu_s')]:,.0f} events per CPU-s")))
     return figs

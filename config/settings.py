@@ -125,7 +125,7 @@ class Settings:
     store: Secret = field(default_factory=Secret)  # HEDGE_STORE_URL: a PostgreSQL log (may carry a password)
     account: str | None = None  # HEDGE_ACCOUNT
     sqlite_sync: str | None = None  # HEDGE_SQLITE_SYNC
-    log_layout: str | None = None  # HEDGE_LOG_LAYOUT: compact (default) | v1, for a new SQLite log
+    log_layout: str | None = None  # HEDGE_LOG_LAYOUT: compact (default) | v1, for a new SQLite or PostgreSQL log
     debug: bool = False  # HEDGE_DEBUG=1: tracebacks instead of one-line errors
     executor_once: bool | None = None  # EXECUTOR_ONCE (as --once)
     v6_flag_env: Mapping[str, str] = field(default_factory=dict)  # INTEL_V6_ENABLED=1 ... as set (config.flags)

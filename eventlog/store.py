@@ -113,12 +113,12 @@ class EventStore:
         left as found; an empty file or one without the events table is refused.
         ``sync``: SQLite's ``synchronous`` (``HEDGE_SQLITE_SYNC``; default NORMAL). The CLI
         passes ``home``, ``url``, ``sync`` and ``layout`` from its settings (``config.settings``).
-        ``layout``: the row layout of a *new* SQLite log (``HEDGE_LOG_LAYOUT``: compact | v1).
+        ``layout``: the row layout of a *new* log, SQLite or PostgreSQL (``HEDGE_LOG_LAYOUT``: compact | v1).
         """
         if url:
             from eventlog.pg_backend import ChainedPostgresRecorder, redact_url
 
-            return cls(ChainedPostgresRecorder(url, create=create), redact_url(url))
+            return cls(ChainedPostgresRecorder(url, create=create, layout=layout), redact_url(url))
         from eventlog.sqlite_backend import (
             ChainedSQLiteRecorder,
             check_sqlite_file,

@@ -42,7 +42,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "dashboard": ("hedge.cmd_dashboard", "serve the investor dashboard on loopback"),
     "serve": ("hedge.cmd_serve", "dashboard behind nginx basic auth"),
     "investors": ("hedge.cmd_investors", "manage investor logins (htpasswd)"),
-    "migrate": ("hedge.cmd_migrate", "copy the log into PostgreSQL with the chain intact"),
+    "migrate": ("hedge.cmd_migrate", "copy the log between SQLite and PostgreSQL, chain intact"),
 }
 
 

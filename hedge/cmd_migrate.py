@@ -2,7 +2,9 @@
 
 Rows are copied byte for byte with their seq numbers; the copy is verified and its
 head must equal the source's. Re-running it copies only what was appended since
-(the target must be a prefix of the source). Then set ``HEDGE_STORE_URL``.
+(the target must be a prefix of the source). Then set ``HEDGE_STORE_URL``. The other
+way, ``--from postgresql://... --to FILE`` copies a PostgreSQL log into an SQLite file.
+A new target gets the compact layout unless ``HEDGE_LOG_LAYOUT=v1``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from hedge.settings import of as settings_of
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--to", metavar="URL", help="target postgresql://user:pass@host:port/db "
-                   "(default $HEDGE_MIGRATE_TO; the password may also come from PGPASSWORD)")
-    p.add_argument("--from", dest="source", metavar="FILE",
-                   help="source SQLite log (default $HEDGE_HOME/eventlog.sqlite)")
+    p.add_argument("--to", metavar="URL|FILE", help="target postgresql://user:pass@host:port/db "
+                   "(default $HEDGE_MIGRATE_TO; the password may also come from PGPASSWORD), or an SQLite "
+                   "file (or directory) when the source is a PostgreSQL URL")
+    p.add_argument("--from", dest="source", metavar="FILE|URL",
+                   help="source SQLite log (default $HEDGE_HOME/eventlog.sqlite) or postgresql:// URL")
     p.add_argument("--batch", type=int, default=20_000, help="rows per copy transaction (default 20000)")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="text: progress and a summary line (default); json: the summary as an object")
@@ -30,7 +33,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from eventlog.migrate import migrate
+    from eventlog.migrate import is_url, migrate
     from hedge.cli import UsageError
 
     settings = settings_of(args)
@@ -39,10 +42,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--to postgresql://user:pass@host:port/db is required")
     if args.batch < 1:
         raise UsageError("--batch must be at least 1")
-    url = _with_env_password(url, settings.pg_password.reveal())
-    source = Path(args.source) if args.source else home_of(args) / "eventlog.sqlite"
+    pw = settings.pg_password.reveal()
+    url = _with_env_password(url, pw) if is_url(url) else url
+    source: Path | str = Path(args.source) if args.source else home_of(args) / "eventlog.sqlite"
+    if args.source and is_url(args.source):
+        source = _with_env_password(args.source, pw)
     with counter("migrating", None, enabled=args.format == "text") as tick:
-        res = migrate(source, url, batch=args.batch, progress=tick)
+        res = migrate(source, url, batch=args.batch, progress=tick, layout=settings.log_layout)
     if args.format == "json":
         print(json.dumps(msgspec.to_builtins(res)))
     else:

@@ -114,6 +114,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "migrate": (
         "hedge migrate --to postgresql://hedge@localhost:5432/hedge",
         "HEDGE_MIGRATE_TO=postgresql://hedge@db/hedge PGPASSWORD=... hedge migrate",
+        "hedge migrate --from postgresql://hedge@db/hedge --to copy/eventlog.sqlite   # and back",
     ),
 }
 

@@ -124,3 +124,50 @@ def test_migrate_while_the_engine_keeps_appending_then_catch_up(home: Path, pg_u
     second = migrate(home / "eventlog.sqlite", pg_url)
     assert second.already_there == first.copied
     assert RawLog(url=pg_url).rows() == _sqlite_rows(home)
+
+
+def test_migrate_back_from_postgresql_into_a_new_sqlite_file_keeps_every_row_and_the_head(
+    home: Path, pg_url: str, tmp_path: Path
+) -> None:
+    with EventStore.open(home) as s:
+        fill(s, 2_500, batch=600)
+        s.append(session_events(new_session_id(), 30))
+        head_seq, head = s.head()
+    assert hedge("migrate", "--to", pg_url).returncode == 0
+    assert RawLog(url=pg_url).blocks()  # a new PostgreSQL log is the compact (block) layout
+    back = tmp_path / "back"
+    r = hedge("migrate", "--from", pg_url, "--to", str(back / "eventlog.sqlite"), "--batch", "700",
+              "--format", "json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["copied"] == 2_534 and out["head_hash"] == head and "S3cret" not in r.stdout + r.stderr
+    assert _sqlite_rows(back) == _sqlite_rows(home) == RawLog(url=pg_url).rows()
+    v = hedge("verify", "--home", str(back), "--head", f"{head_seq}:{head}")
+    assert v.returncode == 0, v.stdout + v.stderr
+    again = hedge("migrate", "--from", pg_url, "--to", str(back), "--format", "json")  # a directory: its log
+    assert again.returncode == 0 and json.loads(again.stdout)["copied"] == 0
+
+
+def test_an_old_postgresql_log_converts_into_the_compact_layout_and_a_gap_cannot_go_to_sqlite(
+    pg_server: object, pg_url: str, tmp_path: Path
+) -> None:
+    from eventlog.migrate import MigrateError, migrate
+
+    sid = new_session_id()
+    with EventStore.open(url=pg_url, layout="v1") as old:  # the eventsourcing table
+        old.append(session_events(sid, 5, end=False))
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate|integrity"):
+            old.append([tick(sid, 7), tick(sid, 2)])  # rolled back: its ids are burnt
+        old.append([tick(sid, 7)])
+        rows = RawLog(url=pg_url).rows()
+    assert rows[-1][0] > rows[-2][0] + 1
+    new_url = pg_server.create_database("conv")  # type: ignore[attr-defined]
+    try:
+        res = migrate(pg_url, new_url)
+        assert res.copied == 7 and RawLog(url=new_url).blocks()
+        assert RawLog(url=new_url).rows() == rows  # seqs (gap included) and bytes kept
+        with pytest.raises(MigrateError, match=r"no gaps"):
+            migrate(new_url, tmp_path / "lite.sqlite")
+        assert not RawLog(sqlite_path=tmp_path / "lite.sqlite").rows()
+    finally:
+        pg_server.drop_database(new_url)  # type: ignore[attr-defined]

@@ -325,7 +325,7 @@ class TestPostgresStore(StoreContract):
 def test_no_code_path_updates_or_deletes_stored_events() -> None:
     """Static guarantee: no UPDATE/DELETE/TRUNCATE/DROP of the events table in product code."""
     bad = re.compile(r"\b(UPDATE|DELETE\s+FROM|TRUNCATE|DROP\s+TABLE|ALTER\s+TABLE)\b.*"
-                     r"(stored_events|events_table_name|\{0\}|self\._t\b)")
+                     r"(stored_events|event_blocks|events_table_name|\{0\}|self\._t\b|self\.blocks\b)")
     offenders = []
     for pkg in ("eventlog", "engine", "projections", "replay", "hedge", "ui", "config"):
         for f in sorted((REPO / pkg).rglob("*.py")) if (REPO / pkg).exists() else []:

@@ -77,7 +77,7 @@ def test_two_reordered_events_are_named(logged: tuple[Site, str, list[int]]) -> 
 def test_a_changed_topic_or_row_key_is_named(logged: tuple[Site, str, list[int]]) -> None:
     site, _, seqs = logged
     seq = seqs[5]
-    site.raw()._exec("UPDATE stored_events SET topic = 'OrderFilled' WHERE {id} = ?", (seq,))
+    site.raw().set_topic(seq, "OrderFilled")
     assert _failed_at(site) == seq
 
 
