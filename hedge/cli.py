@@ -149,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def environment() -> dict[str, str]:
+    """A copy of this process's environment, for a verb that starts a child process (``hedge
+    run``'s projection follower): this module is the one reader of it."""
+    return dict(os.environ)
+
+
 def _closed_stdout() -> int:
     """The reader of stdout went away (``hedge config show | head``): not an error, no traceback."""
     try:

@@ -2,7 +2,8 @@
 
 Without ``--follow`` it catches up once and exits; with it, it keeps following the
 log until SIGINT/SIGTERM (then a final catch-up). Point ``HEDGE_STORE_URL`` at the
-PostgreSQL log to run it on another host than the engine.
+PostgreSQL log to run it on another host than the engine. ``hedge run`` starts this same
+command as its projection follower (``hedge.follower_process``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGTERM, _term)
         old_int = signal.signal(signal.SIGINT, _term)
+        # started by 'hedge run' (hedge.follower_process), these arrive blocked so that a stop
+        # sent during start-up waits for the handler: a pending one is delivered now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGTERM, signal.SIGINT))
     try:
         n = run_projections(home, settings_of(args).store_url, follow=args.follow,
                             interval_s=args.interval, should_stop=stop.is_set, batch=args.batch,

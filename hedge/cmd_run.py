@@ -123,14 +123,31 @@ def _stop_side(name: str, thread: Any) -> None:
 
 
 def _start_projections(home: Path, account: str, store_url: str | None) -> Any:
+    """The projection follower as a child process (``hedge.follower_process``): the engine and
+    the projections use two cores; it dies with this process, however this one ends."""
     def start() -> Any:
-        from projections.runner import ProjectionFollower
+        from hedge.cli import environment
+        from hedge.follower_process import FollowerProcess
 
-        follower = ProjectionFollower(home, store_url, account=account)
+        follower = FollowerProcess(home, account, store_url=store_url, environment=environment())
         follower.start()
         return follower
 
     return _start_side("projections", start)
+
+
+def _stop_projections(follower: Any) -> Any:
+    """Final catch-up: SIGTERM, then wait until the child has written its last state files and
+    exited. Returns how it ended (``FollowerEnd``) or None; a bad end is one stderr line."""
+    if follower is None:
+        return None
+    try:
+        line = follower.stop()
+    except Exception as exc:
+        line = f"hedge run: projections stopped with an error: {type(exc).__name__}: {exc}"
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return follower.end
 
 
 def _start_alerts(home: Path, session_id: str, settings: Any) -> Any:
@@ -277,8 +294,20 @@ def run(args: argparse.Namespace) -> int:
             wake()
 
     ck_at = [0]
+    follower_check_at = [0.0]
+
+    def _check_follower() -> None:
+        """Once a second: a projection follower that died is said when it happens, not at the end."""
+        now = time.monotonic()
+        if follower is None or now < follower_check_at[0]:
+            return
+        follower_check_at[0] = now + 1.0
+        line = follower.check()
+        if line:
+            print(line, file=sys.stderr, flush=True)
 
     def _between() -> None:
+        _check_follower()
         # at a step boundary: now and then a resume checkpoint, so even a session killed
         # later resumes from near its end rather than folding the whole account
         if engine.state.summary.events - ck_at[0] >= CHECKPOINT_EVERY_EVENTS:
@@ -360,16 +389,18 @@ def run(args: argparse.Namespace) -> int:
         _save_resume(home, account, engine, venue, writer, store, resume)
         if shadow is not None:
             shadow.close()  # the shadow finishes the last bars before the final projection
-        wall = time.perf_counter() - wall0
-        _stop_side("projections", follower)
+        loop_wall = time.perf_counter() - wall0
+        ran_follower = follower is not None
+        follower_end = _stop_projections(follower)  # the state files are final when it returns
         follower = None
+        wall = time.perf_counter() - wall0
         _stop_side("alerts", alerter)
         alerter = None
         out.say(f"session {session_id} ended ({reason})")
         out.say(format_summary(summary))
         if not args.quiet:
-            out.say(f"  {bars / wall:,.0f} bars/s, {summary['events'] / wall:,.0f} events/s over {wall:.2f} s "
-                    f"-> {store.location}")
+            out.say(_rate_lines(bars, summary["events"], loop_wall, wall, store.location,
+                                ran_follower, follower_end))
         if args.no_projections:
             out.say("  (no report: --no-projections left the audit tables behind; "
                     "'hedge rebuild' then 'hedge report')")
@@ -397,7 +428,7 @@ def run(args: argparse.Namespace) -> int:
             pass
         raise
     finally:
-        _stop_side("projections", follower)
+        _stop_projections(follower)
         _stop_side("alerts", alerter)
         pickup.close()
         try:
@@ -408,6 +439,28 @@ def run(args: argparse.Namespace) -> int:
             stopper.restore()
             for signum, h in old_handlers.items():
                 signal.signal(signum, h)
+
+
+def _rate_lines(bars: int, events: int, loop_s: float, wall_s: float, location: str, ran_follower: bool,
+                follower_end: Any) -> str:
+    """The run's speed: the loop's (every event durable) and, with projections, until they are final.
+
+    Peak RSS: this process's, the follower's and their sum (two processes: the sum is what
+    the machine pays, at most - their peaks need not coincide).
+    """
+    import resource
+
+    engine_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    lines = [f"  {bars / loop_s:,.0f} bars/s, {events / loop_s:,.0f} events/s over {loop_s:.2f} s "
+             f"(the loop, every event durable), peak RSS {engine_mb:,.0f} MB -> {location}"]
+    if follower_end is not None and follower_end.ok:
+        lines.append(f"  projections final after {wall_s:.2f} s ({bars / wall_s:,.0f} bars/s end to end), "
+                     f"their peak RSS {follower_end.peak_rss_mb:,.0f} MB ({engine_mb + follower_end.peak_rss_mb:,.0f} "
+                     f"MB with the engine's), {follower_end.cpu_s:.2f} CPU-s")
+    elif ran_follower:
+        lines.append("  projections not final (their follower ended early, see above): "
+                     "'hedge project' catches them up")
+    return "\n".join(lines)
 
 
 def _open_account(store: Any, home: Path, account: str, venue: Any, cfg: Any) -> tuple[Any, Any, Any]:

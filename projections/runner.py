@@ -14,11 +14,11 @@ A crash anywhere before 3 redoes the same events on the next start and rewrites
 the same bytes; nothing is applied twice or skipped. A checkpoint whose row hash
 does not match the log (a different log under the same home) is refused.
 
-``ProjectionFollower`` runs this in a background thread for ``hedge run``;
 ``rebuild`` drops every view and folds the whole log (``hedge rebuild``; audit buckets
 of big logs are built in parallel by ``projections.parallel``);
-``hedge project [--follow]`` runs it as its own process, on any host that can
-read the log (``HEDGE_STORE_URL``).
+``run_projections`` is ``hedge project [--follow]``: its own process, on any host that can
+read the log (``HEDGE_STORE_URL``), and the projection follower ``hedge run`` starts as its
+child (``hedge.follower_process``) - one way to follow the log.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from projections.fold import Projector
 from projections.lock import Lock, ProjectionError
 from projections.swap import clear_scratch, scratch_home, swap_in
 
-__all__ = ["Lock", "Paths", "Projection", "ProjectionError", "ProjectionFollower", "drop_views",
+__all__ = ["Lock", "Paths", "Projection", "ProjectionError", "drop_views",
            "read_checkpoint", "rebuild", "run_projections", "write_checkpoint"]
 from projections.seed_docs import SEED_FILES
 from projections.shadow import ShadowReader
@@ -363,62 +363,6 @@ def _swap_views(scratch: Path, home: Path) -> None:
     order = [str(s.audit.relative_to(scratch)), str(s.vetoes.relative_to(scratch)), *logs,
              *(str(p.relative_to(scratch)) for p in (s.state, s.checkpoint))]
     swap_in(scratch, home, order)
-
-
-class ProjectionFollower:
-    """Follows the log in a background thread (inside ``hedge run``), never blocking it.
-
-    ``start()`` returns at once; the thread catches up every ``interval_s``.
-    ``stop()`` makes a final full catch-up (call it after the writer flushed),
-    compacts the audit tables and returns; errors are kept in ``.error`` and
-    reported on stderr, never raised into the trading loop.
-    """
-
-    def __init__(self, home: Path, store_url: str | None = None, *, interval_s: float = 1.0,
-                 batch: int = DEFAULT_BATCH, account: str = DEFAULT_ACCOUNT):
-        self.home = Path(home)
-        self.account = account
-        self.store_url = store_url
-        self.interval_s = interval_s
-        self.batch = batch
-        self.error: BaseException | None = None
-        self.events = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="hedge-projections", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        store = lock = None
-        try:
-            store = EventStore.open(self.home, self.store_url)
-            ahome = account_home(self.home, self.account)
-            ahome.mkdir(parents=True, exist_ok=True)
-            lock = Lock(Paths(ahome).lock)
-            proj = Projection(ahome, store, batch=self.batch, account=self.account)
-            while not self._stop.is_set():
-                self.events += proj.sync()
-                self._stop.wait(self.interval_s)
-            self.events += proj.sync(final=True)
-            proj.close()
-        except BaseException as exc:
-            self.error = exc
-            print(f"projections: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
-        finally:
-            if lock is not None:
-                lock.release()
-            if store is not None:
-                store.close()
 
 
 def _store_lost(exc: BaseException) -> bool:

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,9 +191,7 @@ class NginxRun:
 
     def start(self) -> None:
         """Start nginx in the foreground (as a child process that dies with this one)."""
-        parent = os.getpid()
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                     preexec_fn=lambda: _die_with(parent))
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())
         if self.record is not None:
             self.record.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.record.with_suffix(".tmp")
@@ -226,12 +225,32 @@ class NginxRun:
                     self.record.unlink()
 
 
-def _die_with(parent: int) -> None:
-    """In the child before exec: SIGTERM when the parent dies (Linux), or exit if it already did."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        os._exit(1)
+def die_with_parent(*, block: tuple[signal.Signals, ...] = ()) -> Callable[[], None]:
+    """A ``preexec_fn`` for a child that must not outlive this process (nginx, the projection follower).
+
+    In the child, before exec: the kernel sends it SIGTERM when this process dies, however
+    it dies (kill -9 included; Linux ``PR_SET_PDEATHSIG``); if this process already died,
+    the child exits at once. ``block``: signals left blocked across the exec, so one sent
+    before the program installs its handler stays pending instead of killing it (the program
+    unblocks them once its handler is in place). libc's ``prctl`` is looked up here, in the
+    parent, so the forked child runs no loader code before exec. The kernel's "parent" is the
+    *thread* that starts the child: start it from a thread that outlives it.
+    """
+    parent = os.getpid()
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: only the check below
+        prctl = None
+
+    def in_child() -> None:
+        if block:
+            signal.pthread_sigmask(signal.SIG_BLOCK, block)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_child
 
 
 def stop_leftover(record: Path, timeout: float = 10.0) -> str | None:

@@ -201,16 +201,20 @@ def test_crash_between_audit_flush_and_checkpoint_neither_duplicates_nor_loses_r
     assert tree(home) == tree(ref)
 
 
-def test_follower_beside_a_writing_session_ends_equal_to_a_rebuild(tmp_path: Path) -> None:
-    """The live shape: a writer appends while the follower catches up every few ms."""
+def test_follower_process_beside_a_writing_session_ends_equal_to_a_rebuild(tmp_path: Path) -> None:
+    """The live shape: a writer appends while ``hedge run``'s follower (a child process,
+    ``hedge project --follow``) catches up every few ms in odd-sized batches; its stop is the
+    final catch-up."""
+    import os
     import threading
 
-    from projections.runner import ProjectionFollower
+    from hedge.follower_process import FollowerProcess
 
     events = _bars(300)
     home, ref = tmp_path / "h", tmp_path / "r"
     write_log(home, events[:1])
-    follower = ProjectionFollower(home, interval_s=0.005, batch=13)
+    follower = FollowerProcess(home, "main", store_url=None, environment=dict(os.environ),
+                               interval_s=0.005, batch=13)
     follower.start()
 
     def writer() -> None:
@@ -221,8 +225,8 @@ def test_follower_beside_a_writing_session_ends_equal_to_a_rebuild(tmp_path: Pat
     t = threading.Thread(target=writer)
     t.start()
     t.join()
-    follower.stop()
-    assert follower.error is None and follower.events == len(events)
+    assert follower.stop() is None
+    assert follower.end is not None and follower.end.ok and follower.end.peak_rss_mb > 0
     write_log(ref, events)
     rebuild(ref)
     assert tree(home) == tree(ref)
