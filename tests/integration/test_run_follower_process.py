@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -22,6 +24,7 @@ from hedge.follower_process import FollowerProcess
 from projections.lock import Lock
 
 HEDGE = [sys.executable, "-m", "hedge.cli"]
+T = TypeVar("T")
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -56,7 +59,7 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def _wait_for(cond, timeout: float, what: str):  # noqa: ANN001, ANN202
+def _wait_for(cond: Callable[[], T], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = cond()
