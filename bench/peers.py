@@ -7,8 +7,9 @@ Python >= 3.12 interpreter, so the product's dependencies stay clean. Where no s
 interpreter exists or the install fails the bench is skipped with the reason.
 
 Figures (bars/s; the baseline is Nautilus measured in the same run):
-- hedge with projections (every event persisted and chained) ÷ Nautilus comparable strategy
-  (nothing persisted);
+- hedge with projections (every event persisted and chained), timed until its state files are
+  final (``bench.run.hedge_run``: the projection follower's final catch-up included) ÷
+  Nautilus comparable strategy (nothing persisted);
 - hedge ÷ Nautilus with its events streamed to its catalog (the persisted comparison);
 - hedge ``--no-projections`` ÷ Nautilus; Nautilus with no orders (its floor) for context.
 """
@@ -129,8 +130,10 @@ def run(scale: float = 1.0, repeats: int = 3) -> list[Figure]:
     cpu = (f"by CPU time (whole processes, less sensitive to the load): hedge {hp['bars'] / hp['cpu_s']:,.0f} "
            f"bars per CPU-s, --no-projections {hr['bars'] / hr['cpu_s']:,.0f}, Nautilus "
            f"{ns['bars'] / ns['cpu_s']:,.0f}")
+    mem = (f"hedge peak RSS: engine {hp['engine_rss_mb']:,.0f} MB + projection follower "
+           f"{hp['follower_rss_mb']:,.0f} MB = {hp['rss_mb']:,.0f} MB (--no-projections {hr['engine_rss_mb']:,.0f} MB)")
     note = (f"NautilusTrader {ver}: {int(ns['bars']):,} bars, {ns['orders']} orders, "
-            f"{ns['fills']} fills, peak RSS {ns['rss_mb']:.0f} MB; {cpu}; load {load:.1f}")
+            f"{ns['fills']} fills, peak RSS {ns['rss_mb']:.0f} MB; {mem}; {cpu}; load {load:.1f}")
     return [
         Figure("peers", "hedge run --speed max (projections on, every event persisted) "
                "vs Nautilus comparable strategy (nothing persisted)",
