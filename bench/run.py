@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.common import MARKET_DIR, REPO, Figure, insert_chained, raw_sqlite
 from bench.fixtures import have_market, log_rows, run_session_argv, session_home, steps_for
 
-_RATE = re.compile(r"([\d,]+) bars/s, ([\d,]+) events/s over ([\d.]+) s .*peak RSS ([\d,]+) MB")
+_RATE = re.compile(r"([\d,]+) bars/s, ([\d,]+) events/s over ([\d.]+) s .*peak RSS ([\d,]+) MB, ([\d.]+) CPU-s")
 _FINAL = re.compile(r"projections final after ([\d.]+) s \(([\d,]+) bars/s end to end\), "
                     r"their peak RSS ([\d,]+) MB .*?([\d.]+) CPU-s")
 _SUMMARY = re.compile(r"events (\d+)\s+bar steps (\d+)\s+bars (\d+)")
@@ -42,7 +42,8 @@ def hedge_run(scale: float, *, projections: bool) -> dict[str, float]:
     """One ``hedge run`` in a fresh home. ``bars_per_s``: until the state files are final (with
     projections), else the loop's; ``loop_bars_per_s``, ``loop_s``, ``final_s`` (``hedge run``'s own
     clock), ``wall_s`` (the whole process), ``cpu_s`` (user+sys of it and its follower),
-    ``engine_rss_mb``, ``follower_rss_mb``, ``rss_mb`` (their sum), ``follower_cpu_s``, bars, events."""
+    ``engine_rss_mb``, ``follower_rss_mb``, ``rss_mb`` (their sum), ``engine_cpu_s``, ``follower_cpu_s``,
+    bars, events."""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as d:
         argv = run_session_argv(Path(d) / "home", scale, projections=projections)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -65,7 +66,7 @@ def hedge_run(scale: float, *, projections: bool) -> dict[str, float]:
             "events_per_s": _n(m[2]), "loop_s": loop_s, "final_s": final_s,
             "wall_s": wall, "cpu_s": cpu, "bars": bars, "events": int(s[1]),
             "engine_rss_mb": engine_mb, "follower_rss_mb": follower_mb, "rss_mb": engine_mb + follower_mb,
-            "follower_cpu_s": _n(f[4]) if f is not None else 0.0}
+            "engine_cpu_s": _n(m[5]), "follower_cpu_s": _n(f[4]) if f is not None else 0.0}
 
 
 def io_floor(scale: float) -> float:

@@ -450,9 +450,11 @@ def _rate_lines(bars: int, events: int, loop_s: float, wall_s: float, location: 
     """
     import resource
 
-    engine_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    engine_mb = own.ru_maxrss / 1024.0
     lines = [f"  {bars / loop_s:,.0f} bars/s, {events / loop_s:,.0f} events/s over {loop_s:.2f} s "
-             f"(the loop, every event durable), peak RSS {engine_mb:,.0f} MB -> {location}"]
+             f"(the loop, every event durable), peak RSS {engine_mb:,.0f} MB, "
+             f"{own.ru_utime + own.ru_stime:.2f} CPU-s -> {location}"]
     if follower_end is not None and follower_end.ok:
         lines.append(f"  projections final after {wall_s:.2f} s ({bars / wall_s:,.0f} bars/s end to end), "
                      f"their peak RSS {follower_end.peak_rss_mb:,.0f} MB ({engine_mb + follower_end.peak_rss_mb:,.0f} "
