@@ -16,6 +16,7 @@ compacted file (a crash mid-compaction) are dropped.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import attrgetter
@@ -24,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from eventlog import events as E
-from projections.files import atomic_write
+from projections import audit_parquet
+from projections.audit_arrow import bools_mask, column, dense, lines, strings
+from projections.audit_parquet import DICT_COLUMNS, GroupWriter, merge_parts, read_part, write_table
 
 if TYPE_CHECKING:
     from config.schema import HedgeConfig
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from projections.router import RouterView
 
 BUCKET = 100_000
-FLUSH_ROWS = 25_000  # buffered events written as a tail file (memory flat in the bucket size)
 TS = pa.timestamp("ns")  # UTC (naive: DuckDB needs pytz for tz-aware values)
 TS_MS = pa.timestamp("ms")
 S, F, INT, B = pa.string(), pa.float64(), pa.int64(), pa.bool_()
@@ -79,8 +79,8 @@ SCHEMAS: dict[str, pa.Schema] = {
                       ("dd_state", S)]),
 }
 TABLES = tuple(SCHEMAS)
-DICT_COLUMNS = ("session_id", "type", "stream", "symbol", "interval", "side", "outcome", "gate", "event",
-                "order_type", "time_in_force", "config_hash", "source", "strategy", "dd_state", "fee_asset", "style")
+__all__ = ["BUCKET", "DICT_COLUMNS", "SCHEMAS", "TABLES", "AuditWriter", "parse_part", "part_name",
+           "read_part", "write_table"]
 
 
 def part_name(bucket: int, first: int, last: int) -> str:
@@ -92,52 +92,31 @@ def parse_part(name: str) -> tuple[int, int, int] | None:
     return (int(m[1]), int(m[2]), int(m[3])) if m else None
 
 
-def read_part(path: Path, schema: pa.Schema) -> pa.Table:
-    """One audit file as a table of ``schema``. Single-threaded: ``pq.read_table``'s
-    parallel column reads held ~100 MB more RSS per bucket (docs/performance.md)."""
-    # cast: Parquet names a list's child "element", the schema (and the bytes) "item"
-    return pq.ParquetFile(path).read(use_threads=False).cast(schema)
-
-
-def write_table(path: Path, table: pa.Table) -> None:
-    """One Parquet file (zstd; dictionaries and statistics only where they pay off), atomically."""
-    sink = pa.BufferOutputStream()
-    names = set(table.schema.names)
-    pq.write_table(table.combine_chunks(), sink, compression="zstd",
-                   use_dictionary=[c for c in DICT_COLUMNS if c in names],
-                   write_statistics=[c for c in ("seq", "ts") if c in names])
-    atomic_write(path, sink.getvalue().to_pybytes())
-
-
 def _from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
-    """Row dicts -> a record batch, column by column (no pandas involved)."""
-    arrays = []
-    for f in schema:
-        vals = [r[f.name] for r in rows]
-        if f.type in (TS, TS_MS):
-            arrays.append(pa.array(vals, INT).cast(f.type))
-        else:
-            arrays.append(pa.array(vals, f.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    """Row dicts -> a record batch, column by column (``projections.audit_arrow``: no pandas)."""
+    return pa.RecordBatch.from_arrays([column([r[f.name] for r in rows], f.type) for f in schema], schema=schema)
 
 
 class AuditWriter:
     """Buffers rows of the open bucket; writes tails on flush, compacts finished buckets."""
 
     def __init__(self, root: Path, committed_seq: int = 0, bucket_size: int = BUCKET,
-                 flush_rows: int | None = None):
+                 row_group: int | None = None):
         self.root = root
         self.size = bucket_size
-        self.flush_rows = flush_rows or FLUSH_ROWS
-        self.pending_rows = 0
+        self.row_group = row_group or audit_parquet.row_group()
         self.range_start = committed_seq + 1
         self.bucket: int | None = None
-        self.pending: dict[str, list[pa.RecordBatch]] = {t: [] for t in TABLES}
+        # per table, the open file of range_start..: full row groups are encoded as they
+        # fill (memory bounded by the row group, not the bucket); ``flush`` writes the file
+        self.open: dict[str, GroupWriter] = {}
         self.stateful: dict[str, list[dict[str, Any]]] = {"fills": [], "nav": []}
-        # Parquet encoding releases the GIL: files are written by one background thread
-        # while the fold goes on; ``wait()`` before anything depends on them being there.
+        # Parquet encoding releases the GIL: row groups and files are encoded by one
+        # background thread (in order) while the fold goes on; ``wait()`` before anything
+        # depends on the files being there.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
-        self._writes: list[Future[None]] = []
+        self._writes: deque[tuple[Future[None], int]] = deque()
+        self._queued_rows = 0
 
     # -- rows ----------------------------------------------------------------------
 
@@ -175,16 +154,16 @@ class AuditWriter:
         """Buffer the rows of a folded segment (one bucket), column by column."""
         if not evs:
             return
-        lines = _json.encode_lines(evs).split(b"\n")[:-1]
-        self.pending["events"].append(pa.RecordBatch.from_arrays([
-            pa.array([e.seq for e in evs], INT),
-            pa.array([e.session_id for e in evs], S),
-            pa.array([e.ts_event_ns for e in evs], INT).cast(TS),
-            pa.array([e.session_seq for e in evs], INT),
-            pa.array([type(e).__name__ for e in evs], S),
-            pa.array([e.stream for e in evs], S),
-            pa.array(lines, pa.binary()).cast(S),
-        ], schema=SCHEMAS["events"]))
+        n = len(evs)
+        batches: dict[str, list[pa.RecordBatch]] = {"events": [pa.RecordBatch.from_arrays([
+            dense(map(_SEQ, evs), n, INT),
+            strings(list(map(_SESSION, evs))),
+            dense(map(_TS, evs), n, TS),
+            dense(map(_SESSION_SEQ, evs), n, INT),
+            strings([type(e).__name__ for e in evs]),
+            strings(list(map(_STREAM, evs))),
+            lines(_json.encode_lines(evs)),  # the payload: JSON of every event, in one call
+        ], schema=SCHEMAS["events"])]}
         groups: dict[type, list[Any]] = {}
         for e in evs:
             t = type(e)
@@ -194,7 +173,7 @@ class AuditWriter:
         for t, items in groups.items():
             table, fn = ROWS[t]
             if table == "bars":
-                self.pending["bars"].append(_bars(items))
+                batches["bars"] = [_bars(items)]
             else:
                 rows.setdefault(table, []).extend(fn(e) for e in items)
         for table, st in self.stateful.items():
@@ -203,34 +182,42 @@ class AuditWriter:
                 st.clear()
         for table in sorted(rows):
             rs = sorted(rows[table], key=lambda r: r["seq"]) if table == "orders" else rows[table]
-            self.pending[table].append(_from_rows(rs, SCHEMAS[table]))
-        self.pending_rows += len(evs)
-        if self.pending_rows >= self.flush_rows:
-            self.flush(evs[-1].seq)
+            batches[table] = [_from_rows(rs, SCHEMAS[table])]
+        for table in TABLES:  # a fixed order: the background thread encodes in submission order
+            for batch in batches.get(table, ()):
+                w = self.open.get(table)
+                if w is None:
+                    w = self.open[table] = GroupWriter(SCHEMAS[table], self.row_group)
+                for g in w.add(batch):
+                    self._submit(w.write_group, g, g.num_rows)
 
     # -- files ---------------------------------------------------------------------
 
+    def _submit(self, fn: Callable[..., None], arg: Any, rows: int) -> None:
+        """Queue ``fn(arg)`` on the writer thread; the rows queued stay within two row groups."""
+        self._writes.append((self._pool.submit(fn, arg), rows))
+        self._queued_rows += rows
+        while self._queued_rows > 2 * self.row_group and self._writes:
+            f, r = self._writes.popleft()
+            f.result()
+            self._queued_rows -= r
+
     def flush(self, last_seq: int) -> None:
-        """Write buffered rows as tail files covering ``range_start..last_seq``."""
+        """Write the buffered rows as files covering ``range_start..last_seq``."""
         if self.bucket is None or last_seq < self.range_start:
             return
         for t in TABLES:
-            batches = self.pending[t]
-            if not batches:
-                continue
-            table = pa.Table.from_batches(batches, schema=SCHEMAS[t])
-            path = self.root / t / part_name(self.bucket, self.range_start, last_seq)
-            self._writes.append(self._pool.submit(write_table, path, table))
-            batches.clear()
+            w = self.open.pop(t, None)
+            if w is not None:
+                path = self.root / t / part_name(self.bucket, self.range_start, last_seq)
+                self._submit(lambda p, w=w: w.finish(p), path, w.buffered)
         self.range_start = last_seq + 1
-        self.pending_rows = 0
-        if len(self._writes) > 16:  # bound the memory held by queued writes
-            self.wait()
 
     def wait(self) -> None:
         """Block until every queued file is written (re-raises a write error)."""
-        writes, self._writes = self._writes, []
-        for f in writes:
+        writes, self._writes = self._writes, deque()
+        self._queued_rows = 0
+        for f, _ in writes:
             f.result()
 
     def close(self) -> None:
@@ -258,10 +245,8 @@ class AuditWriter:
                 name = part_name(b, b * self.size + 1, min((b + 1) * self.size, last_seq))
                 if len(files) == 1 and files[0].name == name:
                     continue
-                table = pa.concat_tables([read_part(f, SCHEMAS[t]) for f in files])
-                write_table(d / name, table)
-                del table
-                pa.default_memory_pool().release_unused()  # a bucket's columns, back to the OS
+                merge_parts(d / name, files, SCHEMAS[t], self.row_group)  # part by part, row group by row group
+                pa.default_memory_pool().release_unused()
                 for f in files:
                     if f.name != name:
                         f.unlink()
@@ -282,9 +267,9 @@ class AuditWriter:
                     f.unlink()
                 elif last > committed_seq:
                     tbl = read_part(f, SCHEMAS[t])
-                    tbl = tbl.filter(pc.less_equal(tbl["seq"], committed_seq))
+                    tbl = tbl.filter(bools_mask(tbl["seq"].to_numpy() <= committed_seq))
                     f.unlink()
-                    write_table(d / part_name(b, first, committed_seq), tbl)
+                    write_table(d / part_name(b, first, committed_seq), tbl, self.row_group)
             live = [(parse_part(f.name), f) for f in sorted(d.iterdir())]
             spans = [(x, f) for x, f in live if x is not None]
             for (b, first, last), f in spans:
@@ -304,11 +289,21 @@ _BAR_COLS = ("seq", "session_id", "ts_event_ns", "symbol", "interval", "open_tim
              "open", "high", "low", "close", "volume")
 
 
+_SEQ, _SESSION, _TS, _SESSION_SEQ, _STREAM = (attrgetter(a) for a in (
+    "seq", "session_id", "ts_event_ns", "session_seq", "stream"))
+
+
 def _bars(evs: list[E.KlineClosed]) -> pa.RecordBatch:
-    cols = list(zip(*(attrgetter(*_BAR_COLS)(e) for e in evs), strict=True))
+    """The bars table, column by column (one attribute pass per column, no row tuples)."""
+    n = len(evs)
     schema = SCHEMAS["bars"]
-    arrays = [pa.array(c, INT if f.type in (TS, TS_MS) else f.type).cast(f.type) if f.type in (TS, TS_MS)
-              else pa.array(c, f.type) for c, f in zip(cols, schema, strict=True)]
+    arrays = []
+    for name, f in zip(_BAR_COLS, schema, strict=True):
+        get = attrgetter(name)
+        if f.type == S:
+            arrays.append(strings(list(map(get, evs))))
+        else:
+            arrays.append(dense(map(get, evs), n, f.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

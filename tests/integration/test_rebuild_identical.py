@@ -47,16 +47,16 @@ def write_log(home: Path, events: list[Any]) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(op_st, min_size=1, max_size=40),
        steps=st.lists(st.tuples(st.integers(1, 60), st.sampled_from(["commit", "crash", "none"])), max_size=8),
-       batch=st.integers(1, 50), bucket=st.integers(7, 80), flush=st.integers(1, 100))
+       batch=st.integers(1, 50), bucket=st.integers(7, 80), group=st.integers(1, 100))
 def test_incremental_batches_crashes_and_resume_equal_a_one_shot_rebuild(
-        ops: list[Any], steps: list[tuple[int, str]], batch: int, bucket: int, flush: int) -> None:
+        ops: list[Any], steps: list[tuple[int, str]], batch: int, bucket: int, group: int) -> None:
     events = synth_events(ops)
-    # ``flush``: the live side writes a tail file every that many buffered events (the memory bound)
-    with tempfile.TemporaryDirectory() as tmp:
+    # ``group``: rows per Parquet row group (the memory bound), the same for both sides
+    with tempfile.TemporaryDirectory() as tmp, mock.patch("projections.audit_parquet.ROW_GROUP", group):
         live, ref = Path(tmp) / "live", Path(tmp) / "ref"
         write_log(live, events)
         write_log(ref, events)
-        with EventStore.open(live) as store, mock.patch("projections.audit.FLUSH_ROWS", flush):
+        with EventStore.open(live) as store:
             proj = Projection(live, store, batch=batch, bucket_size=bucket, log=lambda m: None)
             for n, action in steps:
                 proj.catch_up(max_events=n)
