@@ -92,9 +92,14 @@ def parse_part(name: str) -> tuple[int, int, int] | None:
     return (int(m[1]), int(m[2]), int(m[3])) if m else None
 
 
-def _from_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
-    """Row dicts -> a record batch, column by column (``projections.audit_arrow``: no pandas)."""
-    return pa.RecordBatch.from_arrays([column([r[f.name] for r in rows], f.type) for f in schema], schema=schema)
+def _from_rows(rows: list[dict[str, Any]] | list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows (dicts, or tuples in the schema's order) -> a record batch, column by column
+    (``projections.audit_arrow``: no pandas)."""
+    if isinstance(rows[0], tuple):
+        cols: list[Any] = list(zip(*rows, strict=True))
+    else:
+        cols = [[r[f.name] for r in rows] for f in schema]
+    return pa.RecordBatch.from_arrays([column(c, f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
 
 
 class AuditWriter:
@@ -110,7 +115,7 @@ class AuditWriter:
         # per table, the open file of range_start..: full row groups are encoded as they
         # fill (memory bounded by the row group, not the bucket); ``flush`` writes the file
         self.open: dict[str, GroupWriter] = {}
-        self.stateful: dict[str, list[dict[str, Any]]] = {"fills": [], "nav": []}
+        self.stateful: dict[str, list[Any]] = {"fills": [], "nav": []}  # dict rows; nav: tuple rows
         # Parquet encoding releases the GIL: row groups and files are encoded by one
         # background thread (in order) while the fold goes on; ``wait()`` before anything
         # depends on the files being there.
@@ -169,7 +174,7 @@ class AuditWriter:
             t = type(e)
             if t in ROWS:
                 groups.setdefault(t, []).append(e)
-        rows: dict[str, list[dict[str, Any]]] = {}
+        rows: dict[str, list[Any]] = {}
         for t, items in groups.items():
             table, fn = ROWS[t]
             if table == "bars":
@@ -189,7 +194,7 @@ class AuditWriter:
                 if w is None:
                     w = self.open[table] = GroupWriter(SCHEMAS[table], self.row_group)
                 for g in w.add(batch):
-                    self._submit(w.write_group, g, g.num_rows)
+                    self._submit(w.write_group, g, w.size)
 
     # -- files ---------------------------------------------------------------------
 
@@ -357,11 +362,10 @@ def _fallback(ev: E.RouterFallback) -> dict[str, Any]:
             "waited_ms": ev.waited_ms}
 
 
-def _nav(ev: E.NavSnapshot, nav: NavView, cfg: HedgeConfig) -> dict[str, Any]:
-    return {**_head(ev), "nav_usd": ev.nav_usd, "wallet_balance": ev.wallet_balance,
-            "unrealized_pnl": ev.unrealized_pnl, "available_balance": ev.available_balance,
-            "sources_ok": ev.sources_ok, "peak_nav_usd": nav.peak, "drawdown_frac": nav.dd_frac,
-            "dd_state": nav.dd_state(cfg)}
+def _nav(ev: E.NavSnapshot, nav: NavView, cfg: HedgeConfig) -> tuple[Any, ...]:
+    """A ``nav`` row as a tuple in the schema's order (one per bar step: no dict per row)."""
+    return (ev.seq, ev.session_id, ev.ts_event_ns, ev.nav_usd, ev.wallet_balance, ev.unrealized_pnl,
+            ev.available_balance, ev.sources_ok, nav.peak, nav.dd_frac, nav.dd_state(cfg))
 
 
 _LIQ_FIELDS = ("symbol", "side", "qty", "entry_price", "mark_price", "liquidation_price", "bankruptcy_price",

@@ -47,7 +47,7 @@ class GroupWriter:
         self._writer: pq.ParquetWriter | None = None
         self.rows_written = 0
 
-    def add(self, batch: pa.RecordBatch | pa.Table) -> list[pa.Table]:
+    def add(self, batch: pa.RecordBatch | pa.Table) -> list[list[pa.RecordBatch]]:
         """Buffer ``batch``; returns the row groups now complete (to ``write_group`` in order)."""
         if isinstance(batch, pa.Table):
             self._batches.extend(batch.to_batches())
@@ -59,7 +59,7 @@ class GroupWriter:
             out.append(self._take(self.size))
         return out
 
-    def _take(self, n: int) -> pa.Table:
+    def _take(self, n: int) -> list[pa.RecordBatch]:
         got: list[pa.RecordBatch] = []
         need = n
         while need:
@@ -72,23 +72,26 @@ class GroupWriter:
                 self._batches[0] = b.slice(need)
                 need = 0
         self._rows -= n
-        return pa.Table.from_batches(got, schema=self.schema).combine_chunks()
+        return got
 
     @property
     def buffered(self) -> int:
         return self._rows
 
-    def write_group(self, group: pa.Table) -> None:
+    def write_group(self, group: list[pa.RecordBatch]) -> None:
+        """Encode one row group: its batches as one contiguous chunk (the page boundaries, and
+        so the bytes, must not depend on how the rows were batched)."""
+        table = pa.Table.from_batches(group, schema=self.schema).combine_chunks()
         if self._writer is None:
             self._sink = pa.BufferOutputStream()
             names = set(self.schema.names)
             self._writer = pq.ParquetWriter(self._sink, self.schema, compression="zstd",
                                             use_dictionary=[c for c in DICT_COLUMNS if c in names],
                                             write_statistics=[c for c in ("seq", "ts") if c in names])
-        self._writer.write_table(group, row_group_size=self.size)
-        self.rows_written += group.num_rows
+        self._writer.write_table(table, row_group_size=self.size)
+        self.rows_written += table.num_rows
 
-    def tail(self) -> pa.Table | None:
+    def tail(self) -> list[pa.RecordBatch] | None:
         """The buffered rows (fewer than a row group) as the last group, or None."""
         if not self._rows:
             return None
@@ -97,7 +100,7 @@ class GroupWriter:
     def close(self, path: Path) -> None:
         """Write the file (its row groups so far); an empty writer writes a file of no rows."""
         if self._writer is None:
-            self.write_group(self.schema.empty_table())
+            self.write_group([])
         assert self._writer is not None and self._sink is not None
         self._writer.close()
         atomic_write(path, self._sink.getvalue().to_pybytes())
