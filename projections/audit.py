@@ -8,6 +8,12 @@ open one) is compacted into one file named ``<b>-<b*BUCKET+1>-<min(end, last)>``
 So the final layout and bytes depend only on the log, not on how it was batched:
 a live run followed by ``stop()`` and ``hedge rebuild`` give identical files.
 
+Every file is row groups of ``audit_parquet.ROW_GROUP`` rows, encoded by a background
+thread as they fill: a bucket finished between two commits (a rebuild, ``hedge
+project``) is written once as its final file, compaction streams parts row group by
+row group, so the writer's memory is bounded by the row group, not the bucket. Columns
+are built by ``audit_arrow`` (no ``pa.array``: it imports pandas).
+
 Crash safety: tails are written before the checkpoint; on start, files beyond the
 committed seq are deleted (they will be rewritten) and files contained in a
 compacted file (a crash mid-compaction) are dropped.
