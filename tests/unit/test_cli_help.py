@@ -123,3 +123,23 @@ def test_config_is_offered_only_where_a_verb_reads_the_config_directory() -> Non
         assert has == (verb in ("run", "demo", "config")), verb
     r = _hedge("--config", "/tmp", "replay", "last")
     assert r.returncode == 2 and "reads the config recorded in the log" in r.stderr, r.stderr
+
+
+def test_a_verb_registers_its_own_options_alone() -> None:
+    """``hedge project`` (the follower ``hedge run`` starts) parses as the whole parser does,
+    without the other verbs' options; help and a mistyped verb still see every verb."""
+    from hedge.cli import verb_in
+
+    assert verb_in(["--home", "run", "project", "--follow"]) == "project"
+    assert verb_in(["--home=x", "project"]) == "project"
+    assert verb_in(["--help", "project"]) is None
+    assert verb_in(["projct"]) is None
+    assert verb_in([]) is None
+    argv = ["project", "--follow", "--account", "b1", "--interval", "0.5"]
+    whole, alone = build_parser().parse_args(argv), build_parser("project").parse_args(argv)
+    keep = {k: v for k, v in vars(whole).items() if k != "_run"}
+    assert keep == {k: v for k, v in vars(alone).items() if k != "_run"}
+    assert whole._run is alone._run
+    assert build_parser("project")._subparsers is not None
+    sub = next(a for a in build_parser("project")._actions if a.dest == "verb")
+    assert set(sub.choices) == set(VERBS)  # type: ignore[arg-type]
