@@ -101,6 +101,17 @@ def bracket_for(brackets: list[Bracket], notional: float) -> Bracket:
     return brackets[-1]
 
 
+def tier_range(brackets: list[Bracket], notional: float) -> tuple[float, float]:
+    """The notionals ``[low, high)`` that ``bracket_for`` puts in the same tier as ``notional``."""
+    n = abs(notional)
+    low = 0.0
+    for i, b in enumerate(brackets):
+        if n < b.cap or i == len(brackets) - 1:
+            return low, (b.cap if n < b.cap else float("inf"))
+        low = max(low, b.cap)
+    return low, float("inf")
+
+
 def maint_margin(brackets: list[Bracket], notional: float) -> tuple[float, Bracket]:
     """(maintenance margin, tier) of a position of ``notional`` USD (at the mark)."""
     b = bracket_for(brackets, notional)

@@ -293,12 +293,17 @@ class SimVenue:
     def _liquidations(self, open_ms: int, k: int, ts: int) -> list[VenueUpdate]:
         """The margin check at path point ``k`` of the bar step (every symbol at that point at once:
         for cross margin a joint worst case only when the symbols move together)."""
-        m = self.matching
         cur = self._cur
-        if cur is None or not any(m.pos[s][0] for s in self.symbols):
+        if cur is None:
             return []
-        marks = {sym: self.marks.mark(sym, open_ms, p.prices[k]) for sym, p in cur.agenda.paths.items()}
-        return m.margin.check(ts, marks, gap=k == 0)
+        paths = cur.agenda.paths
+        mark = self.marks.mark
+
+        def mark_of(sym: str) -> float | None:
+            p = paths.get(sym)
+            return None if p is None else mark(sym, open_ms, p.prices[k])
+
+        return self.matching.margin.check_at(ts, mark_of, paths, gap=k == 0)
 
     def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
         feed = self.feed.step(halted)

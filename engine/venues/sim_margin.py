@@ -25,9 +25,11 @@ opened (``iso_funding``) - a sum of ``FundingApplied`` events, so a restore can 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from engine.ports import VenueUpdate
+from engine.venues.liq_guard import LiqGuard, account_key, bands
 from engine.venues.margin import (
     Bracket,
     bankruptcy_price,
@@ -54,6 +56,7 @@ class SimMargin:
         self.lev = {s: float(per.get(s, m.leverage)) for s in m.symbols}
         self.liq_fee = float(getattr(sim, "liquidation_fee_frac", 0.0125))
         self.iso_funding: dict[str, float] = {s: 0.0 for s in m.symbols}
+        self.guard = LiqGuard()  # skips the check while no mark can liquidate (engine/venues/liq_guard.py)
 
     # -- readings -------------------------------------------------------------------
 
@@ -138,6 +141,18 @@ class SimMargin:
         return qty * price / self.lev[s]
 
     # -- liquidation ----------------------------------------------------------------
+
+    def check_at(self, ts: int, mark_of: Callable[[str], float | None], priced: Iterable[str], *,
+                 gap: bool) -> list[VenueUpdate]:
+        """``check`` at the marks ``mark_of`` gives the ``priced`` symbols (None: not priced here),
+        skipped while every position's mark is inside the guard's band (the same outcome)."""
+        key = account_key(self)
+        if self.guard.clear(key, mark_of):
+            return []
+        marks = {s: mk for s in priced if (mk := mark_of(s)) is not None}
+        out = self.check(ts, marks, gap=gap)
+        self.guard.reset(None if out else key, None if out else bands(self, marks))
+        return out
 
     def check(self, ts: int, marks: dict[str, float], *, gap: bool) -> list[VenueUpdate]:
         """Liquidate what is below maintenance at ``marks`` (one point of the bars' path)."""
