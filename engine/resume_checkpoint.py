@@ -21,7 +21,7 @@ from typing import Any
 from eventlog.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 
 KIND = "engine-resume"
-VERSION = 6  # bump when EngineState / SimResume attributes change meaning (2: autotune, 3: dd_book, 4: issue 14 venue state, 5: post_trade, 6: orders' send time)
+VERSION = 7  # bump when EngineState / SimResume attributes change meaning (2: autotune, 3: dd_book, 4: issue 14 venue state, 5: post_trade, 6: orders' send time, 7: the Donchian channel's deques)
 ALLOW = ("engine.", "config.schema", "eventlog.events", "eventlog.payloads")
 
 

@@ -23,7 +23,6 @@ What is folded:
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from config.loader import from_dict
@@ -37,7 +36,7 @@ from engine.ids import session_tag
 from engine.orders import PlanState, RouterBook
 from engine.post_trade import POST_TRADE_OUTCOMES, PostTradeBook
 from engine.rules.drawdown import DdParams, DrawdownBook
-from engine.rules.indicators import WilderAtr, ema_step
+from engine.rules.indicators import Donchian, WilderAtr, ema_step
 from engine.rules.intel import IntelBook
 from engine.rules.nav import NavTrack, counts
 from engine.rules.units import HOUR_NS
@@ -78,12 +77,12 @@ class SymbolState:
         "atr",
         "bars",
         "bid",
+        "donchian",
         "ema_fast",
         "ema_slow",
         "exit_pending",
         "funding_rate",
         "high",
-        "highs",
         "kline_close_ms",
         "kline_seq",
         "last_close",
@@ -92,7 +91,6 @@ class SymbolState:
         "led_entry",
         "led_qty",
         "low",
-        "lows",
         "mark",
         "open_plans",
         "pos_entry",
@@ -123,9 +121,7 @@ class SymbolState:
         self.last_close = self.high = self.low = self.volume = 0.0
         self.ema_fast: float | None = None
         self.ema_slow: float | None = None
-        # the last breakout_bars bars *before* the current one, plus the current one
-        self.highs: deque[float] = deque(maxlen=s.breakout_bars + 1)
-        self.lows: deque[float] = deque(maxlen=s.breakout_bars + 1)
+        self.donchian = Donchian(s.breakout_bars)  # the channel of the breakout_bars bars before the current one
         self.atr = WilderAtr(s.atr_regime.period, s.atr_regime.baseline_bars)
         self.pos_qty = self.pos_entry = self.pos_mark = self.pos_upnl = 0.0
         self.prot: dict[str, tuple[str, float]] = {}  # issue 14: protective orders (engine/protective.py)
@@ -141,16 +137,7 @@ class SymbolState:
 
     def channel(self) -> tuple[float, float] | None:
         """Donchian (high, low) of the previous ``breakout_bars`` bars; None until full."""
-        hs = self.highs
-        if len(hs) < (hs.maxlen or 0):
-            return None
-        last_h = hs.pop()
-        last_l = self.lows.pop()
-        try:
-            return max(hs), min(self.lows)
-        finally:
-            hs.append(last_h)
-            self.lows.append(last_l)
+        return self.donchian.channel()
 
     def price(self) -> float:
         """Best current price: mark, else mid, else the last close."""
@@ -302,8 +289,7 @@ def _tick(st: EngineState, ev: MarketTick) -> None:
 def _kline(st: EngineState, ev: KlineClosed) -> None:
     s = st.sym(ev.symbol)
     cfg = st.config.strategy
-    s.highs.append(ev.high)  # the channel (previous bars) is computed only when the screener needs it
-    s.lows.append(ev.low)
+    s.donchian.update(ev.high, ev.low)
     c = ev.close
     if s.ema_fast is None or s.ema_slow is None:
         s.ema_fast = s.ema_slow = c

@@ -81,6 +81,49 @@ class WilderAtr:
         return self.atr / b
 
 
+class Donchian:
+    """High and low of the ``n`` bars *before* the current one (the Donchian channel a
+    breakout is measured against), O(1) amortised per bar.
+
+    Two monotonic deques of (bar number, value) over the window: the front is the
+    window's max (min), the same float ``max()`` / ``min()`` of the window would return.
+    ``channel()`` is None until ``n + 1`` bars were seen.
+    """
+
+    __slots__ = ("_hi", "_lo", "_prev", "bars", "n")
+
+    def __init__(self, n: int):
+        self.n = n
+        self.bars = 0
+        self._prev: tuple[float, float] | None = None  # the current bar: in the window from the next one on
+        self._hi: deque[tuple[int, float]] = deque()
+        self._lo: deque[tuple[int, float]] = deque()
+
+    def update(self, high: float, low: float) -> None:
+        prev = self._prev
+        if prev is not None:
+            i = self.bars - 1  # the previous bar enters the window, bar i - n leaves it
+            h, lo = prev
+            hi_q, lo_q = self._hi, self._lo
+            while hi_q and hi_q[-1][1] <= h:
+                hi_q.pop()
+            hi_q.append((i, h))
+            while lo_q and lo_q[-1][1] >= lo:
+                lo_q.pop()
+            lo_q.append((i, lo))
+            if hi_q[0][0] <= i - self.n:
+                hi_q.popleft()
+            if lo_q[0][0] <= i - self.n:
+                lo_q.popleft()
+        self._prev = (high, low)
+        self.bars += 1
+
+    def channel(self) -> tuple[float, float] | None:
+        if self.bars <= self.n:
+            return None
+        return self._hi[0][1], self._lo[0][1]
+
+
 def ema_step(prev: float, x: float, n: int) -> float:
     """One step of an n-period EMA (alpha = 2 / (n + 1)); the first value seeds it."""
     return prev + (x - prev) * (2.0 / (n + 1))

@@ -1,4 +1,4 @@
-"""engine.rules.indicators: Wilder ATR (TA-Lib definition), regimes, drawdown, percentiles."""
+"""engine.rules.indicators: Wilder ATR (TA-Lib definition), the Donchian channel, regimes, drawdown, percentiles."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.rules.indicators import (
+    Donchian,
     WilderAtr,
     atr_regime,
     dd_state,
@@ -85,3 +86,20 @@ def test_percentile_interpolates_and_is_null_on_empty() -> None:
     assert percentile([7.0], 0.95) == 7.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([4.0, 1.0, 3.0, 2.0], 0.95) == pytest.approx(3.85)
+
+
+# few distinct prices, so ties (the same high in several bars of a window) are common
+price = st.sampled_from([1.0, 2.0, 2.5, 3.0, 1e5, 0.1 + 0.2, 0.3]) | st.floats(0.01, 1e6, allow_nan=False)
+
+
+@given(st.lists(st.tuples(price, price), max_size=120), st.integers(1, 12))
+def test_donchian_is_max_and_min_of_the_bars_before_the_current_one(bars: list[tuple[float, float]], n: int) -> None:
+    d = Donchian(n)
+    for i, (h, lo) in enumerate(bars):
+        d.update(h, lo)
+        window = bars[max(0, i - n):i]
+        want = (max(b[0] for b in window), min(b[1] for b in window)) if i >= n else None
+        assert d.channel() == want
+        if want is not None:  # the very same floats, not merely equal ones
+            got = d.channel()
+            assert got is not None and repr(got) == repr(want)
