@@ -153,13 +153,18 @@ class PostTradeBook:
 
 def breach(book: Book, cfg: Any, pt: PostTradeBook) -> tuple[str, str] | None:
     """(gate, action) of a loss-limit breach whose configured action is due now, else None."""
+    return breach_at(book.daily_loss_frac, book.dd_frac, book.ts_ns, cfg, pt)
+
+
+def breach_at(daily_loss_frac: float, dd_frac: float, ts_ns: int, cfg: Any, pt: PostTradeBook) -> tuple[str, str] | None:
+    """``breach`` from the account's figures alone (no holdings needed)."""
     g = cfg.risk_limits.global_
-    if (g.daily_loss_action != "block" and book.daily_loss_frac >= g.daily_loss_limit_pct
-            and pt.daily_day != utc_day(book.ts_ns)):
+    if (g.daily_loss_action != "block" and daily_loss_frac >= g.daily_loss_limit_pct
+            and pt.daily_day != utc_day(ts_ns)):
         return "daily_loss_limit", g.daily_loss_action
-    if g.max_drawdown_action != "block" and book.dd_frac >= g.max_drawdown_pct and not pt.dd_acted:
+    if g.max_drawdown_action != "block" and dd_frac >= g.max_drawdown_pct and not pt.dd_acted:
         return "drawdown_limit", g.max_drawdown_action
-    halt = pt.halted(book.ts_ns)
+    halt = pt.halted(ts_ns)
     if halt is not None:
         return halt, "flatten_halt"
     return None

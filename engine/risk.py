@@ -25,7 +25,7 @@ from engine.accounting import round_step_down
 from engine.exchange_filters import SymbolFilters, effective
 from engine.gates import GateInput, Verdict, gates_for
 from engine.ids import risk_action_id
-from engine.post_trade import Book, Holding, book_observations, breach, breach_cut, drift_cut
+from engine.post_trade import Book, Holding, book_observations, breach_at, breach_cut, drift_cut
 from engine.rules.drawdown import HYSTERESIS_RULES
 from engine.rules.indicators import atr_regime, dd_state
 from engine.rules.units import MINUTE_NS, NS
@@ -246,18 +246,24 @@ def build_book(state: Any, now_ns: int) -> Book:
     """The account as the post-trade rules see it at a NAV reading (positions at their mark)."""
     cfg: HedgeConfig = state.config
     holdings: list[Holding] = []
-    for sym in sorted(state.syms):
-        ss = state.syms[sym]
-        plans = [p for pid in ss.open_plans if (p := state.router.plans.get(pid)) is not None]
-        entry = any(not p.reduce_only for p in plans)
+    syms = state.syms
+    for sym in sorted(syms):
+        ss = syms[sym]
+        if ss.open_plans:
+            plans = [p for pid in ss.open_plans if (p := state.router.plans.get(pid)) is not None]
+            entry = any(not p.reduce_only for p in plans)
+            exiting = ss.exit_pending or any(p.reduce_only for p in plans)
+        elif ss.pos_qty == 0:
+            continue
+        else:
+            entry, exiting = False, ss.exit_pending
         if ss.pos_qty == 0 and not entry:
             continue
         spec = effective(getattr(state, "filters", {}), cfg.universe.symbols, sym)
         holdings.append(Holding(
             symbol=sym, tier=cfg.tier_of(sym), qty=ss.pos_qty, price=ss.price(),
             step=spec.step_size if spec else 1e-8, min_qty=spec.min_qty if spec else 0.0,
-            busy=bool(ss.open_plans) or ss.exit_pending, entry_plans=entry,
-            exiting=ss.exit_pending or any(p.reduce_only for p in plans),
+            busy=bool(ss.open_plans) or ss.exit_pending, entry_plans=entry, exiting=exiting,
             refs={f"position.{sym}": ss.pos_seq} if ss.pos_seq else {}))
     nt = state.nav_track
     return Book(nav=state.nav_usd or 0.0, ts_ns=now_ns, holdings=holdings, dd_frac=nt.drawdown or 0.0,
@@ -272,10 +278,13 @@ def check_positions(state: Any, nav_seq: int, now_ns: int) -> list[dict[str, Any
     otherwise each holding is checked for cap drift. Holdings with a plan in flight wait.
     """
     cfg: HedgeConfig = state.config
+    nt = state.nav_track
+    act = breach_at(nt.daily_loss or 0.0, nt.drawdown or 0.0, now_ns, cfg, state.post_trade)
+    if act is None and cfg.risk_limits.global_.cap_drift_tolerance_frac is None:
+        return []  # nothing due and cap drift off: no holding can get a cut (``drift_cut``'s first test)
     book = build_book(state, now_ns)
     if not book.holdings or book.nav <= 0:
         return []
-    act = breach(book, cfg, state.post_trade)
     out: list[dict[str, Any]] = []
     for h in book.holdings:
         flatten = act is not None and act[1] == "flatten_halt"

@@ -240,3 +240,18 @@ def test_config_refuses_a_bad_post_trade_key_then_names_file_and_key(key: str, v
     with pytest.raises(ConfigError) as e:
         from_dict(raw, source="test")
     assert e.value.file == "risk_limits.json" and e.value.key == f"global.{key}" and says in str(e.value)
+
+
+def test_a_halt_in_force_still_flattens_after_the_action_went_back_to_block() -> None:
+    """The fast exit (nothing due, cap drift off: no book built) must not skip a halt in force."""
+    log = Log(["risk.max_drawdown_action=flatten_halt", "risk.max_drawdown_pct=0.1",
+               "risk.dd_cautious_pct=0.04", "risk.dd_defensive_pct=0.08"])
+    log.nav(T0, 100_000.0)
+    log.position(T0 + 1, "ETHUSDT", 2.0, 3_000.0)
+    assert [d.outcome for d in log.nav(T0 + DAY_NS, 89_000.0)] == ["flatten"]
+    cfg = from_dict(apply_overrides(config_to_dict(log.st.config), ["risk.max_drawdown_action=block"])[0]).config
+    log.st.cfg = cfg  # as a ConfigChanged folds it
+    log.position(T0 + DAY_NS + 2, "ETHUSDT", 0.0, 3_000.0)  # the flatten filled
+    log.position(T0 + DAY_NS + 3, "SOLUSDT", 10.0, 140.0)  # a position appears while halted
+    assert [(d.outcome, d.gate, d.symbol) for d in log.nav(T0 + DAY_NS + 4, 89_500.0)] == [
+        ("flatten", "drawdown_limit", "SOLUSDT")]
