@@ -65,16 +65,27 @@ class DdParams:
 
     @classmethod
     def of(cls, cfg: Any, rules_version: int = HYSTERESIS_RULES) -> DdParams:
+        global _LAST_OF
+        last_cfg, last_rules, last = _LAST_OF
+        if last is not None and last_cfg is cfg and last_rules == rules_version:
+            return last  # every NAV reading asks again; the config is a frozen Struct
         g = cfg.risk_limits.global_
         c_out, d_out = g.dd_exits()  # 0.75 x the entry threshold when unset (config/schema.py)
-        return cls(g.dd_cautious_pct, c_out, g.dd_defensive_pct, d_out, g.dd_auto_recover_days,
-                   g.dd_auto_recover_to, rules_version >= HYSTERESIS_RULES)
+        p = cls(g.dd_cautious_pct, c_out, g.dd_defensive_pct, d_out, g.dd_auto_recover_days,
+                g.dd_auto_recover_to, rules_version >= HYSTERESIS_RULES)
+        sc = getattr(type(cfg), "__struct_config__", None)
+        if sc is not None and sc.frozen:  # only a frozen config can be remembered by identity
+            _LAST_OF = (cfg, rules_version, p)
+        return p
 
     def thresholds(self) -> dict[str, float | str]:
         """The thresholds by config name (what a decision records)."""
         return {"dd_cautious_pct": self.cautious_in, "dd_cautious_exit_pct": self.cautious_out,
                 "dd_defensive_pct": self.defensive_in, "dd_defensive_exit_pct": self.defensive_out,
                 "dd_auto_recover_days": self.auto_days, "dd_auto_recover_to": self.auto_to}
+
+
+_LAST_OF: tuple[Any, int, DdParams | None] = (None, 0, None)  # DdParams.of's last answer (config, rules, params)
 
 
 def next_state(state: str, dd: float | None, p: DdParams) -> str:

@@ -84,21 +84,42 @@ def bands(margin: SimMargin, marks: Mapping[str, float]) -> tuple[Band, ...] | N
 
 
 class LiqGuard:
-    """The bands in force and the account they were computed for."""
+    """The bands in force, the account they were computed for, and the bar step whose
+    whole path is known to stay inside them."""
 
-    __slots__ = ("bands", "key")
+    __slots__ = ("bands", "key", "span_id")
 
     def __init__(self) -> None:
         self.key: tuple[Any, ...] | None = None
         self.bands: tuple[Band, ...] = ()
+        self.span_id: object = None
 
-    def clear(self, key: tuple[Any, ...], mark_of: Callable[[str], float | None]) -> bool:
-        """True when the account is the one of the bands and every mark is inside its band."""
+    def holds(self, key: tuple[Any, ...], mark_of: Callable[[str], float | None],
+              span_id: object = None, span_of: Callable[[str], tuple[float, float] | None] | None = None) -> bool:
+        """True when the account is the one of the bands and every mark is inside its band.
+
+        ``span_of(symbol)``: the lowest and highest mark of the bar step ``span_id`` (its path's
+        extreme prices: the mark is monotone in the last price within a bar, ``MarkModel.mark``);
+        when the whole span is inside, every point of that bar step is, while the account stays.
+        """
         if key != self.key:
             return False
+        if span_id is not None:
+            if self.span_id is span_id:
+                return True
+            if span_of is not None and self._inside(span_of):
+                self.span_id = span_id
+                return True
         for s, lo, hi in self.bands:
             mk = mark_of(s)
             if mk is None or not lo < mk < hi:
+                return False
+        return True
+
+    def _inside(self, span_of: Callable[[str], tuple[float, float] | None]) -> bool:
+        for s, lo, hi in self.bands:
+            span = span_of(s)
+            if span is None or not (lo < span[0] and span[1] < hi):
                 return False
         return True
 
@@ -107,3 +128,4 @@ class LiqGuard:
             key = None
         self.key = key
         self.bands = got or ()
+        self.span_id = None

@@ -70,7 +70,11 @@ class MarkModel:
             self.hour_last[symbol] = (open_ms, last_open)
 
     def mark(self, symbol: str, t_ms: int, last: float) -> float:
-        """The mark at time ``t_ms`` (inside a bar) when the last price is ``last``."""
+        """The mark at time ``t_ms`` (inside a bar) when the last price is ``last``.
+
+        Monotone (non-decreasing) in ``last`` for a given symbol and time - a positive ratio,
+        then a clamp: the margin check's guard bounds a bar's marks by those of its extreme
+        prices (``engine.venues.liq_guard``)."""
         rows = self.marks.get(symbol)
         if rows is None:
             return last

@@ -303,7 +303,11 @@ class SimVenue:
             p = paths.get(sym)
             return None if p is None else mark(sym, open_ms, p.prices[k])
 
-        return self.matching.margin.check_at(ts, mark_of, paths, gap=k == 0)
+        def span_of(sym: str) -> tuple[float, float] | None:
+            p = paths.get(sym)
+            return None if p is None else (mark(sym, open_ms, min(p.prices)), mark(sym, open_ms, max(p.prices)))
+
+        return self.matching.margin.check_at(ts, mark_of, paths, gap=k == 0, span_id=cur, span_of=span_of)
 
     def _nav(self, ts: int, halted: bool, snap: bool) -> list[VenueUpdate]:
         feed = self.feed.step(halted)

@@ -77,7 +77,8 @@ class SimMargin:
         return abs(q) * e / self.lev[s] + self.iso_funding[s] if q else 0.0
 
     def cross_wallet(self) -> float:
-        return self.m.wallet - sum(self.iso_margin(s) for s in self.isolated)
+        # in symbol order: a set's order changes with the process's string hashing, a float sum's last bit with it
+        return self.m.wallet - sum(self.iso_margin(s) for s in sorted(self.isolated))
 
     def cross(self, marks: dict[str, float] | None = None) -> tuple[float, float]:
         """(cross margin balance, cross maintenance margin) at ``marks`` (default the venue's)."""
@@ -142,12 +143,14 @@ class SimMargin:
 
     # -- liquidation ----------------------------------------------------------------
 
-    def check_at(self, ts: int, mark_of: Callable[[str], float | None], priced: Iterable[str], *,
-                 gap: bool) -> list[VenueUpdate]:
+    def check_at(self, ts: int, mark_of: Callable[[str], float | None], priced: Iterable[str], *, gap: bool,
+                 span_id: object = None, span_of: Callable[[str], tuple[float, float] | None] | None = None,
+                 ) -> list[VenueUpdate]:
         """``check`` at the marks ``mark_of`` gives the ``priced`` symbols (None: not priced here),
-        skipped while every position's mark is inside the guard's band (the same outcome)."""
+        skipped while every position's mark is inside the guard's band (the same outcome);
+        ``span_id``/``span_of``: the bar step and its extreme marks (``LiqGuard.holds``)."""
         key = account_key(self)
-        if self.guard.clear(key, mark_of):
+        if self.guard.holds(key, mark_of, span_id, span_of):
             return []
         marks = {s: mk for s in priced if (mk := mark_of(s)) is not None}
         out = self.check(ts, marks, gap=gap)

@@ -65,28 +65,34 @@ def _book(m: SimMatching) -> tuple[Any, ...]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(20, 400))
-def test_the_guarded_check_liquidates_exactly_where_the_full_check_does(seed: int, steps: int) -> None:
+@given(seed=st.integers(0, 2**32 - 1), bars=st.integers(5, 100))
+def test_the_guarded_check_liquidates_exactly_where_the_full_check_does(seed: int, bars: int) -> None:
     full, guarded = _account(seed), _account(seed)
     rng = random.Random(seed ^ 0x5EED)
     marks = {s: full.mark[s] for s in SYMS}
     vol = rng.choice([0.0005, 0.003, 0.02])
-    for k in range(steps):
+    for bar in range(bars):
         priced = [s for s in SYMS if rng.random() > 0.05]  # a symbol without a bar in this step
-        for s in SYMS:
-            jump = rng.random() < 0.01
-            marks[s] *= 1.0 + (rng.uniform(-0.15, 0.15) if jump else rng.gauss(0.0, vol))
-        at = {s: marks[s] for s in priced}
-        want = full.margin.check(k, dict(at), gap=k % 4 == 0)
-        got = guarded.margin.check_at(k, at.get, priced, gap=k % 4 == 0)
-        assert _as_data(got) == _as_data(want), f"step {k}"
-        assert _book(guarded) == _book(full), f"step {k}"
-        if rng.random() < 0.03:  # the account changes between points: a fill, a funding payment
-            s = rng.choice(SYMS)
-            dq, amount = rng.uniform(-1.0, 1.0) * abs(full.pos[s][0] or 1.0), rng.uniform(-50.0, 50.0)
-            for m in (full, guarded):
-                m.pos[s] = [m.pos[s][0] + dq, marks[s]]
-                m.wallet += amount
+        path = []  # the bar step's four points: each symbol's marks
+        for _ in range(4):
+            for s in SYMS:
+                jump = rng.random() < 0.01
+                marks[s] *= 1.0 + (rng.uniform(-0.15, 0.15) if jump else rng.gauss(0.0, vol))
+            path.append({s: marks[s] for s in priced})
+        span = {s: (min(p[s] for p in path), max(p[s] for p in path)) for s in priced}
+        step = object()
+        for k, at in enumerate(path):
+            ts = bar * 4 + k
+            want = full.margin.check(ts, dict(at), gap=k == 0)
+            got = guarded.margin.check_at(ts, at.get, priced, gap=k == 0, span_id=step, span_of=span.get)
+            assert _as_data(got) == _as_data(want), f"bar {bar} point {k}"
+            assert _book(guarded) == _book(full), f"bar {bar} point {k}"
+            if rng.random() < 0.03:  # the account changes between points: a fill, a funding payment
+                s = rng.choice(SYMS)
+                dq, amount = rng.uniform(-1.0, 1.0) * abs(full.pos[s][0] or 1.0), rng.uniform(-50.0, 50.0)
+                for m in (full, guarded):
+                    m.pos[s] = [m.pos[s][0] + dq, marks[s]]
+                    m.wallet += amount
 
 
 def test_the_guard_skips_most_checks_on_a_quiet_market() -> None:
@@ -126,3 +132,17 @@ def test_a_position_without_a_mark_has_no_band() -> None:
     m = _account(3)
     s = next(s for s in SYMS if m.pos[s][0])
     assert bands(m.margin, {x: m.mark[x] for x in SYMS if x != s}) is None
+
+
+@given(st.floats(0.01, 1e6), st.floats(0.01, 1e6), st.floats(0.01, 1e6), st.floats(0.01, 1e6),
+       st.floats(0.01, 1e6), st.floats(0.01, 1e6))
+def test_the_mark_is_monotone_in_the_last_price_within_a_bar(o: float, h: float, lo: float, last_open: float,
+                                                             a: float, b: float) -> None:
+    """What lets the guard bound a bar's marks by the marks of its extreme prices."""
+    from engine.venues.mark_data import MarkModel
+
+    model = MarkModel({"X": {0: (o, max(h, lo), min(h, lo), o)}})
+    model.on_bar_open("X", 0, last_open)
+    x, y = sorted((a, b))
+    assert model.mark("X", 0, x) <= model.mark("X", 0, y)
+    assert MarkModel({}).mark("X", 0, x) <= MarkModel({}).mark("X", 0, y)
