@@ -83,45 +83,55 @@ class WilderAtr:
 
 class Donchian:
     """High and low of the ``n`` bars *before* the current one (the Donchian channel a
-    breakout is measured against), O(1) amortised per bar.
+    breakout is measured against); ``channel()`` is None until ``n + 1`` bars were seen.
 
-    Two monotonic deques of (bar number, value) over the window: the front is the
-    window's max (min), the same float ``max()`` / ``min()`` of the window would return.
-    ``channel()`` is None until ``n + 1`` bars were seen.
+    A bar costs two deque appends. ``channel()`` remembers its answer: asked again one bar
+    later (the screener asks on every bar while it waits for a breakout), one bar entered
+    the window and one left it, so the high is ``max(previous high, entering bar)`` unless
+    the bar that left *was* the high - only then (and after a gap between questions) is the
+    window scanned again. The same floats as ``max()`` / ``min()`` of the window.
     """
 
-    __slots__ = ("_hi", "_lo", "_prev", "bars", "n")
+    __slots__ = ("_at", "_hi", "_lo", "_out_h", "_out_l", "bars", "highs", "lows", "n")
 
     def __init__(self, n: int):
         self.n = n
         self.bars = 0
-        self._prev: tuple[float, float] | None = None  # the current bar: in the window from the next one on
-        self._hi: deque[tuple[int, float]] = deque()
-        self._lo: deque[tuple[int, float]] = deque()
+        # the last n bars before the current one, plus the current one
+        self.highs: deque[float] = deque(maxlen=n + 1)
+        self.lows: deque[float] = deque(maxlen=n + 1)
+        self._at = -1  # ``bars`` at the last answer
+        self._hi = self._lo = 0.0  # the last answer
+        self._out_h = self._out_l = 0.0  # the oldest bar of the last answer's window (the next to leave)
 
     def update(self, high: float, low: float) -> None:
-        prev = self._prev
-        if prev is not None:
-            i = self.bars - 1  # the previous bar enters the window, bar i - n leaves it
-            h, lo = prev
-            hi_q, lo_q = self._hi, self._lo
-            while hi_q and hi_q[-1][1] <= h:
-                hi_q.pop()
-            hi_q.append((i, h))
-            while lo_q and lo_q[-1][1] >= lo:
-                lo_q.pop()
-            lo_q.append((i, lo))
-            if hi_q[0][0] <= i - self.n:
-                hi_q.popleft()
-            if lo_q[0][0] <= i - self.n:
-                lo_q.popleft()
-        self._prev = (high, low)
+        self.highs.append(high)
+        self.lows.append(low)
         self.bars += 1
 
     def channel(self) -> tuple[float, float] | None:
-        if self.bars <= self.n:
+        b = self.bars
+        if b <= self.n:
             return None
-        return self._hi[0][1], self._lo[0][1]
+        hs, ls = self.highs, self.lows
+        hi: float | None = None
+        lo: float | None = None
+        if self._at == b - 1:
+            h_in, l_in = hs[-2], ls[-2]
+            if self._out_h < self._hi:
+                hi = h_in if h_in > self._hi else self._hi
+            if self._out_l > self._lo:
+                lo = l_in if l_in < self._lo else self._lo
+        if hi is None or lo is None:
+            last_h, last_l = hs.pop(), ls.pop()
+            if hi is None:
+                hi = max(hs)
+            if lo is None:
+                lo = min(ls)
+            hs.append(last_h)
+            ls.append(last_l)
+        self._at, self._hi, self._lo, self._out_h, self._out_l = b, hi, lo, hs[0], ls[0]
+        return hi, lo
 
 
 def ema_step(prev: float, x: float, n: int) -> float:
