@@ -143,7 +143,7 @@ class Engine:
         """Record one event, fold it, and carry out every decision it triggers."""
         if cls is OrderFilled:
             fields = enrich_fill(self.state, dict(fields))
-        return self._fold_and_decide(self.writer.emit(cls, stream=stream, ts_event_ns=ts_event_ns, **fields))
+        return self._fold_and_decide(self.writer.emit_fields(cls, stream, ts_event_ns, fields))
 
     def _fold_and_decide(self, ev: Event) -> Event:
         evolve(self.state, ev)

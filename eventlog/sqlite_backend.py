@@ -141,11 +141,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 keys = self.keys(raw)
                 row = self._last(raw, keys)
                 max_id, prev = (row[0], row_hash(row[4])) if row else (0, GENESIS)
-                states, _ = chain_states(prev, [r[3] for r in rows])
                 stored: list[tuple[Any, int, Any, bytes]]
                 if keys is not None:
-                    stored = list(keys.stored(raw, rows, states, max_id + 1))
+                    stored, _ = keys.stored(raw, rows, prev, max_id + 1)
                 else:
+                    states, _ = chain_states(prev, [r[3] for r in rows])
                     stored = [(r[0], r[1], r[2], st) for r, st in zip(rows, states, strict=True)]
                 cur.executemany(self.insert_events_statement, stored)
                 raw.execute("COMMIT")
