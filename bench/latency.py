@@ -125,6 +125,7 @@ def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
         gc = loaded.config.runtime.group_commit
         engine = build_engine(loaded, venue, store, str(uuid.uuid4()), on_event=on_event,  # type: ignore[arg-type]
                               on_commit=on_commit)
+        engine.commit_decisions = True  # the loop is live, as a real venue's (or a paced simulation's) is
         writer = engine.writer
         venue.writer = writer  # the pacing waits on this writer's durable position
         start_session(engine, loaded, symbols, params={}, data_source="bench")

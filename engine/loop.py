@@ -136,6 +136,10 @@ class Engine:
         self.on_event = on_event
         self.validate = getattr(venue, "name", "") != "sim" if validate is None else validate
         self.durable_acts = getattr(venue, "name", "") != "sim"
+        # a live loop (any venue but a max-speed simulation) commits a venue batch that led to a
+        # decision at once instead of when the log writer sees the producer pause
+        self.commit_decisions = getattr(venue, "name", "") != "sim" or getattr(venue, "speed", None) is not None
+        self._decided = False
         self.bar_steps = 0
         self._last_close_ms = -1
 
@@ -154,6 +158,7 @@ class Engine:
             self.on_event(ev)
         for action in decide(self.state, ev):
             if type(action) is Emit:  # a typed decision: the draft event, stamped by the writer
+                self._decided = True
                 self._fold_and_decide(self.writer.emit_draft(action.event, action.ts_event_ns))
             elif type(action) is Submit:
                 self._durable_before_acting()
@@ -239,6 +244,10 @@ class Engine:
                 continue
             self.apply(batch)
             self.writer.end_step()  # a step-atomic writer commits whole bar steps only
+            if self._decided:
+                self._decided = False
+                if self.commit_decisions:
+                    self.writer.commit_now()
             if once:
                 return "once"
             if max_bars is not None and self.bar_steps >= max_bars:

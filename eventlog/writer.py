@@ -102,6 +102,9 @@ class LogWriter:
         self._force = False
         self._closing = False
         self._thread: threading.Thread | None = None
+        # a live writer takes SQLite's WAL checkpoints off its commits (eventlog.sqlite_checkpoints)
+        off_path = getattr(store.recorder, "checkpoint_in_background", None) if background else None
+        self._checkpoints = off_path() if off_path is not None else None
         if background:
             self._thread = threading.Thread(target=self._run, name="hedge-log-writer", daemon=True)
             self._thread.start()
@@ -204,6 +207,15 @@ class LogWriter:
                         self._done.wait(0.05)
                 self._raise_if_failed()
 
+    def commit_now(self) -> None:
+        """Have the commit thread commit what is queued now, without waiting for the producer
+        to pause (``idle_us``), and return at once: the loop has just recorded a decision and
+        is about to wait for the venue."""
+        self.end_step()
+        if self._thread is not None and self._q:
+            self._force = True
+            self._wake.set()
+
     def flush(self) -> int:
         """Block until everything emitted so far is durable; returns durable session_seq."""
         self.end_step()
@@ -228,6 +240,8 @@ class LogWriter:
             self._wake.set()
             if self._thread is not None:
                 self._thread.join(timeout=10)
+            if self._checkpoints is not None:
+                self.store.recorder.checkpoint_inline()  # type: ignore[attr-defined]
 
     # -- committing ----------------------------------------------------------------
 
