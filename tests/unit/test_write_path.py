@@ -224,3 +224,4 @@ def test_a_tick_recorded_by_fields_is_stored_as_emit_stores_it(tmp_path: Path) -
             w.close()
             rows.append([r for b in store.rows() for r in b])
     assert rows[0] == rows[1]
+
