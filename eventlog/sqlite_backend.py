@@ -164,8 +164,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 if raw.in_transaction:
                     raw.execute("ROLLBACK")
                 raise
-        if bg is not None:
-            bg.wrote(len(rows))
+            if bg is not None and bg.wrote(len(rows)):
+                bg.inline(raw)  # the checkpoint thread cannot keep up: as SQLite would, after the commit
         return list(range(max_id + 1, max_id + 1 + len(rows)))
 
     # -- checkpoints -------------------------------------------------------------

@@ -9,12 +9,12 @@ connection of its own, after about as many pages were written; a ``PASSIVE`` che
 waits for no writer, so no commit waits for it.
 
 A passive checkpoint can only let the next writer start the WAL over when no commit landed
-while it ran. A writer that never pauses (a max-speed run) would grow the WAL without end,
-so once it holds ``RESTART_FRAMES`` frames after a checkpoint the next one is a
-``RESTART``: it waits for the commit in progress, holds the next one back until it has
-copied everything, and the WAL starts over - what SQLite's own checkpoint costs a commit,
-but once per ~64 MB instead of every 4 MB, and never while the loop is live (commits far
-apart leave the passive checkpoints room to finish).
+while it ran. A writer that never pauses (a max-speed run) would grow the WAL without end
+(measured: 232 MB of WAL for a 190 MB log in 8 s), so once a checkpoint found more than
+``INLINE_FRAMES`` frames in the WAL the writer's next commit checkpoints itself, right after
+it commits - SQLite's own automatic checkpoint, only when the thread cannot keep up. Never a
+``RESTART`` or ``TRUNCATE``: those hold new commits back while they wait for readers, and a
+reader (a projection follower, ``hedge rebuild``) may read for seconds.
 
 Durability is unchanged: a commit is durable in the WAL (``synchronous=NORMAL``: after a
 process crash; ``FULL``: after power loss) whether or not it was checkpointed, and SQLite
@@ -31,7 +31,7 @@ PAGES = 1000  # SQLite's default wal_autocheckpoint
 PAGE_BYTES = 4096
 ROW_BYTES = 160  # a stored event, on average (link, payload, key; docs/storage.md: ~147)
 COMMIT_PAGES = 2  # a commit rewrites at least the last table page and its session's row
-RESTART_FRAMES = 16 * PAGES
+INLINE_FRAMES = 16 * PAGES
 
 
 class BackgroundCheckpoints:
@@ -45,17 +45,30 @@ class BackgroundCheckpoints:
         self._wake = threading.Event()
         self._closing = False
         self.checkpoints = 0
-        self.restarts = 0
+        self.inline_checkpoints = 0
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="hedge-wal-checkpoints", daemon=True)
         self._thread.start()
 
-    def wrote(self, rows: int) -> None:
-        """After a commit of ``rows`` rows (the committing thread; a few operations, no lock)."""
+    def wrote(self, rows: int) -> bool:
+        """After a commit of ``rows`` rows (the committing thread; a few operations, no lock).
+        True: the WAL outgrew what the thread can copy - checkpoint inline now (``inline``)."""
         self._pages += COMMIT_PAGES + rows * (ROW_BYTES / PAGE_BYTES)
         if self._pages >= PAGES:
             self._pages = 0.0
             self._wake.set()
+        return self._frames >= INLINE_FRAMES
+
+    def inline(self, conn: sqlite3.Connection) -> None:
+        """A passive checkpoint on the committing connection, between its commits (nothing is
+        appended while it copies, so it completes and the next commit starts the WAL over)."""
+        try:
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            self.error = exc
+            return
+        self.inline_checkpoints += 1
+        self._frames = 0 if not busy and copied == frames else frames
 
     def _run(self) -> None:
         while True:
@@ -66,18 +79,14 @@ class BackgroundCheckpoints:
             self.checkpoint()
 
     def checkpoint(self) -> tuple[int, int, int] | None:
-        """One checkpoint now (passive, or a restart once the WAL outgrew ``RESTART_FRAMES``):
-        SQLite's (busy, frames in the WAL, frames copied), or None if it failed."""
-        mode = "RESTART" if self._frames >= RESTART_FRAMES else "PASSIVE"
+        """One passive checkpoint now, on this thread's connection: SQLite's (busy, frames in
+        the WAL, frames copied), or None if it failed."""
         try:
-            busy, frames, copied = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             self.error = exc
             return None
         self.checkpoints += 1
-        if mode == "RESTART" and not busy:
-            self.restarts += 1
-            frames = 0
         self._frames = frames
         return busy, frames, copied
 
