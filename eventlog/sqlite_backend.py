@@ -154,7 +154,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 max_id, prev = (row[0], row_hash(row[4])) if row else (0, GENESIS)
                 stored: list[tuple[Any, int, Any, bytes]]
                 if keys is not None:
-                    stored, _ = keys.stored(raw, rows, prev, max_id + 1)
+                    stored, _ = keys.chained(raw, rows, prev, max_id + 1)
                 else:
                     states, _ = chain_states(prev, [r[3] for r in rows])
                     stored = [(r[0], r[1], r[2], st) for r, st in zip(rows, states, strict=True)]

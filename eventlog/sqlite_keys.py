@@ -94,8 +94,8 @@ class CompactKeys:
 
     # -- writing (inside the caller's write transaction) ---------------------------------------
 
-    def stored(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, bytes]], prev: bytes,
-               first_id: int) -> tuple[list[tuple[int, int, Any, bytes]], bytes]:
+    def chained(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, bytes]], prev: bytes,
+                first_id: int) -> tuple[list[tuple[int, int, Any, bytes]], bytes]:
         """The stored rows of ``rows`` chained after ``prev`` (the hash of the last stored row),
         sessions registered; returns them and the new head.
 
@@ -125,8 +125,7 @@ class CompactKeys:
                 if s[1] > i:
                     s[1] = i
             if not isinstance(version, int) or version <= s[3]:
-                raise IntegrityError(f"UNIQUE constraint failed: session {hexid} already has session_seq "
-                                     f"{s[3]} >= {version} (a duplicate or out-of-order event)")
+                _refuse(hexid, s[3], version)
             s[2], s[3] = i, version
             if pre is not None and p[:PREAMBLE] == pre and len(p) > PREAMBLE:
                 body = h + p[PREAMBLE:]
@@ -140,6 +139,27 @@ class CompactKeys:
         # (nothing is cached here: a rolled-back number could be given to another session;
         # readers learn committed numbers from the table on their first miss)
         return out, h
+
+    def stored(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, bytes]], states: list[bytes],
+               first_id: int) -> list[tuple[int, int, Any, bytes]]:
+        """The stored rows of already chained ``states`` (link + self-describing payload, copied
+        verbatim: ``hedge migrate``), sessions registered; the same refusals as ``chained``."""
+        out: list[tuple[int, int, Any, bytes]] = []
+        seen: dict[str, list[Any]] = {}
+        for i, (r, st) in enumerate(zip(rows, states, strict=True)):
+            hexid, version = r[0], r[1]
+            s = seen.get(hexid)
+            if s is None:
+                s = seen[hexid] = self._session(conn, hexid, first_id + i)
+            if not isinstance(version, int) or version <= s[3]:
+                _refuse(hexid, s[3], version)
+            s[2], s[3] = first_id + i, version
+            if s[1] > s[2]:
+                s[1] = s[2]
+            out.append((s[0], version, TYPE_CODES.get(r[2], r[2]), _body(st[:32], st[32:], hexid)))
+        conn.executemany("UPDATE log_sessions SET first_seq=?, last_seq=?, last_version=? WHERE number=?",
+                         [(s[1], s[2], s[3], s[0]) for s in seen.values()])
+        return out
 
     def _session(self, conn: sqlite3.Connection, hexid: str, row_id: int) -> list[Any]:
         """[number, first, last, last_version, preamble] of the session a row at ``row_id`` belongs to,
@@ -205,6 +225,11 @@ def _preamble(hexid: str) -> bytes | None:
     except (ValueError, TypeError):
         return None
     return bytes((MARK,)) + raw if len(raw) == 16 and raw.hex() == hexid else None
+
+
+def _refuse(hexid: str, last: int, version: Any) -> None:
+    raise IntegrityError(f"UNIQUE constraint failed: session {hexid} already has session_seq "
+                         f"{last} >= {version} (a duplicate or out-of-order event)")
 
 
 def _body(link: bytes, payload: bytes, hexid: str) -> bytes:

@@ -1,6 +1,6 @@
 """The log's write path, made cheaper, writes exactly what it wrote before.
 
-* ``CompactKeys.stored`` chains and splits in one pass: on a real SQLite log it stores
+* ``CompactKeys.chained`` chains and splits in one pass: on a real SQLite log it stores
   the same rows, registers the same sessions and ends at the same head as the two-pass
   path it replaced (kept here, verbatim, as the oracle), and refuses the same rows.
 * ``LogWriter.emit_fields`` (the engine's record path) builds the same event as
@@ -135,7 +135,15 @@ def test_one_pass_stores_the_same_rows_and_head_as_chain_then_split(log: Any, ev
     rows = _rows(evs, data)
     prev = data.draw(st.sampled_from([GENESIS, bytes(range(32))]))
     first_id = conn.execute("SELECT max(rowid) FROM stored_events").fetchone()[0] + 1
-    assert _attempt(CompactKeys.stored, conn, rows, prev, first_id) == _attempt(_two_pass, conn, rows, prev, first_id)
+    want = _attempt(_two_pass, conn, rows, prev, first_id)
+    assert _attempt(CompactKeys.chained, conn, rows, prev, first_id) == want
+    # the verbatim copy (``hedge migrate``: the states already chained) stores the same rows too
+    states, head = chain_states(prev, [r[3] for r in rows])
+
+    def verbatim(keys: CompactKeys, c: sqlite3.Connection, rs: Any, _prev: bytes, first: int) -> Any:
+        return keys.stored(c, rs, states, first), head
+
+    assert _attempt(verbatim, conn, rows, prev, first_id) == want
 
 
 def test_the_one_pass_head_is_the_store_head(tmp_path: Path) -> None:
