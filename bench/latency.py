@@ -1,7 +1,9 @@
 """Latency: tick-to-decision in the live loop - from the moment a venue update batch (a
 bar step's ticks and klines) is handed to ``Engine.run`` until the ``RiskDecided`` it
 triggers is durable in the log, with group commit on (the config's ``max_batch`` /
-``max_latency_ms``), in a background-writer ``LogWriter`` exactly as ``hedge run`` wires it.
+``max_latency_ms``), in a background-writer ``LogWriter`` exactly as ``hedge run`` wires it,
+and the engine committing a decision's venue batch at once as a live loop does
+(``Engine.commit_decisions``: on for a real venue or a paced simulation).
 
 Ticks are paced as in live trading where it matters: a tick that leads to a decision,
 and the tick after it, arrive only after the loop went idle and everything before them
@@ -125,6 +127,7 @@ def measure(steps: int, paced: set[int]) -> dict[str, list[float]]:
         gc = loaded.config.runtime.group_commit
         engine = build_engine(loaded, venue, store, str(uuid.uuid4()), on_event=on_event,  # type: ignore[arg-type]
                               on_commit=on_commit)
+        engine.commit_decisions = True  # the loop is live, as a real venue's (or a paced simulation's) is
         writer = engine.writer
         venue.writer = writer  # the pacing waits on this writer's durable position
         start_session(engine, loaded, symbols, params={}, data_source="bench")

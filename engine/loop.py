@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Optional, Union, get_args, get_origin
 
 import msgspec
 
@@ -55,26 +57,49 @@ _HEADER = {"session_id": "00000000-0000-0000-0000-000000000000", "session_seq": 
 _LOC = re.compile(r"`\$\.?([^`]*)`")
 
 
-_PAYLOADS: dict[type, type[msgspec.Struct]] = {}
+_PAYLOADS: dict[type, tuple[type[msgspec.Struct], bool]] = {}
+_FINITE = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]  # NaN and inf fail both
 
 
-def _payload_type(cls: type[Event]) -> type[msgspec.Struct]:
-    """``cls`` without the header the writer stamps: the fields a venue update may carry."""
-    t = _PAYLOADS.get(cls)
-    if t is None:
+def _finite(t: Any) -> Any:
+    """A float field's type with the finite check in it (``float``, ``float | None``), else None."""
+    if t is float:
+        return _FINITE
+    if get_origin(t) in (Union, UnionType) and set(get_args(t)) == {float, type(None)}:
+        return Optional[_FINITE]  # noqa: UP045 (Annotated inside a union: the typing spelling)
+    return None
+
+
+def _admits_float(t: Any) -> bool:
+    info = msgspec.inspect.type_info(t)
+    kinds = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    return any(isinstance(k, msgspec.inspect.FloatType | msgspec.inspect.AnyType) for k in kinds)
+
+
+def _payload_type(cls: type[Event]) -> tuple[type[msgspec.Struct], bool]:
+    """``cls`` without the header the writer stamps: the fields a venue update may carry, its
+    float fields refusing NaN and infinity themselves; and whether a field of another type
+    may still hold a float (then the values are scanned for one that is not finite)."""
+    got = _PAYLOADS.get(cls)
+    if got is None:
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+        scan = False
         for f in msgspec.structs.fields(cls):
             if f.name in _HEADER:
                 continue
+            typ = _finite(f.type)
+            if typ is None:
+                typ = f.type
+                scan = scan or _admits_float(f.type)
             if f.required:
-                fields.append((f.name, f.type))
+                fields.append((f.name, typ))
             elif f.default_factory is not msgspec.NODEFAULT:
-                fields.append((f.name, f.type, msgspec.field(default_factory=f.default_factory)))
+                fields.append((f.name, typ, msgspec.field(default_factory=f.default_factory)))
             else:
-                fields.append((f.name, f.type, f.default))
-        t = _PAYLOADS[cls] = msgspec.defstruct(f"{cls.__name__}Payload", fields, kw_only=True,
-                                               forbid_unknown_fields=True)
-    return t
+                fields.append((f.name, typ, f.default))
+        got = _PAYLOADS[cls] = (msgspec.defstruct(f"{cls.__name__}Payload", fields, kw_only=True,
+                                                  forbid_unknown_fields=True), scan)
+    return got
 
 
 def _valid_fast(u: VenueUpdate) -> bool:
@@ -82,11 +107,13 @@ def _valid_fast(u: VenueUpdate) -> bool:
     unknown fields refused, every float finite); False means: ask ``check_update``'s full
     path, which names the field. Accepts exactly what the full path accepts."""
     fields = u.fields
-    for v in fields.values():
-        if isinstance(v, float) and v - v != 0.0:
-            return False
+    payload, scan = _payload_type(u.cls)
+    if scan:
+        for v in fields.values():
+            if isinstance(v, float) and v - v != 0.0:
+                return False
     try:
-        msgspec.convert(fields, _payload_type(u.cls), strict=True)
+        msgspec.convert(fields, payload, strict=True)
     except msgspec.ValidationError:
         return False
     return True
@@ -136,6 +163,10 @@ class Engine:
         self.on_event = on_event
         self.validate = getattr(venue, "name", "") != "sim" if validate is None else validate
         self.durable_acts = getattr(venue, "name", "") != "sim"
+        # a live loop (any venue but a max-speed simulation) commits a venue batch that led to a
+        # decision at once instead of when the log writer sees the producer pause
+        self.commit_decisions = getattr(venue, "name", "") != "sim" or getattr(venue, "speed", None) is not None
+        self._decided = False
         self.bar_steps = 0
         self._last_close_ms = -1
 
@@ -143,7 +174,7 @@ class Engine:
         """Record one event, fold it, and carry out every decision it triggers."""
         if cls is OrderFilled:
             fields = enrich_fill(self.state, dict(fields))
-        return self._fold_and_decide(self.writer.emit(cls, stream=stream, ts_event_ns=ts_event_ns, **fields))
+        return self._fold_and_decide(self.writer.emit_fields(cls, stream, ts_event_ns, fields))
 
     def _fold_and_decide(self, ev: Event) -> Event:
         evolve(self.state, ev)
@@ -154,6 +185,7 @@ class Engine:
             self.on_event(ev)
         for action in decide(self.state, ev):
             if type(action) is Emit:  # a typed decision: the draft event, stamped by the writer
+                self._decided = True
                 self._fold_and_decide(self.writer.emit_draft(action.event, action.ts_event_ns))
             elif type(action) is Submit:
                 self._durable_before_acting()
@@ -239,6 +271,10 @@ class Engine:
                 continue
             self.apply(batch)
             self.writer.end_step()  # a step-atomic writer commits whole bar steps only
+            if self._decided:
+                self._decided = False
+                if self.commit_decisions:
+                    self.writer.commit_now()
             if once:
                 return "once"
             if max_bars is not None and self.bar_steps >= max_bars:

@@ -15,8 +15,7 @@ import msgspec
 
 from eventlog.compact import MARK as _COMPACT
 from eventlog.compact import decode as _decode_compact
-from eventlog.compact import encodable as _encodable
-from eventlog.compact import encode as _encode_compact
+from eventlog.compact import encode_if as _encode_if
 from eventlog.events import EVENT_TYPES, AnyEvent, Event
 from eventlog.upcast import CURRENT_VERSIONS, upcast
 
@@ -32,9 +31,8 @@ class DecodeError(ValueError):
 
 def encode(event: Event) -> bytes:
     """Encode an event, compact (format 2) when its type has a code; its ``seq`` is never stored."""
-    if _encodable(event):
-        return _encode_compact(event)
-    return encode_map(event)
+    got = _encode_if(event)
+    return got if got is not None else encode_map(event)
 
 
 def encode_map(event: Event) -> bytes:

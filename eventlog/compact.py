@@ -108,7 +108,7 @@ _decoder = msgspec.msgpack.Decoder(Union[tuple(_BY_MIRROR)])  # type: ignore[mis
 _encoder = msgspec.msgpack.Encoder()
 _sids_str: dict[bytes, str] = {}  # session UUID bytes -> str(UUID)
 _sids_hex: dict[bytes, str] = {}  # session UUID bytes -> UUID.hex
-_uuid_bytes: dict[str, tuple[bytes, int]] = {}
+_uuid_bytes: dict[str, tuple[bytes, int, bytes]] = {}  # id -> (UUID bytes, sign, preamble)
 _market: dict[str, str] = {}  # symbol -> "market.<symbol>"
 _astuple = msgspec.structs.astuple
 
@@ -117,8 +117,9 @@ def encodable(event: Event) -> bool:
     return type(event) in LAYOUTS and _spelling(event.session_id) is not None
 
 
-def _spelling(sid: str) -> tuple[bytes, int] | None:
-    """(UUID bytes, +1 for str(UUID) / -1 for UUID.hex) of a session id, None for any other spelling."""
+def _spelling(sid: str) -> tuple[bytes, int, bytes] | None:
+    """(UUID bytes, +1 for str(UUID) / -1 for UUID.hex, the payload preamble) of a session id,
+    None for any other spelling."""
     got = _uuid_bytes.get(sid)
     if got is None:
         try:
@@ -130,8 +131,17 @@ def _spelling(sid: str) -> tuple[bytes, int] | None:
             return None
         if len(_uuid_bytes) > 4096:
             _uuid_bytes.clear()
-        got = _uuid_bytes[sid] = (u.bytes, sign)
+        got = _uuid_bytes[sid] = (u.bytes, sign, bytes((MARK,)) + u.bytes)
     return got
+
+
+def encode_if(event: Event) -> bytes | None:
+    """The compact payload of ``event``, or None when it cannot have one (``encodable``):
+    the writer's one call per event, instead of a check and an encode."""
+    got = _uuid_bytes.get(event.session_id)
+    if type(event) not in LAYOUTS or (got is None and _spelling(event.session_id) is None):
+        return None
+    return encode(event)
 
 
 def encode(event: Event) -> bytes:
@@ -157,7 +167,7 @@ def encode(event: Event) -> bytes:
     for j in lay.float_slots:  # positions in ``out``
         if j < n and out[j] == 0.0 and type(out[j]) is float and math.copysign(1.0, out[j]) > 0:
             out[j] = 0
-    return b"\xc1" + spelled[0] + _encoder.encode(out)
+    return spelled[2] + _encoder.encode(out)
 
 
 def _market_stream(symbol: Any) -> str | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from uuid import UUID
 
@@ -27,6 +28,9 @@ from eventlog.chain import GENESIS, chain_states, row_hash
 from eventlog.chaincheck import NotAnEventLog
 from eventlog.sqlite_keys import SCHEMA, CompactKeys, is_compact
 from eventlog.typecodes import TYPE_CODES
+
+if TYPE_CHECKING:
+    from eventlog.sqlite_checkpoints import BackgroundCheckpoints
 
 Row = tuple[int, str, int, str, bytes]
 
@@ -81,6 +85,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             raise ValueError(f"HEDGE_LOG_LAYOUT must be compact|v1, not {self.new_layout!r}")
         self._keys: CompactKeys | None = None
         self._layout_known = False
+        self.readonly = readonly
+        self._checkpoints: BackgroundCheckpoints | None = None  # a live writer's (eventlog.sqlite_checkpoints)
+        _opened(db_path, +1)  # before any connection of ours locks it (check_sqlite_file)
+        self._registered = True
 
     # -- layout ------------------------------------------------------------------
 
@@ -134,6 +142,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             return []
         with self.datastore.get_connection(commit=True) as conn:
             raw = conn._sqlite_conn
+            bg = self._checkpoints
+            if (bg is not None) != getattr(conn, "hedge_checkpoints_off", False):
+                self._autocheckpoint(conn, off=bg is not None)
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 cur = raw.cursor()
@@ -141,11 +152,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 keys = self.keys(raw)
                 row = self._last(raw, keys)
                 max_id, prev = (row[0], row_hash(row[4])) if row else (0, GENESIS)
-                states, _ = chain_states(prev, [r[3] for r in rows])
                 stored: list[tuple[Any, int, Any, bytes]]
                 if keys is not None:
-                    stored = list(keys.stored(raw, rows, states, max_id + 1))
+                    stored, _ = keys.chained(raw, rows, prev, max_id + 1)
                 else:
+                    states, _ = chain_states(prev, [r[3] for r in rows])
                     stored = [(r[0], r[1], r[2], st) for r, st in zip(rows, states, strict=True)]
                 cur.executemany(self.insert_events_statement, stored)
                 raw.execute("COMMIT")
@@ -153,7 +164,41 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 if raw.in_transaction:
                     raw.execute("ROLLBACK")
                 raise
+            if bg is not None and bg.wrote(len(rows)):
+                bg.inline(raw)  # the checkpoint thread cannot keep up: as SQLite would, after the commit
         return list(range(max_id + 1, max_id + 1 + len(rows)))
+
+    # -- checkpoints -------------------------------------------------------------
+
+    def checkpoint_in_background(self) -> BackgroundCheckpoints | None:
+        """Take WAL checkpoints off the commit path (a live ``LogWriter``): this recorder's
+        commits stop checkpointing and a thread does it (``eventlog.sqlite_checkpoints``).
+        None for a read-only log. ``checkpoint_inline`` gives SQLite its own back."""
+        if self.readonly:
+            return None
+        if self._checkpoints is None:
+            from eventlog.sqlite_checkpoints import BackgroundCheckpoints
+
+            self._checkpoints = BackgroundCheckpoints(self.db_path)
+        return self._checkpoints
+
+    def checkpoint_inline(self) -> None:
+        """Stop the checkpoint thread; each connection gets its automatic checkpoint back at its next commit."""
+        bg, self._checkpoints = self._checkpoints, None
+        if bg is not None:
+            bg.close()
+
+    @staticmethod
+    def _autocheckpoint(conn: SQLiteConnection, *, off: bool) -> None:
+        """Switch a connection's automatic checkpoint off (remembering its size) or back on.
+        Done by the thread that holds the connection, before its write."""
+        raw = conn._sqlite_conn
+        if off:
+            conn.hedge_pages = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]  # type: ignore[attr-defined]
+            raw.execute("PRAGMA wal_autocheckpoint=0")
+        else:
+            raw.execute(f"PRAGMA wal_autocheckpoint={int(getattr(conn, 'hedge_pages', 1000))}")
+        conn.hedge_checkpoints_off = off  # type: ignore[attr-defined]
 
     # -- reading -----------------------------------------------------------------
 
@@ -293,7 +338,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             return int(conn._sqlite_conn.execute(f"SELECT COUNT(*) FROM {self.events_table_name}").fetchone()[0])
 
     def close(self) -> None:
+        self.checkpoint_inline()
         self.datastore.close()
+        if self._registered:
+            self._registered = False
+            _opened(self.db_path, -1)
 
     def wal_damage(self) -> str | None:
         """What a damaged WAL would make SQLite drop (None when it drops nothing)."""
@@ -314,13 +363,39 @@ class NotSQLite(sqlite3.DatabaseError):
     """The file is not an SQLite database at all (a usage error: the wrong file)."""
 
 
+# Event logs this process has open through SQLite (real path -> recorders). POSIX advisory
+# locks belong to the process, and closing *any* descriptor of a file drops all of them
+# (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_):
+# reading the header of a log that a writer of this process holds would silently drop the
+# writer's locks, and another process closing its last connection would then checkpoint
+# and delete the WAL under the writer - whose later commits went into a deleted file.
+_OPEN_LOGS: dict[str, int] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _opened(path: str, delta: int) -> None:
+    key = os.path.realpath(path)
+    with _OPEN_LOCK:
+        n = _OPEN_LOGS.get(key, 0) + delta
+        if n > 0:
+            _OPEN_LOGS[key] = n
+        else:
+            _OPEN_LOGS.pop(key, None)
+
+
 def check_sqlite_file(path: str) -> None:
-    """Refuse a file that exists but is not an SQLite database (clear error, no overwrite)."""
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        with open(path, "rb") as f:
-            head = f.read(16)
-        if head != b"SQLite format 3\x00":
-            raise NotSQLite(f"{path} is not an SQLite event log (bad file header)")
+    """Refuse a file that exists but is not an SQLite database (clear error, no overwrite).
+
+    A log this process already has open through SQLite is not read again (it was checked
+    when first opened, and a descriptor of our own would drop SQLite's locks when closed)."""
+    with _OPEN_LOCK:  # no recorder of this file registers (and locks it) while we read it
+        if os.path.realpath(path) in _OPEN_LOGS:
+            return
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path, "rb") as f:
+                head = f.read(16)
+            if head != b"SQLite format 3\x00":
+                raise NotSQLite(f"{path} is not an SQLite event log (bad file header)")
 
 
 

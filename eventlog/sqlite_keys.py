@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from hashlib import sha256
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from eventlog.compact import ARRAY_START, MARK, split_preamble, stored_without_preamble
+from eventlog.compact import ARRAY_START, MARK, PREAMBLE, split_preamble, stored_without_preamble
 from eventlog.typecodes import TYPE_CODES, TYPE_NAMES
 
 FORMAT = 2
@@ -93,49 +94,85 @@ class CompactKeys:
 
     # -- writing (inside the caller's write transaction) ---------------------------------------
 
-    def stored(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, bytes]], states: list[bytes],
-               first_id: int) -> list[tuple[int, int, Any, bytes]]:
-        """The stored rows of chained ``states`` (link + self-describing payload), sessions registered.
+    def chained(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, bytes]], prev: bytes,
+                first_id: int) -> tuple[list[tuple[int, int, Any, bytes]], bytes]:
+        """The stored rows of ``rows`` chained after ``prev`` (the hash of the last stored row),
+        sessions registered; returns them and the new head.
 
-        Refuses (``IntegrityError``) a version that does not exceed the session's last one,
-        and a compact payload whose session is not the row's.
+        One pass does what ``chain.chain_states`` and the preamble split would do in two: each
+        row's hash is the SHA-256 of ``link + self-describing payload`` (the preamble in), its
+        stored state the link and the payload without the preamble. Refuses
+        (``IntegrityError``) a version that does not exceed the session's last one, and a
+        compact payload whose session is not the row's. This runs once per event of every
+        commit: the common row (a compact payload of the row's own session) takes one slice
+        comparison and two concatenations.
         """
         out: list[tuple[int, int, Any, bytes]] = []
-        seen: dict[str, list[int]] = {}  # hex -> [number, first, last, last_version]
-        for i, (r, st) in enumerate(zip(rows, states, strict=True)):
-            hexid, version = r[0], r[1]
-            s = seen.get(hexid)
-            if s is None:
-                got = conn.execute("SELECT number, first_seq, last_seq, last_version FROM log_sessions "
-                                   "WHERE session_id=?", (hexid,)).fetchone()
-                if got is not None and got[2] >= first_id:
-                    got = self._recount(conn, got[0], first_id + i)  # its tail rows were deleted by hand
+        append = out.append
+        seen: dict[str, list[Any]] = {}  # hex -> [number, first, last, last_version, preamble]
+        codes = TYPE_CODES
+        h = prev
+        cur: str | None = None
+        s: list[Any] = []
+        pre: bytes | None = None
+        i = first_id
+        for hexid, version, topic, p in rows:
+            if hexid != cur:
+                got = seen.get(hexid)
                 if got is None:
-                    cur = conn.execute("INSERT INTO log_sessions (session_id, first_seq, last_seq, last_version) "
-                                       "VALUES (?, ?, ?, 0)", (hexid, first_id + i, first_id + i))
-                    got = (cur.lastrowid, first_id + i, first_id + i, 0)
-                s = seen[hexid] = list(got)
+                    got = seen[hexid] = self._session(conn, hexid, i)
+                s, cur, pre = got, hexid, got[4]
+                if s[1] > i:
+                    s[1] = i
             if not isinstance(version, int) or version <= s[3]:
-                raise IntegrityError(f"UNIQUE constraint failed: session {hexid} already has session_seq "
-                                     f"{s[3]} >= {version} (a duplicate or out-of-order event)")
-            s[2], s[3] = first_id + i, version
-            if s[1] > s[2]:
-                s[1] = s[2]
-            raw, rest = split_preamble(st[32:])
-            if raw is not None:
-                if raw.hex() != hexid:
-                    raise IntegrityError(f"payload of session {UUID(bytes=raw)} stored under session {hexid}")
-                body = st[:32] + rest
-            elif stored_without_preamble(st[32:]):
-                raise ValueError("a bare msgpack array is not an event payload")
+                _refuse(hexid, s[3], version)
+            s[2], s[3] = i, version
+            if pre is not None and p[:PREAMBLE] == pre and len(p) > PREAMBLE:
+                body = h + p[PREAMBLE:]
             else:
-                body = st
-            out.append((s[0], version, TYPE_CODES.get(r[2], r[2]), body))
+                body = _body(h, p, hexid)
+            append((s[0], version, codes.get(topic, topic), body))
+            h = sha256(h + p).digest()
+            i += 1
         conn.executemany("UPDATE log_sessions SET first_seq=?, last_seq=?, last_version=? WHERE number=?",
                          [(s[1], s[2], s[3], s[0]) for s in seen.values()])
         # (nothing is cached here: a rolled-back number could be given to another session;
         # readers learn committed numbers from the table on their first miss)
+        return out, h
+
+    def stored(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, str, bytes]], states: list[bytes],
+               first_id: int) -> list[tuple[int, int, Any, bytes]]:
+        """The stored rows of already chained ``states`` (link + self-describing payload, copied
+        verbatim: ``hedge migrate``), sessions registered; the same refusals as ``chained``."""
+        out: list[tuple[int, int, Any, bytes]] = []
+        seen: dict[str, list[Any]] = {}
+        for i, (r, st) in enumerate(zip(rows, states, strict=True)):
+            hexid, version = r[0], r[1]
+            s = seen.get(hexid)
+            if s is None:
+                s = seen[hexid] = self._session(conn, hexid, first_id + i)
+            if not isinstance(version, int) or version <= s[3]:
+                _refuse(hexid, s[3], version)
+            s[2], s[3] = first_id + i, version
+            if s[1] > s[2]:
+                s[1] = s[2]
+            out.append((s[0], version, TYPE_CODES.get(r[2], r[2]), _body(st[:32], st[32:], hexid)))
+        conn.executemany("UPDATE log_sessions SET first_seq=?, last_seq=?, last_version=? WHERE number=?",
+                         [(s[1], s[2], s[3], s[0]) for s in seen.values()])
         return out
+
+    def _session(self, conn: sqlite3.Connection, hexid: str, row_id: int) -> list[Any]:
+        """[number, first, last, last_version, preamble] of the session a row at ``row_id`` belongs to,
+        registered in ``log_sessions`` if new (preamble None: a session id a compact payload cannot carry)."""
+        got = conn.execute("SELECT number, first_seq, last_seq, last_version FROM log_sessions "
+                           "WHERE session_id=?", (hexid,)).fetchone()
+        if got is not None and got[2] >= row_id:
+            got = self._recount(conn, got[0], row_id)  # its tail rows were deleted by hand
+        if got is None:
+            cur = conn.execute("INSERT INTO log_sessions (session_id, first_seq, last_seq, last_version) "
+                               "VALUES (?, ?, ?, 0)", (hexid, row_id, row_id))
+            got = (cur.lastrowid, row_id, row_id, 0)
+        return [*got, _preamble(hexid)]
 
     @staticmethod
     def _recount(conn: sqlite3.Connection, number: int, next_id: int) -> tuple[int, int, int, int]:
@@ -178,3 +215,31 @@ class CompactKeys:
         if isinstance(state, bytes) and len(state) > 32 and stored_without_preamble(state[32:]):
             state = state[:32] + bytes((MARK,)) + key[1] + state[32:]
         return seq, key[0], version, topic, state
+
+
+def _preamble(hexid: str) -> bytes | None:
+    """The preamble a compact payload of session ``hexid`` starts with (None: no compact payload
+    can belong to that spelling, e.g. not 32 lower-case hex digits)."""
+    try:
+        raw = bytes.fromhex(hexid)
+    except (ValueError, TypeError):
+        return None
+    return bytes((MARK,)) + raw if len(raw) == 16 and raw.hex() == hexid else None
+
+
+def _refuse(hexid: str, last: int, version: Any) -> None:
+    raise IntegrityError(f"UNIQUE constraint failed: session {hexid} already has session_seq "
+                         f"{last} >= {version} (a duplicate or out-of-order event)")
+
+
+def _body(link: bytes, payload: bytes, hexid: str) -> bytes:
+    """The stored state of a payload that is not a compact payload of its row's session: a
+    compact payload of another session is refused, a format-1 map kept whole."""
+    raw, rest = split_preamble(payload)
+    if raw is not None:
+        if raw.hex() != hexid:
+            raise IntegrityError(f"payload of session {UUID(bytes=raw)} stored under session {hexid}")
+        return link + rest
+    if stored_without_preamble(payload):
+        raise ValueError("a bare msgpack array is not an event payload")
+    return link + payload

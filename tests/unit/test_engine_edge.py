@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 
 import msgspec
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.loader import load_config
@@ -15,7 +15,14 @@ from engine.loop import _HEADER, _valid_fast, check_update, explain_update
 from engine.ports import VenueUpdate
 from engine.state import fold
 from engine.venues.scripted import ScriptedMarket
-from eventlog.events import KlineClosed, MarketTick, NavSnapshot, OrderFilled, VenueError
+from eventlog.events import (
+    EVENT_TYPES,
+    KlineClosed,
+    MarketTick,
+    NavSnapshot,
+    OrderFilled,
+    VenueError,
+)
 from eventlog.payloads import ConfigChange
 from eventlog.store import EventStore
 
@@ -118,3 +125,26 @@ def _valid_fields(cls: type) -> dict[str, object]:
             "nav_usd": 1.0}
     return {f.name: good[f.name] for f in msgspec.structs.fields(cls) if f.required and f.name in good
             and f.name not in ("session_id", "session_seq", "stream", "ts_event_ns", "ts_init_ns")}
+
+
+# -- the edge's fast check refuses a non-finite float in any float field ---------------------------
+
+
+_FLOAT_FIELDS = sorted((name, f.name) for name, cls in EVENT_TYPES.items() for f in msgspec.structs.fields(cls)
+                       if f.name not in _HEADER and (f.type is float or f.type == (float | None)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(where=st.sampled_from(_FLOAT_FIELDS), bad=st.sampled_from([float("nan"), float("inf"), float("-inf")]),
+       data=st.data())
+def test_the_edge_refuses_a_non_finite_float_in_any_float_field_and_names_it(
+        where: tuple[str, str], bad: float, data: st.DataObject) -> None:
+    from tests.eventgen import event_of
+
+    name, field = where
+    ev = data.draw(event_of(EVENT_TYPES[name]))
+    fields = {k: v for k, v in msgspec.structs.asdict(ev).items() if k not in _HEADER}
+    fields[field] = bad
+    u = VenueUpdate(EVENT_TYPES[name], "x", 1, fields)
+    assert not _valid_fast(u)
+    assert (check_update(u) or "").startswith(f"{field}: ")
