@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import sqlite3
 import time
 from collections.abc import Callable
@@ -51,7 +50,10 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's own peak RSS (``hedge.peak_rss``: not its parent's, carried across exec)."""
+    from hedge.peak_rss import peak_rss_mb as own_peak
+
+    return own_peak()
 
 
 def machine() -> dict[str, Any]:

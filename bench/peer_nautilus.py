@@ -151,6 +151,19 @@ def to_bars(bt: BarType, inst: CryptoPerpetual, df: pd.DataFrame) -> list[Bar]:
     return out
 
 
+def _own_peak_rss_mb() -> float:
+    """VmHWM: this process's own peak (``ru_maxrss`` would carry the bench's across exec;
+    this script runs in Nautilus's venv, so it cannot import ``hedge.peak_rss``)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("market")
@@ -192,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
     fills = len(engine.trader.generate_fills_report())
     engine.dispose()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = _own_peak_rss_mb()
     print(json.dumps({"wall_s": wall, "bars": n_bars, "orders": strat.orders, "fills": fills,
                       "rss_mb": rss_mb}))
     return 0

@@ -21,10 +21,11 @@ from bench.fixtures import big_log, log_events
 
 _CHILD = """
 import json, resource, sys
+from hedge.peak_rss import peak_rss_mb
 from projections.runner import rebuild
 stats = rebuild(sys.argv[1], None)
 ru = resource.getrusage(resource.RUSAGE_SELF)
-stats["peak_rss_mb"] = ru.ru_maxrss / 1024.0
+stats["peak_rss_mb"] = peak_rss_mb()  # its own, not the bench's carried across exec
 stats["cpu_s"] = ru.ru_utime + ru.ru_stime
 print(json.dumps(stats))
 """

@@ -23,6 +23,9 @@ def register(p: argparse.ArgumentParser) -> None:
                         "HOME/state for main, HOME/accounts/NAME/state otherwise")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between catch-ups (default 1)")
     p.add_argument("--batch", type=int, default=5000, help="events per read batch (default 5000)")
+    # hedge run's follower (hedge.follower_process): its own peak memory, which its parent
+    # cannot read from wait4 (Linux carries the parent's high-water mark across exec)
+    p.add_argument("--status-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--mirror", metavar="DIR", help="after every catch-up, mirror the state files one way into DIR "
                    "(as hedge sync --to DIR)")
 
@@ -80,6 +83,22 @@ def run(args: argparse.Namespace) -> int:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
             signal.signal(signal.SIGINT, old_int)
+        if args.status_fd is not None:
+            _write_status(args.status_fd)
     print(f"projections: {n:,} events applied -> {home / 'state'}" + (f" (mirrored to {args.mirror})"
                                                                          if args.mirror else ""))
     return 1 if refused else 0
+
+
+def _write_status(fd: int) -> None:
+    """One JSON line on ``fd`` (a pipe from ``hedge run``): this process's own peak RSS."""
+    import json
+    import os
+
+    from hedge.peak_rss import peak_rss_mb
+
+    try:
+        os.write(fd, (json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1)}) + "\n").encode())
+        os.close(fd)
+    except OSError:
+        pass  # the parent went away: nobody to tell

@@ -450,8 +450,10 @@ def _rate_lines(bars: int, events: int, loop_s: float, wall_s: float, location: 
     """
     import resource
 
+    from hedge.peak_rss import peak_rss_mb
+
     own = resource.getrusage(resource.RUSAGE_SELF)
-    engine_mb = own.ru_maxrss / 1024.0
+    engine_mb = peak_rss_mb()
     lines = [f"  {bars / loop_s:,.0f} bars/s, {events / loop_s:,.0f} events/s over {loop_s:.2f} s "
              f"(the loop, every event durable), peak RSS {engine_mb:,.0f} MB, "
              f"{own.ru_utime + own.ru_stime:.2f} CPU-s -> {location}"]

@@ -23,6 +23,7 @@ projection lock, resumes from the checkpoint and catches up every ``interval_s``
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -72,12 +73,14 @@ class FollowerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.end: FollowerEnd | None = None
         self._said = False
+        self._status_r: int | None = None  # the read end of the child's --status-fd pipe
 
-    def argv(self) -> list[str]:
+    def argv(self, status_fd: int | None = None) -> list[str]:
         """The child's command line (no secret in it: ``ps`` shows it)."""
         argv = [self.python, "-m", "hedge.cli", "project", "--follow", "--home", str(self.home),
                 "--account", self.account, "--interval", f"{self.interval_s:g}"]
-        return argv + (["--batch", str(self.batch)] if self.batch is not None else [])
+        argv += ["--batch", str(self.batch)] if self.batch is not None else []
+        return argv + (["--status-fd", str(status_fd)] if status_fd is not None else [])
 
     @property
     def pid(self) -> int | None:
@@ -89,9 +92,17 @@ class FollowerProcess:
             return
         # the same code as this process: run from the directory that holds this ``hedge`` package
         root = Path(hedge.__file__).resolve().parent.parent
-        self.proc = subprocess.Popen(self.argv(), cwd=root, env=self._env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, process_group=0,
-                                     preexec_fn=die_with_parent(block=_STOP_SIGNALS))
+        r, w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(self.argv(w), cwd=root, env=self._env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, process_group=0, pass_fds=(w,),
+                                         preexec_fn=die_with_parent(block=_STOP_SIGNALS))
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        self._status_r = r
 
     def check(self) -> str | None:
         """Between steps: the line to print once if the child ended early, else None (no wait)."""
@@ -124,8 +135,28 @@ class FollowerProcess:
             return False
         code = os.waitstatus_to_exitcode(status)
         self.proc.returncode = code  # reaped here: Popen must not wait for it again
-        self.end = FollowerEnd(code, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime)
+        peak = self._reported_peak_mb()
+        # wait4's ru_maxrss is at least this process's peak when it started the child (Linux
+        # carries it across exec): only a child that could not say its own peak falls back to it
+        self.end = FollowerEnd(code, ru.ru_maxrss / 1024.0 if peak is None else peak, ru.ru_utime + ru.ru_stime)
         return True
+
+    def _reported_peak_mb(self) -> float | None:
+        """The peak RSS the exited child wrote on its status pipe, or None."""
+        if self._status_r is None:
+            return None
+        r, self._status_r = self._status_r, None
+        try:
+            os.set_blocking(r, False)
+            raw = os.read(r, 4096)
+        except OSError:
+            return None
+        finally:
+            os.close(r)
+        try:
+            return float(json.loads(raw.decode().splitlines()[0])["peak_rss_mb"])
+        except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError):
+            return None
 
     def _why(self) -> str | None:
         end = self.end
