@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,6 +150,18 @@ def test_a_dry_run_session_reads_public_data_only_and_replays(fake: FakeBinance,
     assert {r.path for r in fake.requests} <= {"/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/klines"}
 
 
+def _wallet_moves(events: list[Any]) -> float:
+    """What these events add to the paper wallet: realized PnL less fees, funding."""
+    moved = 0.0
+    for e in events:
+        name = type(e).__name__
+        if name in ("OrderFilled", "PositionLiquidated"):
+            moved += e.realized_pnl - e.fee_usd
+        elif name == "FundingApplied":
+            moved += e.amount_usd
+    return moved
+
+
 def test_a_dry_run_restart_continues_the_paper_account(fake: FakeBinance, tmp_path: Path) -> None:
     """DRY_RUN=1: the paper account's wallet and positions at the second start are the ones
     the first session ended with - not a fresh paper balance (issue 15)."""
@@ -160,7 +173,10 @@ def test_a_dry_run_restart_continues_the_paper_account(fake: FakeBinance, tmp_pa
     evs = events_of(home)
     assert "(binance-dry)" in first.stdout or any(getattr(e, "mode", "") == "binance-dry" for e in evs)
     assert [e for e in evs if type(e).__name__ == "OrderFilled"], "the paper account never traded"
-    wallet = [e for e in evs if type(e).__name__ == "NavSnapshot"][-1].wallet_balance
+    last_nav = max(i for i, e in enumerate(evs) if type(e).__name__ == "NavSnapshot")
+    # the paper wallet the first session ended with: its last NAV reading plus what moved the
+    # wallet after it (a fill or funding recorded after the last reading, before SessionEnded)
+    wallet = evs[last_nav].wallet_balance + _wallet_moves(evs[last_nav + 1:])
     positions = {e.symbol: e.qty for e in evs if type(e).__name__ == "PositionSnapshot"}
     second = run_hedge([*args, "--bars", "152"], env)
     assert second.returncode == 0, second.stderr[-3000:]
@@ -170,13 +186,7 @@ def test_a_dry_run_restart_continues_the_paper_account(fake: FakeBinance, tmp_pa
     # The first reading of the second session: where the first ended, plus only what the
     # second session itself recorded before it (a resumed resting order filling on the first
     # live bar, a funding settlement) - never a fresh paper balance.
-    moved = 0.0
-    for e in later[:first_nav]:
-        name = type(e).__name__
-        if name in ("OrderFilled", "PositionLiquidated"):
-            moved += e.realized_pnl - e.fee_usd
-        elif name == "FundingApplied":
-            moved += e.amount_usd
+    moved = _wallet_moves(later[:first_nav])
     assert later[first_nav].wallet_balance == pytest.approx(wallet + moved, abs=1e-6)
     resumed = {}
     for e in later:
