@@ -50,8 +50,8 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def peak_rss_mb() -> float:
-    """This process's own peak RSS (``hedge.peak_rss``: not its parent's, carried across exec)."""
-    from hedge.peak_rss import peak_rss_mb as own_peak
+    """This process's own peak RSS (``eventlog.peak_rss``: not its parent's, carried across exec)."""
+    from eventlog.peak_rss import peak_rss_mb as own_peak
 
     return own_peak()
 

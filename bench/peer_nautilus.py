@@ -153,7 +153,7 @@ def to_bars(bt: BarType, inst: CryptoPerpetual, df: pd.DataFrame) -> list[Bar]:
 
 def _own_peak_rss_mb() -> float:
     """VmHWM: this process's own peak (``ru_maxrss`` would carry the bench's across exec;
-    this script runs in Nautilus's venv, so it cannot import ``hedge.peak_rss``)."""
+    this script runs in Nautilus's venv, so it cannot import ``eventlog.peak_rss``)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:

@@ -21,7 +21,7 @@ from bench.fixtures import big_log, log_events
 
 _CHILD = """
 import json, resource, sys
-from hedge.peak_rss import peak_rss_mb
+from eventlog.peak_rss import peak_rss_mb
 from projections.runner import rebuild
 stats = rebuild(sys.argv[1], None)
 ru = resource.getrusage(resource.RUSAGE_SELF)

@@ -95,7 +95,7 @@ def _write_status(fd: int) -> None:
     import json
     import os
 
-    from hedge.peak_rss import peak_rss_mb
+    from eventlog.peak_rss import peak_rss_mb
 
     try:
         os.write(fd, (json.dumps({"peak_rss_mb": round(peak_rss_mb(), 1)}) + "\n").encode())

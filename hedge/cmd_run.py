@@ -450,7 +450,7 @@ def _rate_lines(bars: int, events: int, loop_s: float, wall_s: float, location: 
     """
     import resource
 
-    from hedge.peak_rss import peak_rss_mb
+    from eventlog.peak_rss import peak_rss_mb
 
     own = resource.getrusage(resource.RUSAGE_SELF)
     engine_mb = peak_rss_mb()

@@ -1,4 +1,4 @@
-"""``hedge.peak_rss``: a process's own peak memory, not its parent's carried across exec."""
+"""``eventlog.peak_rss``: a process's own peak memory, not its parent's carried across exec."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hedge.peak_rss import peak_rss_mb
+from eventlog.peak_rss import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ print(child.stdout.strip())
 """
 _CHILD = """
 import json, resource
-from hedge.peak_rss import peak_rss_mb
+from eventlog.peak_rss import peak_rss_mb
 print(json.dumps({"own": peak_rss_mb(), "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

@@ -1,4 +1,4 @@
-"""This process's peak resident memory, in MB.
+"""This process's peak resident memory, in MB (in the lowest layer: every command and bench reports it).
 
 ``getrusage(RUSAGE_SELF).ru_maxrss`` is the wrong figure for a process started by a large
 one: Linux carries the parent's high-water mark across ``fork``/``vfork`` + ``exec`` (it
