@@ -40,6 +40,20 @@ _NOT_FOR_THE_FOLLOWER = ("BINANCE_API_KEY", "BINANCE_API_SECRET", "TELEGRAM_BOT_
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+_RUNNING: set[int] = set()  # pids of the followers this process started and has not reaped
+
+
+def kill_running() -> None:
+    """SIGKILL every follower still running: a forced exit (``hedge.run_signals``) must not leave
+    one holding ``hedge run``'s stderr open. The log is consistent; the next follower resumes
+    from the projections' checkpoint (their writes are atomic)."""
+    for pid in list(_RUNNING):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @dataclass(frozen=True)
 class FollowerEnd:
     """How the child ended: exit code (negative: killed by that signal), peak RSS, CPU."""
@@ -103,6 +117,7 @@ class FollowerProcess:
         finally:
             os.close(w)
         self._status_r = r
+        _RUNNING.add(self.proc.pid)
 
     def check(self) -> str | None:
         """Between steps: the line to print once if the child ended early, else None (no wait)."""
@@ -133,6 +148,7 @@ class FollowerProcess:
         pid, status, ru = os.wait4(self.proc.pid, 0 if block else os.WNOHANG)
         if pid == 0:
             return False
+        _RUNNING.discard(pid)
         code = os.waitstatus_to_exitcode(status)
         self.proc.returncode = code  # reaped here: Popen must not wait for it again
         peak = self._reported_peak_mb()

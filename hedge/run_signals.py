@@ -74,7 +74,7 @@ class Stopper:
         self.forced = True
         if self.ending and self.durable:
             _err(f"hedge run: {name} again: exiting now; the session is ended and committed")
-            os._exit(EXIT_FORCED)
+            _exit_forced()
         if self.ending:
             _err(f"hedge run: {name} again: committing the session's end (at most {FORCED_GRACE_S:g} s)")
             self._watchdog()
@@ -87,7 +87,7 @@ class Stopper:
 def _watchdog() -> None:
     def fire() -> None:
         _err(f"hedge run: the forced stop did not finish within {FORCED_GRACE_S:g} s: exiting now")
-        os._exit(EXIT_FORCED)
+        _exit_forced()
 
     t = threading.Timer(FORCED_GRACE_S, fire)
     t.daemon = True
@@ -141,3 +141,12 @@ class Out:
             os.close(devnull)
         except (OSError, ValueError):
             pass
+
+
+def _exit_forced() -> None:
+    """Exit now, and take the projection follower along: it shares our stderr, and a reader
+    waiting for that pipe to close must not wait for its final catch-up."""
+    from hedge.follower_process import kill_running
+
+    kill_running()
+    os._exit(EXIT_FORCED)
